@@ -1,0 +1,331 @@
+//! One document and the sync states of the peers that have it open.
+
+use std::collections::BTreeMap;
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{Automerge, AutomergeError, ChangeHash, LoadOptions, OnPartialLoad, ReadDoc};
+use fieldsync_protocol::{DocumentId, PeerId};
+
+/// Changes applied in memory that the runtime must now make durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    /// The new changes, each in automerge's change-chunk format, concatenated: exactly what
+    /// `Automerge::load` reads back.
+    pub bytes: Vec<u8>,
+    /// How many changes `bytes` holds.
+    pub changes: usize,
+    /// The document's heads once these are stored.
+    pub heads: Vec<ChangeHash>,
+}
+
+/// What [`DocumentSync::receive`] made of a peer's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receipt {
+    /// The message was applied; changes it carried (if any) are now uncommitted.
+    Applied,
+    /// A `request` for a document we do not have: answer `doc-unavailable`. The peer was not
+    /// added.
+    Unavailable,
+}
+
+/// Why a peer's message was refused. Nothing of it was kept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncError {
+    #[error("data is not an automerge sync message: {0}")]
+    NotASyncMessage(String),
+    #[error("sync message could not be applied: {0}")]
+    Apply(String),
+    #[error("stored document could not be loaded: {0}")]
+    Load(String),
+}
+
+/// [`DocumentSync::generate`] was called while changes were waiting to be committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("changes are not committed yet; no sync message may leave before they are")]
+pub struct Uncommitted;
+
+/// Whether a sync message came as `request` (the peer lacks the document) or `sync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Request,
+    Sync,
+}
+
+#[derive(Debug)]
+struct Peer {
+    state: sync::State,
+}
+
+/// One automerge document, the peers syncing it, and what of it is durable.
+#[derive(Debug)]
+pub struct DocumentSync {
+    id: DocumentId,
+    doc: Automerge,
+    peers: BTreeMap<PeerId, Peer>,
+    /// Heads of what is durable; uncommitted changes are those since.
+    durable_heads: Vec<ChangeHash>,
+    /// True between a change in memory and [`Self::committed`]/[`Self::rolled_back`].
+    dirty: bool,
+    /// True between [`Self::take_commit`] and its settlement.
+    in_commit: bool,
+    /// Bytes in storage: the last snapshot plus every change chunk since.
+    stored_bytes: usize,
+    snapshot_bytes: usize,
+    chunks_since_snapshot: usize,
+}
+
+impl DocumentSync {
+    /// A document nobody has written yet.
+    pub fn new(id: DocumentId) -> Self {
+        Self::from_doc(id, Automerge::new(), 0)
+    }
+
+    /// A document from its stored chunks (a snapshot and/or change chunks, concatenated). A
+    /// torn chunk at the end, left by a crash in the middle of a write, is ignored.
+    pub fn load(id: DocumentId, stored: &[u8], chunks: usize) -> Result<Self, SyncError> {
+        let doc = Automerge::load_with_options(
+            stored,
+            LoadOptions::new().on_partial_load(OnPartialLoad::Ignore),
+        )
+        .map_err(|e| SyncError::Load(e.to_string()))?;
+        let mut this = Self::from_doc(id, doc, stored.len());
+        this.chunks_since_snapshot = chunks;
+        Ok(this)
+    }
+
+    fn from_doc(id: DocumentId, doc: Automerge, stored_bytes: usize) -> Self {
+        Self {
+            id,
+            durable_heads: doc.get_heads(),
+            doc,
+            peers: BTreeMap::new(),
+            dirty: false,
+            in_commit: false,
+            stored_bytes,
+            snapshot_bytes: 0,
+            chunks_since_snapshot: 0,
+        }
+    }
+
+    pub fn id(&self) -> DocumentId {
+        self.id
+    }
+
+    /// The document itself, for reading.
+    pub fn doc(&self) -> &Automerge {
+        &self.doc
+    }
+
+    /// True once the document has any change, in memory or stored.
+    pub fn exists(&self) -> bool {
+        !self.doc.get_heads().is_empty()
+    }
+
+    pub fn heads(&self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// Heads of what is durable.
+    pub fn durable_heads(&self) -> &[ChangeHash] {
+        &self.durable_heads
+    }
+
+    /// Starts syncing with a peer, from a sync state persisted for its storage id if it had
+    /// one (so that the exchange starts from shared heads), else from scratch.
+    pub fn add_peer(&mut self, peer: PeerId, persisted: Option<&[u8]>) {
+        let state = persisted
+            .and_then(|bytes| sync::State::decode(bytes).ok())
+            .unwrap_or_default();
+        self.peers.insert(peer, Peer { state });
+    }
+
+    /// Stops syncing with a peer; returns its sync state, encoded for persisting.
+    pub fn remove_peer(&mut self, peer: &PeerId) -> Option<Vec<u8>> {
+        self.peers.remove(peer).map(|p| p.state.encode())
+    }
+
+    pub fn has_peer(&self, peer: &PeerId) -> bool {
+        self.peers.contains_key(peer)
+    }
+
+    pub fn peers(&self) -> impl Iterator<Item = &PeerId> {
+        self.peers.keys()
+    }
+
+    /// Every peer's sync state, encoded for persisting (before the document is unloaded).
+    pub fn encoded_sync_states(&self) -> Vec<(PeerId, Vec<u8>)> {
+        self.peers
+            .iter()
+            .map(|(id, p)| (id.clone(), p.state.encode()))
+            .collect()
+    }
+
+    /// Applies a peer's `sync` or `request`. A peer not yet known is added with a fresh sync
+    /// state. On error the document and the peer's state are as before the call.
+    pub fn receive(
+        &mut self,
+        peer: &PeerId,
+        kind: Kind,
+        data: &[u8],
+    ) -> Result<Receipt, SyncError> {
+        let message =
+            sync::Message::decode(data).map_err(|e| SyncError::NotASyncMessage(e.to_string()))?;
+        if kind == Kind::Request && !self.exists() && !self.peers.contains_key(peer) {
+            return Ok(Receipt::Unavailable);
+        }
+        let before = self.doc.get_heads();
+        let entry = self.peers.entry(peer.clone()).or_insert_with(|| Peer {
+            state: sync::State::new(),
+        });
+        let saved_state = entry.state.clone();
+        match self.doc.receive_sync_message(&mut entry.state, message) {
+            Ok(()) => {
+                if self.doc.get_heads() != before {
+                    self.dirty = true;
+                }
+                Ok(Receipt::Applied)
+            }
+            Err(e) => {
+                entry.state = saved_state;
+                self.reset_to(&before)?;
+                Err(SyncError::Apply(e.to_string()))
+            }
+        }
+    }
+
+    /// Makes a local edit (a phone's own, or a server-side decision) with `f`. The edit is
+    /// uncommitted until the runtime stores it.
+    pub fn change<O>(
+        &mut self,
+        f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<O, AutomergeError>,
+    ) -> Result<O, AutomergeError> {
+        let mut tx = self.doc.transaction();
+        match f(&mut tx) {
+            Ok(out) => {
+                tx.commit();
+                self.dirty = true;
+                Ok(out)
+            }
+            Err(e) => {
+                tx.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// The changes to make durable, if any are uncommitted and none is already on its way.
+    pub fn take_commit(&mut self) -> Option<Commit> {
+        if !self.dirty || self.in_commit {
+            return None;
+        }
+        let changes = self.doc.get_changes(&self.durable_heads);
+        if changes.is_empty() {
+            self.dirty = false;
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(changes.iter().map(|c| c.raw_bytes().len()).sum());
+        for c in &changes {
+            bytes.extend_from_slice(c.raw_bytes());
+        }
+        self.in_commit = true;
+        Some(Commit {
+            bytes,
+            changes: changes.len(),
+            heads: self.doc.get_heads(),
+        })
+    }
+
+    /// Storage holds `commit`: its changes may now be acknowledged and relayed.
+    pub fn committed(&mut self, commit: &Commit) {
+        self.durable_heads = commit.heads.clone();
+        self.stored_bytes += commit.bytes.len();
+        self.chunks_since_snapshot += 1;
+        self.in_commit = false;
+        self.dirty = self.doc.get_heads() != self.durable_heads;
+    }
+
+    /// Storage failed: forget everything not durable, and restart every peer's sync from
+    /// scratch, because their states may count changes we no longer have.
+    pub fn rolled_back(&mut self) -> Result<(), SyncError> {
+        let durable = self.durable_heads.clone();
+        self.reset_to(&durable)?;
+        for p in self.peers.values_mut() {
+            p.state = sync::State::new();
+        }
+        self.in_commit = false;
+        self.dirty = false;
+        Ok(())
+    }
+
+    fn reset_to(&mut self, heads: &[ChangeHash]) -> Result<(), SyncError> {
+        if self.doc.get_heads() == heads {
+            return Ok(());
+        }
+        let actor = self.doc.get_actor().clone();
+        let doc = self
+            .doc
+            .fork_at(heads)
+            .map_err(|e| SyncError::Load(e.to_string()))?;
+        self.doc = doc.with_actor(actor);
+        self.dirty = self.doc.get_heads() != self.durable_heads;
+        Ok(())
+    }
+
+    /// Sync messages for every peer, until each has nothing more to say. Refused while
+    /// changes are uncommitted, so nothing unstored is ever acknowledged or relayed.
+    pub fn generate(&mut self) -> Result<Vec<(PeerId, Vec<u8>)>, Uncommitted> {
+        if self.dirty || self.in_commit {
+            return Err(Uncommitted);
+        }
+        let mut out = Vec::new();
+        for (id, peer) in &mut self.peers {
+            while let Some(message) = self.doc.generate_sync_message(&mut peer.state) {
+                out.push((id.clone(), message.encode()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether `peer` has told us it holds every change we have. On a phone, with the server
+    /// as the peer, this means "the server has durably stored all of my changes", because the
+    /// server only reports heads it has stored.
+    pub fn peer_has_everything(&self, peer: &PeerId) -> bool {
+        let Some(p) = self.peers.get(peer) else {
+            return false;
+        };
+        let Some(theirs) = &p.state.their_heads else {
+            return false;
+        };
+        theirs
+            .iter()
+            .all(|h| self.doc.get_change_by_hash(h).is_some())
+            && self.doc.get_changes(theirs).is_empty()
+    }
+
+    /// Should the runtime replace the stored chunks by one snapshot? True when there are
+    /// many chunks, or the chunks since the last snapshot outweigh it.
+    pub fn wants_compaction(&self) -> bool {
+        self.chunks_since_snapshot >= 32
+            || (self.chunks_since_snapshot >= 4
+                && self.stored_bytes > 2 * self.snapshot_bytes.max(4096))
+    }
+
+    /// A snapshot of everything durable, for compaction. `None` while changes are
+    /// uncommitted: a snapshot must never contain what is not yet stored.
+    pub fn snapshot(&self) -> Option<Vec<u8>> {
+        (!self.dirty && !self.in_commit).then(|| self.doc.save())
+    }
+
+    /// Storage replaced every chunk by a snapshot of `len` bytes.
+    pub fn compacted(&mut self, len: usize) {
+        self.stored_bytes = len;
+        self.snapshot_bytes = len;
+        self.chunks_since_snapshot = 1;
+    }
+
+    /// A rough measure of the memory this document holds: automerge keeps about 28 times the
+    /// saved size in memory (measured on field-visit documents), plus a fixed overhead.
+    pub fn approx_memory(&self) -> usize {
+        16 * 1024 + self.stored_bytes.saturating_mul(28)
+    }
+}
