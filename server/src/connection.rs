@@ -1,0 +1,290 @@
+//! One WebSocket connection: frames in, through the protocol [`Session`], to document actors;
+//! frames out from those actors back to the socket.
+//!
+//! A connection ends with one log line saying why whenever the peer misbehaved (bad frame,
+//! wrong sender, too slow, silent for too long). Before closing, the peer gets an `error`
+//! message where the socket still allows it. Nothing a bad frame carried reaches storage: the
+//! session rejects it before any document actor sees it.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::ws::{Message as WsMessage, WebSocket};
+use fieldsync_core::Kind;
+use fieldsync_protocol::{DocumentId, Inbound, Message, PeerId, Session, SessionError};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::time::Instant;
+
+use crate::AppState;
+use crate::hub::{Command, Outbound, PeerLink};
+
+/// Frames a connection may have queued for sending before it counts as too slow.
+const OUT_QUEUE: usize = 1024;
+/// Messages a connection may have waiting at document actors.
+const IN_FLIGHT: usize = 64;
+const PING_EVERY: Duration = Duration::from_secs(20);
+const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+
+/// Why a connection ended badly: logged, and sent to the peer when `reply` is set.
+struct Ending {
+    reason: String,
+    reply: bool,
+}
+
+impl Ending {
+    fn tell(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            reply: true,
+        }
+    }
+
+    fn quiet(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            reply: false,
+        }
+    }
+}
+
+impl From<SessionError> for Ending {
+    fn from(e: SessionError) -> Self {
+        Self {
+            reply: e.reply().is_some(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+pub(crate) async fn run(socket: WebSocket, state: Arc<AppState>, addr: SocketAddr) {
+    let conn = state.next_conn.fetch_add(1, Ordering::Relaxed);
+    let mut c = Connection {
+        state,
+        addr,
+        conn,
+        session: None,
+        link: None,
+        docs: HashSet::new(),
+        permits: Arc::new(Semaphore::new(IN_FLIGHT)),
+        kill: Arc::new(Notify::new()),
+        replaced: Arc::new(Notify::new()),
+    };
+    c.serve(socket).await;
+}
+
+struct Connection {
+    state: Arc<AppState>,
+    addr: SocketAddr,
+    conn: u64,
+    session: Option<Session>,
+    link: Option<PeerLink>,
+    docs: HashSet<DocumentId>,
+    permits: Arc<Semaphore>,
+    kill: Arc<Notify>,
+    replaced: Arc<Notify>,
+}
+
+impl Connection {
+    async fn serve(&mut self, socket: WebSocket) {
+        let (mut sink, mut stream) = socket.split();
+        let (out_tx, mut out_rx) = mpsc::channel(OUT_QUEUE);
+        let mut shutdown = self.state.shutdown.clone();
+        let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+        let mut last_heard = Instant::now();
+        self.session = Some(Session::new(
+            self.state.server_peer.clone(),
+            fieldsync_protocol::PeerMetadata {
+                storage_id: Some(self.state.storage_id.clone()),
+                is_ephemeral: false,
+            },
+        ));
+
+        let ending: Option<Ending> = loop {
+            tokio::select! {
+                biased;
+                _ = self.kill.notified() => break Some(Ending::tell("peer cannot keep up with its messages")),
+                _ = self.replaced.notified() => break Some(Ending::quiet("replaced by a newer connection of the same peer")),
+                _ = shutdown.changed() => break None,
+                Some(out) = out_rx.recv() => match out {
+                    Outbound::Frame(frame) => {
+                        if sink.send(WsMessage::Binary(frame.into())).await.is_err() {
+                            break None;
+                        }
+                    }
+                    Outbound::Fatal(reason) => break Some(Ending::tell(reason)),
+                },
+                frame = stream.next() => {
+                    last_heard = Instant::now();
+                    match frame {
+                        None | Some(Ok(WsMessage::Close(_))) => break None,
+                        Some(Err(e)) => break Some(Ending::tell(describe_ws_error(&e, self.state.limits.max_message_bytes))),
+                        Some(Ok(WsMessage::Text(_))) => {
+                            break Some(Ending::tell("text frames are not part of the protocol; send CBOR in binary frames"));
+                        }
+                        Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
+                        Some(Ok(WsMessage::Binary(bytes))) => {
+                            match self.receive(&bytes, &out_tx).await {
+                                Ok(Some(reply)) => {
+                                    if sink.send(WsMessage::Binary(reply.into())).await.is_err() {
+                                        break None;
+                                    }
+                                }
+                                Ok(None) => {}
+                                Err(ending) => break ending,
+                            }
+                        }
+                    }
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > SILENCE_LIMIT {
+                        break Some(Ending::quiet(format!("no frame for {} s", SILENCE_LIMIT.as_secs())));
+                    }
+                    if sink.send(WsMessage::Ping(Default::default())).await.is_err() {
+                        break None;
+                    }
+                }
+            }
+        };
+
+        let peer = self.session.as_ref().and_then(|s| s.peer().cloned());
+        if let Some(ending) = ending {
+            tracing::warn!(
+                addr = %self.addr,
+                peer = peer.as_ref().map(PeerId::as_str).unwrap_or("-"),
+                "disconnected: {}",
+                ending.reason
+            );
+            if ending.reply {
+                let frame = Message::Error {
+                    message: ending.reason,
+                }
+                .encode();
+                let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                    let _ = sink.send(WsMessage::Binary(frame.into())).await;
+                })
+                .await;
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), sink.close()).await;
+        self.release(peer);
+    }
+
+    /// Handles one binary frame. `Ok(Some(frame))` is a reply to send at once (the handshake
+    /// answer); `Err(None)` ends the connection without complaint (the peer said `leave`).
+    async fn receive(
+        &mut self,
+        bytes: &[u8],
+        out: &mpsc::Sender<Outbound>,
+    ) -> Result<Option<Vec<u8>>, Option<Ending>> {
+        let session = self.session.as_mut().expect("session exists while serving");
+        let inbound = session.receive(bytes).map_err(|e| Some(Ending::from(e)))?;
+        match inbound {
+            Inbound::Joined {
+                peer,
+                metadata,
+                reply,
+                ..
+            } => {
+                self.link = Some(PeerLink {
+                    peer: peer.clone(),
+                    conn: self.conn,
+                    storage: metadata.storage_id.filter(|_| !metadata.is_ephemeral),
+                    out: out.clone(),
+                    kill: self.kill.clone(),
+                });
+                self.state
+                    .register_peer(peer, self.conn, self.replaced.clone());
+                Ok(Some(reply.encode()))
+            }
+            Inbound::Leave => Err(None),
+            Inbound::Message(message) => {
+                self.route(message).await.map_err(Some)?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn route(&mut self, message: Message) -> Result<(), Ending> {
+        let link = self
+            .link
+            .clone()
+            .expect("messages arrive only after the handshake");
+        let doc = match &message {
+            Message::Sync(m) | Message::Request(m) => m.document_id,
+            Message::Ephemeral { document_id, .. } => *document_id,
+            // A peer telling us it lacks a document, or about other stores' heads, asks
+            // nothing of a server that never announces documents.
+            _ => return Ok(()),
+        };
+        if !self.docs.contains(&doc) && self.docs.len() >= self.state.limits.max_docs_per_connection
+        {
+            return Err(Ending::tell(format!(
+                "more than {} documents on one connection",
+                self.state.limits.max_docs_per_connection
+            )));
+        }
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let command = match message {
+            Message::Sync(m) => Command::Sync {
+                link,
+                kind: Kind::Sync,
+                data: m.data,
+                permit,
+            },
+            Message::Request(m) => Command::Sync {
+                link,
+                kind: Kind::Request,
+                data: m.data,
+                permit,
+            },
+            Message::Ephemeral {
+                count,
+                session_id,
+                data,
+                ..
+            } => Command::Ephemeral {
+                link,
+                count,
+                session_id,
+                data,
+                permit,
+            },
+            _ => unreachable!("filtered above"),
+        };
+        self.docs.insert(doc);
+        self.state.hub.send(doc, command);
+        Ok(())
+    }
+
+    fn release(&mut self, peer: Option<PeerId>) {
+        let Some(peer) = peer else { return };
+        for doc in self.docs.drain() {
+            self.state.hub.send(
+                doc,
+                Command::Close {
+                    peer: peer.clone(),
+                    conn: self.conn,
+                },
+            );
+        }
+        self.state.unregister_peer(&peer, self.conn);
+    }
+}
+
+fn describe_ws_error(e: &axum::Error, max: usize) -> String {
+    let text = e.to_string();
+    if text.contains("too long") || text.contains("too big") || text.contains("Space limit") {
+        format!("frame larger than the limit of {max} bytes")
+    } else {
+        format!("websocket error: {text}")
+    }
+}

@@ -1,0 +1,590 @@
+//! Documents in memory: one actor task per document that some peer is syncing.
+//!
+//! Connections route each document's messages to that document's actor through the [`Hub`].
+//! The actor owns the [`DocumentSync`], drains whatever messages queued up, applies them,
+//! commits the new changes through the [`Writer`] (one transaction for many documents), and
+//! only then sends replies and relays to every peer with the document open. The document is
+//! loaded from storage on demand and unloaded when the memory budget needs room or no peer has
+//! it open; the actor ends when no peer has it open.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fieldsync_core::{DocumentSync, Kind, Receipt};
+use fieldsync_protocol::{DocMessage, DocumentId, Message, PeerId, StorageId};
+use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
+
+use crate::storage::{Storage, Write};
+use crate::writer::Writer;
+
+/// Limits of the document cache.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Estimated memory all loaded documents may take together.
+    pub cache_bytes: usize,
+    /// A loaded document nobody touched for this long is unloaded.
+    pub idle_unload: Duration,
+}
+
+/// What a document actor sends to a connection.
+#[derive(Debug)]
+pub enum Outbound {
+    /// One encoded protocol message.
+    Frame(Vec<u8>),
+    /// Send an `error` with this text, then close.
+    Fatal(String),
+}
+
+/// How a document actor reaches one connected peer.
+#[derive(Debug, Clone)]
+pub struct PeerLink {
+    pub peer: PeerId,
+    /// Distinguishes a peer's successive connections: a new `join` with the same peer id
+    /// replaces the old connection.
+    pub conn: u64,
+    /// Where to persist this peer's sync state: its storage id, unless it is ephemeral.
+    pub storage: Option<StorageId>,
+    pub out: mpsc::Sender<Outbound>,
+    /// Notified when the peer cannot keep up and must be disconnected.
+    pub kill: Arc<Notify>,
+}
+
+impl PeerLink {
+    fn send(&self, frame: Vec<u8>) {
+        if self.out.try_send(Outbound::Frame(frame)).is_err() {
+            // The peer's queue is full: it is too slow (or gone). Dropping it protects every
+            // other peer of this document from waiting on it.
+            self.kill.notify_one();
+        }
+    }
+
+    fn fatal(&self, reason: String) {
+        if self.out.try_send(Outbound::Fatal(reason)).is_err() {
+            self.kill.notify_one();
+        }
+    }
+}
+
+/// A message for a document actor.
+#[derive(Debug)]
+pub enum Command {
+    /// A peer's `sync` or `request`. The permit bounds how much one connection can queue.
+    Sync {
+        link: PeerLink,
+        kind: Kind,
+        data: Vec<u8>,
+        permit: OwnedSemaphorePermit,
+    },
+    /// An `ephemeral` message to relay to the document's other peers.
+    Ephemeral {
+        link: PeerLink,
+        count: u64,
+        session_id: String,
+        data: Vec<u8>,
+        permit: OwnedSemaphorePermit,
+    },
+    /// The peer's connection `conn` closed.
+    Close { peer: PeerId, conn: u64 },
+    /// Free the document's memory (the cache needs room).
+    Unload,
+}
+
+/// The registry of document actors; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Hub(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    docs: Mutex<HashMap<DocumentId, mpsc::UnboundedSender<Command>>>,
+    storage: Arc<dyn Storage>,
+    writer: Writer,
+    cache: Mutex<Cache>,
+    config: HubConfig,
+    server_peer: PeerId,
+    idle: Notify,
+}
+
+impl Hub {
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        writer: Writer,
+        server_peer: PeerId,
+        config: HubConfig,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            docs: Mutex::default(),
+            storage,
+            writer,
+            cache: Mutex::new(Cache::new(config.cache_bytes)),
+            config,
+            server_peer,
+            idle: Notify::new(),
+        }))
+    }
+
+    pub fn server_peer(&self) -> &PeerId {
+        &self.0.server_peer
+    }
+
+    /// Delivers a command to the document's actor, starting one if needed.
+    pub fn send(&self, doc: DocumentId, command: Command) {
+        let mut docs = self.0.docs.lock().expect("hub lock poisoned");
+        let command = match docs.get(&doc) {
+            Some(tx) => match tx.send(command) {
+                Ok(()) => return,
+                Err(returned) => returned.0,
+            },
+            None => command,
+        };
+        if matches!(command, Command::Close { .. } | Command::Unload) {
+            return; // nothing to close or unload in an actor that does not exist
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(command);
+        docs.insert(doc, tx.clone());
+        let actor = Actor {
+            id: doc,
+            hub: self.clone(),
+            tx,
+            doc: None,
+            links: HashMap::new(),
+            parked: HashMap::new(),
+            persisted: HashMap::new(),
+        };
+        tokio::spawn(actor.run(rx));
+    }
+
+    /// Delivers a command only to a running actor.
+    fn send_existing(&self, doc: DocumentId, command: Command) {
+        let docs = self.0.docs.lock().expect("hub lock poisoned");
+        if let Some(tx) = docs.get(&doc) {
+            let _ = tx.send(command);
+        }
+    }
+
+    /// How many documents have an actor.
+    pub fn open_documents(&self) -> usize {
+        self.0.docs.lock().expect("hub lock poisoned").len()
+    }
+
+    /// Estimated memory of the loaded documents.
+    pub fn cache_used(&self) -> usize {
+        self.0.cache.lock().expect("cache lock poisoned").used
+    }
+
+    /// Waits until every actor has ended (after every connection closed), or `limit` passed.
+    pub async fn drained(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let idle = self.0.idle.notified();
+            if self.open_documents() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return self.open_documents() == 0;
+            }
+        }
+    }
+}
+
+struct Actor {
+    id: DocumentId,
+    hub: Hub,
+    tx: mpsc::UnboundedSender<Command>,
+    doc: Option<DocumentSync>,
+    links: HashMap<PeerId, PeerLink>,
+    /// Sync states of connected peers while the document is unloaded.
+    parked: HashMap<PeerId, Vec<u8>>,
+    /// Sync states stored for peers' storage ids, as loaded and as since written.
+    persisted: HashMap<StorageId, Vec<u8>>,
+}
+
+impl std::fmt::Debug for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Actor")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+const MAX_DRAIN: usize = 64;
+
+impl Actor {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        let idle = self.hub.0.config.idle_unload;
+        loop {
+            let first = tokio::select! {
+                c = rx.recv() => c,
+                _ = tokio::time::sleep(idle), if self.doc.is_some() => {
+                    self.unload().await;
+                    continue;
+                }
+            };
+            let Some(first) = first else { break };
+            let mut batch = vec![first];
+            while batch.len() < MAX_DRAIN {
+                match rx.try_recv() {
+                    Ok(c) => batch.push(c),
+                    Err(_) => break,
+                }
+            }
+            self.handle(batch).await;
+            if self.links.is_empty() {
+                self.unload().await;
+                if self.try_exit(&rx) {
+                    break;
+                }
+            }
+        }
+        self.hub.0.idle.notify_waiters();
+    }
+
+    /// Leaves the hub, unless a command arrived meanwhile. Senders hold the hub lock while
+    /// they send, so no command can slip in between this check and the removal.
+    fn try_exit(&self, rx: &mpsc::UnboundedReceiver<Command>) -> bool {
+        let mut docs = self.hub.0.docs.lock().expect("hub lock poisoned");
+        if !rx.is_empty() {
+            return false;
+        }
+        if docs
+            .get(&self.id)
+            .is_some_and(|tx| tx.same_channel(&self.tx))
+        {
+            docs.remove(&self.id);
+        }
+        true
+    }
+
+    async fn handle(&mut self, batch: Vec<Command>) {
+        let needs_doc = batch
+            .iter()
+            .any(|c| matches!(c, Command::Sync { .. } | Command::Ephemeral { .. }));
+        if needs_doc && self.doc.is_none() {
+            if let Err(reason) = self.load().await {
+                tracing::error!(doc = %self.id, "cannot load document: {reason}");
+                for c in batch {
+                    if let Command::Sync { link, .. } | Command::Ephemeral { link, .. } = c {
+                        link.fatal(
+                            "the server cannot read this document now; try again later".into(),
+                        );
+                    }
+                }
+                return;
+            }
+        }
+        for command in batch {
+            match command {
+                Command::Sync {
+                    link, kind, data, ..
+                } => self.receive(link, kind, &data),
+                Command::Ephemeral {
+                    link,
+                    count,
+                    session_id,
+                    data,
+                    ..
+                } => self.relay(&link, count, &session_id, &data),
+                Command::Close { peer, conn } => self.close(&peer, conn).await,
+                Command::Unload => self.unload().await,
+            }
+        }
+        self.commit_and_reply().await;
+    }
+
+    async fn load(&mut self) -> Result<(), String> {
+        let stored = self
+            .hub
+            .0
+            .storage
+            .load(self.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut doc = match stored {
+            Some(s) => {
+                self.persisted = s.sync_states;
+                DocumentSync::load(self.id, &s.bytes, s.chunks).map_err(|e| e.to_string())?
+            }
+            None => DocumentSync::new(self.id),
+        };
+        for (peer, link) in &self.links {
+            let state = self.parked.remove(peer).or_else(|| {
+                link.storage
+                    .as_ref()
+                    .and_then(|s| self.persisted.get(s).cloned())
+            });
+            doc.add_peer(peer.clone(), state.as_deref());
+        }
+        self.doc = Some(doc);
+        self.touch_cache();
+        Ok(())
+    }
+
+    /// Registers the peer's connection, replacing an older connection of the same peer.
+    fn attach(&mut self, link: &PeerLink) {
+        let doc = self.doc.as_mut().expect("attach needs a loaded document");
+        match self.links.get(&link.peer) {
+            Some(known) if known.conn == link.conn => return,
+            Some(_) => {
+                doc.remove_peer(&link.peer);
+            }
+            None => {}
+        }
+        let state = link
+            .storage
+            .as_ref()
+            .and_then(|s| self.persisted.get(s).cloned());
+        doc.add_peer(link.peer.clone(), state.as_deref());
+        self.links.insert(link.peer.clone(), link.clone());
+    }
+
+    fn receive(&mut self, link: PeerLink, kind: Kind, data: &[u8]) {
+        let is_new = !self.links.contains_key(&link.peer);
+        if is_new && kind == Kind::Request && !self.doc.as_ref().is_some_and(DocumentSync::exists) {
+            link.send(
+                Message::DocUnavailable {
+                    document_id: self.id,
+                    sender: self.hub.0.server_peer.clone(),
+                    target: link.peer.clone(),
+                }
+                .encode(),
+            );
+            return;
+        }
+        self.attach(&link);
+        let doc = self.doc.as_mut().expect("receive needs a loaded document");
+        match doc.receive(&link.peer, kind, data) {
+            Ok(Receipt::Applied) => {}
+            Ok(Receipt::Unavailable) => unreachable!("the peer was attached above"),
+            Err(e) => {
+                tracing::warn!(peer = %link.peer, doc = %self.id, "disconnecting peer: {e}");
+                doc.remove_peer(&link.peer);
+                self.links.remove(&link.peer);
+                link.fatal(e.to_string());
+            }
+        }
+    }
+
+    fn relay(&mut self, from: &PeerLink, count: u64, session_id: &str, data: &[u8]) {
+        for link in self.links.values() {
+            if link.peer == from.peer {
+                continue;
+            }
+            link.send(
+                Message::Ephemeral {
+                    document_id: self.id,
+                    sender: self.hub.0.server_peer.clone(),
+                    target: link.peer.clone(),
+                    count,
+                    session_id: session_id.to_owned(),
+                    data: data.to_vec(),
+                }
+                .encode(),
+            );
+        }
+    }
+
+    async fn close(&mut self, peer: &PeerId, conn: u64) {
+        if self.links.get(peer).is_none_or(|l| l.conn != conn) {
+            return; // an older connection of a peer that has since reconnected
+        }
+        let link = self.links.remove(peer).expect("checked above");
+        let state = match self.doc.as_mut() {
+            Some(doc) => doc.remove_peer(peer),
+            None => self.parked.remove(peer),
+        };
+        if let (Some(storage), Some(state)) = (link.storage, state) {
+            self.persist_sync_states(vec![(storage, state)]).await;
+        }
+    }
+
+    async fn persist_sync_states(&mut self, states: Vec<(StorageId, Vec<u8>)>) {
+        for (storage, state) in states {
+            if self.persisted.get(&storage) == Some(&state) {
+                continue;
+            }
+            let write = Write::SyncState {
+                doc: self.id,
+                storage: storage.clone(),
+                state: state.clone(),
+            };
+            match self.hub.0.writer.write(write).await {
+                Ok(()) => {
+                    self.persisted.insert(storage, state);
+                }
+                // A lost sync state only costs the peer a longer exchange next time.
+                Err(e) => tracing::warn!(doc = %self.id, "sync state not saved: {e}"),
+            }
+        }
+    }
+
+    async fn commit_and_reply(&mut self) {
+        let Some(doc) = self.doc.as_mut() else { return };
+        if let Some(commit) = doc.take_commit() {
+            let write = Write::Append {
+                doc: self.id,
+                bytes: commit.bytes.clone(),
+            };
+            match self.hub.0.writer.write(write).await {
+                Ok(()) => doc.committed(&commit),
+                Err(e) => {
+                    tracing::error!(doc = %self.id, "changes not stored, rolled back: {e}");
+                    if let Err(e) = doc.rolled_back() {
+                        tracing::error!(doc = %self.id, "rollback failed, unloading: {e}");
+                        self.doc = None;
+                        return;
+                    }
+                }
+            }
+        }
+        let messages = match doc.generate() {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(doc = %self.id, "{e}");
+                return;
+            }
+        };
+        for (peer, data) in messages {
+            if let Some(link) = self.links.get(&peer) {
+                link.send(
+                    Message::Sync(DocMessage {
+                        document_id: self.id,
+                        sender: self.hub.0.server_peer.clone(),
+                        target: peer,
+                        data,
+                    })
+                    .encode(),
+                );
+            }
+        }
+        self.compact().await;
+        self.touch_cache();
+    }
+
+    async fn compact(&mut self) {
+        let Some(doc) = self.doc.as_mut() else { return };
+        if !doc.wants_compaction() {
+            return;
+        }
+        let Some(snapshot) = doc.snapshot() else {
+            return;
+        };
+        let len = snapshot.len();
+        match self
+            .hub
+            .0
+            .writer
+            .write(Write::Compact {
+                doc: self.id,
+                snapshot,
+            })
+            .await
+        {
+            Ok(()) => doc.compacted(len),
+            Err(e) => tracing::warn!(doc = %self.id, "compaction failed, chunks kept: {e}"),
+        }
+    }
+
+    fn touch_cache(&mut self) {
+        let Some(doc) = &self.doc else { return };
+        let victims = self
+            .hub
+            .0
+            .cache
+            .lock()
+            .expect("cache lock poisoned")
+            .touch(self.id, doc.approx_memory());
+        for victim in victims {
+            self.hub.send_existing(victim, Command::Unload);
+        }
+    }
+
+    async fn unload(&mut self) {
+        let Some(doc) = self.doc.take() else { return };
+        self.hub
+            .0
+            .cache
+            .lock()
+            .expect("cache lock poisoned")
+            .remove(self.id);
+        let mut to_persist = Vec::new();
+        for (peer, state) in doc.encoded_sync_states() {
+            if let Some(storage) = self.links.get(&peer).and_then(|l| l.storage.clone()) {
+                to_persist.push((storage, state.clone()));
+            }
+            self.parked.insert(peer, state);
+        }
+        self.persist_sync_states(to_persist).await;
+    }
+}
+
+/// Least-recently-used accounting of loaded documents' estimated memory.
+#[derive(Debug)]
+struct Cache {
+    budget: usize,
+    used: usize,
+    tick: u64,
+    entries: HashMap<DocumentId, (u64, usize)>,
+    order: BTreeSet<(u64, DocumentId)>,
+}
+
+impl Cache {
+    fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            used: 0,
+            tick: 0,
+            entries: HashMap::new(),
+            order: BTreeSet::new(),
+        }
+    }
+
+    /// Records a use of `doc` at `size`; returns the documents to unload to stay in budget.
+    fn touch(&mut self, doc: DocumentId, size: usize) -> Vec<DocumentId> {
+        self.remove(doc);
+        self.tick += 1;
+        self.entries.insert(doc, (self.tick, size));
+        self.order.insert((self.tick, doc));
+        self.used += size;
+        let mut victims = Vec::new();
+        while self.used > self.budget {
+            let Some(&(tick, oldest)) = self.order.iter().next() else {
+                break;
+            };
+            if oldest == doc {
+                break; // only the current document is left: it stays, however large
+            }
+            self.order.remove(&(tick, oldest));
+            if let Some((_, size)) = self.entries.remove(&oldest) {
+                self.used -= size;
+            }
+            victims.push(oldest);
+        }
+        victims
+    }
+
+    fn remove(&mut self, doc: DocumentId) {
+        if let Some((tick, size)) = self.entries.remove(&doc) {
+            self.order.remove(&(tick, doc));
+            self.used -= size;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_evicts_least_recently_used_first() {
+        let d = |n| DocumentId::from_bytes([n; 16]);
+        let mut cache = Cache::new(100);
+        assert!(cache.touch(d(1), 40).is_empty());
+        assert!(cache.touch(d(2), 40).is_empty());
+        assert!(cache.touch(d(1), 40).is_empty()); // d(1) is now the most recent
+        assert_eq!(cache.touch(d(3), 40), vec![d(2)]);
+        assert_eq!(cache.used, 80);
+        assert_eq!(cache.touch(d(4), 500), vec![d(1), d(3)]);
+        assert_eq!(cache.used, 500);
+    }
+}

@@ -1,0 +1,226 @@
+//! The fieldsync server: WebSocket sync at `/sync`, health at `/healthz`, storage in SQLite or
+//! PostgreSQL.
+//!
+//! Data flows: a phone's frame → [`connection`] (protocol session, limits) → the document's
+//! actor in [`hub`] (apply, commit through [`writer`] into [`storage`], then reply and relay) →
+//! frames to every peer with the document open. `main.rs` only parses the command line and
+//! calls [`serve`].
+
+mod connection;
+pub mod hub;
+pub mod storage;
+pub mod writer;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use fieldsync_protocol::{PeerId, StorageId};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+use crate::hub::{Hub, HubConfig};
+use crate::storage::Storage;
+use crate::writer::Writer;
+
+/// Everything `serve` needs to know.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://path/to/file.db` (created if missing) or `postgres://…`.
+    pub database_url: String,
+    /// Estimated memory all loaded documents may take together.
+    pub cache_bytes: usize,
+    /// A loaded document untouched for this long is unloaded.
+    pub idle_unload: Duration,
+    pub limits: Limits,
+}
+
+/// Limits that protect the server and other peers from one peer.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest WebSocket message accepted.
+    pub max_message_bytes: usize,
+    /// Most distinct documents one connection may sync.
+    pub max_docs_per_connection: usize,
+}
+
+impl Config {
+    /// The SQLite default under `dir`.
+    pub fn sqlite_in(dir: &std::path::Path) -> Self {
+        Self {
+            database_url: format!("sqlite://{}", dir.join("fieldsync.db").display()),
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://./fieldsync-data/fieldsync.db".into(),
+            cache_bytes: 256 * 1024 * 1024,
+            idle_unload: Duration::from_secs(60),
+            limits: Limits {
+                max_message_bytes: 16 * 1024 * 1024,
+                max_docs_per_connection: 100_000,
+            },
+        }
+    }
+}
+
+/// Shared by every request and connection.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    hub: Hub,
+    storage: Arc<dyn Storage>,
+    storage_id: StorageId,
+    server_peer: PeerId,
+    limits: Limits,
+    next_conn: AtomicU64,
+    /// Connected peers: peer id → (connection number, how to tell it it was replaced).
+    peers: Mutex<HashMap<PeerId, (u64, Arc<Notify>)>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// A `join` with a peer id already connected replaces the older connection.
+    fn register_peer(&self, peer: PeerId, conn: u64, replaced: Arc<Notify>) {
+        let old = self
+            .peers
+            .lock()
+            .expect("peers lock poisoned")
+            .insert(peer, (conn, replaced));
+        if let Some((_, old)) = old {
+            old.notify_one();
+        }
+    }
+
+    fn unregister_peer(&self, peer: &PeerId, conn: u64) {
+        let mut peers = self.peers.lock().expect("peers lock poisoned");
+        if peers.get(peer).is_some_and(|(c, _)| *c == conn) {
+            peers.remove(peer);
+        }
+    }
+}
+
+/// The HTTP routes.
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/sync", get(sync_socket))
+        .route("/healthz", get(healthz))
+        .with_state(state)
+}
+
+async fn sync_socket(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let max = state.limits.max_message_bytes;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| connection::run(socket, state, addr))
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    match state.storage.ping().await {
+        Ok(()) => Json(serde_json::json!({
+            "status": "ok",
+            "storageId": state.storage_id.as_str(),
+            "openDocuments": state.hub.open_documents(),
+        }))
+        .into_response(),
+        Err(e) => {
+            tracing::error!("health check: {e}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"status": "unavailable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Serves on `listener` until `shutdown` completes, then closes every connection, persists
+/// sync states and closes storage.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let storage = storage::open(&config.database_url)
+        .await
+        .with_context(|| format!("cannot open database {}", redact(&config.database_url)))?;
+    let storage_id = storage
+        .meta("storage_id", &uuid::Uuid::new_v4().to_string())
+        .await
+        .context("cannot read the server's storage id")?;
+    let storage_id = StorageId::parse(&storage_id).context("stored storage id is invalid")?;
+    let server_peer = PeerId::parse(&format!("fieldsync-{}", uuid::Uuid::new_v4()))
+        .expect("a uuid makes a valid peer id");
+    let (writer, writer_task) = Writer::spawn(storage.clone());
+    let hub = Hub::new(
+        storage.clone(),
+        writer,
+        server_peer.clone(),
+        HubConfig {
+            cache_bytes: config.cache_bytes,
+            idle_unload: config.idle_unload,
+        },
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let state = Arc::new(AppState {
+        hub: hub.clone(),
+        storage: storage.clone(),
+        storage_id,
+        server_peer,
+        limits: config.limits.clone(),
+        next_conn: AtomicU64::new(0),
+        peers: Mutex::default(),
+        shutdown: stop_rx,
+    });
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = %redact(&config.database_url), "fieldsync listening");
+    axum::serve(
+        listener,
+        router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    })
+    .await
+    .context("server failed")?;
+
+    tracing::info!("shutting down: closing connections and saving sync states");
+    if !hub.drained(Duration::from_secs(10)).await {
+        tracing::warn!("some documents were still busy after 10 s");
+    }
+    drop(state);
+    drop(hub);
+    let _ = writer_task.await;
+    storage.close().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A database URL without its password, for logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,148 @@
+//! PostgreSQL, for deployments that outgrow one machine: the same model as SQLite, with
+//! its own migrations and SQL.
+
+use fieldsync_protocol::DocumentId;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Row};
+
+use super::{
+    BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Storage, StorageResult, StoredDocument, Write,
+    parse_document_ids, sync_state_map,
+};
+
+#[derive(Debug, Clone)]
+pub struct PostgresStorage {
+    pool: PgPool,
+}
+
+impl PostgresStorage {
+    /// Connects and applies pending migrations.
+    pub async fn connect(url: &str) -> StorageResult<Self> {
+        let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+impl Storage for PostgresStorage {
+    fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
+        Box::pin(async move {
+            let id = doc.to_string();
+            let rows = sqlx::query("SELECT data FROM chunks WHERE document_id = $1 ORDER BY id")
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            let mut stored = StoredDocument {
+                chunks: rows.len(),
+                ..Default::default()
+            };
+            for row in rows {
+                stored.bytes.extend_from_slice(row.get::<&[u8], _>(0));
+            }
+            let states: Vec<(String, Vec<u8>)> =
+                sqlx::query_as("SELECT storage_id, state FROM sync_states WHERE document_id = $1")
+                    .bind(&id)
+                    .fetch_all(&self.pool)
+                    .await?;
+            stored.sync_states = sync_state_map(states);
+            Ok(Some(stored))
+        })
+    }
+
+    fn write<'a>(&'a self, batch: &'a [Write]) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            for w in batch {
+                match w {
+                    Write::Append { doc, bytes } => {
+                        sqlx::query(
+                            "INSERT INTO chunks (document_id, kind, data) VALUES ($1, $2, $3)",
+                        )
+                        .bind(doc.to_string())
+                        .bind(CHUNK_CHANGES)
+                        .bind(bytes.as_slice())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Write::Compact { doc, snapshot } => {
+                        let id = doc.to_string();
+                        sqlx::query("DELETE FROM chunks WHERE document_id = $1")
+                            .bind(&id)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query(
+                            "INSERT INTO chunks (document_id, kind, data) VALUES ($1, $2, $3)",
+                        )
+                        .bind(&id)
+                        .bind(CHUNK_SNAPSHOT)
+                        .bind(snapshot.as_slice())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Write::SyncState {
+                        doc,
+                        storage,
+                        state,
+                    } => {
+                        sqlx::query(
+                            "INSERT INTO sync_states (document_id, storage_id, state) VALUES ($1, $2, $3) \
+                             ON CONFLICT (document_id, storage_id) DO UPDATE SET state = excluded.state, updated_at = now()",
+                        )
+                        .bind(doc.to_string())
+                        .bind(storage.as_str())
+                        .bind(state.as_slice())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn meta<'a>(&'a self, key: &'a str, init: &'a str) -> BoxFuture<'a, String> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO server_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(key)
+            .bind(init)
+            .execute(&self.pool)
+            .await?;
+            let (value,): (String,) =
+                sqlx::query_as("SELECT value FROM server_meta WHERE key = $1")
+                    .bind(key)
+                    .fetch_one(&self.pool)
+                    .await?;
+            Ok(value)
+        })
+    }
+
+    fn documents(&self) -> BoxFuture<'_, Vec<DocumentId>> {
+        Box::pin(async move {
+            let rows: Vec<(String,)> =
+                sqlx::query_as("SELECT DISTINCT document_id FROM chunks ORDER BY document_id")
+                    .fetch_all(&self.pool)
+                    .await?;
+            Ok(parse_document_ids(rows.into_iter().map(|r| r.0).collect()))
+        })
+    }
+
+    fn ping(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.pool.close().await;
+            Ok(())
+        })
+    }
+}

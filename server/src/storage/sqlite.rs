@@ -1,0 +1,182 @@
+//! The embedded default: one SQLite file in WAL mode, created on first start.
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fieldsync_protocol::DocumentId;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::{
+    BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Storage, StorageError, StorageResult, StoredDocument,
+    Write, parse_document_ids, sync_state_map,
+};
+
+#[derive(Debug, Clone)]
+pub struct SqliteStorage {
+    pool: SqlitePool,
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) the database a `sqlite://` URL or plain path names, and
+    /// applies pending migrations.
+    pub async fn open(url: &str) -> StorageResult<Self> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        let file = path.split('?').next().unwrap_or(path);
+        if let Some(dir) = std::path::Path::new(file).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StorageError(format!("cannot create {}: {e}", dir.display()).into())
+                })?;
+            }
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit survives power loss, not only a crash of the process.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Storage for SqliteStorage {
+    fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
+        Box::pin(async move {
+            let id = doc.to_string();
+            let rows = sqlx::query("SELECT data FROM chunks WHERE document_id = ? ORDER BY id")
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            let mut stored = StoredDocument {
+                chunks: rows.len(),
+                ..Default::default()
+            };
+            for row in rows {
+                stored.bytes.extend_from_slice(row.get::<&[u8], _>(0));
+            }
+            let states: Vec<(String, Vec<u8>)> =
+                sqlx::query_as("SELECT storage_id, state FROM sync_states WHERE document_id = ?")
+                    .bind(&id)
+                    .fetch_all(&self.pool)
+                    .await?;
+            stored.sync_states = sync_state_map(states);
+            Ok(Some(stored))
+        })
+    }
+
+    fn write<'a>(&'a self, batch: &'a [Write]) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let now = now_millis();
+            let mut tx = self.pool.begin().await?;
+            for w in batch {
+                match w {
+                    Write::Append { doc, bytes } => {
+                        sqlx::query(
+                            "INSERT INTO chunks (document_id, kind, data, created_at) VALUES (?, ?, ?, ?)",
+                        )
+                        .bind(doc.to_string())
+                        .bind(CHUNK_CHANGES)
+                        .bind(bytes.as_slice())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Write::Compact { doc, snapshot } => {
+                        let id = doc.to_string();
+                        sqlx::query("DELETE FROM chunks WHERE document_id = ?")
+                            .bind(&id)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query(
+                            "INSERT INTO chunks (document_id, kind, data, created_at) VALUES (?, ?, ?, ?)",
+                        )
+                        .bind(&id)
+                        .bind(CHUNK_SNAPSHOT)
+                        .bind(snapshot.as_slice())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Write::SyncState {
+                        doc,
+                        storage,
+                        state,
+                    } => {
+                        sqlx::query(
+                            "INSERT INTO sync_states (document_id, storage_id, state, updated_at) VALUES (?, ?, ?, ?) \
+                             ON CONFLICT (document_id, storage_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                        )
+                        .bind(doc.to_string())
+                        .bind(storage.as_str())
+                        .bind(state.as_slice())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn meta<'a>(&'a self, key: &'a str, init: &'a str) -> BoxFuture<'a, String> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO server_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(key)
+            .bind(init)
+            .execute(&self.pool)
+            .await?;
+            let (value,): (String,) = sqlx::query_as("SELECT value FROM server_meta WHERE key = ?")
+                .bind(key)
+                .fetch_one(&self.pool)
+                .await?;
+            Ok(value)
+        })
+    }
+
+    fn documents(&self) -> BoxFuture<'_, Vec<DocumentId>> {
+        Box::pin(async move {
+            let rows: Vec<(String,)> =
+                sqlx::query_as("SELECT DISTINCT document_id FROM chunks ORDER BY document_id")
+                    .fetch_all(&self.pool)
+                    .await?;
+            Ok(parse_document_ids(rows.into_iter().map(|r| r.0).collect()))
+        })
+    }
+
+    fn ping(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.pool.close().await;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,70 @@
+//! Group commit: one task applies the writes of many documents in one transaction.
+//!
+//! Thousands of phones reconnecting at once each bring a few changes. Committing each on its
+//! own would cost one fsync per change; the writer instead takes everything queued while the
+//! previous transaction was committing and commits it together. Every caller still learns
+//! whether *its* write is durable before it replies to anyone.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::storage::{Storage, StorageError, StorageResult, Write};
+
+/// The most writes one transaction takes.
+const MAX_BATCH: usize = 512;
+
+type Request = (Write, oneshot::Sender<StorageResult<()>>);
+
+/// A handle to the writer task; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Request>,
+}
+
+impl Writer {
+    /// Starts the writer task; it ends when every handle is dropped and the queue is empty.
+    pub fn spawn(storage: Arc<dyn Storage>) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        let task = tokio::spawn(run(storage, rx));
+        (Self { tx }, task)
+    }
+
+    /// Queues a write and waits until it is durable (or failed).
+    pub async fn write(&self, write: Write) -> StorageResult<()> {
+        let (done, result) = oneshot::channel();
+        self.tx
+            .send((write, done))
+            .await
+            .map_err(|_| StorageError("writer stopped".into()))?;
+        result
+            .await
+            .map_err(|_| StorageError("writer stopped".into()))?
+    }
+}
+
+async fn run(storage: Arc<dyn Storage>, mut rx: mpsc::Receiver<Request>) {
+    let mut writes = Vec::with_capacity(MAX_BATCH);
+    let mut waiters = Vec::with_capacity(MAX_BATCH);
+    while let Some((write, done)) = rx.recv().await {
+        writes.push(write);
+        waiters.push(done);
+        while writes.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok((write, done)) => {
+                    writes.push(write);
+                    waiters.push(done);
+                }
+                Err(_) => break,
+            }
+        }
+        let result = storage.write(&writes).await;
+        if let Err(e) = &result {
+            tracing::error!(writes = writes.len(), "write batch failed: {e}");
+        }
+        for done in waiters.drain(..) {
+            let _ = done.send(result.clone());
+        }
+        writes.clear();
+    }
+}
