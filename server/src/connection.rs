@@ -121,7 +121,7 @@ impl Connection {
                     last_heard = Instant::now();
                     match frame {
                         None | Some(Ok(WsMessage::Close(_))) => break None,
-                        Some(Err(e)) => break Some(Ending::tell(describe_ws_error(&e, self.state.limits.max_message_bytes))),
+                        Some(Err(e)) => break Some(ws_error_ending(&e, self.state.limits.max_message_bytes)),
                         Some(Ok(WsMessage::Text(_))) => {
                             break Some(Ending::tell("text frames are not part of the protocol; send CBOR in binary frames"));
                         }
@@ -152,12 +152,12 @@ impl Connection {
 
         let peer = self.session.as_ref().and_then(|s| s.peer().cloned());
         if let Some(ending) = ending {
-            tracing::warn!(
-                addr = %self.addr,
-                peer = peer.as_ref().map(PeerId::as_str).unwrap_or("-"),
-                "disconnected: {}",
-                ending.reason
-            );
+            let peer_name = peer.as_ref().map(PeerId::as_str).unwrap_or("-");
+            if ending.reply {
+                tracing::warn!(addr = %self.addr, peer = peer_name, "disconnected: {}", ending.reason);
+            } else {
+                tracing::info!(addr = %self.addr, peer = peer_name, "disconnected: {}", ending.reason);
+            }
             if ending.reply {
                 let frame = Message::Error {
                     message: ending.reason,
@@ -280,11 +280,12 @@ impl Connection {
     }
 }
 
-fn describe_ws_error(e: &axum::Error, max: usize) -> String {
+/// A frame over the limit is the peer's fault and is told; a broken socket is just logged.
+fn ws_error_ending(e: &axum::Error, max: usize) -> Ending {
     let text = e.to_string();
     if text.contains("too long") || text.contains("too big") || text.contains("Space limit") {
-        format!("frame larger than the limit of {max} bytes")
+        Ending::tell(format!("frame larger than the limit of {max} bytes"))
     } else {
-        format!("websocket error: {text}")
+        Ending::quiet(format!("connection lost: {text}"))
     }
 }

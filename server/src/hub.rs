@@ -7,7 +7,7 @@
 //! loaded from storage on demand and unloaded when the memory budget needs room or no peer has
 //! it open; the actor ends when no peer has it open.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -149,6 +149,7 @@ impl Hub {
             tx,
             doc: None,
             links: HashMap::new(),
+            waiting: HashMap::new(),
             parked: HashMap::new(),
             persisted: HashMap::new(),
         };
@@ -194,6 +195,9 @@ struct Actor {
     tx: mpsc::UnboundedSender<Command>,
     doc: Option<DocumentSync>,
     links: HashMap<PeerId, PeerLink>,
+    /// Peers that asked for the document before it existed. They were told
+    /// `doc-unavailable`, and are given the document as soon as some peer creates it.
+    waiting: HashMap<PeerId, PeerLink>,
     /// Sync states of connected peers while the document is unloaded.
     parked: HashMap<PeerId, Vec<u8>>,
     /// Sync states stored for peers' storage ids, as loaded and as since written.
@@ -230,7 +234,7 @@ impl Actor {
                 }
             }
             self.handle(batch).await;
-            if self.links.is_empty() {
+            if self.links.is_empty() && self.waiting.is_empty() {
                 self.unload().await;
                 if self.try_exit(&rx) {
                     break;
@@ -273,11 +277,27 @@ impl Actor {
                 return;
             }
         }
+        let mut unload = false;
+        // Automerge expects a reply to be generated after each message of a peer: a second
+        // message of the same peer starts a new round, or its first one might go unanswered.
+        let mut answered_this_round: HashSet<PeerId> = HashSet::new();
         for command in batch {
             match command {
                 Command::Sync {
                     link, kind, data, ..
-                } => self.receive(link, kind, &data),
+                } => {
+                    if !answered_this_round.insert(link.peer.clone()) {
+                        self.commit_and_reply().await;
+                        answered_this_round.clear();
+                        answered_this_round.insert(link.peer.clone());
+                    }
+                    if self.doc.is_none() {
+                        // A failed commit in the previous round unloaded the document.
+                        link.fatal("the server cannot store changes now; try again later".into());
+                        continue;
+                    }
+                    self.receive(link, kind, &data)
+                }
                 Command::Ephemeral {
                     link,
                     count,
@@ -286,10 +306,14 @@ impl Actor {
                     ..
                 } => self.relay(&link, count, &session_id, &data),
                 Command::Close { peer, conn } => self.close(&peer, conn).await,
-                Command::Unload => self.unload().await,
+                // Deferred: replies to this batch's messages must go out first.
+                Command::Unload => unload = true,
             }
         }
         self.commit_and_reply().await;
+        if unload {
+            self.unload().await;
+        }
     }
 
     async fn load(&mut self) -> Result<(), String> {
@@ -341,6 +365,7 @@ impl Actor {
     fn receive(&mut self, link: PeerLink, kind: Kind, data: &[u8]) {
         let is_new = !self.links.contains_key(&link.peer);
         if is_new && kind == Kind::Request && !self.doc.as_ref().is_some_and(DocumentSync::exists) {
+            self.waiting.insert(link.peer.clone(), link.clone());
             link.send(
                 Message::DocUnavailable {
                     document_id: self.id,
@@ -353,6 +378,7 @@ impl Actor {
         }
         self.attach(&link);
         let doc = self.doc.as_mut().expect("receive needs a loaded document");
+        tracing::debug!(doc = %self.id, peer = %link.peer, ?kind, len = data.len(), "received");
         match doc.receive(&link.peer, kind, data) {
             Ok(Receipt::Applied) => {}
             Ok(Receipt::Unavailable) => unreachable!("the peer was attached above"),
@@ -385,6 +411,9 @@ impl Actor {
     }
 
     async fn close(&mut self, peer: &PeerId, conn: u64) {
+        if self.waiting.get(peer).is_some_and(|l| l.conn == conn) {
+            self.waiting.remove(peer);
+        }
         if self.links.get(peer).is_none_or(|l| l.conn != conn) {
             return; // an older connection of a peer that has since reconnected
         }
@@ -437,6 +466,12 @@ impl Actor {
                 }
             }
         }
+        if doc.exists() && !self.waiting.is_empty() {
+            for (_, link) in std::mem::take(&mut self.waiting) {
+                self.attach(&link);
+            }
+        }
+        let Some(doc) = self.doc.as_mut() else { return };
         let messages = match doc.generate() {
             Ok(m) => m,
             Err(e) => {
@@ -445,6 +480,7 @@ impl Actor {
             }
         };
         for (peer, data) in messages {
+            tracing::debug!(doc = %self.id, %peer, len = data.len(), "sending");
             if let Some(link) = self.links.get(&peer) {
                 link.send(
                     Message::Sync(DocMessage {
@@ -501,6 +537,7 @@ impl Actor {
 
     async fn unload(&mut self) {
         let Some(doc) = self.doc.take() else { return };
+        tracing::debug!(doc = %self.id, "unloading");
         self.hub
             .0
             .cache

@@ -1,0 +1,352 @@
+//! The background task that keeps a replica in sync with one server.
+
+use std::time::Duration;
+
+use fieldsync_core::Kind;
+use fieldsync_protocol::{DocMessage, DocumentId, Message, PeerId, PeerMetadata, StorageId};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::{Replica, State};
+
+/// How to reach the server.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// `ws://host:port/sync` (a `?token=…` query is passed through).
+    pub url: String,
+    /// First wait after a failed connection; doubles up to `max_backoff`, with jitter.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Largest message accepted from the server.
+    pub max_message_bytes: usize,
+}
+
+impl ConnectOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            min_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(30),
+            max_message_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Controls a running sync task. Dropping it stops the task.
+#[derive(Debug)]
+pub struct SyncHandle {
+    stop: watch::Sender<bool>,
+    connected: watch::Receiver<bool>,
+    last_error: watch::Receiver<Option<String>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SyncHandle {
+    /// Stops syncing: says `leave`, saves sync states and closes the connection.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        *self.connected.borrow()
+    }
+
+    /// Waits until the handshake with the server completed.
+    pub async fn wait_connected(&mut self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, self.connected.wait_for(|c| *c))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Why the last connection ended, if it ended badly (as the server said it, or as the
+    /// network failed).
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.borrow().clone()
+    }
+}
+
+impl Drop for SyncHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Replica {
+    /// Starts syncing with the server at `options.url`, reconnecting until stopped.
+    pub fn connect(&self, options: ConnectOptions) -> SyncHandle {
+        let (stop, stop_rx) = watch::channel(false);
+        let (connected_tx, connected) = watch::channel(false);
+        let (error_tx, last_error) = watch::channel(None);
+        let replica = self.clone();
+        let task = tokio::spawn(async move {
+            let mut backoff = options.min_backoff;
+            let mut stop_rx = stop_rx;
+            loop {
+                if *stop_rx.borrow() {
+                    break;
+                }
+                let outcome = replica.session(&options, &mut stop_rx, &connected_tx).await;
+                connected_tx.send_replace(false);
+                replica.after_disconnect().await;
+                match outcome {
+                    Ok(Ended::Stopped) => break,
+                    Ok(Ended::Synced) => backoff = options.min_backoff,
+                    Err(e) => {
+                        tracing::debug!(peer = %replica.0.peer_id, "sync connection ended: {e}");
+                        error_tx.send_replace(Some(e));
+                    }
+                }
+                let jitter = rand::random_range(0.5..1.0);
+                let wait = backoff.mul_f64(jitter);
+                backoff = (backoff * 2).min(options.max_backoff);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stopped(&mut stop_rx) => break,
+                }
+            }
+        });
+        SyncHandle {
+            stop,
+            connected,
+            last_error,
+            task: Some(task),
+        }
+    }
+
+    async fn after_disconnect(&self) {
+        let mut state = self.0.state.lock().await;
+        let Some(server) = state.server.take() else {
+            return;
+        };
+        let server_storage = state.server_storage.take();
+        let mut to_save = Vec::new();
+        for (id, entry) in state.docs.iter_mut() {
+            if let Some(encoded) = entry.sync.remove_peer(&server) {
+                to_save.push((*id, encoded));
+            }
+        }
+        drop(state);
+        if let Some(storage) = server_storage {
+            for (id, encoded) in to_save {
+                self.0.store.save_sync_state(&storage, id, &encoded).await;
+            }
+        }
+    }
+
+    /// One connection, from handshake to its end.
+    async fn session(
+        &self,
+        options: &ConnectOptions,
+        stop: &mut watch::Receiver<bool>,
+        connected: &watch::Sender<bool>,
+    ) -> Result<Ended, String> {
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(options.max_message_bytes))
+            .max_frame_size(Some(options.max_message_bytes));
+        let (ws, _) = tokio::time::timeout(
+            Duration::from_secs(20),
+            tokio_tungstenite::connect_async_with_config(options.url.as_str(), Some(config), false),
+        )
+        .await
+        .map_err(|_| "connect timed out".to_string())?
+        .map_err(|e| format!("connect failed: {e}"))?;
+        let (mut sink, mut stream) = ws.split();
+
+        let join = Message::Join {
+            sender: self.0.peer_id.clone(),
+            metadata: Some(PeerMetadata {
+                storage_id: Some(self.0.storage_id.clone()),
+                is_ephemeral: false,
+            }),
+            supported_versions: vec!["1".into()],
+        };
+        send(&mut sink, &join).await?;
+        let (server, server_storage) = loop {
+            let frame = tokio::time::timeout(Duration::from_secs(20), stream.next())
+                .await
+                .map_err(|_| "handshake timed out".to_string())?;
+            match frame {
+                Some(Ok(WsMessage::Binary(b))) => match Message::decode(&b) {
+                    Ok(Message::Peer {
+                        sender, metadata, ..
+                    }) => {
+                        break (sender, metadata.and_then(|m| m.storage_id));
+                    }
+                    Ok(Message::Error { message }) => return Err(format!("server: {message}")),
+                    Ok(other) => return Err(format!("expected peer, got {}", other.kind())),
+                    Err(e) => return Err(format!("bad frame from server: {e}")),
+                },
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(format!("connection failed: {e}")),
+                None => return Err("connection closed during handshake".into()),
+            }
+        };
+        self.attach_server(&server, server_storage.as_ref()).await;
+        connected.send_replace(true);
+        self.flush(&server, &mut sink).await?;
+
+        loop {
+            tokio::select! {
+                _ = stopped(stop) => {
+                    let _ = send(&mut sink, &Message::Leave { sender: self.0.peer_id.clone() }).await;
+                    let _ = sink.close().await;
+                    return Ok(Ended::Stopped);
+                }
+                _ = self.0.local_change.notified() => {
+                    tracing::debug!(peer = %self.0.peer_id, "local change");
+                    self.flush(&server, &mut sink).await?
+                }
+                frame = stream.next() => match frame {
+                    Some(Ok(WsMessage::Binary(b))) => {
+                        let message = Message::decode(&b).map_err(|e| format!("bad frame from server: {e}"))?;
+                        self.handle(&server, message).await?;
+                        self.flush(&server, &mut sink).await?;
+                    }
+                    Some(Ok(WsMessage::Close(_))) | None => return Ok(Ended::Synced),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(format!("connection failed: {e}")),
+                }
+            }
+        }
+    }
+
+    async fn attach_server(&self, server: &PeerId, server_storage: Option<&StorageId>) {
+        let ids: Vec<DocumentId> = self.0.state.lock().await.docs.keys().copied().collect();
+        let mut states = Vec::with_capacity(ids.len());
+        for id in ids {
+            let saved = match server_storage {
+                Some(s) => self.0.store.load_sync_state(s, id).await,
+                None => None,
+            };
+            states.push((id, saved));
+        }
+        let mut state = self.0.state.lock().await;
+        state.server = Some(server.clone());
+        state.server_storage = server_storage.cloned();
+        for (id, saved) in states {
+            if let Some(entry) = state.docs.get_mut(&id) {
+                entry.sync.remove_peer(server);
+                entry.sync.add_peer(server.clone(), saved.as_deref());
+            }
+        }
+        // Documents created or found since: they start from scratch.
+        for entry in state.docs.values_mut() {
+            if !entry.sync.has_peer(server) {
+                entry.sync.add_peer(server.clone(), None);
+            }
+        }
+    }
+
+    async fn handle(&self, server: &PeerId, message: Message) -> Result<(), String> {
+        match message {
+            Message::Sync(m) | Message::Request(m) => {
+                let mut state = self.0.state.lock().await;
+                let State { docs, .. } = &mut *state;
+                let Some(entry) = docs.get_mut(&m.document_id) else {
+                    return Ok(()); // a document we never asked for: not ours to keep
+                };
+                entry
+                    .sync
+                    .receive(server, Kind::Sync, &m.data)
+                    .map_err(|e| format!("server sent a bad sync message: {e}"))?;
+                entry.unavailable = false;
+                self.commit_locally(m.document_id, entry)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if entry.sync.peer_has_everything(server) {
+                    entry.acked = Some(entry.sync.heads());
+                }
+                if entry.sync.exists() {
+                    entry.wanted = false;
+                }
+            }
+            Message::DocUnavailable { document_id, .. } => {
+                if let Some(entry) = self.0.state.lock().await.docs.get_mut(&document_id) {
+                    if !entry.sync.exists() {
+                        entry.unavailable = true;
+                    }
+                }
+            }
+            Message::Error { message } => return Err(format!("server: {message}")),
+            _ => {}
+        }
+        self.bump();
+        Ok(())
+    }
+
+    /// Sends every sync message any document has to say.
+    async fn flush<S>(&self, server: &PeerId, sink: &mut S) -> Result<(), String>
+    where
+        S: futures_util::Sink<WsMessage> + Unpin,
+        S::Error: std::fmt::Display,
+    {
+        let mut out = Vec::new();
+        {
+            let mut state = self.0.state.lock().await;
+            for (id, entry) in state.docs.iter_mut() {
+                let kind = if entry.sync.exists() {
+                    "sync"
+                } else {
+                    "request"
+                };
+                if entry.unavailable {
+                    continue;
+                }
+                let Ok(messages) = entry.sync.generate() else {
+                    continue;
+                };
+                for (_, data) in messages {
+                    let m = DocMessage {
+                        document_id: *id,
+                        sender: self.0.peer_id.clone(),
+                        target: server.clone(),
+                        data,
+                    };
+                    out.push(if kind == "sync" {
+                        Message::Sync(m)
+                    } else {
+                        Message::Request(m)
+                    });
+                }
+            }
+        }
+        tracing::debug!(peer = %self.0.peer_id, messages = out.len(), "flush");
+        for m in &out {
+            send(sink, m).await?;
+        }
+        Ok(())
+    }
+}
+
+enum Ended {
+    /// Asked to stop.
+    Stopped,
+    /// The server closed the connection normally.
+    Synced,
+}
+
+async fn send<S>(sink: &mut S, message: &Message) -> Result<(), String>
+where
+    S: futures_util::Sink<WsMessage> + Unpin,
+    S::Error: std::fmt::Display,
+{
+    sink.send(WsMessage::Binary(message.encode().into()))
+        .await
+        .map_err(|e| format!("send failed: {e}"))
+}
+
+/// Completes once the stop flag is set (never, if its sender is gone without setting it).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    loop {
+        if *rx.borrow_and_update() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}

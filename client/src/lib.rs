@@ -1,0 +1,347 @@
+//! The phone side of fieldsync: an offline replica that syncs with a server over protocol v1.
+//!
+//! A [`Replica`] holds documents and persists them locally (in a directory, or only in memory
+//! for simulations). Edits work with no connection. [`Replica::connect`] starts a background
+//! task that connects, syncs every local document and every document asked for with
+//! [`Replica::find`], relays local edits as they happen, and reconnects with backoff when the
+//! link drops. [`Replica::is_acknowledged`] tells whether the server has durably stored all of
+//! a document's local changes: the server only reports heads it has committed, so "the server's
+//! heads cover ours" means "stored".
+//!
+//! The same engine as the server's ([`fieldsync_core::DocumentSync`]) runs here, with the server
+//! as the only peer; received changes are stored locally before they are acknowledged back.
+
+mod connect;
+mod store;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use automerge::transaction::Transaction;
+use automerge::{Automerge, AutomergeError, ChangeHash};
+use fieldsync_core::DocumentSync;
+use fieldsync_protocol::{DocumentId, PeerId, StorageId};
+use tokio::sync::{Mutex, Notify, watch};
+
+pub use connect::{ConnectOptions, SyncHandle};
+pub use fieldsync_core::automerge;
+pub use store::Store;
+
+/// What can go wrong on the phone side.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("local storage: {0}")]
+    Store(#[from] std::io::Error),
+    #[error("document {0} is not on this replica")]
+    UnknownDocument(DocumentId),
+    #[error("edit failed: {0}")]
+    Edit(#[from] AutomergeError),
+    #[error("stored document {0} cannot be read: {1}")]
+    Corrupt(DocumentId, String),
+    #[error("timed out")]
+    Timeout,
+}
+
+/// Where a document stands with the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocStatus {
+    /// Asked for with `find`, not received yet.
+    Wanted,
+    /// The server does not have it (or will not share it).
+    Unavailable,
+    /// Local changes the server has not yet confirmed as stored.
+    Pending,
+    /// The server has durably stored every local change.
+    Acknowledged,
+}
+
+struct Entry {
+    sync: DocumentSync,
+    wanted: bool,
+    unavailable: bool,
+    /// Heads the server last confirmed it holds.
+    acked: Option<Vec<ChangeHash>>,
+}
+
+impl Entry {
+    fn status(&self) -> DocStatus {
+        if !self.sync.exists() {
+            return if self.unavailable {
+                DocStatus::Unavailable
+            } else {
+                DocStatus::Wanted
+            };
+        }
+        match &self.acked {
+            Some(heads) if self.sync.doc().get_changes(heads).is_empty() => DocStatus::Acknowledged,
+            _ => DocStatus::Pending,
+        }
+    }
+}
+
+pub(crate) struct State {
+    docs: HashMap<DocumentId, Entry>,
+    /// The server peer id of the current connection, once joined.
+    server: Option<PeerId>,
+    /// The storage id the server advertised, under which sync states are kept.
+    server_storage: Option<StorageId>,
+}
+
+pub(crate) struct Inner {
+    state: Mutex<State>,
+    store: Store,
+    peer_id: PeerId,
+    storage_id: StorageId,
+    /// Woken by local edits and `find`, so the sync task sends them.
+    local_change: Notify,
+    /// Bumped on every change of any document's status, for waiters.
+    version: watch::Sender<u64>,
+}
+
+/// An offline replica of documents; cheap to clone, safe to share between tasks.
+#[derive(Clone)]
+pub struct Replica(Arc<Inner>);
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("peer_id", &self.0.peer_id)
+            .field("storage_id", &self.0.storage_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replica {
+    /// Opens (or creates) a replica persisted in `store`, loading every stored document.
+    pub async fn open(store: Store) -> Result<Self, ClientError> {
+        let storage_id = store.storage_id().await?;
+        let mut docs = HashMap::new();
+        for (id, bytes) in store.load_documents().await? {
+            let sync = DocumentSync::load(id, &bytes, 1)
+                .map_err(|e| ClientError::Corrupt(id, e.to_string()))?;
+            docs.insert(
+                id,
+                Entry {
+                    sync,
+                    wanted: false,
+                    unavailable: false,
+                    acked: None,
+                },
+            );
+        }
+        let peer_id = PeerId::parse(&format!("phone-{}", uuid::Uuid::new_v4()))
+            .expect("a uuid makes a valid peer id");
+        Ok(Self(Arc::new(Inner {
+            state: Mutex::new(State {
+                docs,
+                server: None,
+                server_storage: None,
+            }),
+            store,
+            peer_id,
+            storage_id,
+            local_change: Notify::new(),
+            version: watch::Sender::new(0),
+        })))
+    }
+
+    /// A replica that keeps nothing on disk (simulations, tests).
+    pub async fn in_memory() -> Self {
+        Self::open(Store::Memory)
+            .await
+            .expect("memory storage cannot fail")
+    }
+
+    pub fn peer_id(&self) -> &PeerId {
+        &self.0.peer_id
+    }
+
+    pub fn storage_id(&self) -> &StorageId {
+        &self.0.storage_id
+    }
+
+    /// Creates a document with a random id and the edit `f`, stored locally before this
+    /// returns.
+    pub async fn create(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError>,
+    ) -> Result<DocumentId, ClientError> {
+        let id = DocumentId::from_bytes(rand::random());
+        let mut state = self.0.state.lock().await;
+        let mut sync = DocumentSync::new(id);
+        if let Some(server) = &state.server {
+            sync.add_peer(server.clone(), None);
+        }
+        state.docs.insert(
+            id,
+            Entry {
+                sync,
+                wanted: false,
+                unavailable: false,
+                acked: None,
+            },
+        );
+        drop(state);
+        self.change(id, f).await?;
+        Ok(id)
+    }
+
+    /// Edits a document; the edit is stored locally before this returns and sent to the
+    /// server when connected.
+    pub async fn change<O>(
+        &self,
+        id: DocumentId,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<O, AutomergeError>,
+    ) -> Result<O, ClientError> {
+        let mut state = self.0.state.lock().await;
+        let entry = state
+            .docs
+            .get_mut(&id)
+            .ok_or(ClientError::UnknownDocument(id))?;
+        let out = entry.sync.change(f)?;
+        self.commit_locally(id, entry).await?;
+        drop(state);
+        tracing::debug!(peer = %self.0.peer_id, doc = %id, "changed");
+        self.0.local_change.notify_one();
+        self.bump();
+        Ok(out)
+    }
+
+    /// Stores a document's uncommitted changes on this device.
+    async fn commit_locally(&self, id: DocumentId, entry: &mut Entry) -> Result<(), ClientError> {
+        if let Some(commit) = entry.sync.take_commit() {
+            match self.0.store.append(id, &commit.bytes).await {
+                Ok(()) => entry.sync.committed(&commit),
+                Err(e) => {
+                    let _ = entry.sync.rolled_back();
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the server for a document this replica does not have.
+    pub async fn find(&self, id: DocumentId) {
+        let mut state = self.0.state.lock().await;
+        let server = state.server.clone();
+        let entry = state.docs.entry(id).or_insert_with(|| {
+            let mut sync = DocumentSync::new(id);
+            if let Some(server) = server {
+                sync.add_peer(server, None);
+            }
+            Entry {
+                sync,
+                wanted: true,
+                unavailable: false,
+                acked: None,
+            }
+        });
+        entry.unavailable = false;
+        drop(state);
+        self.0.local_change.notify_one();
+    }
+
+    /// Reads a document, if this replica has it.
+    pub async fn read<R>(&self, id: DocumentId, f: impl FnOnce(&Automerge) -> R) -> Option<R> {
+        let state = self.0.state.lock().await;
+        state
+            .docs
+            .get(&id)
+            .filter(|e| e.sync.exists())
+            .map(|e| f(e.sync.doc()))
+    }
+
+    pub async fn heads(&self, id: DocumentId) -> Option<Vec<ChangeHash>> {
+        self.read(id, |d| d.get_heads()).await
+    }
+
+    pub async fn status(&self, id: DocumentId) -> Option<DocStatus> {
+        self.0.state.lock().await.docs.get(&id).map(Entry::status)
+    }
+
+    /// Whether the server has durably stored every local change of the document.
+    pub async fn is_acknowledged(&self, id: DocumentId) -> bool {
+        self.status(id).await == Some(DocStatus::Acknowledged)
+    }
+
+    /// Documents with local changes the server has not confirmed.
+    pub async fn unacknowledged(&self) -> Vec<DocumentId> {
+        let state = self.0.state.lock().await;
+        state
+            .docs
+            .iter()
+            .filter(|(_, e)| e.status() == DocStatus::Pending)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    pub async fn documents(&self) -> Vec<DocumentId> {
+        let state = self.0.state.lock().await;
+        state
+            .docs
+            .iter()
+            .filter(|(_, e)| e.sync.exists())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Waits until `check` holds for the document's status (or `limit` passes).
+    pub async fn wait_status(
+        &self,
+        id: DocumentId,
+        limit: Duration,
+        check: impl Fn(Option<DocStatus>) -> bool,
+    ) -> Result<(), ClientError> {
+        let mut version = self.0.version.subscribe();
+        tokio::time::timeout(limit, async {
+            loop {
+                if check(self.status(id).await) {
+                    return;
+                }
+                if version.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        })
+        .await
+        .map_err(|_| ClientError::Timeout)
+    }
+
+    /// Waits until the server has durably stored every local change of the document.
+    pub async fn wait_acknowledged(
+        &self,
+        id: DocumentId,
+        limit: Duration,
+    ) -> Result<(), ClientError> {
+        self.wait_status(id, limit, |s| s == Some(DocStatus::Acknowledged))
+            .await
+    }
+
+    /// Waits until `check` holds for the document's contents.
+    pub async fn wait_doc(
+        &self,
+        id: DocumentId,
+        limit: Duration,
+        check: impl Fn(&Automerge) -> bool,
+    ) -> Result<(), ClientError> {
+        let mut version = self.0.version.subscribe();
+        tokio::time::timeout(limit, async {
+            loop {
+                if self.read(id, &check).await == Some(true) {
+                    return;
+                }
+                if version.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        })
+        .await
+        .map_err(|_| ClientError::Timeout)
+    }
+
+    fn bump(&self) {
+        self.0.version.send_modify(|v| *v += 1);
+    }
+}

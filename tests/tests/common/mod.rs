@@ -1,0 +1,94 @@
+//! Shared test harness: a server on a random loopback port with its own database.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use fieldsync_client::{ConnectOptions, Replica, SyncHandle};
+use fieldsync_server::Config;
+use tokio::sync::oneshot;
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub config: Config,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// A server with a fresh SQLite database.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::sqlite_in(dir.path());
+        adjust(&mut config);
+        Self::start_in(dir, config).await
+    }
+
+    /// A server over an existing database directory (a restart).
+    pub async fn start_in(dir: tempfile::TempDir, config: Config) -> Self {
+        init_tracing();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(fieldsync_server::serve(listener, config.clone(), async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            config,
+            stop: Some(stop),
+            task: Some(task),
+            dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/sync", self.addr)
+    }
+
+    /// Stops gracefully and hands back the data directory, for a restart.
+    pub async fn stop(mut self) -> (tempfile::TempDir, Config) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(20), self.task.take().unwrap())
+            .await
+            .expect("server stops within 20 s")
+            .unwrap()
+            .unwrap();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (dir, self.config.clone())
+    }
+
+    /// A connected in-memory phone.
+    pub async fn phone(&self) -> (Replica, SyncHandle) {
+        let replica = Replica::in_memory().await;
+        let mut handle = replica.connect(ConnectOptions::new(self.url()));
+        assert!(handle.wait_connected(WAIT).await, "phone connects");
+        (replica, handle)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub fn init_tracing() {
+    // Silent unless FIELDSYNC_TEST_LOG is set, e.g. FIELDSYNC_TEST_LOG=debug.
+    if let Ok(filter) = std::env::var("FIELDSYNC_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
+}
