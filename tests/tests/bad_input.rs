@@ -1,0 +1,257 @@
+//! Every kind of bad input ends only the offending connection, with an `error` message where
+//! the socket allows, stores nothing, and leaves other peers syncing.
+
+mod common;
+
+use automerge::ROOT;
+use automerge::sync::SyncDoc;
+use automerge::transaction::Transactable;
+use common::{TestServer, WAIT};
+use fieldsync_client::DocStatus;
+use fieldsync_protocol::{DocMessage, DocumentId, Message, PeerId, PeerMetadata};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn raw(server: &TestServer) -> Socket {
+    tokio_tungstenite::connect_async(server.url())
+        .await
+        .unwrap()
+        .0
+}
+
+fn pid(s: &str) -> PeerId {
+    PeerId::parse(s).unwrap()
+}
+
+fn join(sender: &str) -> Ws {
+    Ws::Binary(
+        Message::Join {
+            sender: pid(sender),
+            metadata: Some(PeerMetadata::default()),
+            supported_versions: vec!["1".into()],
+        }
+        .encode()
+        .into(),
+    )
+}
+
+/// Joins as `sender` and returns the server's peer id.
+async fn handshake(ws: &mut Socket, sender: &str) -> PeerId {
+    ws.send(join(sender)).await.unwrap();
+    match next_message(ws).await {
+        Some(Message::Peer { sender, .. }) => sender,
+        other => panic!("expected peer, got {other:?}"),
+    }
+}
+
+async fn next_message(ws: &mut Socket) -> Option<Message> {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("server answers in time")
+        {
+            Some(Ok(Ws::Binary(b))) => return Some(Message::decode(&b).unwrap()),
+            Some(Ok(Ws::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+/// The server says `error` (mentioning `expect`) and then closes.
+async fn expect_error_then_close(ws: &mut Socket, expect: &str) {
+    match next_message(ws).await {
+        Some(Message::Error { message }) => {
+            assert!(
+                message.contains(expect),
+                "error {message:?} should mention {expect:?}"
+            )
+        }
+        other => panic!("expected an error message, got {other:?}"),
+    }
+    assert!(
+        next_message(ws).await.is_none(),
+        "the server closes after the error"
+    );
+}
+
+/// A well-behaved phone, connected throughout, still syncs after the bad peer is gone, and
+/// the document the bad peer named was never stored.
+async fn others_unaffected(
+    server: &TestServer,
+    bystander: &fieldsync_client::Replica,
+    untouched: DocumentId,
+) {
+    let id = bystander
+        .create(|tx| tx.put(ROOT, "after", true).map(|_| ()))
+        .await
+        .unwrap();
+    bystander.wait_acknowledged(id, WAIT).await.unwrap();
+    let (late, _h) = server.phone().await;
+    late.find(id).await;
+    late.wait_status(id, WAIT, |s| s == Some(DocStatus::Acknowledged))
+        .await
+        .unwrap();
+    late.find(untouched).await;
+    late.wait_status(untouched, WAIT, |s| s == Some(DocStatus::Unavailable))
+        .await
+        .unwrap();
+}
+
+fn doc() -> DocumentId {
+    DocumentId::from_bytes([42; 16])
+}
+
+/// A real first sync message for a document holding one change.
+fn real_sync_data() -> Vec<u8> {
+    let mut d = automerge::AutoCommit::new();
+    d.put(ROOT, "nik", "3277011204800001").unwrap();
+    let mut state = automerge::sync::State::new();
+    d.sync().generate_sync_message(&mut state).unwrap().encode()
+}
+
+fn sync_frame(sender: &str, target: &PeerId, document: &str, data: Vec<u8>) -> Vec<u8> {
+    // Built by hand so that the document id can be malformed on purpose.
+    let mut e = minicbor::Encoder::new(Vec::new());
+    e.map(5).unwrap();
+    e.str("type").unwrap().str("sync").unwrap();
+    e.str("documentId").unwrap().str(document).unwrap();
+    e.str("senderId").unwrap().str(sender).unwrap();
+    e.str("targetId").unwrap().str(target.as_str()).unwrap();
+    e.str("data").unwrap().bytes(&data).unwrap();
+    e.into_writer()
+}
+
+async fn case(setup: impl AsyncFnOnce(&mut Socket) -> (Ws, &'static str)) {
+    let server = TestServer::start().await;
+    let (bystander, _h) = server.phone().await;
+    let mut ws = raw(&server).await;
+    let (frame, expect) = setup(&mut ws).await;
+    ws.send(frame).await.unwrap();
+    expect_error_then_close(&mut ws, expect).await;
+    others_unaffected(&server, &bystander, doc()).await;
+}
+
+#[tokio::test]
+async fn text_frame() {
+    case(async |ws| {
+        handshake(ws, "bad").await;
+        (Ws::Text("{\"type\":\"join\"}".into()), "text frames")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_cbor() {
+    case(async |_| (Ws::Binary(vec![0xa1, 0x64, b't'].into()), "not valid CBOR")).await;
+}
+
+#[tokio::test]
+async fn unknown_message_type() {
+    case(async |ws| {
+        handshake(ws, "bad").await;
+        let mut e = minicbor::Encoder::new(Vec::new());
+        e.map(2)
+            .unwrap()
+            .str("type")
+            .unwrap()
+            .str("teleport")
+            .unwrap();
+        e.str("senderId").unwrap().str("bad").unwrap();
+        (Ws::Binary(e.into_writer().into()), "unknown message type")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn message_before_the_handshake() {
+    case(async |_| {
+        let frame = sync_frame("bad", &pid("server"), &doc().to_string(), real_sync_data());
+        (Ws::Binary(frame.into()), "expected a join")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sender_id_that_does_not_match_the_handshake() {
+    case(async |ws| {
+        let server = handshake(ws, "bad").await;
+        let frame = sync_frame(
+            "someone-else",
+            &server,
+            &doc().to_string(),
+            real_sync_data(),
+        );
+        (Ws::Binary(frame.into()), "does not match")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_document_id() {
+    case(async |ws| {
+        let server = handshake(ws, "bad").await;
+        let frame = sync_frame("bad", &server, "not-a-document-0OIl", real_sync_data());
+        (Ws::Binary(frame.into()), "documentId")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn data_that_is_not_an_automerge_sync_message() {
+    case(async |ws| {
+        let server = handshake(ws, "bad").await;
+        let frame = sync_frame(
+            "bad",
+            &server,
+            &doc().to_string(),
+            b"\x42\x00garbage".to_vec(),
+        );
+        (Ws::Binary(frame.into()), "not an automerge sync message")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn frame_over_the_size_limit() {
+    let server = TestServer::start_with(|c| c.limits.max_message_bytes = 64 * 1024).await;
+    let (bystander, _h) = server.phone().await;
+    let mut ws = raw(&server).await;
+    let peer = handshake(&mut ws, "bad").await;
+    let frame = sync_frame("bad", &peer, &doc().to_string(), vec![7; 100 * 1024]);
+    let _ = ws.send(Ws::Binary(frame.into())).await;
+    expect_error_then_close(&mut ws, "larger than the limit").await;
+    others_unaffected(&server, &bystander, doc()).await;
+}
+
+#[tokio::test]
+async fn no_common_protocol_version() {
+    case(async |_| {
+        let frame = Message::Join {
+            sender: pid("future-phone"),
+            metadata: None,
+            supported_versions: vec!["9".into()],
+        }
+        .encode();
+        (Ws::Binary(frame.into()), "this server supports [\"1\"]")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_valid_frame_after_a_bad_one_on_another_connection_syncs() {
+    // The well-formed version of the frames above is accepted, to show the cases fail for the
+    // reason they claim and not for a mistake in how the test builds frames.
+    let server = TestServer::start().await;
+    let mut ws = raw(&server).await;
+    let peer = handshake(&mut ws, "good").await;
+    let frame = sync_frame("good", &peer, &doc().to_string(), real_sync_data());
+    ws.send(Ws::Binary(frame.into())).await.unwrap();
+    let reply = next_message(&mut ws).await;
+    assert!(
+        matches!(reply, Some(Message::Sync(DocMessage { .. }))),
+        "{reply:?}"
+    );
+}
