@@ -316,3 +316,36 @@ proptest! {
         });
     }
 }
+
+#[tokio::test]
+async fn the_postgres_backend_syncs_and_keeps_documents_across_restarts() {
+    let Some(db) = common::PgDatabase::create().await else {
+        return;
+    };
+    let url = db.url.clone();
+    let server = TestServer::start_with(|c| c.database_url = url).await;
+    let (a, _ha) = server.phone().await;
+    let (b, _hb) = server.phone().await;
+    let id = a
+        .create(|tx| tx.put(ROOT, "n", 1).map(|_| ()))
+        .await
+        .unwrap();
+    a.wait_acknowledged(id, WAIT).await.unwrap();
+    b.find(id).await;
+    a.change(id, |tx| tx.put(ROOT, "n", 2)).await.unwrap();
+    b.wait_doc(id, WAIT, |d| get_i64(d, "n") == Some(2))
+        .await
+        .unwrap();
+    drop((a, _ha, b, _hb));
+
+    let (dir, config) = server.stop().await;
+    let server = TestServer::start_in(dir, config).await;
+    let (c, _hc) = server.phone().await;
+    c.find(id).await;
+    c.wait_doc(id, WAIT, |d| get_i64(d, "n") == Some(2))
+        .await
+        .unwrap();
+    drop((c, _hc));
+    server.stop().await;
+    db.drop_database().await;
+}

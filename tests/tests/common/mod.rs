@@ -92,3 +92,53 @@ pub fn init_tracing() {
             .try_init();
     }
 }
+
+/// A fresh PostgreSQL database for one test, dropped at the end; `None` (with a note) when
+/// FIELDSYNC_TEST_POSTGRES_URL is not set.
+pub struct PgDatabase {
+    admin_url: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> Option<Self> {
+        use sqlx::Connection;
+        let admin_url = match std::env::var("FIELDSYNC_TEST_POSTGRES_URL") {
+            Ok(u) if !u.is_empty() => u,
+            _ => {
+                eprintln!(
+                    "SKIPPED: PostgreSQL end-to-end (FIELDSYNC_TEST_POSTGRES_URL is not set)"
+                );
+                return None;
+            }
+        };
+        let name = format!("fieldsync_e2e_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_owned())
+            .unwrap();
+        Some(Self {
+            url: format!("{base}/{name}"),
+            admin_url,
+            name,
+        })
+    }
+
+    pub async fn drop_database(self) {
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(&self.admin_url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+}
