@@ -265,10 +265,10 @@ impl Replica {
                 }
             }
             Message::DocUnavailable { document_id, .. } => {
-                if let Some(entry) = self.0.state.lock().await.docs.get_mut(&document_id) {
-                    if !entry.sync.exists() {
-                        entry.unavailable = true;
-                    }
+                if let Some(entry) = self.0.state.lock().await.docs.get_mut(&document_id)
+                    && !entry.sync.exists()
+                {
+                    entry.unavailable = true;
                 }
             }
             Message::Error { message } => return Err(format!("server: {message}")),

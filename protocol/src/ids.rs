@@ -42,10 +42,10 @@ impl DocumentId {
         if let Ok(bytes) = bs58::decode(s).with_check(None).into_vec() {
             return bytes.try_into().map(Self).map_err(|_| err());
         }
-        if s.len() == 36 {
-            if let Ok(uuid) = uuid::Uuid::try_parse(s) {
-                return Ok(Self(*uuid.as_bytes()));
-            }
+        if s.len() == 36
+            && let Ok(uuid) = uuid::Uuid::try_parse(s)
+        {
+            return Ok(Self(*uuid.as_bytes()));
         }
         Err(err())
     }

@@ -152,21 +152,21 @@ impl Session {
             }
             _ => {}
         }
-        if let Some(sender) = message.sender() {
-            if sender != peer {
-                return Err(SessionError::WrongSender {
-                    expected: peer.to_string(),
-                    got: sender.to_string(),
-                });
-            }
+        if let Some(sender) = message.sender()
+            && sender != peer
+        {
+            return Err(SessionError::WrongSender {
+                expected: peer.to_string(),
+                got: sender.to_string(),
+            });
         }
-        if let Some(target) = message.target() {
-            if target != &self.ours {
-                return Err(SessionError::WrongTarget {
-                    expected: self.ours.to_string(),
-                    got: target.to_string(),
-                });
-            }
+        if let Some(target) = message.target()
+            && target != &self.ours
+        {
+            return Err(SessionError::WrongTarget {
+                expected: self.ours.to_string(),
+                got: target.to_string(),
+            });
         }
         Ok(match message {
             Message::Leave { .. } => Inbound::Leave,

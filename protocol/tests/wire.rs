@@ -16,7 +16,10 @@ fn doc_id() -> DocumentId {
 }
 
 /// Writes a map the way cbor-x does: a 16-bit length header even for small maps.
-fn non_minimal_map(entries: &[(&str, &dyn Fn(&mut Encoder<Vec<u8>>))]) -> Vec<u8> {
+/// Writes one value into an encoder.
+type Field<'a> = (&'a str, &'a dyn Fn(&mut Encoder<Vec<u8>>));
+
+fn non_minimal_map(entries: &[Field<'_>]) -> Vec<u8> {
     let mut out = vec![0xb9, 0x00, entries.len() as u8];
     for (key, write) in entries {
         let mut e = Encoder::new(Vec::new());

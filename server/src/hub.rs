@@ -264,18 +264,17 @@ impl Actor {
         let needs_doc = batch
             .iter()
             .any(|c| matches!(c, Command::Sync { .. } | Command::Ephemeral { .. }));
-        if needs_doc && self.doc.is_none() {
-            if let Err(reason) = self.load().await {
-                tracing::error!(doc = %self.id, "cannot load document: {reason}");
-                for c in batch {
-                    if let Command::Sync { link, .. } | Command::Ephemeral { link, .. } = c {
-                        link.fatal(
-                            "the server cannot read this document now; try again later".into(),
-                        );
-                    }
+        if needs_doc
+            && self.doc.is_none()
+            && let Err(reason) = self.load().await
+        {
+            tracing::error!(doc = %self.id, "cannot load document: {reason}");
+            for c in batch {
+                if let Command::Sync { link, .. } | Command::Ephemeral { link, .. } = c {
+                    link.fatal("the server cannot read this document now; try again later".into());
                 }
-                return;
             }
+            return;
         }
         let mut unload = false;
         // Automerge expects a reply to be generated after each message of a peer: a second

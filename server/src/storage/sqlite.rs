@@ -26,12 +26,12 @@ impl SqliteStorage {
             .or_else(|| url.strip_prefix("sqlite:"))
             .unwrap_or(url);
         let file = path.split('?').next().unwrap_or(path);
-        if let Some(dir) = std::path::Path::new(file).parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StorageError(format!("cannot create {}: {e}", dir.display()).into())
-                })?;
-            }
+        if let Some(dir) = std::path::Path::new(file).parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StorageError(format!("cannot create {}: {e}", dir.display()).into())
+            })?;
         }
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
             .create_if_missing(true)
