@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use automerge::transaction::Transactable;
@@ -16,8 +18,24 @@ use fieldsync_protocol::DocumentId;
 
 const WAIT: Duration = Duration::from_secs(15);
 
-/// Starts the binary on a random port; returns the child and its sync URL.
-fn start(db: &str) -> (Child, String) {
+/// The server process, killed when dropped so that a failing test leaves nothing running.
+struct Server(Child);
+
+impl Server {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Starts the binary on a random port; returns the process and its sync URL.
+fn start(db: &str) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
         .args(["serve", "--listen", "127.0.0.1:0", "--database", db])
         .env("NO_COLOR", "1")
@@ -36,10 +54,11 @@ fn start(db: &str) -> (Child, String) {
             }
         }
     });
+    let server = Server(child);
     let addr = rx
         .recv_timeout(WAIT)
         .expect("the server reports its address");
-    (child, format!("ws://{addr}/sync"))
+    (server, format!("ws://{addr}/sync"))
 }
 
 fn value(doc: &automerge::Automerge, key: &str) -> Option<i64> {
@@ -77,48 +96,82 @@ async fn sigkill_during_a_burst_loses_nothing_acknowledged_or_relayed() {
         phones.push((phone, handle));
     }
 
-    // Step 2: a burst of edits; note the highest counter each document had acknowledged,
-    // and the highest the observer saw relayed.
-    let mut acknowledged: HashMap<DocumentId, i64> = HashMap::new();
-    let mut relayed: HashMap<DocumentId, i64> = HashMap::new();
-    let kill_after = 150;
-    for round in 1..=400i64 {
-        for (p, id) in &docs {
-            let phone = &phones[*p].0;
-            phone
-                .change(*id, |tx| tx.put(ROOT, "counter", round))
-                .await
-                .unwrap();
-        }
-        for (p, id) in &docs {
-            let phone = &phones[*p].0;
-            // Read what was written before asking for the status: an acknowledged status
-            // covers at least this value.
-            let written = phone
-                .read(*id, |d| value(d, "counter"))
-                .await
-                .flatten()
-                .unwrap();
-            if phone.status(*id).await == Some(DocStatus::Acknowledged) {
-                acknowledged.insert(*id, written);
+    // Step 2: a burst: every document is edited over and over; after each edit its phone
+    // waits (briefly) for the acknowledgement and notes the highest value acknowledged. The
+    // observer notes the highest value it saw relayed.
+    let acknowledged: Arc<Mutex<HashMap<DocumentId, i64>>> = Arc::default();
+    let relayed: Arc<Mutex<HashMap<DocumentId, i64>>> = Arc::default();
+    let running = Arc::new(AtomicBool::new(true));
+    let mut editors = Vec::new();
+    for (p, id) in docs.clone() {
+        let phone = phones[p].0.clone();
+        let (acknowledged, running) = (acknowledged.clone(), running.clone());
+        editors.push(tokio::spawn(async move {
+            let mut round = 0;
+            while running.load(Ordering::Relaxed) {
+                round += 1;
+                phone
+                    .change(id, |tx| tx.put(ROOT, "counter", round))
+                    .await
+                    .unwrap();
+                if phone
+                    .wait_acknowledged(id, Duration::from_millis(500))
+                    .await
+                    .is_ok()
+                {
+                    acknowledged.lock().unwrap().insert(id, round);
+                }
             }
-            if let Some(Some(seen)) = observer.read(*id, |d| value(d, "counter")).await {
-                let e = relayed.entry(*id).or_default();
-                *e = (*e).max(seen);
+        }));
+    }
+    let watcher = {
+        let (observer, relayed, running, docs) = (
+            observer.clone(),
+            relayed.clone(),
+            running.clone(),
+            docs.clone(),
+        );
+        tokio::spawn(async move {
+            while running.load(Ordering::Relaxed) {
+                for (_, id) in &docs {
+                    if let Some(Some(seen)) = observer.read(*id, |d| value(d, "counter")).await {
+                        let mut relayed = relayed.lock().unwrap();
+                        let e = relayed.entry(*id).or_default();
+                        *e = (*e).max(seen);
+                    }
+                }
+                tokio::task::yield_now().await;
             }
-        }
-        if round == kill_after {
-            // Step 3: SIGKILL, no warning, in the middle of the burst.
-            server.kill().unwrap();
-            server.wait().unwrap();
+        })
+    };
+
+    // Step 3: SIGKILL, no warning, once the burst is well under way: every document has been
+    // acknowledged several times, and edits are still in flight.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let progress = acknowledged
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| **r >= 5)
+            .count();
+        if progress == docs.len() {
             break;
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the burst got no acknowledgements"
+        );
         tokio::task::yield_now().await;
     }
-    assert!(
-        !acknowledged.is_empty(),
-        "the burst got acknowledgements before the kill"
-    );
+    server.kill();
+    running.store(false, Ordering::Relaxed);
+    for e in editors {
+        e.await.unwrap();
+    }
+    watcher.await.unwrap();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let relayed = relayed.lock().unwrap().clone();
 
     // Step 4: restart on the same database; a fresh phone reads every document.
     let (mut server, url) = start(&db);
@@ -147,6 +200,5 @@ async fn sigkill_during_a_burst_loses_nothing_acknowledged_or_relayed() {
             "document {id}: acknowledged or relayed {floor}, but the server kept only {stored}"
         );
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    server.kill();
 }
