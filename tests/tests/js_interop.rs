@@ -1,0 +1,215 @@
+//! Interoperability with the real JS client: `@automerge/automerge-repo` 2.5.6 with its
+//! WebSocket adapter (pinned in tests/js/package.json), driven through tests/js/driver.mjs.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use automerge::transaction::Transactable;
+use automerge::{ObjType, ROOT, ReadDoc};
+use common::{TestServer, WAIT};
+use fieldsync_protocol::AutomergeUrl;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+fn js_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("js")
+}
+
+/// Installs the pinned npm packages if needed (idempotent; fast when present).
+fn setup_js() {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/setup-js.sh");
+    let status = std::process::Command::new("bash")
+        .arg(script)
+        .status()
+        .expect("bash runs scripts/setup-js.sh");
+    assert!(
+        status.success(),
+        "scripts/setup-js.sh failed: the JS interop tests need Node.js and npm"
+    );
+}
+
+struct JsClient {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+    _storage: tempfile::TempDir,
+}
+
+impl JsClient {
+    async fn start(url: &str) -> Self {
+        let storage = tempfile::tempdir().unwrap();
+        let mut child = Command::new("node")
+            .arg(js_dir().join("driver.mjs"))
+            .args(["--url", url, "--storage"])
+            .arg(storage.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node starts");
+        let stdin = child.stdin.take().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(ready.contains("\"ready\""), "driver did not start: {ready}");
+        Self {
+            child,
+            stdin,
+            lines,
+            _storage: storage,
+        }
+    }
+
+    /// Sends one command and returns its answer; panics on `ok: false`.
+    async fn ok(&mut self, command: Value) -> Value {
+        let reply = self.send(command.clone()).await;
+        assert_eq!(reply["ok"], json!(true), "{command} failed: {reply}");
+        reply
+    }
+
+    async fn send(&mut self, command: Value) -> Value {
+        self.stdin
+            .write_all(format!("{command}\n").as_bytes())
+            .await
+            .unwrap();
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), self.lines.next_line())
+            .await
+            .expect("the driver answers")
+            .unwrap()
+            .expect("the driver is alive");
+        serde_json::from_str(&line).unwrap()
+    }
+
+    async fn quit(mut self) {
+        self.ok(json!({"cmd": "quit"})).await;
+        let _ = self.child.wait().await;
+    }
+}
+
+#[tokio::test]
+async fn js_clients_and_the_rust_client_share_a_document_and_converge() {
+    setup_js();
+    let server = TestServer::start().await;
+
+    // Step 1: a JS client creates a visit and waits until the server reports it stored.
+    let mut a = JsClient::start(&server.url()).await;
+    let created = a
+        .ok(json!({"cmd": "create", "doc": {"type": "visit", "notes": "Kunjungan pertama.", "actions": []}}))
+        .await;
+    let url = created["url"].as_str().unwrap().to_owned();
+    a.ok(json!({"cmd": "waitSynced", "url": url})).await;
+
+    // Step 2: a second JS client with fresh storage finds it by URL.
+    let mut b = JsClient::start(&server.url()).await;
+    let found = b.ok(json!({"cmd": "find", "url": url})).await;
+    assert_eq!(found["doc"]["notes"], json!("Kunjungan pertama."));
+
+    // Step 3: the Rust client finds it too.
+    let id = AutomergeUrl::parse(&url).unwrap().document_id();
+    let (rust, _h) = server.phone().await;
+    rust.find(id).await;
+    rust.wait_doc(id, WAIT, |d| d.get(ROOT, "type").unwrap().is_some())
+        .await
+        .unwrap();
+
+    // Step 4: concurrent edits from all three: text splices at both ends, a field each.
+    a.ok(json!({"cmd": "splice", "url": url, "path": ["notes"], "index": 0, "insert": "[A] "}))
+        .await;
+    b.ok(json!({"cmd": "splice", "url": url, "path": ["notes"], "index": 18, "insert": " [B]"}))
+        .await;
+    b.ok(json!({"cmd": "set", "url": url, "path": ["followUpOn"], "value": "2026-12-01"}))
+        .await;
+    rust.change(id, |tx| {
+        tx.put(ROOT, "attendees", 3)?;
+        let actions = tx.get(ROOT, "actions")?.unwrap().1;
+        tx.insert(&actions, 0, "rujuk ke puskesmas")
+    })
+    .await
+    .unwrap();
+
+    // Step 5: everyone converges to the same document with every edit in it.
+    let expected_notes = "[A] Kunjungan pertama. [B]";
+    for client in [&mut a, &mut b] {
+        client
+            .ok(json!({"cmd": "waitFor", "url": url, "path": ["notes"], "equals": expected_notes}))
+            .await;
+        client
+            .ok(json!({"cmd": "waitFor", "url": url, "path": ["attendees"], "equals": 3}))
+            .await;
+        client
+            .ok(json!({"cmd": "waitFor", "url": url, "path": ["followUpOn"], "equals": "2026-12-01"}))
+            .await;
+    }
+    rust.wait_doc(id, WAIT, |d| {
+        let notes = d.get(ROOT, "notes").ok().flatten();
+        let text = notes.and_then(|(_, obj)| d.text(&obj).ok());
+        text.as_deref() == Some(expected_notes) && d.get(ROOT, "followUpOn").unwrap().is_some()
+    })
+    .await
+    .unwrap();
+    let a_heads = a.ok(json!({"cmd": "heads", "url": url})).await["heads"].clone();
+    let b_heads = b.ok(json!({"cmd": "heads", "url": url})).await["heads"].clone();
+    let mut a_heads: Vec<String> = serde_json::from_value(a_heads).unwrap();
+    let mut b_heads: Vec<String> = serde_json::from_value(b_heads).unwrap();
+    a_heads.sort();
+    b_heads.sort();
+    assert_eq!(a_heads, b_heads);
+    assert_eq!(rust.heads(id).await.unwrap().len(), a_heads.len());
+    let actions = rust
+        .read(id, |d| {
+            let (_, list) = d.get(ROOT, "actions").unwrap().unwrap();
+            assert_eq!(d.object_type(&list).unwrap(), ObjType::List);
+            d.length(&list)
+        })
+        .await;
+    assert_eq!(actions, Some(1));
+
+    a.quit().await;
+    b.quit().await;
+}
+
+#[tokio::test]
+async fn a_js_client_is_told_a_document_does_not_exist() {
+    setup_js();
+    let server = TestServer::start().await;
+    let mut js = JsClient::start(&server.url()).await;
+    let reply = js
+        .send(json!({"cmd": "find", "url": "automerge:PLUD22EtHV6JRMaH8ZvRwb1ejFa", "timeoutMs": 20000}))
+        .await;
+    assert_eq!(reply, json!({"ok": false, "error": "unavailable"}));
+    js.quit().await;
+}
+
+#[tokio::test]
+async fn a_document_created_by_the_rust_client_opens_in_the_js_client() {
+    setup_js();
+    let server = TestServer::start().await;
+    let (rust, _h) = server.phone().await;
+    let id = rust
+        .create(|tx| {
+            tx.put(ROOT, "type", "outreach")?;
+            tx.put(ROOT, "attendees", 25)?;
+            let notes = tx.put_object(ROOT, "notes", ObjType::Text)?;
+            tx.splice_text(&notes, 0, 0, "Penyuluhan PKH di balai desa.")
+        })
+        .await
+        .unwrap();
+    rust.wait_acknowledged(id, WAIT).await.unwrap();
+    let mut js = JsClient::start(&server.url()).await;
+    let found = js
+        .ok(json!({"cmd": "find", "url": id.url().to_string()}))
+        .await;
+    assert_eq!(found["doc"]["attendees"], json!(25));
+    assert_eq!(
+        found["doc"]["notes"],
+        json!("Penyuluhan PKH di balai desa.")
+    );
+    js.quit().await;
+}
