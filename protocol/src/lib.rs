@@ -12,6 +12,7 @@
 //! after the handshake belongs to the peer that joined. Nothing else in the workspace knows the
 //! wire format, and nothing here does IO.
 
+mod decode;
 mod ids;
 mod message;
 mod session;

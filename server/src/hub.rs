@@ -7,7 +7,7 @@
 //! loaded from storage on demand and unloaded when the memory budget needs room or no peer has
 //! it open; the actor ends when no peer has it open.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use fieldsync_core::{DocumentSync, Kind, Receipt};
 use fieldsync_protocol::{DocMessage, DocumentId, Message, PeerId, StorageId};
 use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
 
+use crate::cache::Cache;
 use crate::storage::{Storage, Write};
 use crate::writer::Writer;
 
@@ -551,76 +552,5 @@ impl Actor {
             self.parked.insert(peer, state);
         }
         self.persist_sync_states(to_persist).await;
-    }
-}
-
-/// Least-recently-used accounting of loaded documents' estimated memory.
-#[derive(Debug)]
-struct Cache {
-    budget: usize,
-    used: usize,
-    tick: u64,
-    entries: HashMap<DocumentId, (u64, usize)>,
-    order: BTreeSet<(u64, DocumentId)>,
-}
-
-impl Cache {
-    fn new(budget: usize) -> Self {
-        Self {
-            budget,
-            used: 0,
-            tick: 0,
-            entries: HashMap::new(),
-            order: BTreeSet::new(),
-        }
-    }
-
-    /// Records a use of `doc` at `size`; returns the documents to unload to stay in budget.
-    fn touch(&mut self, doc: DocumentId, size: usize) -> Vec<DocumentId> {
-        self.remove(doc);
-        self.tick += 1;
-        self.entries.insert(doc, (self.tick, size));
-        self.order.insert((self.tick, doc));
-        self.used += size;
-        let mut victims = Vec::new();
-        while self.used > self.budget {
-            let Some(&(tick, oldest)) = self.order.iter().next() else {
-                break;
-            };
-            if oldest == doc {
-                break; // only the current document is left: it stays, however large
-            }
-            self.order.remove(&(tick, oldest));
-            if let Some((_, size)) = self.entries.remove(&oldest) {
-                self.used -= size;
-            }
-            victims.push(oldest);
-        }
-        victims
-    }
-
-    fn remove(&mut self, doc: DocumentId) {
-        if let Some((tick, size)) = self.entries.remove(&doc) {
-            self.order.remove(&(tick, doc));
-            self.used -= size;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cache_evicts_least_recently_used_first() {
-        let d = |n| DocumentId::from_bytes([n; 16]);
-        let mut cache = Cache::new(100);
-        assert!(cache.touch(d(1), 40).is_empty());
-        assert!(cache.touch(d(2), 40).is_empty());
-        assert!(cache.touch(d(1), 40).is_empty()); // d(1) is now the most recent
-        assert_eq!(cache.touch(d(3), 40), vec![d(2)]);
-        assert_eq!(cache.used, 80);
-        assert_eq!(cache.touch(d(4), 500), vec![d(1), d(3)]);
-        assert_eq!(cache.used, 500);
     }
 }

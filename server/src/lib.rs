@@ -6,6 +6,7 @@
 //! frames to every peer with the document open. `main.rs` only parses the command line and
 //! calls [`serve`].
 
+mod cache;
 mod connection;
 pub mod hub;
 pub mod storage;

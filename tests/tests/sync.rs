@@ -226,12 +226,8 @@ async fn a_phone_keeps_editing_offline_while_the_server_is_down() {
     phone.change(id, |tx| tx.put(ROOT, "n", 2)).await.unwrap();
     assert_eq!(phone.status(id).await, Some(DocStatus::Pending));
     // Same port, same database: the phone reconnects by itself and its edit is acknowledged.
-    let listener = loop {
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => break l,
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    };
+    // The old listener is closed once `stop` returned; tokio binds with SO_REUSEADDR.
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(fieldsync_server::serve(listener, config, async {
         let _ = stopped.await;

@@ -1,0 +1,81 @@
+//! Least-recently-used accounting of the memory that loaded documents take.
+//!
+//! The budget bounds the server's resident memory by configuration rather than by how many
+//! documents exist: when loading or growing a document pushes the estimate over the budget, the
+//! documents used longest ago are unloaded first (their actors persist sync states and keep only
+//! what connected peers need).
+
+use std::collections::{BTreeSet, HashMap};
+
+use fieldsync_protocol::DocumentId;
+
+/// Least-recently-used accounting of loaded documents' estimated memory.
+#[derive(Debug)]
+pub(crate) struct Cache {
+    budget: usize,
+    pub(crate) used: usize,
+    tick: u64,
+    entries: HashMap<DocumentId, (u64, usize)>,
+    order: BTreeSet<(u64, DocumentId)>,
+}
+
+impl Cache {
+    pub(crate) fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            used: 0,
+            tick: 0,
+            entries: HashMap::new(),
+            order: BTreeSet::new(),
+        }
+    }
+
+    /// Records a use of `doc` at `size`; returns the documents to unload to stay in budget.
+    pub(crate) fn touch(&mut self, doc: DocumentId, size: usize) -> Vec<DocumentId> {
+        self.remove(doc);
+        self.tick += 1;
+        self.entries.insert(doc, (self.tick, size));
+        self.order.insert((self.tick, doc));
+        self.used += size;
+        let mut victims = Vec::new();
+        while self.used > self.budget {
+            let Some(&(tick, oldest)) = self.order.iter().next() else {
+                break;
+            };
+            if oldest == doc {
+                break; // only the current document is left: it stays, however large
+            }
+            self.order.remove(&(tick, oldest));
+            if let Some((_, size)) = self.entries.remove(&oldest) {
+                self.used -= size;
+            }
+            victims.push(oldest);
+        }
+        victims
+    }
+
+    pub(crate) fn remove(&mut self, doc: DocumentId) {
+        if let Some((tick, size)) = self.entries.remove(&doc) {
+            self.order.remove(&(tick, doc));
+            self.used -= size;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_evicts_least_recently_used_first() {
+        let d = |n| DocumentId::from_bytes([n; 16]);
+        let mut cache = Cache::new(100);
+        assert!(cache.touch(d(1), 40).is_empty());
+        assert!(cache.touch(d(2), 40).is_empty());
+        assert!(cache.touch(d(1), 40).is_empty()); // d(1) is now the most recent
+        assert_eq!(cache.touch(d(3), 40), vec![d(2)]);
+        assert_eq!(cache.used, 80);
+        assert_eq!(cache.touch(d(4), 500), vec![d(1), d(3)]);
+        assert_eq!(cache.used, 500);
+    }
+}
