@@ -65,6 +65,20 @@ struct Entry {
 }
 
 impl Entry {
+    /// A document syncing with `server` (when connected); `wanted` when asked for by id.
+    fn new(id: DocumentId, server: Option<PeerId>, wanted: bool) -> Self {
+        let mut sync = DocumentSync::new(id);
+        if let Some(server) = server {
+            sync.add_peer(server, None);
+        }
+        Self {
+            sync,
+            wanted,
+            unavailable: false,
+            acked: None,
+        }
+    }
+
     fn status(&self) -> DocStatus {
         if !self.sync.exists() {
             return if self.unavailable {
@@ -169,19 +183,8 @@ impl Replica {
     ) -> Result<DocumentId, ClientError> {
         let id = DocumentId::from_bytes(rand::random());
         let mut state = self.0.state.lock().await;
-        let mut sync = DocumentSync::new(id);
-        if let Some(server) = &state.server {
-            sync.add_peer(server.clone(), None);
-        }
-        state.docs.insert(
-            id,
-            Entry {
-                sync,
-                wanted: false,
-                unavailable: false,
-                acked: None,
-            },
-        );
+        let entry = Entry::new(id, state.server.clone(), false);
+        state.docs.insert(id, entry);
         drop(state);
         self.change(id, f).await?;
         Ok(id)
@@ -226,18 +229,10 @@ impl Replica {
     pub async fn find(&self, id: DocumentId) {
         let mut state = self.0.state.lock().await;
         let server = state.server.clone();
-        let entry = state.docs.entry(id).or_insert_with(|| {
-            let mut sync = DocumentSync::new(id);
-            if let Some(server) = server {
-                sync.add_peer(server, None);
-            }
-            Entry {
-                sync,
-                wanted: true,
-                unavailable: false,
-                acked: None,
-            }
-        });
+        let entry = state
+            .docs
+            .entry(id)
+            .or_insert_with(|| Entry::new(id, server, true));
         entry.unavailable = false;
         drop(state);
         self.0.local_change.notify_one();

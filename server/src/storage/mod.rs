@@ -95,6 +95,25 @@ pub async fn open(url: &str) -> StorageResult<Arc<dyn Storage>> {
     }
 }
 
+/// Assembles what a backend read: chunks oldest first, and the sync state rows.
+fn stored_document(
+    chunks: Vec<(Vec<u8>,)>,
+    sync_states: Vec<(String, Vec<u8>)>,
+) -> Option<StoredDocument> {
+    if chunks.is_empty() {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(chunks.iter().map(|c| c.0.len()).sum());
+    for (chunk,) in &chunks {
+        bytes.extend_from_slice(chunk);
+    }
+    Some(StoredDocument {
+        bytes,
+        chunks: chunks.len(),
+        sync_states: sync_state_map(sync_states),
+    })
+}
+
 fn parse_document_ids(rows: Vec<String>) -> Vec<DocumentId> {
     // Ids were validated before they were stored; a row that no longer parses is skipped
     // rather than failing every caller.

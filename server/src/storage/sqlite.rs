@@ -4,12 +4,12 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fieldsync_protocol::DocumentId;
+use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
 
 use super::{
     BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Storage, StorageError, StorageResult, StoredDocument,
-    Write, parse_document_ids, sync_state_map,
+    Write, parse_document_ids, stored_document,
 };
 
 #[derive(Debug, Clone)]
@@ -59,27 +59,20 @@ impl Storage for SqliteStorage {
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
         Box::pin(async move {
             let id = doc.to_string();
-            let rows = sqlx::query("SELECT data FROM chunks WHERE document_id = ? ORDER BY id")
-                .bind(&id)
-                .fetch_all(&self.pool)
-                .await?;
-            if rows.is_empty() {
+            let chunks: Vec<(Vec<u8>,)> =
+                sqlx::query_as("SELECT data FROM chunks WHERE document_id = ? ORDER BY id")
+                    .bind(&id)
+                    .fetch_all(&self.pool)
+                    .await?;
+            if chunks.is_empty() {
                 return Ok(None);
-            }
-            let mut stored = StoredDocument {
-                chunks: rows.len(),
-                ..Default::default()
-            };
-            for row in rows {
-                stored.bytes.extend_from_slice(row.get::<&[u8], _>(0));
             }
             let states: Vec<(String, Vec<u8>)> =
                 sqlx::query_as("SELECT storage_id, state FROM sync_states WHERE document_id = ?")
                     .bind(&id)
                     .fetch_all(&self.pool)
                     .await?;
-            stored.sync_states = sync_state_map(states);
-            Ok(Some(stored))
+            Ok(stored_document(chunks, states))
         })
     }
 
