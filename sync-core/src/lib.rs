@@ -17,6 +17,7 @@
 //! the server, on a phone and in a test.
 
 mod document;
+pub mod schema;
 
 pub use automerge;
 pub use document::{Commit, DocumentSync, Kind, Receipt, SyncError, Uncommitted};

@@ -1,0 +1,19 @@
+//! The public schema of field documents (version 1) and the rules both sides enforce.
+//!
+//! The same code runs on the phone (to refuse an invalid edit before it is made) and on the
+//! server (to refuse a change that would leave a document invalid). docs/schema.md is the
+//! contract for mobile developers.
+
+mod document;
+mod referral;
+mod values;
+
+pub use document::{
+    Beneficiary, Consent, DocKind, DocumentsChecklist, Envelope, Event, FieldDocument, Outreach,
+    Referral, Violation, Visit,
+};
+pub use referral::{Derived, ReferralStatus, derive_status};
+pub use values::{
+    EventKind, InvalidValue, Kk, Nik, PpksCategory, Program, RegionCode, Role, check_date,
+    check_timestamp,
+};

@@ -1,0 +1,403 @@
+//! Validated values of the field documents, parsed once at the boundary.
+
+use std::fmt;
+
+/// Why a value was refused; the text is meant for a field worker's screen and a developer's log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+fn all_digits(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn two(s: &str, at: usize) -> u32 {
+    s[at..at + 2].parse().unwrap_or(0)
+}
+
+/// Nomor Induk Kependudukan: 16 digits `PP KK CC DDMMYY NNNN`, women's birth day + 40.
+///
+/// Only the shape is checked: unknown region codes are accepted (regions split and merge), and
+/// nothing authoritative (sex, birth date) is derived from it.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Nik(String);
+
+impl Nik {
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        if s.len() != 16 || !all_digits(s) {
+            return Err(InvalidValue(format!(
+                "NIK must be 16 digits, got {:?}",
+                truncate(s)
+            )));
+        }
+        let day = two(s, 6);
+        let month = two(s, 8);
+        if !((1..=31).contains(&day) || (41..=71).contains(&day)) {
+            return Err(InvalidValue(format!(
+                "NIK {s}: digits 7-8 (birth day) must be 01-31, or 41-71 for women"
+            )));
+        }
+        if !(1..=12).contains(&month) {
+            return Err(InvalidValue(format!(
+                "NIK {s}: digits 9-10 (birth month) must be 01-12"
+            )));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Nomor Kartu Keluarga (family card number): 16 digits.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Kk(String);
+
+impl Kk {
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        if s.len() != 16 || !all_digits(s) {
+            return Err(InvalidValue(format!(
+                "KK number must be 16 digits, got {:?}",
+                truncate(s)
+            )));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A Kemendagri region code of a kelurahan/desa, `PP.KK.CC.DDDD`, or a prefix of one
+/// (`PP`, `PP.KK`, `PP.KK.CC`) when it names an area scope. Codes are data, not an enum: new
+/// ones appear when regions split.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RegionCode(String);
+
+impl RegionCode {
+    /// A full kelurahan/desa code: what a document's `area` holds.
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let code = Self::parse_prefix(s)?;
+        if code.0.len() != 13 {
+            return Err(InvalidValue(format!(
+                "area must be a kelurahan/desa code PP.KK.CC.DDDD, got {:?}",
+                truncate(s)
+            )));
+        }
+        Ok(code)
+    }
+
+    /// A code or prefix of one: `32`, `32.77`, `32.77.01` or `32.77.01.1001`.
+    pub fn parse_prefix(s: &str) -> Result<Self, InvalidValue> {
+        let parts: Vec<&str> = s.split('.').collect();
+        let widths = [2, 2, 2, 4];
+        let ok = !parts.is_empty()
+            && parts.len() <= 4
+            && parts
+                .iter()
+                .zip(widths)
+                .all(|(p, w)| p.len() == w && all_digits(p));
+        if !ok {
+            return Err(InvalidValue(format!(
+                "region code must look like 32.77.01.1001 (or a prefix of it), got {:?}",
+                truncate(s)
+            )));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `self` (a scope prefix) covers `code`.
+    pub fn covers(&self, code: &RegionCode) -> bool {
+        code.0 == self.0 || code.0.starts_with(&format!("{}.", self.0))
+    }
+}
+
+macro_rules! slug_enum {
+    ($(#[$doc:meta])* $name:ident, $what:literal, { $($variant:ident => $slug:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $slug),+ }
+            }
+
+            pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
+                    InvalidValue(format!(concat!("unknown ", $what, " {:?}"), truncate(s)))
+                })
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+slug_enum!(
+    /// The program a beneficiary is referred to.
+    Program, "program", {
+        KisPbi => "kis-pbi",
+        PbiApbd => "pbi-apbd",
+        Gakinda => "gakinda",
+        Pkh => "pkh",
+        Bpnt => "bpnt",
+        Rehabilitasi => "rehabilitasi",
+        Lainnya => "lainnya",
+    }
+);
+
+slug_enum!(
+    /// The 26 PPKS categories (Permensos 8/2012, renamed PPKS in 2019), as slugs.
+    PpksCategory, "PPKS category", {
+        AnakBalitaTerlantar => "anak-balita-terlantar",
+        AnakTerlantar => "anak-terlantar",
+        AnakBerhadapanHukum => "anak-berhadapan-hukum",
+        AnakJalanan => "anak-jalanan",
+        AnakDisabilitas => "anak-disabilitas",
+        AnakKorbanKekerasan => "anak-korban-kekerasan",
+        AnakPerlindunganKhusus => "anak-perlindungan-khusus",
+        LansiaTerlantar => "lansia-terlantar",
+        PenyandangDisabilitas => "penyandang-disabilitas",
+        TunaSusila => "tuna-susila",
+        Gelandangan => "gelandangan",
+        Pengemis => "pengemis",
+        Pemulung => "pemulung",
+        KelompokMinoritas => "kelompok-minoritas",
+        BekasWargaBinaan => "bekas-warga-binaan",
+        Odha => "odha",
+        KorbanNapza => "korban-napza",
+        KorbanTrafficking => "korban-trafficking",
+        KorbanKekerasan => "korban-kekerasan",
+        PekerjaMigranBermasalah => "pekerja-migran-bermasalah",
+        KorbanBencanaAlam => "korban-bencana-alam",
+        KorbanBencanaSosial => "korban-bencana-sosial",
+        PerempuanRawanSosialEkonomi => "perempuan-rawan-sosial-ekonomi",
+        FakirMiskin => "fakir-miskin",
+        KeluargaBermasalahSosialPsikologis => "keluarga-bermasalah-sosial-psikologis",
+        KomunitasAdatTerpencil => "komunitas-adat-terpencil",
+    }
+);
+
+slug_enum!(
+    /// What a user does; decides what they may read and write.
+    Role, "role", {
+        Peksos => "peksos",
+        Coordinator => "coordinator",
+        Supervisor => "supervisor",
+        Admin => "admin",
+    }
+);
+
+slug_enum!(
+    /// A step in a referral's history.
+    EventKind, "referral event kind", {
+        Submitted => "submitted",
+        Withdrawn => "withdrawn",
+        DocumentsAdded => "documents-added",
+        Accepted => "accepted",
+        NeedsDocuments => "needs-documents",
+        Approved => "approved",
+        Rejected => "rejected",
+        Enrolled => "enrolled",
+        Closed => "closed",
+    }
+);
+
+impl EventKind {
+    /// Field workers record these; every other kind is a supervisor's decision.
+    pub fn is_field_worker_event(self) -> bool {
+        matches!(
+            self,
+            Self::Submitted | Self::Withdrawn | Self::DocumentsAdded
+        )
+    }
+
+    /// Which roles may add an event of this kind.
+    pub fn may_be_added_by(self, role: Role) -> bool {
+        match role {
+            Role::Peksos => self.is_field_worker_event(),
+            Role::Supervisor => !self.is_field_worker_event(),
+            Role::Coordinator | Role::Admin => false,
+        }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`: an RFC 3339 timestamp in UTC.
+pub fn check_timestamp(s: &str) -> Result<(), InvalidValue> {
+    let bad = || {
+        InvalidValue(format!(
+            "expected an RFC 3339 UTC time like 2026-11-20T09:30:00Z, got {:?}",
+            truncate(s)
+        ))
+    };
+    let b = s.as_bytes();
+    if b.len() < 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' || *b.last().unwrap() != b'Z'
+    {
+        return Err(bad());
+    }
+    check_date(&s[..10]).map_err(|_| bad())?;
+    let (h, m, sec) = (two(s, 11), two(s, 14), two(s, 17));
+    if !all_digits(&s[11..13])
+        || !all_digits(&s[14..16])
+        || !all_digits(&s[17..19])
+        || h > 23
+        || m > 59
+        || sec > 60
+    {
+        return Err(bad());
+    }
+    let rest = &s[19..s.len() - 1];
+    if !(rest.is_empty() || (rest.len() >= 2 && rest.starts_with('.') && all_digits(&rest[1..]))) {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD`, a real calendar date.
+pub fn check_date(s: &str) -> Result<(), InvalidValue> {
+    let bad = || {
+        InvalidValue(format!(
+            "expected a date like 2026-12-01, got {:?}",
+            truncate(s)
+        ))
+    };
+    let b = s.as_bytes();
+    if b.len() != 10
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !all_digits(&s[..4])
+        || !all_digits(&s[5..7])
+        || !all_digits(&s[8..])
+    {
+        return Err(bad());
+    }
+    let year: u32 = s[..4].parse().map_err(|_| bad())?;
+    let (month, day) = (two(s, 5), two(s, 8));
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err(bad()),
+    };
+    if day == 0 || day > days {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+macro_rules! string_debug {
+    ($($name:ident),+) => {$(
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    )+};
+}
+
+string_debug!(Nik, Kk, RegionCode);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nik_shape() {
+        assert!(Nik::parse("3277011204800001").is_ok()); // man, born 12 April 1980
+        assert!(Nik::parse("3277015204800002").is_ok()); // woman: day 12 + 40
+        for bad in [
+            "123",
+            "32770112048000011",
+            "327701120480000x",
+            "3277013204800001",
+            "3277011213800001",
+            "3277017204800001",
+        ] {
+            assert!(Nik::parse(bad).is_err(), "{bad}");
+        }
+        // An unknown region prefix is fine: regions split and merge.
+        assert!(Nik::parse("9999011204800001").is_ok());
+    }
+
+    #[test]
+    fn region_codes_and_scopes() {
+        let kelurahan = RegionCode::parse("32.77.01.1001").unwrap();
+        assert!(RegionCode::parse("32.77.01").is_err());
+        assert!(RegionCode::parse("32.77.1.1001").is_err());
+        let city = RegionCode::parse_prefix("32.77").unwrap();
+        assert!(city.covers(&kelurahan));
+        assert!(
+            RegionCode::parse_prefix("32.77.01")
+                .unwrap()
+                .covers(&kelurahan)
+        );
+        assert!(
+            !RegionCode::parse_prefix("32.77.02")
+                .unwrap()
+                .covers(&kelurahan)
+        );
+        // Segments have fixed widths, so "32.7" is no prefix of anything.
+        assert!(RegionCode::parse_prefix("32.7").is_err());
+    }
+
+    #[test]
+    fn slugs_roundtrip() {
+        assert_eq!(PpksCategory::ALL.len(), 26);
+        for c in PpksCategory::ALL {
+            assert_eq!(PpksCategory::parse(c.as_str()), Ok(*c));
+        }
+        assert_eq!(Program::parse("gakinda"), Ok(Program::Gakinda));
+        assert!(Program::parse("Gakinda").is_err());
+    }
+
+    #[test]
+    fn who_may_add_which_event() {
+        assert!(EventKind::Submitted.may_be_added_by(Role::Peksos));
+        assert!(!EventKind::Approved.may_be_added_by(Role::Peksos));
+        assert!(EventKind::Approved.may_be_added_by(Role::Supervisor));
+        assert!(!EventKind::Withdrawn.may_be_added_by(Role::Supervisor));
+        assert!(!EventKind::Closed.may_be_added_by(Role::Coordinator));
+    }
+
+    #[test]
+    fn times_and_dates() {
+        assert!(check_timestamp("2026-11-20T09:30:00Z").is_ok());
+        assert!(check_timestamp("2026-11-20T09:30:00.123Z").is_ok());
+        for bad in [
+            "2026-11-20",
+            "2026-11-20T09:30:00",
+            "2026-11-20T09:30:00+07:00",
+            "2026-02-30T09:30:00Z",
+            "2026-11-20T25:30:00Z",
+        ] {
+            assert!(check_timestamp(bad).is_err(), "{bad}");
+        }
+        assert!(check_date("2028-02-29").is_ok());
+        assert!(check_date("2026-02-29").is_err());
+        assert!(check_date("2026-13-01").is_err());
+    }
+}
