@@ -196,10 +196,7 @@ impl Replica {
                     let _ = sink.close().await;
                     return Ok(Ended::Stopped);
                 }
-                _ = self.0.local_change.notified() => {
-                    tracing::debug!(peer = %self.0.peer_id, "local change");
-                    self.flush(&server, &mut sink).await?
-                }
+                _ = self.0.local_change.notified() => self.flush(&server, &mut sink).await?,
                 frame = stream.next() => match frame {
                     Some(Ok(WsMessage::Binary(b))) => {
                         let message = Message::decode(&b).map_err(|e| format!("bad frame from server: {e}"))?;
@@ -260,9 +257,6 @@ impl Replica {
                 if entry.sync.peer_has_everything(server) {
                     entry.acked = Some(entry.sync.heads());
                 }
-                if entry.sync.exists() {
-                    entry.wanted = false;
-                }
             }
             Message::DocUnavailable { document_id, .. } => {
                 if let Some(entry) = self.0.state.lock().await.docs.get_mut(&document_id)
@@ -288,11 +282,8 @@ impl Replica {
         {
             let mut state = self.0.state.lock().await;
             for (id, entry) in state.docs.iter_mut() {
-                let kind = if entry.sync.exists() {
-                    "sync"
-                } else {
-                    "request"
-                };
+                // A document we do not have yet is asked for with `request`.
+                let have_it = entry.sync.exists();
                 if entry.unavailable {
                     continue;
                 }
@@ -306,7 +297,7 @@ impl Replica {
                         target: server.clone(),
                         data,
                     };
-                    out.push(if kind == "sync" {
+                    out.push(if have_it {
                         Message::Sync(m)
                     } else {
                         Message::Request(m)

@@ -58,22 +58,24 @@ pub enum DocStatus {
 
 struct Entry {
     sync: DocumentSync,
-    wanted: bool,
     unavailable: bool,
     /// Heads the server last confirmed it holds.
     acked: Option<Vec<ChangeHash>>,
 }
 
 impl Entry {
-    /// A document syncing with `server` (when connected); `wanted` when asked for by id.
-    fn new(id: DocumentId, server: Option<PeerId>, wanted: bool) -> Self {
+    /// An empty document, syncing with `server` when connected.
+    fn new(id: DocumentId, server: Option<PeerId>) -> Self {
         let mut sync = DocumentSync::new(id);
         if let Some(server) = server {
             sync.add_peer(server, None);
         }
+        Self::from_sync(sync)
+    }
+
+    fn from_sync(sync: DocumentSync) -> Self {
         Self {
             sync,
-            wanted,
             unavailable: false,
             acked: None,
         }
@@ -134,15 +136,7 @@ impl Replica {
         for (id, bytes) in store.load_documents().await? {
             let sync = DocumentSync::load(id, &bytes, 1)
                 .map_err(|e| ClientError::Corrupt(id, e.to_string()))?;
-            docs.insert(
-                id,
-                Entry {
-                    sync,
-                    wanted: false,
-                    unavailable: false,
-                    acked: None,
-                },
-            );
+            docs.insert(id, Entry::from_sync(sync));
         }
         let peer_id = PeerId::parse(&format!("phone-{}", uuid::Uuid::new_v4()))
             .expect("a uuid makes a valid peer id");
@@ -183,7 +177,7 @@ impl Replica {
     ) -> Result<DocumentId, ClientError> {
         let id = DocumentId::from_bytes(rand::random());
         let mut state = self.0.state.lock().await;
-        let entry = Entry::new(id, state.server.clone(), false);
+        let entry = Entry::new(id, state.server.clone());
         state.docs.insert(id, entry);
         drop(state);
         self.change(id, f).await?;
@@ -205,7 +199,6 @@ impl Replica {
         let out = entry.sync.change(f)?;
         self.commit_locally(id, entry).await?;
         drop(state);
-        tracing::debug!(peer = %self.0.peer_id, doc = %id, "changed");
         self.0.local_change.notify_one();
         self.bump();
         Ok(out)
@@ -232,7 +225,7 @@ impl Replica {
         let entry = state
             .docs
             .entry(id)
-            .or_insert_with(|| Entry::new(id, server, true));
+            .or_insert_with(|| Entry::new(id, server));
         entry.unavailable = false;
         drop(state);
         self.0.local_change.notify_one();

@@ -96,22 +96,16 @@ pub async fn open(url: &str) -> StorageResult<Arc<dyn Storage>> {
 }
 
 /// Assembles what a backend read: chunks oldest first, and the sync state rows.
-fn stored_document(
-    chunks: Vec<(Vec<u8>,)>,
-    sync_states: Vec<(String, Vec<u8>)>,
-) -> Option<StoredDocument> {
-    if chunks.is_empty() {
-        return None;
-    }
+fn stored_document(chunks: Vec<(Vec<u8>,)>, sync_states: Vec<(String, Vec<u8>)>) -> StoredDocument {
     let mut bytes = Vec::with_capacity(chunks.iter().map(|c| c.0.len()).sum());
     for (chunk,) in &chunks {
         bytes.extend_from_slice(chunk);
     }
-    Some(StoredDocument {
+    StoredDocument {
         bytes,
         chunks: chunks.len(),
         sync_states: sync_state_map(sync_states),
-    })
+    }
 }
 
 fn parse_document_ids(rows: Vec<String>) -> Vec<DocumentId> {

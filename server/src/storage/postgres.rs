@@ -41,7 +41,7 @@ impl Storage for PostgresStorage {
                     .bind(&id)
                     .fetch_all(&self.pool)
                     .await?;
-            Ok(stored_document(chunks, states))
+            Ok(Some(stored_document(chunks, states)))
         })
     }
 

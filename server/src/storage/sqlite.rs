@@ -72,7 +72,7 @@ impl Storage for SqliteStorage {
                     .bind(&id)
                     .fetch_all(&self.pool)
                     .await?;
-            Ok(stored_document(chunks, states))
+            Ok(Some(stored_document(chunks, states)))
         })
     }
 
