@@ -7,7 +7,7 @@
 //! loaded from storage on demand and unloaded when the memory budget needs room or no peer has
 //! it open; the actor ends when no peer has it open.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -278,26 +278,11 @@ impl Actor {
             return;
         }
         let mut unload = false;
-        // Automerge expects a reply to be generated after each message of a peer: a second
-        // message of the same peer starts a new round, or its first one might go unanswered.
-        let mut answered_this_round: HashSet<PeerId> = HashSet::new();
         for command in batch {
             match command {
                 Command::Sync {
                     link, kind, data, ..
-                } => {
-                    if !answered_this_round.insert(link.peer.clone()) {
-                        self.commit_and_reply().await;
-                        answered_this_round.clear();
-                        answered_this_round.insert(link.peer.clone());
-                    }
-                    if self.doc.is_none() {
-                        // A failed commit in the previous round unloaded the document.
-                        link.fatal("the server cannot store changes now; try again later".into());
-                        continue;
-                    }
-                    self.receive(link, kind, &data)
-                }
+                } => self.receive(link, kind, &data),
                 Command::Ephemeral {
                     link,
                     count,

@@ -54,6 +54,17 @@ pub enum Kind {
 #[derive(Debug)]
 struct Peer {
     state: sync::State,
+    /// A message of this peer was applied since we last generated for it.
+    unanswered: bool,
+}
+
+impl Peer {
+    fn new(state: sync::State) -> Self {
+        Self {
+            state,
+            unanswered: false,
+        }
+    }
 }
 
 /// One automerge document, the peers syncing it, and what of it is durable.
@@ -136,7 +147,7 @@ impl DocumentSync {
         let state = persisted
             .and_then(|bytes| sync::State::decode(bytes).ok())
             .unwrap_or_default();
-        self.peers.insert(peer, Peer { state });
+        self.peers.insert(peer, Peer::new(state));
     }
 
     /// Stops syncing with a peer; returns its sync state, encoded for persisting.
@@ -174,12 +185,22 @@ impl DocumentSync {
             return Ok(Receipt::Unavailable);
         }
         let before = self.doc.get_heads();
-        let entry = self.peers.entry(peer.clone()).or_insert_with(|| Peer {
-            state: sync::State::new(),
-        });
+        let entry = self
+            .peers
+            .entry(peer.clone())
+            .or_insert_with(|| Peer::new(sync::State::new()));
         let saved_state = entry.state.clone();
         match self.doc.receive_sync_message(&mut entry.state, message) {
             Ok(()) => {
+                // Automerge skips its next reply when a message reports heads equal to ours,
+                // assuming a reply went out after the previous message. When the runtime
+                // applies several messages of a peer before generating (a server batching
+                // while it commits), that reply never went out: keep what was really sent, so
+                // the changes of the earlier message are still acknowledged.
+                if entry.unanswered {
+                    entry.state.last_sent_heads = saved_state.last_sent_heads.clone();
+                }
+                entry.unanswered = true;
                 if self.doc.get_heads() != before {
                     self.dirty = true;
                 }
@@ -250,7 +271,7 @@ impl DocumentSync {
         let durable = self.durable_heads.clone();
         self.reset_to(&durable)?;
         for p in self.peers.values_mut() {
-            p.state = sync::State::new();
+            *p = Peer::new(sync::State::new());
         }
         self.in_commit = false;
         self.dirty = false;
@@ -279,6 +300,7 @@ impl DocumentSync {
         }
         let mut out = Vec::new();
         for (id, peer) in &mut self.peers {
+            peer.unanswered = false;
             while let Some(message) = self.doc.generate_sync_message(&mut peer.state) {
                 out.push((id.clone(), message.encode()));
             }

@@ -423,3 +423,65 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn two_messages_of_a_peer_before_one_reply_still_get_acknowledged() {
+    // A runtime may apply several queued messages of a peer before generating replies (the
+    // server batches while it commits). Automerge skips a reply when a later message reports
+    // heads equal to ours, which would leave the first message's changes unacknowledged.
+    let mut phone = DocumentSync::new(did(6));
+    phone.add_peer(pid("server"), None);
+    phone.change(|tx| tx.put(ROOT, "n", 1).map(|_| ())).unwrap();
+    commit(&mut phone, &mut Vec::new());
+    let mut server = DocumentSync::new(did(6));
+    let mut store = Vec::new();
+    // Step 1: a full exchange, so both sides know each other's heads.
+    for _ in 0..6 {
+        for (_, m) in phone.generate().unwrap() {
+            server.receive(&pid("phone"), Kind::Sync, &m).unwrap();
+        }
+        commit(&mut server, &mut store);
+        for (_, m) in server.generate().unwrap() {
+            phone.receive(&pid("server"), Kind::Sync, &m).unwrap();
+        }
+        commit(&mut phone, &mut Vec::new());
+    }
+    assert!(phone.peer_has_everything(&pid("server")));
+    // Step 2: the server reloads the phone's state (as after an eviction) and says hello,
+    // while the phone makes a change and sends it.
+    let saved = server.remove_peer(&pid("phone")).unwrap();
+    server.add_peer(pid("phone"), Some(&saved));
+    let hello = server.generate().unwrap();
+    phone.change(|tx| tx.put(ROOT, "n", 2).map(|_| ())).unwrap();
+    commit(&mut phone, &mut Vec::new());
+    let mut from_phone: Vec<Vec<u8>> = phone
+        .generate()
+        .unwrap()
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    // Step 3: the phone answers the hello too, before the server replied to its change.
+    for (_, m) in hello {
+        phone.receive(&pid("server"), Kind::Sync, &m).unwrap();
+    }
+    from_phone.extend(phone.generate().unwrap().into_iter().map(|(_, m)| m));
+    // Step 4: the server applies everything, commits once, replies once.
+    for m in &from_phone {
+        server.receive(&pid("phone"), Kind::Sync, m).unwrap();
+    }
+    commit(&mut server, &mut store);
+    for _ in 0..6 {
+        for (_, m) in server.generate().unwrap() {
+            phone.receive(&pid("server"), Kind::Sync, &m).unwrap();
+        }
+        for (_, m) in phone.generate().unwrap() {
+            server.receive(&pid("phone"), Kind::Sync, &m).unwrap();
+        }
+        commit(&mut server, &mut store);
+    }
+    assert_eq!(server.heads(), phone.heads(), "the server has the change");
+    assert!(
+        phone.peer_has_everything(&pid("server")),
+        "and the phone knows it"
+    );
+}
