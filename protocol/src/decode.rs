@@ -44,11 +44,11 @@ struct Fields {
     new_heads: Option<Vec<(String, HeadsInfo)>>,
 }
 
-fn cbor(e: minicbor::decode::Error) -> DecodeError {
+pub(crate) fn cbor(e: minicbor::decode::Error) -> DecodeError {
     DecodeError::NotCbor(e.to_string())
 }
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> DecodeError {
+pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> DecodeError {
     DecodeError::InvalidField {
         field,
         reason: reason.into(),
@@ -56,12 +56,12 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> DecodeError {
 }
 
 /// Iterates over a map or array of definite or indefinite length.
-struct Entries {
+pub(crate) struct Entries {
     remaining: Option<u64>,
 }
 
 impl Entries {
-    fn map(d: &mut Decoder<'_>, field: &'static str) -> Result<Self, DecodeError> {
+    pub(crate) fn map(d: &mut Decoder<'_>, field: &'static str) -> Result<Self, DecodeError> {
         match d.datatype().map_err(cbor)? {
             Type::Map | Type::MapIndef => {}
             _ => return Err(invalid(field, "expected a map")),
@@ -70,7 +70,7 @@ impl Entries {
         Self::bounded(remaining, field)
     }
 
-    fn array(d: &mut Decoder<'_>, field: &'static str) -> Result<Self, DecodeError> {
+    pub(crate) fn array(d: &mut Decoder<'_>, field: &'static str) -> Result<Self, DecodeError> {
         match d.datatype().map_err(cbor)? {
             Type::Array | Type::ArrayIndef => {}
             _ => return Err(invalid(field, "expected an array")),
@@ -87,7 +87,7 @@ impl Entries {
     }
 
     /// True while there is another entry to read.
-    fn next(&mut self, d: &mut Decoder<'_>) -> Result<bool, DecodeError> {
+    pub(crate) fn next(&mut self, d: &mut Decoder<'_>) -> Result<bool, DecodeError> {
         match &mut self.remaining {
             Some(0) => Ok(false),
             Some(n) => {
@@ -106,7 +106,7 @@ impl Entries {
     }
 }
 
-fn is_absent(d: &mut Decoder<'_>) -> Result<bool, DecodeError> {
+pub(crate) fn is_absent(d: &mut Decoder<'_>) -> Result<bool, DecodeError> {
     match d.datatype().map_err(cbor)? {
         Type::Undefined | Type::Null => {
             d.skip().map_err(cbor)?;
@@ -116,7 +116,7 @@ fn is_absent(d: &mut Decoder<'_>) -> Result<bool, DecodeError> {
     }
 }
 
-fn read_str(d: &mut Decoder<'_>, field: &'static str) -> Result<String, DecodeError> {
+pub(crate) fn read_str(d: &mut Decoder<'_>, field: &'static str) -> Result<String, DecodeError> {
     match d.datatype().map_err(cbor)? {
         Type::String => Ok(d.str().map_err(cbor)?.to_owned()),
         Type::StringIndef => {
@@ -165,7 +165,10 @@ fn read_number(d: &mut Decoder<'_>, field: &'static str) -> Result<f64, DecodeEr
     Ok(value)
 }
 
-fn read_str_list(d: &mut Decoder<'_>, field: &'static str) -> Result<Vec<String>, DecodeError> {
+pub(crate) fn read_str_list(
+    d: &mut Decoder<'_>,
+    field: &'static str,
+) -> Result<Vec<String>, DecodeError> {
     let mut entries = Entries::array(d, field)?;
     let mut out = Vec::new();
     while entries.next(d)? {

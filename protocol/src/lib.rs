@@ -15,10 +15,12 @@
 mod decode;
 mod ids;
 mod message;
+mod notice;
 mod session;
 mod version;
 
 pub use ids::{AutomergeUrl, DocumentId, IdError, PeerId, StorageId};
 pub use message::{DecodeError, DocMessage, HeadsInfo, Message, PeerMetadata};
+pub use notice::{CHANGE_REFUSED, Notice, NoticeViolation};
 pub use session::{Inbound, Session, SessionError};
 pub use version::{NoCommonVersion, ProtocolVersion, SUPPORTED_VERSIONS, negotiate};

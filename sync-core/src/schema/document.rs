@@ -97,6 +97,9 @@ pub struct Event {
     pub at: String,
     pub by: String,
     pub note: Option<String>,
+    /// Where the event sits in the document, once it is there: what tells two events with
+    /// the same content apart, and lets the rules see that an event was changed or removed.
+    pub id: Option<ObjId>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -152,6 +155,20 @@ impl FieldDocument {
             Some(d) if r.violations.is_empty() => Ok(d),
             _ => Err(r.violations),
         }
+    }
+
+    /// Like [`Self::read`], but a document whose root is still empty (what `repo.create()`
+    /// of automerge-repo makes before the app's first change) is `Ok(None)`: not a field
+    /// document yet, and nothing in it to refuse.
+    pub fn read_state(doc: &impl ReadDoc) -> Result<Option<Self>, Vec<Violation>> {
+        if doc.length(ROOT) == 0 {
+            return Ok(None);
+        }
+        Self::read(doc).map(Some)
+    }
+
+    pub fn kind(&self) -> DocKind {
+        self.envelope().kind
     }
 
     pub fn envelope(&self) -> &Envelope {
@@ -475,7 +492,13 @@ impl<D: ReadDoc> Reader<'_, D> {
                 let by = self.string(&e, &path, "by", true);
                 let note = self.string(&e, &path, "note", false);
                 if let (Some(kind), Some(at), Some(by)) = (kind, at, by) {
-                    events.push(Event { kind, at, by, note });
+                    events.push(Event {
+                        kind,
+                        at,
+                        by,
+                        note,
+                        id: Some(e),
+                    });
                 }
             }
         }

@@ -6,14 +6,18 @@
 
 mod document;
 mod referral;
+mod rules;
 mod values;
+mod write;
 
 pub use document::{
     Beneficiary, Consent, DocKind, DocumentsChecklist, Envelope, Event, FieldDocument, Outreach,
     Referral, Violation, Visit,
 };
 pub use referral::{Derived, ReferralStatus, derive_status};
+pub use rules::{Action, Author, check_change, permits};
 pub use values::{
     EventKind, InvalidValue, Kk, Nik, PpksCategory, Program, RegionCode, Role, check_date,
-    check_timestamp,
+    check_timestamp, date_days, timestamp_millis,
 };
+pub use write::add_event;

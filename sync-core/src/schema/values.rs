@@ -300,6 +300,44 @@ pub fn check_date(s: &str) -> Result<(), InvalidValue> {
     Ok(())
 }
 
+/// Milliseconds since the Unix epoch of a timestamp [`check_timestamp`] accepts, for sorting
+/// and range queries; `None` for anything else.
+pub fn timestamp_millis(s: &str) -> Option<i64> {
+    check_timestamp(s).ok()?;
+    let days = date_days(&s[..10])?;
+    let secs = days * 86_400
+        + i64::from(two(s, 11)) * 3600
+        + i64::from(two(s, 14)) * 60
+        + i64::from(two(s, 17));
+    let fraction = &s[19..s.len() - 1];
+    let millis = match fraction.get(1..) {
+        Some(digits) if !digits.is_empty() => {
+            let padded: String = digits.chars().chain("000".chars()).take(3).collect();
+            padded.parse::<i64>().ok()?
+        }
+        _ => 0,
+    };
+    Some(secs * 1000 + millis)
+}
+
+/// Days since 1970-01-01 of a date [`check_date`] accepts; `None` for anything else.
+pub fn date_days(s: &str) -> Option<i64> {
+    check_date(s).ok()?;
+    let (y, m, d): (i64, i64, i64) = (
+        s[..4].parse().ok()?,
+        i64::from(two(s, 5)),
+        i64::from(two(s, 8)),
+    );
+    // Days from civil (proleptic Gregorian), after Howard Hinnant's well-known algorithm.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
 fn truncate(s: &str) -> String {
     s.chars().take(40).collect()
 }
@@ -399,5 +437,20 @@ mod tests {
         assert!(check_date("2028-02-29").is_ok());
         assert!(check_date("2026-02-29").is_err());
         assert!(check_date("2026-13-01").is_err());
+    }
+
+    #[test]
+    fn timestamps_become_epoch_millis() {
+        assert_eq!(timestamp_millis("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            timestamp_millis("2026-11-20T09:30:00Z"),
+            Some(1_795_167_000_000)
+        );
+        assert_eq!(
+            timestamp_millis("2026-11-20T09:30:00.5Z"),
+            Some(1_795_167_000_500)
+        );
+        assert_eq!(date_days("2000-03-01"), Some(11_017));
+        assert_eq!(timestamp_millis("2026-11-20"), None);
     }
 }
