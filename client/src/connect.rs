@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use fieldsync_core::Kind;
-use fieldsync_protocol::{DocMessage, DocumentId, Message, PeerId, PeerMetadata, StorageId};
+use fieldsync_core::schema::Violation;
+use fieldsync_protocol::{
+    DocMessage, DocumentId, Message, Notice, PeerId, PeerMetadata, StorageId,
+};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -265,6 +268,27 @@ impl Replica {
                     entry.unavailable = true;
                 }
             }
+            Message::Ephemeral {
+                document_id,
+                sender,
+                data,
+                ..
+            } if sender == *server => {
+                if let Ok(Some(Notice::ChangeRefused { violations, .. })) = Notice::decode(&data)
+                    && let Some(entry) = self.0.state.lock().await.docs.get_mut(&document_id)
+                {
+                    tracing::info!(doc = %document_id, "server refused our changes");
+                    entry.refused = Some(
+                        violations
+                            .into_iter()
+                            .map(|v| Violation {
+                                path: v.path,
+                                message: v.message,
+                            })
+                            .collect(),
+                    );
+                }
+            }
             Message::Error { message } => return Err(format!("server: {message}")),
             _ => {}
         }
@@ -284,7 +308,8 @@ impl Replica {
             for (id, entry) in state.docs.iter_mut() {
                 // A document we do not have yet is asked for with `request`.
                 let have_it = entry.sync.exists();
-                if entry.unavailable {
+                // Refused: nothing to say until a local change makes a new attempt.
+                if entry.unavailable || entry.refused.is_some() {
                     continue;
                 }
                 let Ok(messages) = entry.sync.generate() else {

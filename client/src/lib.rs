@@ -21,6 +21,7 @@ use std::time::Duration;
 use automerge::transaction::Transaction;
 use automerge::{Automerge, AutomergeError, ChangeHash};
 use fieldsync_core::DocumentSync;
+use fieldsync_core::schema::{Author, FieldDocument, Role, Violation, check_change};
 use fieldsync_protocol::{DocumentId, PeerId, StorageId};
 use tokio::sync::{Mutex, Notify, watch};
 
@@ -41,9 +42,19 @@ pub enum ClientError {
     Corrupt(DocumentId, String),
     #[error("timed out")]
     Timeout,
+    #[error("change refused: {}", list(.0))]
+    Refused(Vec<Violation>),
 }
 
 /// Where a document stands with the server.
+fn list(violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocStatus {
     /// Asked for with `find`, not received yet.
@@ -54,6 +65,10 @@ pub enum DocStatus {
     Pending,
     /// The server has durably stored every local change.
     Acknowledged,
+    /// The server refused the local changes (see [`Replica::refusal`]): they stay on this
+    /// phone only, and the document is not synced until the next local change, which may
+    /// repair it.
+    Refused,
 }
 
 struct Entry {
@@ -61,6 +76,8 @@ struct Entry {
     unavailable: bool,
     /// Heads the server last confirmed it holds.
     acked: Option<Vec<ChangeHash>>,
+    /// Why the server refused our changes, until the next local change.
+    refused: Option<Vec<Violation>>,
 }
 
 impl Entry {
@@ -78,6 +95,7 @@ impl Entry {
             sync,
             unavailable: false,
             acked: None,
+            refused: None,
         }
     }
 
@@ -88,6 +106,9 @@ impl Entry {
             } else {
                 DocStatus::Wanted
             };
+        }
+        if self.refused.is_some() {
+            return DocStatus::Refused;
         }
         match &self.acked {
             Some(heads) if self.sync.doc().get_changes(heads).is_empty() => DocStatus::Acknowledged,
@@ -102,6 +123,8 @@ pub(crate) struct State {
     server: Option<PeerId>,
     /// The storage id the server advertised, under which sync states are kept.
     server_storage: Option<StorageId>,
+    /// Whose edits this replica makes: the write rules' input.
+    author: Author,
 }
 
 pub(crate) struct Inner {
@@ -145,6 +168,7 @@ impl Replica {
                 docs,
                 server: None,
                 server_storage: None,
+                author: Author::anonymous(Role::Peksos),
             }),
             store,
             peer_id,
@@ -180,8 +204,24 @@ impl Replica {
         let entry = Entry::new(id, state.server.clone());
         state.docs.insert(id, entry);
         drop(state);
-        self.change(id, f).await?;
+        if let Err(e) = self.change(id, f).await {
+            self.0.state.lock().await.docs.remove(&id);
+            return Err(e);
+        }
         Ok(id)
+    }
+
+    /// Sets whose edits this replica makes (by default an anonymous field worker): the
+    /// write rules judge every local change for this author before it is made.
+    pub async fn set_author(&self, author: Author) {
+        self.0.state.lock().await.author = author;
+    }
+
+    /// Why the server refused this document's local changes, while it is
+    /// [`DocStatus::Refused`].
+    pub async fn refusal(&self, id: DocumentId) -> Option<Vec<Violation>> {
+        let state = self.0.state.lock().await;
+        state.docs.get(&id).and_then(|e| e.refused.clone())
     }
 
     /// Edits a document; the edit is stored locally before this returns and sent to the
@@ -192,11 +232,29 @@ impl Replica {
         f: impl FnOnce(&mut Transaction<'_>) -> Result<O, AutomergeError>,
     ) -> Result<O, ClientError> {
         let mut state = self.0.state.lock().await;
-        let entry = state
-            .docs
-            .get_mut(&id)
-            .ok_or(ClientError::UnknownDocument(id))?;
-        let out = entry.sync.change(f)?;
+        let State {
+            docs,
+            server,
+            author,
+            ..
+        } = &mut *state;
+        let entry = docs.get_mut(&id).ok_or(ClientError::UnknownDocument(id))?;
+        // A stored document that is not valid counts as empty, as on the server.
+        let before = FieldDocument::read_state(entry.sync.doc()).ok().flatten();
+        let out = entry.sync.change(|tx| {
+            let out = f(tx).map_err(ClientError::Edit)?;
+            let after = FieldDocument::read_state(tx).map_err(ClientError::Refused)?;
+            check_change(before.as_ref(), after.as_ref(), author).map_err(ClientError::Refused)?;
+            Ok::<_, ClientError>(out)
+        })?;
+        if entry.refused.take().is_some()
+            && let Some(server) = server
+        {
+            // A new attempt after a refusal: start the exchange afresh, so that the server is
+            // sent every change it lacks, the refused ones with the repair.
+            entry.sync.remove_peer(server);
+            entry.sync.add_peer(server.clone(), None);
+        }
         self.commit_locally(id, entry).await?;
         drop(state);
         self.0.local_change.notify_one();

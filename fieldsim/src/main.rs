@@ -188,6 +188,8 @@ fn visit(
         format!("32770141079{:05}", (phone * 1000 + doc) % 100_000),
     )?;
     tx.put(&b, "name", "Siti Aminah")?;
+    let ppks = tx.put_object(&b, "ppks", ObjType::List)?;
+    tx.insert(&ppks, 0, "fakir-miskin")?;
     let notes = tx.put_object(ROOT, "notes", ObjType::Text)?;
     tx.splice_text(&notes, 0, 0, "Keluarga membutuhkan rujukan KIS-PBI.")?;
     tx.put_object(ROOT, "actions", ObjType::List)?;

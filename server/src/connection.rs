@@ -195,6 +195,7 @@ impl Connection {
                     storage: metadata.storage_id.filter(|_| !metadata.is_ephemeral),
                     out: out.clone(),
                     kill: self.kill.clone(),
+                    author: self.state.anonymous.clone(),
                 });
                 self.state
                     .register_peer(peer, self.conn, self.replaced.clone());

@@ -11,11 +11,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fieldsync_core::automerge::ChangeHash;
+use fieldsync_core::schema::{Author, FieldDocument, Violation, check_change};
 use fieldsync_core::{DocumentSync, Kind, Receipt};
-use fieldsync_protocol::{DocMessage, DocumentId, Message, PeerId, StorageId};
+use fieldsync_protocol::{
+    DocMessage, DocumentId, Message, Notice, NoticeViolation, PeerId, StorageId,
+};
 use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
 
 use crate::cache::Cache;
+use crate::projection::Projection;
 use crate::storage::{Storage, Write};
 use crate::writer::Writer;
 
@@ -49,6 +56,8 @@ pub struct PeerLink {
     pub out: mpsc::Sender<Outbound>,
     /// Notified when the peer cannot keep up and must be disconnected.
     pub kill: Arc<Notify>,
+    /// Who writes through this connection: the write rules' input.
+    pub author: Arc<Author>,
 }
 
 impl PeerLink {
@@ -104,6 +113,8 @@ struct Inner {
     config: HubConfig,
     server_peer: PeerId,
     idle: Notify,
+    /// Counts the server's own ephemeral messages (notices), as the protocol asks.
+    notices: AtomicU64,
 }
 
 impl Hub {
@@ -121,6 +132,7 @@ impl Hub {
             config,
             server_peer,
             idle: Notify::new(),
+            notices: AtomicU64::new(0),
         }))
     }
 
@@ -149,6 +161,7 @@ impl Hub {
             hub: self.clone(),
             tx,
             doc: None,
+            current: None,
             links: HashMap::new(),
             waiting: HashMap::new(),
             parked: HashMap::new(),
@@ -195,6 +208,9 @@ struct Actor {
     hub: Hub,
     tx: mpsc::UnboundedSender<Command>,
     doc: Option<DocumentSync>,
+    /// The document's state as the write rules see it (`None`: empty), kept in step with
+    /// `doc`: what the next change is judged against and what the query rows are made of.
+    current: Option<FieldDocument>,
     links: HashMap<PeerId, PeerLink>,
     /// Peers that asked for the document before it existed. They were told
     /// `doc-unavailable`, and are given the document as soon as some peer creates it.
@@ -324,6 +340,7 @@ impl Actor {
             });
             doc.add_peer(peer.clone(), state.as_deref());
         }
+        self.current = read_state(&doc);
         self.doc = Some(doc);
         self.touch_cache();
         Ok(())
@@ -364,7 +381,9 @@ impl Actor {
         self.attach(&link);
         let doc = self.doc.as_mut().expect("receive needs a loaded document");
         tracing::debug!(doc = %self.id, peer = %link.peer, ?kind, len = data.len(), "received");
+        let before = doc.heads();
         match doc.receive(&link.peer, kind, data) {
+            Ok(Receipt::Applied) if doc.heads() != before => self.judge(&link, &before),
             Ok(Receipt::Applied) => {}
             Ok(Receipt::Unavailable) => unreachable!("the peer was attached above"),
             Err(e) => {
@@ -374,6 +393,58 @@ impl Actor {
                 link.fatal(e.to_string());
             }
         }
+    }
+
+    /// Applies the write rules to what `link`'s last message changed: accepted, it becomes the
+    /// current state; refused, the document goes back to `before` and the peer is told why
+    /// (and hears nothing else about the document until it sends something new). Nothing of
+    /// a refused change is stored or relayed.
+    fn judge(&mut self, link: &PeerLink, before: &[ChangeHash]) {
+        let doc = self.doc.as_mut().expect("judge needs a loaded document");
+        let verdict = FieldDocument::read_state(doc.doc()).and_then(|after| {
+            check_change(self.current.as_ref(), after.as_ref(), &link.author).map(|()| after)
+        });
+        let violations = match verdict {
+            Ok(after) => {
+                self.current = after;
+                return;
+            }
+            Err(violations) => violations,
+        };
+        let heads = doc.heads().iter().map(ToString::to_string).collect();
+        tracing::info!(
+            doc = %self.id, peer = %link.peer, violations = violations.len(),
+            "change refused: {}", violations.first().map(Violation::to_string).unwrap_or_default()
+        );
+        if let Err(e) = doc.refuse(&link.peer, before) {
+            // The document in memory can no longer be trusted: drop it, and let the next
+            // message load it again from storage.
+            tracing::error!(doc = %self.id, "cannot undo a refused change, unloading: {e}");
+            self.doc = None;
+            self.current = None;
+            self.parked.clear();
+        }
+        let notice = Notice::ChangeRefused {
+            heads,
+            violations: violations
+                .into_iter()
+                .map(|v| NoticeViolation {
+                    path: v.path,
+                    message: v.message,
+                })
+                .collect(),
+        };
+        link.send(
+            Message::Ephemeral {
+                document_id: self.id,
+                sender: self.hub.0.server_peer.clone(),
+                target: link.peer.clone(),
+                count: self.hub.0.notices.fetch_add(1, Ordering::Relaxed),
+                session_id: self.hub.0.server_peer.to_string(),
+                data: notice.encode(),
+            }
+            .encode(),
+        );
     }
 
     fn relay(&mut self, from: &PeerLink, count: u64, session_id: &str, data: &[u8]) {
@@ -438,6 +509,7 @@ impl Actor {
             let write = Write::Append {
                 doc: self.id,
                 bytes: commit.bytes.clone(),
+                projection: Projection::of(self.current.as_ref()),
             };
             match self.hub.0.writer.write(write).await {
                 Ok(()) => doc.committed(&commit),
@@ -448,6 +520,7 @@ impl Actor {
                         self.doc = None;
                         return;
                     }
+                    self.current = read_state(doc);
                 }
             }
         }
@@ -522,6 +595,7 @@ impl Actor {
 
     async fn unload(&mut self) {
         let Some(doc) = self.doc.take() else { return };
+        self.current = None;
         tracing::debug!(doc = %self.id, "unloading");
         self.hub
             .0
@@ -537,5 +611,21 @@ impl Actor {
             self.parked.insert(peer, state);
         }
         self.persist_sync_states(to_persist).await;
+    }
+}
+
+/// The state the write rules judge the next change against. A stored document that is not
+/// valid (stored before a rule existed) counts as empty: the next change must then make it
+/// valid, under the rules for creating it.
+fn read_state(doc: &DocumentSync) -> Option<FieldDocument> {
+    match FieldDocument::read_state(doc.doc()) {
+        Ok(state) => state,
+        Err(violations) => {
+            tracing::warn!(
+                doc = %doc.id(), violations = violations.len(),
+                "stored document is not valid: {}", violations[0]
+            );
+            None
+        }
     }
 }

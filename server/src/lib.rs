@@ -9,6 +9,8 @@
 mod cache;
 mod connection;
 pub mod hub;
+pub mod projection;
+pub mod reindex;
 pub mod storage;
 pub mod writer;
 
@@ -25,6 +27,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use fieldsync_core::schema::{Author, Role};
 use fieldsync_protocol::{PeerId, StorageId};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
@@ -43,6 +46,9 @@ pub struct Config {
     /// A loaded document untouched for this long is unloaded.
     pub idle_unload: Duration,
     pub limits: Limits,
+    /// The role the write rules apply to every connection, until connections carry an
+    /// identity.
+    pub anonymous_role: Role,
 }
 
 /// Limits that protect the server and other peers from one peer.
@@ -74,6 +80,7 @@ impl Default for Config {
                 max_message_bytes: 16 * 1024 * 1024,
                 max_docs_per_connection: 100_000,
             },
+            anonymous_role: Role::Peksos,
         }
     }
 }
@@ -86,6 +93,7 @@ pub(crate) struct AppState {
     storage_id: StorageId,
     server_peer: PeerId,
     limits: Limits,
+    anonymous: Arc<Author>,
     next_conn: AtomicU64,
     /// Connected peers: peer id → (connection number, how to tell it it was replaced).
     peers: Mutex<HashMap<PeerId, (u64, Arc<Notify>)>>,
@@ -185,6 +193,7 @@ pub async fn serve(
         storage_id,
         server_peer,
         limits: config.limits.clone(),
+        anonymous: Arc::new(Author::anonymous(config.anonymous_role)),
         next_conn: AtomicU64::new(0),
         peers: Mutex::default(),
         shutdown: stop_rx,

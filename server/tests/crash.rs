@@ -14,7 +14,16 @@ use std::time::Duration;
 use automerge::transaction::Transactable;
 use automerge::{ROOT, ReadDoc};
 use fieldsync_client::{ConnectOptions, DocStatus, Replica};
+use fieldsync_core::schema::{FieldDocument, RegionCode, examples};
 use fieldsync_protocol::DocumentId;
+
+/// A valid field visit to carry the test's counter (an extra field the schema ignores).
+fn visit(
+    tx: &mut automerge::transaction::Transaction<'_>,
+) -> Result<(), automerge::AutomergeError> {
+    let area = RegionCode::parse("32.77.01.1001").expect("a valid code");
+    FieldDocument::Visit(examples::visit(&area, "peksos-ani")).write(tx)
+}
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -83,7 +92,10 @@ async fn sigkill_during_a_burst_loses_nothing_acknowledged_or_relayed() {
         let phone = Replica::in_memory().await;
         for _ in 0..3 {
             let id = phone
-                .create(|tx| tx.put(ROOT, "counter", 0).map(|_| ()))
+                .create(|tx| {
+                    visit(tx)?;
+                    tx.put(ROOT, "counter", 0).map(|_| ())
+                })
                 .await
                 .unwrap();
             docs.push((p, id));
@@ -211,7 +223,10 @@ async fn sigterm_shuts_down_gracefully_and_keeps_everything() {
     let phone = Replica::in_memory().await;
     let handle = phone.connect(ConnectOptions::new(url));
     let id = phone
-        .create(|tx| tx.put(ROOT, "counter", 7).map(|_| ()))
+        .create(|tx| {
+            visit(tx)?;
+            tx.put(ROOT, "counter", 7).map(|_| ())
+        })
         .await
         .unwrap();
     phone.wait_acknowledged(id, WAIT).await.unwrap();
@@ -230,6 +245,17 @@ async fn sigterm_shuts_down_gracefully_and_keeps_everything() {
         .unwrap();
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
     handle.stop().await;
+
+    // The query rows can be rebuilt from what was stored, with the command an operator runs.
+    let out = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args(["reindex", "--json", "--database", &db])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "reindex: {out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["documents"], 1, "{report}");
+    assert_eq!(report["visits"], 1, "{report}");
+    assert_eq!(report["unreadable"], 0, "{report}");
 
     let (_server, url) = start(&db);
     let reader = Replica::in_memory().await;

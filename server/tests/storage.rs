@@ -6,7 +6,11 @@ use std::sync::Arc;
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ROOT, ReadDoc};
+use fieldsync_core::schema::{
+    DocKind, Envelope, Event, EventKind, FieldDocument, Outreach, Program, RegionCode,
+};
 use fieldsync_protocol::{DocumentId, StorageId};
+use fieldsync_server::projection::Projection;
 use fieldsync_server::storage::{self, Storage, Write};
 use fieldsync_server::writer::Writer;
 use sqlx::Connection;
@@ -104,7 +108,11 @@ async fn appended_chunks_load_back_as_the_same_document() {
         let (mut doc, chunks) = doc_with_changes(5);
         let batch: Vec<_> = chunks
             .into_iter()
-            .map(|bytes| Write::Append { doc: did(2), bytes })
+            .map(|bytes| Write::Append {
+                doc: did(2),
+                bytes,
+                projection: Projection::Nothing,
+            })
             .collect();
         b.storage.write(&batch).await.unwrap();
         let stored = b.storage.load(did(2)).await.unwrap().unwrap();
@@ -128,7 +136,11 @@ async fn compaction_replaces_every_chunk_by_one_snapshot() {
         let (mut doc, chunks) = doc_with_changes(40);
         for bytes in chunks {
             b.storage
-                .write(&[Write::Append { doc: did(3), bytes }])
+                .write(&[Write::Append {
+                    doc: did(3),
+                    bytes,
+                    projection: Projection::Nothing,
+                }])
                 .await
                 .unwrap();
         }
@@ -163,6 +175,7 @@ async fn sync_states_are_kept_per_document_and_storage_id() {
                 Write::Append {
                     doc: did(4),
                     bytes: chunks[0].clone(),
+                    projection: Projection::Nothing,
                 },
                 Write::SyncState {
                     doc: did(4),
@@ -216,6 +229,7 @@ async fn many_concurrent_writers_through_group_commit_all_land() {
                         .write(Write::Append {
                             doc: did(100 + n),
                             bytes,
+                            projection: Projection::Nothing,
                         })
                         .await
                         .unwrap();
@@ -232,6 +246,152 @@ async fn many_concurrent_writers_through_group_commit_all_land() {
             let stored = b.storage.load(did(100 + n)).await.unwrap().unwrap();
             assert_eq!(stored.chunks, 3, "{}", b.name);
         }
+    }
+    finish(backends).await;
+}
+
+fn outreach(attendees: u64) -> Projection {
+    Projection::of(Some(&FieldDocument::Outreach(Outreach {
+        envelope: Envelope {
+            kind: DocKind::Outreach,
+            schema: 1,
+            area: RegionCode::parse("32.77.01.1001").unwrap(),
+            created_by: "peksos-ani".into(),
+            created_at: "2026-11-20T08:00:00Z".into(),
+        },
+        topic: "Pencegahan stunting".into(),
+        held_at: "2026-11-19T14:00:00Z".into(),
+        place: "Balai RW 05".into(),
+        attendees,
+        notes: "Dihadiri kader posyandu.".into(),
+    })))
+}
+
+#[tokio::test]
+async fn query_rows_follow_the_newest_change_and_a_rebuild_never_goes_back() {
+    let backends = backends().await;
+    for b in &backends {
+        let (_, chunks) = doc_with_changes(2);
+        let append = |bytes: &Vec<u8>, projection| Write::Append {
+            doc: did(5),
+            bytes: bytes.clone(),
+            projection,
+        };
+        b.storage
+            .write(&[append(&chunks[0], outreach(10))])
+            .await
+            .unwrap();
+        let first = b.storage.load(did(5)).await.unwrap().unwrap().last_chunk;
+        b.storage
+            .write(&[append(&chunks[1], outreach(20))])
+            .await
+            .unwrap();
+        let rows = b.storage.projection_rows().await.unwrap();
+        assert_eq!(rows.len(), 1, "{}: {rows:?}", b.name);
+        assert!(rows[0].starts_with("outreach|"), "{}", b.name);
+        assert!(rows[0].contains("|20|"), "{}: {rows:?}", b.name);
+        // A rebuild computed from the first chunk is older than the rows: skipped.
+        b.storage
+            .write(&[Write::Project {
+                doc: did(5),
+                source: first,
+                projection: outreach(99),
+            }])
+            .await
+            .unwrap();
+        assert_eq!(
+            b.storage.projection_rows().await.unwrap(),
+            rows,
+            "{}",
+            b.name
+        );
+        // One computed from the newest chunk replaces them, even with no rows at all.
+        let last = b.storage.load(did(5)).await.unwrap().unwrap().last_chunk;
+        b.storage
+            .write(&[Write::Project {
+                doc: did(5),
+                source: last,
+                projection: Projection::Nothing,
+            }])
+            .await
+            .unwrap();
+        assert!(
+            b.storage.projection_rows().await.unwrap().is_empty(),
+            "{}",
+            b.name
+        );
+    }
+    finish(backends).await;
+}
+
+#[tokio::test]
+async fn referral_rows_carry_the_derived_status_and_every_event() {
+    let backends = backends().await;
+    let event = |kind, by: &str| Event {
+        kind,
+        at: "2026-11-21T10:00:00Z".into(),
+        by: by.into(),
+        note: Some("catatan 'kutip' | pipa".into()),
+        id: None,
+    };
+    let referral = fieldsync_core::schema::Referral {
+        envelope: Envelope {
+            kind: DocKind::Referral,
+            schema: 1,
+            area: RegionCode::parse("32.77.01.1001").unwrap(),
+            created_by: "peksos-ani".into(),
+            created_at: "2026-11-20T08:00:00Z".into(),
+        },
+        beneficiary: fieldsync_core::schema::Beneficiary {
+            nik: fieldsync_core::schema::Nik::parse("3277015204800002").unwrap(),
+            kk: None,
+            name: "Siti O'Neil".into(),
+            address: None,
+            ppks: vec![fieldsync_core::schema::PpksCategory::FakirMiskin],
+        },
+        program: Program::Gakinda,
+        reason: "Tidak mampu.".into(),
+        documents: Default::default(),
+        consent: fieldsync_core::schema::Consent {
+            given: true,
+            at: "2026-11-20T09:40:00Z".into(),
+            by: "Siti".into(),
+        },
+        visit: None,
+        events: vec![
+            event(EventKind::Submitted, "peksos-ani"),
+            event(EventKind::Approved, "supervisor-budi"),
+            event(EventKind::Rejected, "supervisor-citra"),
+        ],
+    };
+    let projection = Projection::of(Some(&FieldDocument::Referral(referral)));
+    for b in &backends {
+        let (_, chunks) = doc_with_changes(1);
+        b.storage
+            .write(&[Write::Append {
+                doc: did(6),
+                bytes: chunks[0].clone(),
+                projection: projection.clone(),
+            }])
+            .await
+            .unwrap();
+        let rows = b.storage.projection_rows().await.unwrap();
+        let referral: Vec<&String> = rows
+            .iter()
+            .filter(|r| r.starts_with("referrals|"))
+            .collect();
+        assert_eq!(referral.len(), 1, "{}: {rows:?}", b.name);
+        assert!(
+            referral[0].contains("|gakinda|approved|"),
+            "{}: {referral:?}",
+            b.name
+        );
+        let events = rows
+            .iter()
+            .filter(|r| r.starts_with("referral_events|"))
+            .count();
+        assert_eq!(events, 3, "{}: {rows:?}", b.name);
+        assert!(rows.iter().any(|r| r.contains("|rejected|")), "{}", b.name);
     }
     finish(backends).await;
 }

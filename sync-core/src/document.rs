@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{Automerge, AutomergeError, ChangeHash, LoadOptions, OnPartialLoad, ReadDoc};
+use automerge::{Automerge, ChangeHash, LoadOptions, OnPartialLoad, ReadDoc};
 use fieldsync_protocol::{DocumentId, PeerId};
 
 /// Changes applied in memory that the runtime must now make durable.
@@ -56,6 +56,8 @@ struct Peer {
     state: sync::State,
     /// A message of this peer was applied since we last generated for it.
     unanswered: bool,
+    /// Its last change was refused: say nothing to it until it sends something new.
+    quiet: bool,
 }
 
 impl Peer {
@@ -63,6 +65,7 @@ impl Peer {
         Self {
             state,
             unanswered: false,
+            quiet: false,
         }
     }
 }
@@ -189,6 +192,7 @@ impl DocumentSync {
             .peers
             .entry(peer.clone())
             .or_insert_with(|| Peer::new(sync::State::new()));
+        entry.quiet = false;
         let saved_state = entry.state.clone();
         match self.doc.receive_sync_message(&mut entry.state, message) {
             Ok(()) => {
@@ -214,12 +218,30 @@ impl DocumentSync {
         }
     }
 
+    /// Refuses what the last [`Self::receive`] from `peer` applied: the document goes back to
+    /// `before` (its heads before that call); changes of other peers applied before that call
+    /// are kept. Nothing is generated for the peer until it sends something new (so a refusal
+    /// cannot loop); that next exchange starts afresh and asks the peer to forget what it
+    /// thinks it sent, so that a repairing change arrives together with the refused ones it
+    /// builds on, and the pair is judged as one.
+    pub fn refuse(&mut self, peer: &PeerId, before: &[ChangeHash]) -> Result<(), SyncError> {
+        if let Some(p) = self.peers.get_mut(peer) {
+            let mut state = sync::State::new();
+            state.needs_reset = true;
+            *p = Peer::new(state);
+            p.quiet = true;
+        }
+        self.reset_to(before)
+    }
+
     /// Makes a local edit (a phone's own, or a server-side decision) with `f`. The edit is
     /// uncommitted until the runtime stores it.
-    pub fn change<O>(
+    /// If `f` fails, nothing of it is kept (the rules use this: a check inside `f` that
+    /// returns an error undoes the edit).
+    pub fn change<O, E>(
         &mut self,
-        f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<O, AutomergeError>,
-    ) -> Result<O, AutomergeError> {
+        f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<O, E>,
+    ) -> Result<O, E> {
         let mut tx = self.doc.transaction();
         match f(&mut tx) {
             Ok(out) => {
@@ -300,6 +322,9 @@ impl DocumentSync {
         }
         let mut out = Vec::new();
         for (id, peer) in &mut self.peers {
+            if peer.quiet {
+                continue;
+            }
             peer.unanswered = false;
             while let Some(message) = self.doc.generate_sync_message(&mut peer.state) {
                 out.push((id.clone(), message.encode()));

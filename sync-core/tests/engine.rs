@@ -233,7 +233,7 @@ fn persisted_sync_state_makes_a_reconnect_cheaper() {
             for i in 0..500 {
                 tx.insert(&list, i, format!("action {i}"))?;
             }
-            Ok(())
+            Ok::<_, automerge::AutomergeError>(())
         })
         .unwrap();
     for i in 0..200 {

@@ -21,6 +21,7 @@
 //   {"cmd":"splice","url":U,"path":["notes"],"index":N,"delete":D,"insert":"text"} -> {"heads"}
 //   {"cmd":"heads","url":U}                            -> {"heads":[...]}
 //   {"cmd":"waitSynced","url":U}                       -> {"heads":[...],"via":"storageId"|"syncState"}
+//       | error "refused: [violations]" when the server sent a fieldsync change-refused notice
 //   {"cmd":"waitFor","url":U,"path":[...],"equals":V}  -> {"value":V}
 //   {"cmd":"waitFor","url":U,"path":[...],"contains":"substr"}
 //   {"cmd":"broadcast","url":U,"message":V}            -> {} (ephemeral message to the server)
@@ -235,6 +236,16 @@ const commands = {
   async waitSynced({ url }, signal) {
     const handle = await find(url, { signal })
     return until(signal, () => {
+      // fieldsync tells a device that refused its change with an ephemeral notice naming the
+      // heads it refused (docs/protocol.md): stop waiting, and say why, as an app would. A
+      // notice about older heads is stale: a later change may have repaired the document.
+      const current = canonical([...A.getHeads(handle.doc())].sort())
+      const refusal = (ephemeral.get(handle.documentId) ?? []).find(
+        m =>
+          m.message?.fieldsync === "change-refused" &&
+          canonical([...(m.message.heads ?? [])].sort()) === current,
+      )
+      if (refusal) throw new Error(`refused: ${JSON.stringify(plain(refusal.message.violations))}`)
       const ours = handle.heads()
       const report = serverHeads(handle).find(r => sameHeads(r.heads, ours))
       return report && { heads: ours, via: report.via }

@@ -6,7 +6,7 @@ mod common;
 use automerge::ROOT;
 use automerge::sync::SyncDoc;
 use automerge::transaction::Transactable;
-use common::{TestServer, WAIT};
+use common::{TestServer, WAIT, visit};
 use fieldsync_client::DocStatus;
 use fieldsync_protocol::{DocMessage, DocumentId, Message, PeerId, PeerMetadata};
 use futures_util::{SinkExt, StreamExt};
@@ -85,7 +85,10 @@ async fn others_unaffected(
     untouched: DocumentId,
 ) {
     let id = bystander
-        .create(|tx| tx.put(ROOT, "after", true).map(|_| ()))
+        .create(|tx| {
+            visit(tx)?;
+            tx.put(ROOT, "after", true).map(|_| ())
+        })
         .await
         .unwrap();
     bystander.wait_acknowledged(id, WAIT).await.unwrap();

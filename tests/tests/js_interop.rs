@@ -9,6 +9,7 @@ use std::process::Stdio;
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ROOT, ReadDoc};
 use common::{TestServer, WAIT};
+use fieldsync_core::schema::{FieldDocument, examples};
 use fieldsync_protocol::AutomergeUrl;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -29,6 +30,18 @@ fn setup_js() {
         status.success(),
         "scripts/setup-js.sh failed: the JS interop tests need Node.js and npm"
     );
+}
+
+/// A field visit as a JS app writes it: a plain object, strings become text.
+fn visit_json(nik: &str, notes: &str) -> Value {
+    json!({
+        "type": "visit", "schema": 1, "area": "32.77.01.1001",
+        "createdBy": "peksos-ani", "createdAt": "2026-11-20T08:00:00Z",
+        "beneficiary": {"nik": nik, "name": "Siti Aminah", "ppks": ["fakir-miskin"]},
+        "visitedAt": "2026-11-20T09:30:00Z",
+        "notes": notes,
+        "actions": []
+    })
 }
 
 struct JsClient {
@@ -101,7 +114,7 @@ async fn js_clients_and_the_rust_client_share_a_document_and_converge() {
     // Step 1: a JS client creates a visit and waits until the server reports it stored.
     let mut a = JsClient::start(&server.url()).await;
     let created = a
-        .ok(json!({"cmd": "create", "doc": {"type": "visit", "notes": "Kunjungan pertama.", "actions": []}}))
+        .ok(json!({"cmd": "create", "doc": visit_json("3277015204800002", "Kunjungan pertama.")}))
         .await;
     let url = created["url"].as_str().unwrap().to_owned();
     a.ok(json!({"cmd": "waitSynced", "url": url})).await;
@@ -194,10 +207,9 @@ async fn a_document_created_by_the_rust_client_opens_in_the_js_client() {
     let (rust, _h) = server.phone().await;
     let id = rust
         .create(|tx| {
-            tx.put(ROOT, "type", "outreach")?;
-            tx.put(ROOT, "attendees", 25)?;
-            let notes = tx.put_object(ROOT, "notes", ObjType::Text)?;
-            tx.splice_text(&notes, 0, 0, "Penyuluhan PKH di balai desa.")
+            let mut note = examples::outreach(&common::area(), "peksos-ani");
+            note.notes = "Penyuluhan PKH di balai desa.".into();
+            FieldDocument::Outreach(note).write(tx)
         })
         .await
         .unwrap();
@@ -212,4 +224,64 @@ async fn a_document_created_by_the_rust_client_opens_in_the_js_client() {
         json!("Penyuluhan PKH di balai desa.")
     );
     js.quit().await;
+}
+
+#[tokio::test]
+async fn a_visit_with_nik_123_from_js_is_refused_and_a_valid_one_is_projected() {
+    setup_js();
+    let server = TestServer::start().await;
+    let mut a = JsClient::start(&server.url()).await;
+
+    // Step 1: a visit with NIK "123": the server refuses it and says why; the app stops
+    // waiting instead of hanging.
+    let bad = a
+        .ok(json!({"cmd": "create", "doc": visit_json("123", "NIK salah ketik.")}))
+        .await["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = a.send(json!({"cmd": "waitSynced", "url": bad})).await;
+    assert_eq!(reply["ok"], json!(false), "{reply}");
+    let error = reply["error"].as_str().unwrap();
+    assert!(error.starts_with("refused:"), "{error}");
+    assert!(error.contains("beneficiary.nik"), "{error}");
+
+    // Step 2: a second client cannot find it: it was never stored.
+    let mut b = JsClient::start(&server.url()).await;
+    let reply = b.send(json!({"cmd": "find", "url": bad})).await;
+    assert_eq!(reply, json!({"ok": false, "error": "unavailable"}));
+
+    // Step 3: the app corrects the NIK; the repair travels with the refused change it builds
+    // on, the pair is valid, and the document is stored and found.
+    a.ok(json!({"cmd": "set", "url": bad, "path": ["beneficiary", "nik"], "value": "3277011204800001"}))
+        .await;
+    a.ok(json!({"cmd": "waitSynced", "url": bad})).await;
+    let mut c = JsClient::start(&server.url()).await;
+    let found = c.ok(json!({"cmd": "find", "url": bad})).await;
+    assert_eq!(
+        found["doc"]["beneficiary"]["nik"],
+        json!("3277011204800001")
+    );
+    c.quit().await;
+
+    // Step 4: a valid visit from the same client syncs, is found, and is in the query rows.
+    let good = a
+        .ok(json!({"cmd": "create", "doc": visit_json("3277015204800002", "Kunjungan kedua.")}))
+        .await["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    a.ok(json!({"cmd": "waitSynced", "url": good})).await;
+    let found = b.ok(json!({"cmd": "find", "url": good})).await;
+    assert_eq!(found["doc"]["notes"], json!("Kunjungan kedua."));
+    let id = AutomergeUrl::parse(&good).unwrap().document_id();
+    let rows = server.projection_rows().await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let row = rows
+        .iter()
+        .find(|r| r.starts_with(&format!("visits|{id}|32.77.01.1001|peksos-ani|")))
+        .unwrap_or_else(|| panic!("no row for {id}: {rows:?}"));
+    assert!(row.contains("|3277015204800002|"), "{rows:?}");
+    a.quit().await;
+    b.quit().await;
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ROOT, ReadDoc};
-use common::{TestServer, WAIT};
+use common::{TestServer, WAIT, visit};
 use fieldsync_client::{ConnectOptions, DocStatus, Replica, Store};
 use proptest::prelude::*;
 
@@ -25,7 +25,10 @@ async fn a_change_reaches_a_second_phone_live() {
 
     // Step 1: phone a creates a visit; the server acknowledges it as stored.
     let id = a
-        .create(|tx| tx.put(ROOT, "nik", "3277014107900002").map(|_| ()))
+        .create(|tx| {
+            visit(tx)?;
+            tx.put(ROOT, "nik", "3277014107900002").map(|_| ())
+        })
         .await
         .unwrap();
     a.wait_acknowledged(id, WAIT).await.unwrap();
@@ -69,7 +72,10 @@ async fn three_phones_offline_converge_in_any_reconnect_order() {
 
         // Step 1: phone 0 creates a shared document and everyone fetches it.
         let shared = phones[0]
-            .create(|tx| tx.put_object(ROOT, "actions", ObjType::List).map(|_| ()))
+            .create(|tx| {
+                visit(tx)?;
+                tx.put_object(ROOT, "actions", ObjType::List).map(|_| ())
+            })
             .await
             .unwrap();
         let mut handles = Vec::new();
@@ -96,9 +102,12 @@ async fn three_phones_offline_converge_in_any_reconnect_order() {
             .await
             .unwrap();
             own.push(
-                p.create(|tx| tx.put(ROOT, "owner", i as i64).map(|_| ()))
-                    .await
-                    .unwrap(),
+                p.create(|tx| {
+                    visit(tx)?;
+                    tx.put(ROOT, "owner", i as i64).map(|_| ())
+                })
+                .await
+                .unwrap(),
             );
         }
         // Step 3: they come back one at a time, in this order.
@@ -146,7 +155,10 @@ async fn documents_survive_a_restart_and_phones_resume_from_disk() {
         .unwrap();
     let h = phone.connect(ConnectOptions::new(server.url()));
     let id = phone
-        .create(|tx| tx.put(ROOT, "n", 1).map(|_| ()))
+        .create(|tx| {
+            visit(tx)?;
+            tx.put(ROOT, "n", 1).map(|_| ())
+        })
         .await
         .unwrap();
     phone.wait_acknowledged(id, WAIT).await.unwrap();
@@ -179,7 +191,10 @@ async fn a_tiny_cache_unloads_documents_and_still_serves_them() {
     let mut ids = Vec::new();
     for i in 0..30 {
         let id = phone
-            .create(|tx| tx.put(ROOT, "i", i as i64).map(|_| ()))
+            .create(|tx| {
+                visit(tx)?;
+                tx.put(ROOT, "i", i as i64).map(|_| ())
+            })
             .await
             .unwrap();
         ids.push(id);
@@ -217,7 +232,10 @@ async fn a_phone_keeps_editing_offline_while_the_server_is_down() {
         ..ConnectOptions::new(server.url())
     });
     let id = phone
-        .create(|tx| tx.put(ROOT, "n", 1).map(|_| ()))
+        .create(|tx| {
+            visit(tx)?;
+            tx.put(ROOT, "n", 1).map(|_| ())
+        })
         .await
         .unwrap();
     phone.wait_acknowledged(id, WAIT).await.unwrap();
@@ -264,8 +282,14 @@ proptest! {
             let server = TestServer::start().await;
             let phones = [Replica::in_memory().await, Replica::in_memory().await, Replica::in_memory().await];
             let docs = [
-                phones[0].create(|tx| tx.put(ROOT, "doc", 0).map(|_| ())).await.unwrap(),
-                phones[0].create(|tx| tx.put(ROOT, "doc", 1).map(|_| ())).await.unwrap(),
+                phones[0].create(|tx| {
+            visit(tx)?;
+            tx.put(ROOT, "doc", 0).map(|_| ())
+        }).await.unwrap(),
+                phones[0].create(|tx| {
+            visit(tx)?;
+            tx.put(ROOT, "doc", 1).map(|_| ())
+        }).await.unwrap(),
             ];
             for p in &phones[1..] {
                 for d in docs { p.find(d).await; }
@@ -323,7 +347,10 @@ async fn the_postgres_backend_syncs_and_keeps_documents_across_restarts() {
     let (a, _ha) = server.phone().await;
     let (b, _hb) = server.phone().await;
     let id = a
-        .create(|tx| tx.put(ROOT, "n", 1).map(|_| ()))
+        .create(|tx| {
+            visit(tx)?;
+            tx.put(ROOT, "n", 1).map(|_| ())
+        })
         .await
         .unwrap();
     a.wait_acknowledged(id, WAIT).await.unwrap();

@@ -7,6 +7,7 @@
 //! [`crate::writer`] groups the writes of many documents into one commit.
 
 mod postgres;
+mod projection;
 mod sqlite;
 
 use std::collections::HashMap;
@@ -15,6 +16,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use fieldsync_protocol::{DocumentId, StorageId};
+
+use crate::projection::Projection;
 
 pub use postgres::PostgresStorage;
 pub use sqlite::SqliteStorage;
@@ -45,6 +48,9 @@ pub struct StoredDocument {
     /// Every chunk, oldest first, concatenated: `Automerge::load` reads this directly.
     pub bytes: Vec<u8>,
     pub chunks: usize,
+    /// Id of the newest chunk: which state of the document `bytes` is, for
+    /// [`Write::Project`].
+    pub last_chunk: i64,
     /// Persisted sync states, by the storage id of the peer they belong to.
     pub sync_states: HashMap<StorageId, Vec<u8>>,
 }
@@ -52,8 +58,20 @@ pub struct StoredDocument {
 /// One write; a batch of them is applied in one transaction, in order.
 #[derive(Debug, Clone)]
 pub enum Write {
-    /// New changes of a document (one or more change chunks, concatenated).
-    Append { doc: DocumentId, bytes: Vec<u8> },
+    /// New changes of a document (one or more change chunks, concatenated), and the query
+    /// rows of the state they lead to.
+    Append {
+        doc: DocumentId,
+        bytes: Vec<u8>,
+        projection: Projection,
+    },
+    /// Query rows rebuilt from the stored document as of chunk `source` (`fieldsync
+    /// reindex`); skipped if a newer change already wrote the document's rows.
+    Project {
+        doc: DocumentId,
+        source: i64,
+        projection: Projection,
+    },
     /// Replace every chunk of the document by this snapshot.
     Compact { doc: DocumentId, snapshot: Vec<u8> },
     /// The sync state of a peer's storage for a document.
@@ -79,6 +97,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// Every stored document's id.
     fn documents(&self) -> BoxFuture<'_, Vec<DocumentId>>;
 
+    /// Every query row, one line per row (`table|column|…`), sorted: for comparing
+    /// projections, e.g. before and after `fieldsync reindex`.
+    fn projection_rows(&self) -> BoxFuture<'_, Vec<String>>;
+
     /// Cheap check that the database answers.
     fn ping(&self) -> BoxFuture<'_, ()>;
 
@@ -96,14 +118,18 @@ pub async fn open(url: &str) -> StorageResult<Arc<dyn Storage>> {
 }
 
 /// Assembles what a backend read: chunks oldest first, and the sync state rows.
-fn stored_document(chunks: Vec<(Vec<u8>,)>, sync_states: Vec<(String, Vec<u8>)>) -> StoredDocument {
-    let mut bytes = Vec::with_capacity(chunks.iter().map(|c| c.0.len()).sum());
-    for (chunk,) in &chunks {
+fn stored_document(
+    chunks: Vec<(i64, Vec<u8>)>,
+    sync_states: Vec<(String, Vec<u8>)>,
+) -> StoredDocument {
+    let mut bytes = Vec::with_capacity(chunks.iter().map(|c| c.1.len()).sum());
+    for (_, chunk) in &chunks {
         bytes.extend_from_slice(chunk);
     }
     StoredDocument {
         bytes,
         chunks: chunks.len(),
+        last_chunk: chunks.last().map_or(0, |c| c.0),
         sync_states: sync_state_map(sync_states),
     }
 }
@@ -124,3 +150,44 @@ fn sync_state_map(rows: Vec<(String, Vec<u8>)>) -> HashMap<StorageId, Vec<u8>> {
 
 const CHUNK_CHANGES: i16 = 1;
 const CHUNK_SNAPSHOT: i16 = 2;
+
+/// The query of [`Storage::projection_rows`]: every column of every query table as text.
+/// Built from the constants below only, never from input.
+fn projection_rows_sql() -> sqlx::AssertSqlSafe<String> {
+    const TABLES: [(&str, &str); 4] = [
+        (
+            "visits",
+            "document_id, area, created_by, created_at, schema, nik, kk, name, ppks, visited_at, \
+             purpose, follow_up_on, lat, lon, notes_excerpt",
+        ),
+        (
+            "referrals",
+            "document_id, area, created_by, created_at, schema, nik, kk, name, ppks, program, \
+             status, visit_id, consent_given, doc_ktp, doc_kk, doc_sktm, doc_surat_puskesmas, \
+             reason_excerpt, submitted_at, decided_at, last_event_at",
+        ),
+        (
+            "referral_events",
+            "document_id, seq, kind, at, by_user, note, applied",
+        ),
+        (
+            "outreach",
+            "document_id, area, created_by, created_at, schema, topic, held_at, place, \
+             attendees, notes_excerpt",
+        ),
+    ];
+    let selects: Vec<String> = TABLES
+        .iter()
+        .map(|(table, columns)| {
+            let cells: Vec<String> = columns
+                .split(',')
+                .map(|c| format!("COALESCE(CAST({} AS TEXT), '-')", c.trim()))
+                .collect();
+            format!(
+                "SELECT '{table}|' || {} AS row FROM {table}",
+                cells.join(" || '|' || ")
+            )
+        })
+        .collect();
+    sqlx::AssertSqlSafe(format!("{} ORDER BY 1", selects.join(" UNION ALL ")))
+}

@@ -7,7 +7,7 @@ use sqlx::postgres::PgPoolOptions;
 
 use super::{
     BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Storage, StorageResult, StoredDocument, Write,
-    parse_document_ids, stored_document,
+    parse_document_ids, projection_rows_sql, stored_document,
 };
 
 #[derive(Debug, Clone)]
@@ -24,12 +24,14 @@ impl PostgresStorage {
     }
 }
 
+super::projection::projection_writer!(write_projection, sqlx::PgConnection);
+
 impl Storage for PostgresStorage {
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
         Box::pin(async move {
             let id = doc.to_string();
-            let chunks: Vec<(Vec<u8>,)> =
-                sqlx::query_as("SELECT data FROM chunks WHERE document_id = $1 ORDER BY id")
+            let chunks: Vec<(i64, Vec<u8>)> =
+                sqlx::query_as("SELECT id, data FROM chunks WHERE document_id = $1 ORDER BY id")
                     .bind(&id)
                     .fetch_all(&self.pool)
                     .await?;
@@ -50,15 +52,28 @@ impl Storage for PostgresStorage {
             let mut tx = self.pool.begin().await?;
             for w in batch {
                 match w {
-                    Write::Append { doc, bytes } => {
-                        sqlx::query(
-                            "INSERT INTO chunks (document_id, kind, data) VALUES ($1, $2, $3)",
+                    Write::Append {
+                        doc,
+                        bytes,
+                        projection,
+                    } => {
+                        let id = doc.to_string();
+                        let (chunk,): (i64,) = sqlx::query_as(
+                            "INSERT INTO chunks (document_id, kind, data) VALUES ($1, $2, $3) RETURNING id",
                         )
-                        .bind(doc.to_string())
+                        .bind(&id)
                         .bind(CHUNK_CHANGES)
                         .bind(bytes.as_slice())
-                        .execute(&mut *tx)
+                        .fetch_one(&mut *tx)
                         .await?;
+                        write_projection(&mut tx, &id, chunk, projection).await?;
+                    }
+                    Write::Project {
+                        doc,
+                        source,
+                        projection,
+                    } => {
+                        write_projection(&mut tx, &doc.to_string(), *source, projection).await?;
                     }
                     Write::Compact { doc, snapshot } => {
                         let id = doc.to_string();
@@ -122,6 +137,15 @@ impl Storage for PostgresStorage {
                     .fetch_all(&self.pool)
                     .await?;
             Ok(parse_document_ids(rows.into_iter().map(|r| r.0).collect()))
+        })
+    }
+
+    fn projection_rows(&self) -> BoxFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            let rows: Vec<(String,)> = sqlx::query_as(projection_rows_sql())
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(rows.into_iter().map(|r| r.0).collect())
         })
     }
 

@@ -9,7 +9,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use super::{
     BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Storage, StorageError, StorageResult, StoredDocument,
-    Write, parse_document_ids, stored_document,
+    Write, parse_document_ids, projection_rows_sql, stored_document,
 };
 
 #[derive(Debug, Clone)]
@@ -55,12 +55,14 @@ fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
+super::projection::projection_writer!(write_projection, sqlx::SqliteConnection);
+
 impl Storage for SqliteStorage {
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
         Box::pin(async move {
             let id = doc.to_string();
-            let chunks: Vec<(Vec<u8>,)> =
-                sqlx::query_as("SELECT data FROM chunks WHERE document_id = ? ORDER BY id")
+            let chunks: Vec<(i64, Vec<u8>)> =
+                sqlx::query_as("SELECT id, data FROM chunks WHERE document_id = ? ORDER BY id")
                     .bind(&id)
                     .fetch_all(&self.pool)
                     .await?;
@@ -82,16 +84,29 @@ impl Storage for SqliteStorage {
             let mut tx = self.pool.begin().await?;
             for w in batch {
                 match w {
-                    Write::Append { doc, bytes } => {
-                        sqlx::query(
-                            "INSERT INTO chunks (document_id, kind, data, created_at) VALUES (?, ?, ?, ?)",
+                    Write::Append {
+                        doc,
+                        bytes,
+                        projection,
+                    } => {
+                        let id = doc.to_string();
+                        let (chunk,): (i64,) = sqlx::query_as(
+                            "INSERT INTO chunks (document_id, kind, data, created_at) VALUES (?, ?, ?, ?) RETURNING id",
                         )
-                        .bind(doc.to_string())
+                        .bind(&id)
                         .bind(CHUNK_CHANGES)
                         .bind(bytes.as_slice())
                         .bind(now)
-                        .execute(&mut *tx)
+                        .fetch_one(&mut *tx)
                         .await?;
+                        write_projection(&mut tx, &id, chunk, projection).await?;
+                    }
+                    Write::Project {
+                        doc,
+                        source,
+                        projection,
+                    } => {
+                        write_projection(&mut tx, &doc.to_string(), *source, projection).await?;
                     }
                     Write::Compact { doc, snapshot } => {
                         let id = doc.to_string();
@@ -156,6 +171,15 @@ impl Storage for SqliteStorage {
                     .fetch_all(&self.pool)
                     .await?;
             Ok(parse_document_ids(rows.into_iter().map(|r| r.0).collect()))
+        })
+    }
+
+    fn projection_rows(&self) -> BoxFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            let rows: Vec<(String,)> = sqlx::query_as(projection_rows_sql())
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(rows.into_iter().map(|r| r.0).collect())
         })
     }
 

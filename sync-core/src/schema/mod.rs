@@ -5,6 +5,7 @@
 //! contract for mobile developers.
 
 mod document;
+pub mod examples;
 mod referral;
 mod rules;
 mod values;

@@ -5,7 +5,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use fieldsync_client::automerge::AutomergeError;
+use fieldsync_client::automerge::transaction::Transaction;
 use fieldsync_client::{ConnectOptions, Replica, SyncHandle};
+use fieldsync_core::schema::{FieldDocument, RegionCode, examples};
 use fieldsync_server::Config;
 use tokio::sync::oneshot;
 
@@ -73,6 +76,29 @@ impl TestServer {
         assert!(handle.wait_connected(WAIT).await, "phone connects");
         (replica, handle)
     }
+}
+
+impl TestServer {
+    /// Every query row the server keeps (`table|column|…`), read from its database.
+    pub async fn projection_rows(&self) -> Vec<String> {
+        let storage = fieldsync_server::storage::open(&self.config.database_url)
+            .await
+            .unwrap();
+        let rows = storage.projection_rows().await.unwrap();
+        storage.close().await.unwrap();
+        rows
+    }
+}
+
+/// The kelurahan the sample documents are in.
+pub fn area() -> RegionCode {
+    RegionCode::parse("32.77.01.1001").unwrap()
+}
+
+/// Writes a valid field visit (the example of docs/schema.md) into a new document; tests add
+/// their own fields next to it, which the schema keeps and ignores.
+pub fn visit(tx: &mut Transaction<'_>) -> Result<(), AutomergeError> {
+    FieldDocument::Visit(examples::visit(&area(), "peksos-ani")).write(tx)
 }
 
 impl Drop for TestServer {
