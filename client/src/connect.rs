@@ -10,6 +10,7 @@ use fieldsync_protocol::{
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::{Replica, State};
 
@@ -23,6 +24,8 @@ pub struct ConnectOptions {
     pub max_backoff: Duration,
     /// Largest message accepted from the server.
     pub max_message_bytes: usize,
+    /// The device token, sent as `Authorization: Bearer`.
+    pub token: Option<String>,
 }
 
 impl ConnectOptions {
@@ -32,9 +35,20 @@ impl ConnectOptions {
             min_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(30),
             max_message_bytes: 64 * 1024 * 1024,
+            token: None,
         }
     }
+
+    /// Authenticates as the enrolled device with this token.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
 }
+
+/// What the server says to a revoked device, on the socket or in the refused upgrade.
+const WIPE: &str = "fieldsync-wipe";
+const REVOKED: &str = "device-revoked";
 
 /// Controls a running sync task. Dropping it stops the task.
 #[derive(Debug)]
@@ -95,6 +109,19 @@ impl Replica {
                 let outcome = replica.session(&options, &mut stop_rx, &connected_tx).await;
                 connected_tx.send_replace(false);
                 replica.after_disconnect().await;
+                if let Err(e) = &outcome
+                    && (e.contains(WIPE) || e.contains(REVOKED))
+                {
+                    // The device was revoked: delete everything and stop for good.
+                    tracing::warn!("device revoked by the server: deleting local data");
+                    let wiped = replica.wipe().await;
+                    let note = match wiped {
+                        Ok(()) => "device revoked: local data deleted".to_owned(),
+                        Err(e) => format!("device revoked; deleting local data failed: {e}"),
+                    };
+                    error_tx.send_replace(Some(note));
+                    break;
+                }
                 match outcome {
                     Ok(Ended::Stopped) => break,
                     Ok(Ended::Synced) => backoff = options.min_backoff,
@@ -150,13 +177,24 @@ impl Replica {
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .max_message_size(Some(options.max_message_bytes))
             .max_frame_size(Some(options.max_message_bytes));
+        let mut request = options
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| format!("bad server URL: {e}"))?;
+        if let Some(token) = &options.token {
+            let value = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| "the token is not a valid header value".to_string())?;
+            request.headers_mut().insert("authorization", value);
+        }
         let (ws, _) = tokio::time::timeout(
             Duration::from_secs(20),
-            tokio_tungstenite::connect_async_with_config(options.url.as_str(), Some(config), false),
+            tokio_tungstenite::connect_async_with_config(request, Some(config), false),
         )
         .await
         .map_err(|_| "connect timed out".to_string())?
-        .map_err(|e| format!("connect failed: {e}"))?;
+        .map_err(describe_connect_error)?;
         let (mut sink, mut stream) = ws.split();
 
         let join = Message::Join {
@@ -274,7 +312,13 @@ impl Replica {
                 data,
                 ..
             } if sender == *server => {
-                if let Ok(Some(Notice::ChangeRefused { violations, .. })) = Notice::decode(&data)
+                let notice = Notice::decode(&data);
+                if let Ok(Some(Notice::Drop)) = notice {
+                    tracing::info!(doc = %document_id, "the server told us to drop a document");
+                    self.drop_document(document_id)
+                        .await
+                        .map_err(|e| format!("cannot delete a dropped document: {e}"))?;
+                } else if let Ok(Some(Notice::ChangeRefused { violations, .. })) = notice
                     && let Some(entry) = self.0.state.lock().await.docs.get_mut(&document_id)
                 {
                     tracing::info!(doc = %document_id, "server refused our changes");
@@ -336,6 +380,22 @@ impl Replica {
         }
         Ok(())
     }
+}
+
+/// A refused upgrade says why in its JSON body (`{"error": code, "message": …}`).
+fn describe_connect_error(e: tokio_tungstenite::tungstenite::Error) -> String {
+    if let tokio_tungstenite::tungstenite::Error::Http(response) = &e {
+        let body = response
+            .body()
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        return format!(
+            "server refused the connection ({}): {body}",
+            response.status()
+        );
+    }
+    format!("connect failed: {e}")
 }
 
 enum Ended {

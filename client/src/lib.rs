@@ -217,6 +217,24 @@ impl Replica {
         self.0.state.lock().await.author = author;
     }
 
+    /// Deletes a document from this replica and its local storage (the server said it is no
+    /// longer ours to hold).
+    pub(crate) async fn drop_document(&self, id: DocumentId) -> std::io::Result<()> {
+        self.0.state.lock().await.docs.remove(&id);
+        self.0.store.remove(id).await?;
+        self.bump();
+        Ok(())
+    }
+
+    /// Deletes every document from this replica and its local storage (the device was
+    /// revoked).
+    pub(crate) async fn wipe(&self) -> std::io::Result<()> {
+        self.0.state.lock().await.docs.clear();
+        self.0.store.wipe().await?;
+        self.bump();
+        Ok(())
+    }
+
     /// Why the server refused this document's local changes, while it is
     /// [`DocStatus::Refused`].
     pub async fn refusal(&self, id: DocumentId) -> Option<Vec<Violation>> {

@@ -122,4 +122,31 @@ impl Store {
             tracing::debug!("sync state not saved: {e}");
         }
     }
+
+    /// Deletes one document and its sync states.
+    pub(crate) async fn remove(&self, id: DocumentId) -> std::io::Result<()> {
+        let Self::Dir(dir) = self else { return Ok(()) };
+        match tokio::fs::remove_file(Self::docs_dir(dir).join(format!("{id}.automerge"))).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        if let Ok(mut servers) = tokio::fs::read_dir(dir.join("sync")).await {
+            while let Ok(Some(server)) = servers.next_entry().await {
+                let _ = tokio::fs::remove_file(server.path().join(id.to_string())).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes every document and sync state (the device was revoked).
+    pub(crate) async fn wipe(&self) -> std::io::Result<()> {
+        let Self::Dir(dir) = self else { return Ok(()) };
+        for sub in [Self::docs_dir(dir), dir.join("sync")] {
+            match tokio::fs::remove_dir_all(&sub).await {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        tokio::fs::create_dir_all(Self::docs_dir(dir)).await
+    }
 }

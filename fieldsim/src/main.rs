@@ -24,6 +24,12 @@ struct Args {
     /// Sync endpoint of the server under test
     #[arg(long, default_value = "ws://127.0.0.1:8080/sync")]
     url: String,
+    /// Device token to connect with (`fieldsync device enroll`); every simulated phone uses it
+    #[arg(long, env = "FIELDSYNC_TOKEN")]
+    token: Option<String>,
+    /// The user id the token belongs to: the author of the simulated visits
+    #[arg(long, default_value = "peksos-fieldsim")]
+    user: String,
     /// Number of simulated phones
     #[arg(long, default_value_t = 100)]
     phones: usize,
@@ -58,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
         let mut ids = Vec::with_capacity(args.docs);
         for d in 0..args.docs {
             let id = replica
-                .create(|tx| visit(tx, p, d))
+                .create(|tx| visit(tx, &args.user, p, d))
                 .await
                 .context("creating a document")?;
             for e in 0..args.edits {
@@ -82,8 +88,11 @@ async fn main() -> anyhow::Result<()> {
     let mut tasks = Vec::with_capacity(args.phones);
     for (replica, ids) in phones {
         let url = args.url.clone();
+        let token = args.token.clone();
         tasks.push(tokio::spawn(async move {
-            let handle = replica.connect(ConnectOptions::new(url));
+            let mut options = ConnectOptions::new(url);
+            options.token = token.clone();
+            let handle = replica.connect(options);
             let mut latencies = Vec::with_capacity(ids.len());
             let mut failed = 0usize;
             for id in ids {
@@ -172,13 +181,14 @@ async fn main() -> anyhow::Result<()> {
 /// A field visit as a phone would write it.
 fn visit(
     tx: &mut automerge::transaction::Transaction<'_>,
+    user: &str,
     phone: usize,
     doc: usize,
 ) -> Result<(), automerge::AutomergeError> {
     tx.put(ROOT, "type", "visit")?;
     tx.put(ROOT, "schema", 1)?;
     tx.put(ROOT, "area", "32.77.01.1001")?;
-    tx.put(ROOT, "createdBy", format!("peksos-{phone}"))?;
+    tx.put(ROOT, "createdBy", user)?;
     tx.put(ROOT, "createdAt", "2026-11-20T08:00:00Z")?;
     tx.put(ROOT, "visitedAt", "2026-11-20T09:30:00Z")?;
     let b = tx.put_object(ROOT, "beneficiary", ObjType::Map)?;

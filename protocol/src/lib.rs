@@ -21,6 +21,6 @@ mod version;
 
 pub use ids::{AutomergeUrl, DocumentId, IdError, PeerId, StorageId};
 pub use message::{DecodeError, DocMessage, HeadsInfo, Message, PeerMetadata};
-pub use notice::{CHANGE_REFUSED, Notice, NoticeViolation};
+pub use notice::{CHANGE_REFUSED, DROP, Notice, NoticeViolation};
 pub use session::{Inbound, Session, SessionError};
 pub use version::{NoCommonVersion, ProtocolVersion, SUPPORTED_VERSIONS, negotiate};

@@ -28,10 +28,15 @@ pub enum Notice {
         heads: Vec<String>,
         violations: Vec<NoticeViolation>,
     },
+    /// The document is no longer the device's to hold (it left the user's areas, or the
+    /// user's scope changed): delete the local copy.
+    Drop,
 }
 
 /// The value of the `fieldsync` key of [`Notice::ChangeRefused`].
 pub const CHANGE_REFUSED: &str = "change-refused";
+/// The value of the `fieldsync` key of [`Notice::Drop`].
+pub const DROP: &str = "drop";
 
 impl Notice {
     /// The CBOR bytes for an ephemeral message's `data`.
@@ -52,6 +57,10 @@ impl Notice {
                         e.str("path")?.str(&v.path)?;
                         e.str("message")?.str(&v.message)?;
                     }
+                }
+                Self::Drop => {
+                    e.map(1)?;
+                    e.str("fieldsync")?.str(DROP)?;
                 }
             }
             Ok(())
@@ -89,6 +98,7 @@ impl Notice {
         match kind.as_deref() {
             None => Ok(None),
             Some(CHANGE_REFUSED) => Ok(Some(Self::ChangeRefused { heads, violations })),
+            Some(DROP) => Ok(Some(Self::Drop)),
             Some(other) => Err(invalid("fieldsync", format!("unknown notice {other:?}"))),
         }
     }
@@ -121,6 +131,10 @@ mod tests {
             }],
         };
         assert_eq!(Notice::decode(&notice.encode()).unwrap(), Some(notice));
+        assert_eq!(
+            Notice::decode(&Notice::Drop.encode()).unwrap(),
+            Some(Notice::Drop)
+        );
         // An app's own ephemeral payloads are not notices.
         let mut e = Encoder::new(Vec::new());
         e.map(1).unwrap().str("cursor").unwrap().u32(3).unwrap();

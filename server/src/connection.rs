@@ -16,11 +16,14 @@ use axum::extract::ws::{Message as WsMessage, WebSocket};
 use fieldsync_core::Kind;
 use fieldsync_protocol::{DocumentId, Inbound, Message, PeerId, Session, SessionError};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::time::Instant;
+
+use fieldsync_core::schema::Author;
 
 use crate::AppState;
 use crate::hub::{Command, Outbound, PeerLink};
+use crate::storage::directory::Identity;
 
 /// Frames a connection may have queued for sending before it counts as too slow.
 const OUT_QUEUE: usize = 1024;
@@ -60,9 +63,24 @@ impl From<SessionError> for Ending {
     }
 }
 
-pub(crate) async fn run(socket: WebSocket, state: Arc<AppState>, addr: SocketAddr) {
+pub(crate) async fn run(
+    socket: WebSocket,
+    state: Arc<AppState>,
+    addr: SocketAddr,
+    identity: Identity,
+) {
     let conn = state.next_conn.fetch_add(1, Ordering::Relaxed);
+    let closed = state
+        .live
+        .register(conn, &identity.device_id, &identity.user.id);
+    let author = Arc::new(Author::user(
+        identity.user.id.clone(),
+        identity.user.role,
+        identity.user.areas.clone(),
+    ));
     let mut c = Connection {
+        device: identity.device_id.into(),
+        author,
         state,
         addr,
         conn,
@@ -73,11 +91,15 @@ pub(crate) async fn run(socket: WebSocket, state: Arc<AppState>, addr: SocketAdd
         kill: Arc::new(Notify::new()),
         replaced: Arc::new(Notify::new()),
     };
-    c.serve(socket).await;
+    c.serve(socket, closed).await;
+    c.state.live.unregister(conn);
 }
 
 struct Connection {
     state: Arc<AppState>,
+    /// The enrolled device this connection authenticated as, and its user.
+    device: Arc<str>,
+    author: Arc<Author>,
     addr: SocketAddr,
     conn: u64,
     session: Option<Session>,
@@ -89,7 +111,7 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve(&mut self, socket: WebSocket) {
+    async fn serve(&mut self, socket: WebSocket, mut closed: watch::Receiver<Option<String>>) {
         let (mut sink, mut stream) = socket.split();
         let (out_tx, mut out_rx) = mpsc::channel(OUT_QUEUE);
         let mut shutdown = self.state.shutdown.clone();
@@ -109,6 +131,10 @@ impl Connection {
                 _ = self.kill.notified() => break Some(Ending::tell("peer cannot keep up with its messages")),
                 _ = self.replaced.notified() => break Some(Ending::quiet("replaced by a newer connection of the same peer")),
                 _ = shutdown.changed() => break None,
+                _ = closed.changed() => {
+                    let reason = closed.borrow().clone().unwrap_or_default();
+                    break Some(Ending::tell(reason));
+                }
                 Some(out) = out_rx.recv() => match out {
                     Outbound::Frame(frame) => {
                         if sink.send(WsMessage::Binary(frame.into())).await.is_err() {
@@ -195,7 +221,8 @@ impl Connection {
                     storage: metadata.storage_id.filter(|_| !metadata.is_ephemeral),
                     out: out.clone(),
                     kill: self.kill.clone(),
-                    author: self.state.anonymous.clone(),
+                    author: self.author.clone(),
+                    device: self.device.clone(),
                 });
                 self.state
                     .register_peer(peer, self.conn, self.replaced.clone());

@@ -7,14 +7,14 @@
 //! loaded from storage on demand and unloaded when the memory budget needs room or no peer has
 //! it open; the actor ends when no peer has it open.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fieldsync_core::automerge::ChangeHash;
-use fieldsync_core::schema::{Author, FieldDocument, Violation, check_change};
+use fieldsync_core::schema::{Author, FieldDocument, Violation, check_change, may_read};
 use fieldsync_core::{DocumentSync, Kind, Receipt};
 use fieldsync_protocol::{
     DocMessage, DocumentId, Message, Notice, NoticeViolation, PeerId, StorageId,
@@ -23,7 +23,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
 
 use crate::cache::Cache;
 use crate::projection::Projection;
-use crate::storage::{Storage, Write};
+use crate::storage::{AuditEntry, Storage, Write, now_millis};
 use crate::writer::Writer;
 
 /// Limits of the document cache.
@@ -58,6 +58,8 @@ pub struct PeerLink {
     pub kill: Arc<Notify>,
     /// Who writes through this connection: the write rules' input.
     pub author: Arc<Author>,
+    /// The enrolled device behind the connection.
+    pub device: Arc<str>,
 }
 
 impl PeerLink {
@@ -166,6 +168,9 @@ impl Hub {
             waiting: HashMap::new(),
             parked: HashMap::new(),
             persisted: HashMap::new(),
+            owners: HashMap::new(),
+            pending: Vec::new(),
+            readers: HashSet::new(),
         };
         tokio::spawn(actor.run(rx));
     }
@@ -219,6 +224,12 @@ struct Actor {
     parked: HashMap<PeerId, Vec<u8>>,
     /// Sync states stored for peers' storage ids, as loaded and as since written.
     persisted: HashMap<StorageId, Vec<u8>>,
+    /// Which device owns each actor id seen in this document's new changes.
+    owners: HashMap<String, Arc<str>>,
+    /// Audit lines and actor bindings to store with the next commit.
+    pending: Vec<Write>,
+    /// Connections (peer, connection number) whose reading of the document is audited.
+    readers: HashSet<(PeerId, u64)>,
 }
 
 impl std::fmt::Debug for Actor {
@@ -298,7 +309,7 @@ impl Actor {
             match command {
                 Command::Sync {
                     link, kind, data, ..
-                } => self.receive(link, kind, &data),
+                } => self.receive(link, kind, &data).await,
                 Command::Ephemeral {
                     link,
                     count,
@@ -364,18 +375,38 @@ impl Actor {
         self.links.insert(link.peer.clone(), link.clone());
     }
 
-    fn receive(&mut self, link: PeerLink, kind: Kind, data: &[u8]) {
+    fn unavailable(&self, link: &PeerLink) {
+        link.send(
+            Message::DocUnavailable {
+                document_id: self.id,
+                sender: self.hub.0.server_peer.clone(),
+                target: link.peer.clone(),
+            }
+            .encode(),
+        );
+    }
+
+    async fn receive(&mut self, link: PeerLink, kind: Kind, data: &[u8]) {
         let is_new = !self.links.contains_key(&link.peer);
-        if is_new && kind == Kind::Request && !self.doc.as_ref().is_some_and(DocumentSync::exists) {
-            self.waiting.insert(link.peer.clone(), link.clone());
-            link.send(
-                Message::DocUnavailable {
-                    document_id: self.id,
-                    sender: self.hub.0.server_peer.clone(),
-                    target: link.peer.clone(),
-                }
-                .encode(),
-            );
+        let exists = self.doc.as_ref().is_some_and(DocumentSync::exists);
+        if is_new && kind == Kind::Request && !exists {
+            if link.author.role != fieldsync_core::schema::Role::Admin {
+                self.waiting.insert(link.peer.clone(), link.clone());
+            }
+            self.unavailable(&link);
+            return;
+        }
+        if exists && !may_read(&link.author, self.current.as_ref()) {
+            // Exactly what a document that does not exist gets. A device that says it holds
+            // a copy (`sync`) is told to drop it.
+            if let Some(doc) = self.doc.as_mut() {
+                doc.remove_peer(&link.peer);
+            }
+            self.links.remove(&link.peer);
+            self.unavailable(&link);
+            if kind == Kind::Sync {
+                self.notify(&link, &Notice::Drop);
+            }
             return;
         }
         self.attach(&link);
@@ -383,7 +414,7 @@ impl Actor {
         tracing::debug!(doc = %self.id, peer = %link.peer, ?kind, len = data.len(), "received");
         let before = doc.heads();
         match doc.receive(&link.peer, kind, data) {
-            Ok(Receipt::Applied) if doc.heads() != before => self.judge(&link, &before),
+            Ok(Receipt::Applied) if doc.heads() != before => self.judge(&link, &before).await,
             Ok(Receipt::Applied) => {}
             Ok(Receipt::Unavailable) => unreachable!("the peer was attached above"),
             Err(e) => {
@@ -395,45 +426,8 @@ impl Actor {
         }
     }
 
-    /// Applies the write rules to what `link`'s last message changed: accepted, it becomes the
-    /// current state; refused, the document goes back to `before` and the peer is told why
-    /// (and hears nothing else about the document until it sends something new). Nothing of
-    /// a refused change is stored or relayed.
-    fn judge(&mut self, link: &PeerLink, before: &[ChangeHash]) {
-        let doc = self.doc.as_mut().expect("judge needs a loaded document");
-        let verdict = FieldDocument::read_state(doc.doc()).and_then(|after| {
-            check_change(self.current.as_ref(), after.as_ref(), &link.author).map(|()| after)
-        });
-        let violations = match verdict {
-            Ok(after) => {
-                self.current = after;
-                return;
-            }
-            Err(violations) => violations,
-        };
-        let heads = doc.heads().iter().map(ToString::to_string).collect();
-        tracing::info!(
-            doc = %self.id, peer = %link.peer, violations = violations.len(),
-            "change refused: {}", violations.first().map(Violation::to_string).unwrap_or_default()
-        );
-        if let Err(e) = doc.refuse(&link.peer, before) {
-            // The document in memory can no longer be trusted: drop it, and let the next
-            // message load it again from storage.
-            tracing::error!(doc = %self.id, "cannot undo a refused change, unloading: {e}");
-            self.doc = None;
-            self.current = None;
-            self.parked.clear();
-        }
-        let notice = Notice::ChangeRefused {
-            heads,
-            violations: violations
-                .into_iter()
-                .map(|v| NoticeViolation {
-                    path: v.path,
-                    message: v.message,
-                })
-                .collect(),
-        };
+    /// Sends a notice (docs/protocol.md) to one peer.
+    fn notify(&self, link: &PeerLink, notice: &Notice) {
         link.send(
             Message::Ephemeral {
                 document_id: self.id,
@@ -445,6 +439,152 @@ impl Actor {
             }
             .encode(),
         );
+    }
+
+    fn audit(&self, link: &PeerLink, action: &str, detail: String) -> Write {
+        Write::Audit(AuditEntry {
+            at: now_millis(),
+            device_id: link.device.to_string(),
+            user_id: link.author.user.clone().unwrap_or_default(),
+            document_id: self.id.to_string(),
+            action: action.to_owned(),
+            detail,
+        })
+    }
+
+    /// A violation if the new changes carry an actor id that another device owns; binds the
+    /// actor ids seen for the first time to this device.
+    async fn check_actors(&mut self, link: &PeerLink, before: &[ChangeHash]) -> Option<Violation> {
+        let doc = self
+            .doc
+            .as_ref()
+            .expect("check_actors needs a loaded document");
+        let mut actors: Vec<String> = doc
+            .doc()
+            .get_changes(before)
+            .iter()
+            .map(|c| c.actor_id().to_hex_string())
+            .collect();
+        actors.sort();
+        actors.dedup();
+        let unknown: Vec<String> = actors
+            .iter()
+            .filter(|a| !self.owners.contains_key(*a))
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            match self.hub.0.storage.actor_owners(&unknown).await {
+                Ok(found) => {
+                    for (actor, device) in found {
+                        self.owners.insert(actor, device.into());
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(doc = %self.id, "cannot check actor ids: {e}");
+                    return Some(Violation {
+                        path: String::new(),
+                        message: "the server cannot check authorship now; try again later".into(),
+                    });
+                }
+            }
+        }
+        let mut new = Vec::new();
+        for actor in actors {
+            match self.owners.get(&actor) {
+                Some(owner) if *owner != link.device => {
+                    return Some(Violation {
+                        path: String::new(),
+                        message: format!(
+                            "changes under actor id {actor} belong to another device; write under this device's own actor ids"
+                        ),
+                    });
+                }
+                Some(_) => {}
+                None => new.push(actor),
+            }
+        }
+        if !new.is_empty() {
+            for actor in &new {
+                self.owners.insert(actor.clone(), link.device.clone());
+            }
+            self.pending.push(Write::BindActors {
+                device: link.device.to_string(),
+                actors: new,
+            });
+        }
+        None
+    }
+
+    /// After the document changed: peers that may no longer read it (it moved out of their
+    /// areas) are detached and told to drop their copy.
+    fn enforce_read(&mut self) {
+        let lost: Vec<PeerLink> = self
+            .links
+            .values()
+            .filter(|l| !may_read(&l.author, self.current.as_ref()))
+            .cloned()
+            .collect();
+        for link in lost {
+            if let Some(doc) = self.doc.as_mut() {
+                doc.remove_peer(&link.peer);
+            }
+            self.links.remove(&link.peer);
+            self.notify(&link, &Notice::Drop);
+        }
+    }
+
+    /// Applies the write rules to what `link`'s last message changed: accepted, it becomes the
+    /// current state; refused, the document goes back to `before` and the peer is told why
+    /// (and hears nothing else about the document until it sends something new). Nothing of
+    /// a refused change is stored or relayed.
+    async fn judge(&mut self, link: &PeerLink, before: &[ChangeHash]) {
+        let actor_violation = self.check_actors(link, before).await;
+        let doc = self.doc.as_mut().expect("judge needs a loaded document");
+        let verdict = match actor_violation {
+            Some(v) => Err(vec![v]),
+            None => FieldDocument::read_state(doc.doc()).and_then(|after| {
+                check_change(self.current.as_ref(), after.as_ref(), &link.author).map(|()| after)
+            }),
+        };
+        let violations = match verdict {
+            Ok(after) => {
+                self.current = after;
+                let detail = kind_of(self.current.as_ref());
+                self.pending.push(self.audit(link, "write", detail));
+                self.enforce_read();
+                return;
+            }
+            Err(violations) => violations,
+        };
+        let heads = doc.heads().iter().map(ToString::to_string).collect();
+        let first = violations
+            .first()
+            .map(Violation::to_string)
+            .unwrap_or_default();
+        tracing::info!(
+            doc = %self.id, peer = %link.peer, violations = violations.len(),
+            "change refused: {first}"
+        );
+        if let Err(e) = doc.refuse(&link.peer, before) {
+            // The document in memory can no longer be trusted: drop it, and let the next
+            // message load it again from storage.
+            tracing::error!(doc = %self.id, "cannot undo a refused change, unloading: {e}");
+            self.doc = None;
+            self.current = None;
+            self.parked.clear();
+        }
+        self.pending.push(self.audit(link, "refused", first));
+        let notice = Notice::ChangeRefused {
+            heads,
+            violations: violations
+                .into_iter()
+                .map(|v| NoticeViolation {
+                    path: v.path,
+                    message: v.message,
+                })
+                .collect(),
+        };
+        self.notify(link, &notice);
     }
 
     fn relay(&mut self, from: &PeerLink, count: u64, session_id: &str, data: &[u8]) {
@@ -474,6 +614,7 @@ impl Actor {
             return; // an older connection of a peer that has since reconnected
         }
         let link = self.links.remove(peer).expect("checked above");
+        self.readers.remove(&(peer.clone(), conn));
         let state = match self.doc.as_mut() {
             Some(doc) => doc.remove_peer(peer),
             None => self.parked.remove(peer),
@@ -506,12 +647,14 @@ impl Actor {
     async fn commit_and_reply(&mut self) {
         let Some(doc) = self.doc.as_mut() else { return };
         if let Some(commit) = doc.take_commit() {
-            let write = Write::Append {
+            let mut writes = vec![Write::Append {
                 doc: self.id,
                 bytes: commit.bytes.clone(),
                 projection: Projection::of(self.current.as_ref()),
-            };
-            match self.hub.0.writer.write(write).await {
+            }];
+            // Who wrote it, and the actor ids it binds, land in the same transaction.
+            writes.append(&mut self.pending);
+            match self.hub.0.writer.write_all(writes).await {
                 Ok(()) => doc.committed(&commit),
                 Err(e) => {
                     tracing::error!(doc = %self.id, "changes not stored, rolled back: {e}");
@@ -526,7 +669,16 @@ impl Actor {
         }
         if doc.exists() && !self.waiting.is_empty() {
             for (_, link) in std::mem::take(&mut self.waiting) {
-                self.attach(&link);
+                if may_read(&link.author, self.current.as_ref()) {
+                    self.attach(&link);
+                }
+            }
+        }
+        // Refusals not followed by any commit are audited on their own.
+        if !self.pending.is_empty() {
+            let writes = std::mem::take(&mut self.pending);
+            if let Err(e) = self.hub.0.writer.write_all(writes).await {
+                tracing::error!(doc = %self.id, "audit lines not stored: {e}");
             }
         }
         let Some(doc) = self.doc.as_mut() else { return };
@@ -537,6 +689,35 @@ impl Actor {
                 return;
             }
         };
+        // Reading is audited before the document leaves: the first time each connection is
+        // sent a document that exists.
+        let exists = self.doc.as_ref().is_some_and(DocumentSync::exists);
+        let mut reads = Vec::new();
+        for (peer, _) in &messages {
+            if let Some(link) = self.links.get(peer)
+                && exists
+                && self.readers.insert((peer.clone(), link.conn))
+            {
+                reads.push(self.audit(link, "read", kind_of(self.current.as_ref())));
+            }
+        }
+        if !reads.is_empty()
+            && let Err(e) = self.hub.0.writer.write_all(reads).await
+        {
+            // Nothing is sent that was not audited: these peers are disconnected instead, and
+            // start afresh when they reconnect.
+            tracing::error!(doc = %self.id, "read audit not stored, not sending: {e}");
+            for (peer, _) in &messages {
+                if let Some(link) = self.links.remove(peer) {
+                    self.readers.remove(&(peer.clone(), link.conn));
+                    if let Some(doc) = self.doc.as_mut() {
+                        doc.remove_peer(peer);
+                    }
+                    link.fatal("the server cannot record this read now; try again later".into());
+                }
+            }
+            return;
+        }
         for (peer, data) in messages {
             tracing::debug!(doc = %self.id, %peer, len = data.len(), "sending");
             if let Some(link) = self.links.get(&peer) {
@@ -628,4 +809,9 @@ fn read_state(doc: &DocumentSync) -> Option<FieldDocument> {
             None
         }
     }
+}
+
+/// The document type, for audit lines.
+fn kind_of(state: Option<&FieldDocument>) -> String {
+    state.map_or("empty", |d| d.kind().as_str()).to_owned()
 }

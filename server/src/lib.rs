@@ -6,9 +6,12 @@
 //! frames to every peer with the document open. `main.rs` only parses the command line and
 //! calls [`serve`].
 
+pub mod admin;
+pub mod auth;
 mod cache;
 mod connection;
 pub mod hub;
+mod live;
 pub mod projection;
 pub mod reindex;
 pub mod storage;
@@ -22,18 +25,22 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{ConnectInfo, RawQuery, State, WebSocketUpgrade};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use fieldsync_core::schema::{Author, Role};
 use fieldsync_protocol::{PeerId, StorageId};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
+use crate::auth::{Limiter, RateLimits, Throttled};
 use crate::hub::{Hub, HubConfig};
+use crate::live::Registry;
 use crate::storage::Storage;
+use crate::storage::directory::TokenStatus;
 use crate::writer::Writer;
 
 /// Everything `serve` needs to know.
@@ -46,9 +53,8 @@ pub struct Config {
     /// A loaded document untouched for this long is unloaded.
     pub idle_unload: Duration,
     pub limits: Limits,
-    /// The role the write rules apply to every connection, until connections carry an
-    /// identity.
-    pub anonymous_role: Role,
+    /// Per-address limits on connection attempts and failed authentications.
+    pub rate_limits: RateLimits,
 }
 
 /// Limits that protect the server and other peers from one peer.
@@ -80,7 +86,7 @@ impl Default for Config {
                 max_message_bytes: 16 * 1024 * 1024,
                 max_docs_per_connection: 100_000,
             },
-            anonymous_role: Role::Peksos,
+            rate_limits: RateLimits::default(),
         }
     }
 }
@@ -93,7 +99,8 @@ pub(crate) struct AppState {
     storage_id: StorageId,
     server_peer: PeerId,
     limits: Limits,
-    anonymous: Arc<Author>,
+    limiter: Limiter,
+    live: Arc<Registry>,
     next_conn: AtomicU64,
     /// Connected peers: peer id → (connection number, how to tell it it was replaced).
     peers: Mutex<HashMap<PeerId, (u64, Arc<Notify>)>>,
@@ -129,15 +136,88 @@ fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// The WebSocket upgrade, for a device with a valid token only: anything else gets a JSON
+/// error before the upgrade (401, or 429 when an address tries too often).
 async fn sync_socket(
     State(state): State<Arc<AppState>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    ws: WebSocketUpgrade,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let ip = addr.ip();
+    if let Err(why) = state.limiter.attempt(ip) {
+        let message = match why {
+            Throttled::TooManyConnections => {
+                "too many connection attempts from this address; retry in a minute"
+            }
+            Throttled::TooManyFailures => {
+                "too many failed sign-ins from this address; retry in a minute"
+            }
+        };
+        return refuse(StatusCode::TOO_MANY_REQUESTS, "rate-limited", message);
+    }
+    let Some(token) = auth::request_token(&headers, query.as_deref()) else {
+        state.limiter.failed(ip);
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a device token is required (Authorization: Bearer, or ?token=)",
+        );
+    };
+    let status = state
+        .storage
+        .authenticate(&auth::token_hash(&token), storage::now_millis())
+        .await;
+    let identity = match status {
+        Ok(TokenStatus::Valid(identity)) => identity,
+        Ok(TokenStatus::Revoked) => {
+            state.limiter.failed(ip);
+            return refuse(StatusCode::UNAUTHORIZED, "device-revoked", live::WIPE);
+        }
+        Ok(TokenStatus::Expired) => {
+            state.limiter.failed(ip);
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "token-expired",
+                "this device's token has expired; ask an administrator for a new one",
+            );
+        }
+        Ok(TokenStatus::Unknown) => {
+            state.limiter.failed(ip);
+            tracing::info!(%addr, "refused an unknown token");
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this token is not valid",
+            );
+        }
+        Err(e) => {
+            tracing::error!("authentication: {e}");
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the server cannot check tokens now; try again later",
+            );
+        }
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
     let max = state.limits.max_message_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| connection::run(socket, state, addr))
+        .on_upgrade(move |socket| connection::run(socket, state, addr, identity))
+}
+
+/// A JSON error with a stable code and a message for people.
+fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(serde_json::json!({"error": code, "message": message})),
+    )
+        .into_response()
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
@@ -187,13 +267,20 @@ pub async fn serve(
         },
     );
     let (stop_tx, stop_rx) = watch::channel(false);
+    let live = Arc::new(Registry::default());
+    let watcher = tokio::spawn(live::watch_security_events(
+        storage.clone(),
+        live.clone(),
+        stop_rx.clone(),
+    ));
     let state = Arc::new(AppState {
         hub: hub.clone(),
         storage: storage.clone(),
         storage_id,
         server_peer,
         limits: config.limits.clone(),
-        anonymous: Arc::new(Author::anonymous(config.anonymous_role)),
+        limiter: Limiter::new(config.rate_limits.clone()),
+        live: live.clone(),
         next_conn: AtomicU64::new(0),
         peers: Mutex::default(),
         shutdown: stop_rx,
@@ -215,6 +302,7 @@ pub async fn serve(
     if !hub.drained(Duration::from_secs(10)).await {
         tracing::warn!("some documents were still busy after 10 s");
     }
+    let _ = watcher.await;
     drop(state);
     drop(hub);
     let _ = writer_task.await;

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use fieldsync_server::{Config, Limits};
 use tracing_subscriber::EnvFilter;
 
+mod cli;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "fieldsync",
@@ -26,11 +28,117 @@ enum Command {
     /// Rebuild the query tables (visits, referrals, outreach) from the stored documents.
     /// Safe while the server runs.
     Reindex(ReindexArgs),
+    /// Manage people: add, disable, show
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage devices: enroll, rotate a token, revoke
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Read the audit log: who read or changed which document, from which device
+    Audit(AuditArgs),
+}
+
+/// Options every administration command takes.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AdminArgs {
+    #[command(flatten)]
+    db: DatabaseArgs,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Add a user with a role and area scopes; prints the user's id
+    Add {
+        /// Full name
+        #[arg(long)]
+        name: String,
+        /// peksos, coordinator, supervisor or admin
+        #[arg(long)]
+        role: String,
+        /// Area scopes: Kemendagri code prefixes, comma-separated (32.77 a city, 32.77.01 a
+        /// kecamatan, 32.77.01.1001 a kelurahan)
+        #[arg(long)]
+        area: String,
+        /// The id to use (e.g. an employee number); generated from the name if omitted
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Disable a user: every device of theirs is cut off and told to delete its data
+    Disable {
+        #[arg(long)]
+        user: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Show a user and their devices
+    Show {
+        #[arg(long)]
+        user: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeviceCommand {
+    /// Enroll a device for a user; prints its id and token (shown only once)
+    Enroll {
+        #[arg(long)]
+        user: String,
+        /// A name to recognise the device by, e.g. "HP Ani (Samsung A05)"
+        #[arg(long)]
+        label: Option<String>,
+        /// The token stops working after this many days
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Give a device a new token; the old one stops working at once
+    Rotate {
+        #[arg(long)]
+        device: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Revoke a device: it is cut off within 2 seconds and told to delete its data
+    Revoke {
+        #[arg(long)]
+        device: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct AuditArgs {
+    /// Only what this device did
+    #[arg(long)]
+    device: Option<String>,
+    /// Only what this user did
+    #[arg(long)]
+    user: Option<String>,
+    /// Only what happened to this document
+    #[arg(long)]
+    document: Option<String>,
+    /// Instead of log lines: every beneficiary record this device held (for a breach notice)
+    #[arg(long, conflicts_with_all = ["device", "user", "document"])]
+    held_by: Option<String>,
+    /// Most recent lines to show
+    #[arg(long, default_value_t = 100)]
+    limit: i64,
+    #[command(flatten)]
+    admin: AdminArgs,
 }
 
 /// Which database to use.
 #[derive(Debug, clap::Args)]
-struct DatabaseArgs {
+pub(crate) struct DatabaseArgs {
     /// Database: sqlite://PATH (created if missing) or postgres://USER@HOST/DB
     #[arg(long, env = "FIELDSYNC_DATABASE_URL")]
     database: Option<String>,
@@ -83,11 +191,20 @@ struct ServeArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("FIELDSYNC_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    // The server logs to standard output; the other commands keep it for their result and
+    // log warnings to standard error.
+    let serving = matches!(cli.command, Command::Serve(_));
+    let default = if serving { "info" } else { "warn" };
+    let filter =
+        EnvFilter::try_from_env("FIELDSYNC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    if serving {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -95,6 +212,9 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Reindex(args) => runtime.block_on(reindex(args)),
+        Command::User(command) => runtime.block_on(cli::user(command)),
+        Command::Device(command) => runtime.block_on(cli::device(command)),
+        Command::Audit(args) => runtime.block_on(cli::audit(args)),
     }
 }
 

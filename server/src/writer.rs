@@ -14,7 +14,7 @@ use crate::storage::{Storage, StorageError, StorageResult, Write};
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 512;
 
-type Request = (Write, oneshot::Sender<StorageResult<()>>);
+type Request = (Vec<Write>, oneshot::Sender<StorageResult<()>>);
 
 /// A handle to the writer task; cheap to clone.
 #[derive(Debug, Clone)]
@@ -32,9 +32,15 @@ impl Writer {
 
     /// Queues a write and waits until it is durable (or failed).
     pub async fn write(&self, write: Write) -> StorageResult<()> {
+        self.write_all(vec![write]).await
+    }
+
+    /// Queues writes that must land in the same transaction, and waits until they are
+    /// durable (or failed).
+    pub async fn write_all(&self, writes: Vec<Write>) -> StorageResult<()> {
         let (done, result) = oneshot::channel();
         self.tx
-            .send((write, done))
+            .send((writes, done))
             .await
             .map_err(|_| StorageError("writer stopped".into()))?;
         result
@@ -46,13 +52,13 @@ impl Writer {
 async fn run(storage: Arc<dyn Storage>, mut rx: mpsc::Receiver<Request>) {
     let mut writes = Vec::with_capacity(MAX_BATCH);
     let mut waiters = Vec::with_capacity(MAX_BATCH);
-    while let Some((write, done)) = rx.recv().await {
-        writes.push(write);
+    while let Some((mut first, done)) = rx.recv().await {
+        writes.append(&mut first);
         waiters.push(done);
         while writes.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok((write, done)) => {
-                    writes.push(write);
+                Ok((mut more, done)) => {
+                    writes.append(&mut more);
                     waiters.push(done);
                 }
                 Err(_) => break,

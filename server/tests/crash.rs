@@ -43,8 +43,50 @@ impl Drop for Server {
     }
 }
 
-/// Starts the binary on a random port; returns the process and its sync URL.
+/// Runs an administration command of the binary with `--json`; returns its output object.
+fn cli(db: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args(args)
+        .args(["--json", "--database", db])
+        .output()
+        .expect("the fieldsync binary runs");
+    assert!(out.status.success(), "fieldsync {args:?}: {out:?}");
+    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+}
+
+/// The field worker the phones sync as, and a token for a new device of theirs.
+fn enroll(db: &str) -> String {
+    let exists = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args(["user", "show", "--user", "peksos-ani", "--database", db])
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if !exists {
+        let user = cli(
+            db,
+            &[
+                "user",
+                "add",
+                "--id",
+                "peksos-ani",
+                "--name",
+                "Ani",
+                "--role",
+                "peksos",
+                "--area",
+                "32.77.01.1001",
+            ],
+        );
+        assert_eq!(user["id"], "peksos-ani");
+    }
+    let device = cli(db, &["device", "enroll", "--user", "peksos-ani"]);
+    device["token"].as_str().expect("a token").to_owned()
+}
+
+/// Starts the binary on a random port; returns the process and its sync URL, with a token.
 fn start(db: &str) -> (Server, String) {
+    let token = enroll(db);
     let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
         .args(["serve", "--listen", "127.0.0.1:0", "--database", db])
         .env("NO_COLOR", "1")
@@ -67,7 +109,7 @@ fn start(db: &str) -> (Server, String) {
     let addr = rx
         .recv_timeout(WAIT)
         .expect("the server reports its address");
-    (server, format!("ws://{addr}/sync"))
+    (server, format!("ws://{addr}/sync?token={token}"))
 }
 
 fn value(doc: &automerge::Automerge, key: &str) -> Option<i64> {

@@ -6,6 +6,7 @@
 //! All writes go through [`Storage::write`], which applies a batch in one transaction: the
 //! [`crate::writer`] groups the writes of many documents into one commit.
 
+pub mod directory;
 mod postgres;
 mod projection;
 mod sqlite;
@@ -14,11 +15,13 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use fieldsync_protocol::{DocumentId, StorageId};
 
 use crate::projection::Projection;
 
+pub use directory::{AuditEntry, Directory};
 pub use postgres::PostgresStorage;
 pub use sqlite::SqliteStorage;
 
@@ -74,6 +77,10 @@ pub enum Write {
     },
     /// Replace every chunk of the document by this snapshot.
     Compact { doc: DocumentId, snapshot: Vec<u8> },
+    /// A line of the audit log.
+    Audit(AuditEntry),
+    /// Automerge actor ids first seen in changes from this device: from now on they are its.
+    BindActors { device: String, actors: Vec<String> },
     /// The sync state of a peer's storage for a document.
     SyncState {
         doc: DocumentId,
@@ -82,8 +89,9 @@ pub enum Write {
     },
 }
 
-/// The one interface the server has to a database.
-pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
+/// The one interface the server has to a database: documents here, people and devices in
+/// [`Directory`].
+pub trait Storage: Directory + Send + Sync + std::fmt::Debug + 'static {
     /// The document's chunks and sync states; `None` if nothing was ever stored.
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>>;
 
@@ -115,6 +123,14 @@ pub async fn open(url: &str) -> StorageResult<Arc<dyn Storage>> {
     } else {
         Ok(Arc::new(SqliteStorage::open(url).await?))
     }
+}
+
+/// The wall clock, in milliseconds since the Unix epoch.
+pub(crate) fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Assembles what a backend read: chunks oldest first, and the sync state rows.

@@ -1,7 +1,7 @@
 //! The embedded default: one SQLite file in WAL mode, created on first start.
 
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use fieldsync_protocol::DocumentId;
 use sqlx::SqlitePool;
@@ -9,7 +9,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use super::{
     BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Storage, StorageError, StorageResult, StoredDocument,
-    Write, parse_document_ids, projection_rows_sql, stored_document,
+    Write, now_millis, parse_document_ids, projection_rows_sql, stored_document,
 };
 
 #[derive(Debug, Clone)]
@@ -48,14 +48,9 @@ impl SqliteStorage {
     }
 }
 
-fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 super::projection::projection_writer!(write_projection, sqlx::SqliteConnection);
+
+super::directory::directory_impl!(SqliteStorage);
 
 impl Storage for SqliteStorage {
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
@@ -123,6 +118,33 @@ impl Storage for SqliteStorage {
                         .bind(now)
                         .execute(&mut *tx)
                         .await?;
+                    }
+                    Write::Audit(entry) => {
+                        sqlx::query(
+                            "INSERT INTO audit_log (at, device_id, user_id, document_id, action, detail) \
+                             VALUES ($1, $2, $3, $4, $5, $6)",
+                        )
+                        .bind(entry.at)
+                        .bind(&entry.device_id)
+                        .bind(&entry.user_id)
+                        .bind(&entry.document_id)
+                        .bind(&entry.action)
+                        .bind(&entry.detail)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Write::BindActors { device, actors } => {
+                        for actor in actors {
+                            sqlx::query(
+                                "INSERT INTO device_actors (actor_id, device_id, first_seen_at) \
+                                 VALUES ($1, $2, $3) ON CONFLICT (actor_id) DO NOTHING",
+                            )
+                            .bind(actor)
+                            .bind(device)
+                            .bind(now_millis())
+                            .execute(&mut *tx)
+                            .await?;
+                        }
                     }
                     Write::SyncState {
                         doc,

@@ -73,6 +73,22 @@ pub fn permits(role: Role, kind: DocKind, action: Action) -> bool {
     }
 }
 
+/// Whether `author` may read (be sent) a document in this state. An empty document holds
+/// nothing: anyone but an administrator may open it.
+pub fn may_read(author: &Author, doc: Option<&FieldDocument>) -> bool {
+    let Some(doc) = doc else {
+        return author.role != Role::Admin;
+    };
+    let kind = doc.kind();
+    let by_role = match author.role {
+        Role::Peksos | Role::Coordinator => true,
+        // Supervisors review referrals, and the visits they come from.
+        Role::Supervisor => kind != DocKind::Outreach,
+        Role::Admin => false,
+    };
+    by_role && author.in_scope(&doc.envelope().area)
+}
+
 /// Whether `author` may take a document from `before` to `after` (each as
 /// [`FieldDocument::read_state`] returns it: `None` for an empty document). Every violation is
 /// reported at once.

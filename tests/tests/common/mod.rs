@@ -8,7 +8,7 @@ use std::time::Duration;
 use fieldsync_client::automerge::AutomergeError;
 use fieldsync_client::automerge::transaction::Transaction;
 use fieldsync_client::{ConnectOptions, Replica, SyncHandle};
-use fieldsync_core::schema::{FieldDocument, RegionCode, examples};
+use fieldsync_core::schema::{Author, FieldDocument, RegionCode, Role, examples};
 use fieldsync_server::Config;
 use tokio::sync::oneshot;
 
@@ -16,6 +16,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// A device token of the default user, `peksos-ani` (field worker of 32.77.01.1001).
+    pub token: String,
     pub config: Config,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -38,6 +40,23 @@ impl TestServer {
     /// A server over an existing database directory (a restart).
     pub async fn start_in(dir: tempfile::TempDir, config: Config) -> Self {
         init_tracing();
+        // The default user and a device of theirs, written before the server starts.
+        let storage = fieldsync_server::storage::open(&config.database_url)
+            .await
+            .unwrap();
+        let _ = fieldsync_server::admin::add_user(
+            storage.as_ref(),
+            Some(DEFAULT_USER.into()),
+            "Ani",
+            Role::Peksos,
+            vec![area()],
+        )
+        .await;
+        let (_, token) =
+            fieldsync_server::admin::enroll_device(storage.as_ref(), DEFAULT_USER, None, None)
+                .await
+                .unwrap();
+        storage.close().await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -46,6 +65,7 @@ impl TestServer {
         }));
         Self {
             addr,
+            token,
             config,
             stop: Some(stop),
             task: Some(task),
@@ -53,8 +73,67 @@ impl TestServer {
         }
     }
 
-    pub fn url(&self) -> String {
+    /// The sync URL without a token.
+    pub fn plain_url(&self) -> String {
         format!("ws://{}/sync", self.addr)
+    }
+
+    /// The sync URL with a token for a device of `peksos-ani`.
+    pub fn url(&self) -> String {
+        self.url_for(&self.token)
+    }
+
+    pub fn url_for(&self, token: &str) -> String {
+        format!("ws://{}/sync?token={token}", self.addr)
+    }
+
+    async fn storage(&self) -> std::sync::Arc<dyn fieldsync_server::storage::Storage> {
+        fieldsync_server::storage::open(&self.config.database_url)
+            .await
+            .unwrap()
+    }
+
+    /// Adds a user.
+    pub async fn add_user(&self, id: &str, role: Role, areas: &[&str]) {
+        let storage = self.storage().await;
+        let areas = areas
+            .iter()
+            .map(|a| RegionCode::parse_prefix(a).unwrap())
+            .collect();
+        fieldsync_server::admin::add_user(storage.as_ref(), Some(id.into()), id, role, areas)
+            .await
+            .unwrap();
+        storage.close().await.unwrap();
+    }
+
+    /// Enrolls a device for `user`; returns (device id, token).
+    pub async fn enroll(&self, user: &str) -> (String, String) {
+        let storage = self.storage().await;
+        let (device, token) =
+            fieldsync_server::admin::enroll_device(storage.as_ref(), user, None, None)
+                .await
+                .unwrap();
+        storage.close().await.unwrap();
+        (device.id, token)
+    }
+
+    /// A connected in-memory phone of `user`, with a device of its own, checking its edits
+    /// as that user.
+    pub async fn phone_as(&self, user: &str) -> (Replica, SyncHandle) {
+        let storage = self.storage().await;
+        let found = storage.user(user).await.unwrap().expect("the user exists");
+        storage.close().await.unwrap();
+        let (_, token) = self.enroll(user).await;
+        let replica = Replica::in_memory().await;
+        replica
+            .set_author(Author::user(found.id, found.role, found.areas))
+            .await;
+        let mut handle = replica.connect(ConnectOptions::new(self.plain_url()).with_token(token));
+        assert!(
+            handle.wait_connected(WAIT).await,
+            "phone of {user} connects"
+        );
+        (replica, handle)
     }
 
     /// Stops gracefully and hands back the data directory, for a restart.
@@ -69,9 +148,10 @@ impl TestServer {
         (dir, self.config.clone())
     }
 
-    /// A connected in-memory phone.
+    /// A connected in-memory phone of the default user, on the default device.
     pub async fn phone(&self) -> (Replica, SyncHandle) {
         let replica = Replica::in_memory().await;
+        replica.set_author(default_author()).await;
         let mut handle = replica.connect(ConnectOptions::new(self.url()));
         assert!(handle.wait_connected(WAIT).await, "phone connects");
         (replica, handle)
@@ -88,6 +168,13 @@ impl TestServer {
         storage.close().await.unwrap();
         rows
     }
+}
+
+/// The user every test server has.
+pub const DEFAULT_USER: &str = "peksos-ani";
+
+pub fn default_author() -> Author {
+    Author::user(DEFAULT_USER, Role::Peksos, vec![area()])
 }
 
 /// The kelurahan the sample documents are in.
