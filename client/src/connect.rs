@@ -114,6 +114,7 @@ impl Replica {
                 {
                     // The device was revoked: delete everything and stop for good.
                     tracing::warn!("device revoked by the server: deleting local data");
+                    error_tx.send_replace(Some("device revoked: deleting local data".into()));
                     let wiped = replica.wipe().await;
                     let note = match wiped {
                         Ok(()) => "device revoked: local data deleted".to_owned(),

@@ -298,6 +298,18 @@ async fn sigterm_shuts_down_gracefully_and_keeps_everything() {
     assert_eq!(report["documents"], 1, "{report}");
     assert_eq!(report["visits"], 1, "{report}");
     assert_eq!(report["unreadable"], 0, "{report}");
+    // The audit log says who wrote the document, from which device.
+    let audit = cli(&db, &["audit", "--document", &id.to_string()]);
+    let entries = audit["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "write" && e["user"] == "peksos-ani"),
+        "{audit}"
+    );
+    let device = entries[0]["device"].as_str().unwrap();
+    let held = cli(&db, &["audit", "--held-by", device]);
+    assert_eq!(held["records"][0]["nik"], "3277015204800002", "{held}");
 
     let (_server, url) = start(&db);
     let reader = Replica::in_memory().await;

@@ -6,7 +6,7 @@ use automerge::{AutoCommit, ROOT, ReadDoc};
 use fieldsync_core::schema::{
     Action, Author, Beneficiary, Consent, DocKind, DocumentsChecklist, Envelope, Event, EventKind,
     FieldDocument, Nik, Outreach, PpksCategory, Program, Referral, RegionCode, Role, Violation,
-    Visit, add_event, check_change, permits,
+    Visit, add_event, check_change, may_read, permits,
 };
 
 fn envelope(kind: DocKind, area: &str, by: &str) -> Envelope {
@@ -344,4 +344,42 @@ fn a_change_to_a_newer_schema_is_an_edit() {
     upgrade(&mut v2);
     let r = try_change(&v2, &ani(), |d| d.put(ROOT, "schema", 1).unwrap());
     assert!(r.is_err(), "no going back to 1 once a v2 phone upgraded it");
+}
+
+#[test]
+fn the_read_table_cell_by_cell() {
+    let docs = [
+        (DocKind::Visit, visit("32.77.01.1001", "peksos-ani")),
+        (DocKind::Referral, referral("peksos-ani", vec![])),
+        (DocKind::Outreach, outreach("peksos-ani")),
+    ];
+    let in_scope = vec![RegionCode::parse_prefix("32.77.01").unwrap()];
+    let elsewhere = vec![RegionCode::parse_prefix("32.73").unwrap()];
+    for role in Role::ALL {
+        for (kind, doc) in &docs {
+            let by_role = match role {
+                Role::Peksos | Role::Coordinator => true,
+                Role::Supervisor => *kind != DocKind::Outreach,
+                Role::Admin => false,
+            };
+            let here = Author::user("u", *role, in_scope.clone());
+            let there = Author::user("u", *role, elsewhere.clone());
+            assert_eq!(
+                may_read(&here, Some(doc)),
+                by_role,
+                "{role:?} {kind:?} in scope"
+            );
+            assert!(
+                !may_read(&there, Some(doc)),
+                "{role:?} {kind:?} out of scope"
+            );
+        }
+        // An empty document: anyone but an administrator.
+        let anyone = Author::user("u", *role, elsewhere.clone());
+        assert_eq!(
+            may_read(&anyone, None),
+            *role != Role::Admin,
+            "{role:?} empty"
+        );
+    }
 }
