@@ -11,20 +11,20 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
-use fieldsync_core::automerge::ChangeHash;
-use fieldsync_core::schema::{Author, FieldDocument, Violation, check_change, may_read};
+use fieldsync_core::schema::{Author, FieldDocument, may_read};
 use fieldsync_core::{DocumentSync, Kind, Receipt};
-use fieldsync_protocol::{
-    DocMessage, DocumentId, Message, Notice, NoticeViolation, PeerId, StorageId,
-};
+use fieldsync_protocol::{DocMessage, DocumentId, Message, Notice, PeerId, StorageId};
 use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
 
 use crate::cache::Cache;
 use crate::projection::Projection;
-use crate::storage::{AuditEntry, Storage, Write, now_millis};
+use crate::storage::{Storage, Write};
 use crate::writer::Writer;
+
+mod access;
+use access::kind_of;
 
 /// Limits of the document cache.
 #[derive(Debug, Clone)]
@@ -375,17 +375,6 @@ impl Actor {
         self.links.insert(link.peer.clone(), link.clone());
     }
 
-    fn unavailable(&self, link: &PeerLink) {
-        link.send(
-            Message::DocUnavailable {
-                document_id: self.id,
-                sender: self.hub.0.server_peer.clone(),
-                target: link.peer.clone(),
-            }
-            .encode(),
-        );
-    }
-
     async fn receive(&mut self, link: PeerLink, kind: Kind, data: &[u8]) {
         let is_new = !self.links.contains_key(&link.peer);
         let exists = self.doc.as_ref().is_some_and(DocumentSync::exists);
@@ -424,167 +413,6 @@ impl Actor {
                 link.fatal(e.to_string());
             }
         }
-    }
-
-    /// Sends a notice (docs/protocol.md) to one peer.
-    fn notify(&self, link: &PeerLink, notice: &Notice) {
-        link.send(
-            Message::Ephemeral {
-                document_id: self.id,
-                sender: self.hub.0.server_peer.clone(),
-                target: link.peer.clone(),
-                count: self.hub.0.notices.fetch_add(1, Ordering::Relaxed),
-                session_id: self.hub.0.server_peer.to_string(),
-                data: notice.encode(),
-            }
-            .encode(),
-        );
-    }
-
-    fn audit(&self, link: &PeerLink, action: &str, detail: String) -> Write {
-        Write::Audit(AuditEntry {
-            at: now_millis(),
-            device_id: link.device.to_string(),
-            user_id: link.author.user.clone().unwrap_or_default(),
-            document_id: self.id.to_string(),
-            action: action.to_owned(),
-            detail,
-        })
-    }
-
-    /// A violation if the new changes carry an actor id that another device owns; binds the
-    /// actor ids seen for the first time to this device.
-    async fn check_actors(&mut self, link: &PeerLink, before: &[ChangeHash]) -> Option<Violation> {
-        let doc = self
-            .doc
-            .as_ref()
-            .expect("check_actors needs a loaded document");
-        let mut actors: Vec<String> = doc
-            .doc()
-            .get_changes(before)
-            .iter()
-            .map(|c| c.actor_id().to_hex_string())
-            .collect();
-        actors.sort();
-        actors.dedup();
-        let unknown: Vec<String> = actors
-            .iter()
-            .filter(|a| !self.owners.contains_key(*a))
-            .cloned()
-            .collect();
-        if !unknown.is_empty() {
-            match self.hub.0.storage.actor_owners(&unknown).await {
-                Ok(found) => {
-                    for (actor, device) in found {
-                        self.owners.insert(actor, device.into());
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(doc = %self.id, "cannot check actor ids: {e}");
-                    return Some(Violation {
-                        path: String::new(),
-                        message: "the server cannot check authorship now; try again later".into(),
-                    });
-                }
-            }
-        }
-        let mut new = Vec::new();
-        for actor in actors {
-            match self.owners.get(&actor) {
-                Some(owner) if *owner != link.device => {
-                    return Some(Violation {
-                        path: String::new(),
-                        message: format!(
-                            "changes under actor id {actor} belong to another device; write under this device's own actor ids"
-                        ),
-                    });
-                }
-                Some(_) => {}
-                None => new.push(actor),
-            }
-        }
-        if !new.is_empty() {
-            for actor in &new {
-                self.owners.insert(actor.clone(), link.device.clone());
-            }
-            self.pending.push(Write::BindActors {
-                device: link.device.to_string(),
-                actors: new,
-            });
-        }
-        None
-    }
-
-    /// After the document changed: peers that may no longer read it (it moved out of their
-    /// areas) are detached and told to drop their copy.
-    fn enforce_read(&mut self) {
-        let lost: Vec<PeerLink> = self
-            .links
-            .values()
-            .filter(|l| !may_read(&l.author, self.current.as_ref()))
-            .cloned()
-            .collect();
-        for link in lost {
-            if let Some(doc) = self.doc.as_mut() {
-                doc.remove_peer(&link.peer);
-            }
-            self.links.remove(&link.peer);
-            self.notify(&link, &Notice::Drop);
-        }
-    }
-
-    /// Applies the write rules to what `link`'s last message changed: accepted, it becomes the
-    /// current state; refused, the document goes back to `before` and the peer is told why
-    /// (and hears nothing else about the document until it sends something new). Nothing of
-    /// a refused change is stored or relayed.
-    async fn judge(&mut self, link: &PeerLink, before: &[ChangeHash]) {
-        let actor_violation = self.check_actors(link, before).await;
-        let doc = self.doc.as_mut().expect("judge needs a loaded document");
-        let verdict = match actor_violation {
-            Some(v) => Err(vec![v]),
-            None => FieldDocument::read_state(doc.doc()).and_then(|after| {
-                check_change(self.current.as_ref(), after.as_ref(), &link.author).map(|()| after)
-            }),
-        };
-        let violations = match verdict {
-            Ok(after) => {
-                self.current = after;
-                let detail = kind_of(self.current.as_ref());
-                self.pending.push(self.audit(link, "write", detail));
-                self.enforce_read();
-                return;
-            }
-            Err(violations) => violations,
-        };
-        let heads = doc.heads().iter().map(ToString::to_string).collect();
-        let first = violations
-            .first()
-            .map(Violation::to_string)
-            .unwrap_or_default();
-        tracing::info!(
-            doc = %self.id, peer = %link.peer, violations = violations.len(),
-            "change refused: {first}"
-        );
-        if let Err(e) = doc.refuse(&link.peer, before) {
-            // The document in memory can no longer be trusted: drop it, and let the next
-            // message load it again from storage.
-            tracing::error!(doc = %self.id, "cannot undo a refused change, unloading: {e}");
-            self.doc = None;
-            self.current = None;
-            self.parked.clear();
-        }
-        self.pending.push(self.audit(link, "refused", first));
-        let notice = Notice::ChangeRefused {
-            heads,
-            violations: violations
-                .into_iter()
-                .map(|v| NoticeViolation {
-                    path: v.path,
-                    message: v.message,
-                })
-                .collect(),
-        };
-        self.notify(link, &notice);
     }
 
     fn relay(&mut self, from: &PeerLink, count: u64, session_id: &str, data: &[u8]) {
@@ -809,9 +637,4 @@ fn read_state(doc: &DocumentSync) -> Option<FieldDocument> {
             None
         }
     }
-}
-
-/// The document type, for audit lines.
-fn kind_of(state: Option<&FieldDocument>) -> String {
-    state.map_or("empty", |d| d.kind().as_str()).to_owned()
 }

@@ -1,0 +1,194 @@
+//! What each peer may do with the document: the read rules, the write rules (`judge`),
+//! authorship of actor ids, notices and audit lines. Part of the document actor.
+
+use std::sync::atomic::Ordering;
+
+use fieldsync_core::automerge::ChangeHash;
+use fieldsync_core::schema::{FieldDocument, Violation, check_change, may_read};
+use fieldsync_protocol::{Message, Notice, NoticeViolation};
+
+use super::{Actor, PeerLink};
+use crate::storage::{AuditEntry, Write, now_millis};
+
+impl Actor {
+    pub(super) fn unavailable(&self, link: &PeerLink) {
+        link.send(
+            Message::DocUnavailable {
+                document_id: self.id,
+                sender: self.hub.0.server_peer.clone(),
+                target: link.peer.clone(),
+            }
+            .encode(),
+        );
+    }
+
+    /// Sends a notice (docs/protocol.md) to one peer.
+    pub(super) fn notify(&self, link: &PeerLink, notice: &Notice) {
+        link.send(
+            Message::Ephemeral {
+                document_id: self.id,
+                sender: self.hub.0.server_peer.clone(),
+                target: link.peer.clone(),
+                count: self.hub.0.notices.fetch_add(1, Ordering::Relaxed),
+                session_id: self.hub.0.server_peer.to_string(),
+                data: notice.encode(),
+            }
+            .encode(),
+        );
+    }
+
+    pub(super) fn audit(&self, link: &PeerLink, action: &str, detail: String) -> Write {
+        Write::Audit(AuditEntry {
+            at: now_millis(),
+            device_id: link.device.to_string(),
+            user_id: link.author.user.clone().unwrap_or_default(),
+            document_id: self.id.to_string(),
+            action: action.to_owned(),
+            detail,
+        })
+    }
+
+    /// A violation if the new changes carry an actor id that another device owns; binds the
+    /// actor ids seen for the first time to this device.
+    pub(super) async fn check_actors(
+        &mut self,
+        link: &PeerLink,
+        before: &[ChangeHash],
+    ) -> Option<Violation> {
+        let doc = self
+            .doc
+            .as_ref()
+            .expect("check_actors needs a loaded document");
+        let mut actors: Vec<String> = doc
+            .doc()
+            .get_changes(before)
+            .iter()
+            .map(|c| c.actor_id().to_hex_string())
+            .collect();
+        actors.sort();
+        actors.dedup();
+        let unknown: Vec<String> = actors
+            .iter()
+            .filter(|a| !self.owners.contains_key(*a))
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            match self.hub.0.storage.actor_owners(&unknown).await {
+                Ok(found) => {
+                    for (actor, device) in found {
+                        self.owners.insert(actor, device.into());
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(doc = %self.id, "cannot check actor ids: {e}");
+                    return Some(Violation {
+                        path: String::new(),
+                        message: "the server cannot check authorship now; try again later".into(),
+                    });
+                }
+            }
+        }
+        let mut new = Vec::new();
+        for actor in actors {
+            match self.owners.get(&actor) {
+                Some(owner) if *owner != link.device => {
+                    return Some(Violation {
+                        path: String::new(),
+                        message: format!(
+                            "changes under actor id {actor} belong to another device; write under this device's own actor ids"
+                        ),
+                    });
+                }
+                Some(_) => {}
+                None => new.push(actor),
+            }
+        }
+        if !new.is_empty() {
+            for actor in &new {
+                self.owners.insert(actor.clone(), link.device.clone());
+            }
+            self.pending.push(Write::BindActors {
+                device: link.device.to_string(),
+                actors: new,
+            });
+        }
+        None
+    }
+
+    /// After the document changed: peers that may no longer read it (it moved out of their
+    /// areas) are detached and told to drop their copy.
+    pub(super) fn enforce_read(&mut self) {
+        let lost: Vec<PeerLink> = self
+            .links
+            .values()
+            .filter(|l| !may_read(&l.author, self.current.as_ref()))
+            .cloned()
+            .collect();
+        for link in lost {
+            if let Some(doc) = self.doc.as_mut() {
+                doc.remove_peer(&link.peer);
+            }
+            self.links.remove(&link.peer);
+            self.notify(&link, &Notice::Drop);
+        }
+    }
+
+    /// Applies the write rules to what `link`'s last message changed: accepted, it becomes the
+    /// current state; refused, the document goes back to `before` and the peer is told why
+    /// (and hears nothing else about the document until it sends something new). Nothing of
+    /// a refused change is stored or relayed.
+    pub(super) async fn judge(&mut self, link: &PeerLink, before: &[ChangeHash]) {
+        let actor_violation = self.check_actors(link, before).await;
+        let doc = self.doc.as_mut().expect("judge needs a loaded document");
+        let verdict = match actor_violation {
+            Some(v) => Err(vec![v]),
+            None => FieldDocument::read_state(doc.doc()).and_then(|after| {
+                check_change(self.current.as_ref(), after.as_ref(), &link.author).map(|()| after)
+            }),
+        };
+        let violations = match verdict {
+            Ok(after) => {
+                self.current = after;
+                let detail = kind_of(self.current.as_ref());
+                self.pending.push(self.audit(link, "write", detail));
+                self.enforce_read();
+                return;
+            }
+            Err(violations) => violations,
+        };
+        let heads = doc.heads().iter().map(ToString::to_string).collect();
+        let first = violations
+            .first()
+            .map(Violation::to_string)
+            .unwrap_or_default();
+        tracing::info!(
+            doc = %self.id, peer = %link.peer, violations = violations.len(),
+            "change refused: {first}"
+        );
+        if let Err(e) = doc.refuse(&link.peer, before) {
+            // The document in memory can no longer be trusted: drop it, and let the next
+            // message load it again from storage.
+            tracing::error!(doc = %self.id, "cannot undo a refused change, unloading: {e}");
+            self.doc = None;
+            self.current = None;
+            self.parked.clear();
+        }
+        self.pending.push(self.audit(link, "refused", first));
+        let notice = Notice::ChangeRefused {
+            heads,
+            violations: violations
+                .into_iter()
+                .map(|v| NoticeViolation {
+                    path: v.path,
+                    message: v.message,
+                })
+                .collect(),
+        };
+        self.notify(link, &notice);
+    }
+}
+
+/// The document type, for audit lines.
+pub(super) fn kind_of(state: Option<&FieldDocument>) -> String {
+    state.map_or("empty", |d| d.kind().as_str()).to_owned()
+}
