@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use fieldsync_core::schema::Role;
+use fieldsync_core::schema::{Role, format_millis};
 use fieldsync_server::admin;
 use fieldsync_server::storage::directory::AuditFilter;
 use fieldsync_server::storage::{self, Storage};
@@ -179,11 +179,13 @@ pub(crate) async fn audit(args: AuditArgs) -> anyhow::Result<()> {
         let mut text = format!("device {device} held {} documents", held.len());
         for h in &held {
             text.push_str(&format!(
-                "\n  {} {} {} {}",
+                "\n  {} {} {} {} (first {}, last {})",
                 h.document_id,
                 if h.kind.is_empty() { "-" } else { &h.kind },
                 h.nik.as_deref().unwrap_or("-"),
-                h.name.as_deref().unwrap_or("-")
+                h.name.as_deref().unwrap_or("-"),
+                format_millis(h.first_at),
+                format_millis(h.last_at)
             ));
         }
         print(
@@ -211,7 +213,12 @@ pub(crate) async fn audit(args: AuditArgs) -> anyhow::Result<()> {
             .map(|e| {
                 format!(
                     "{} {} {} {} {} {}",
-                    e.at, e.action, e.device_id, e.user_id, e.document_id, e.detail
+                    format_millis(e.at),
+                    e.action,
+                    e.device_id,
+                    e.user_id,
+                    e.document_id,
+                    e.detail
                 )
             })
             .collect::<Vec<_>>()

@@ -338,6 +338,29 @@ pub fn date_days(s: &str) -> Option<i64> {
     Some(era * 146_097 + doe - 719_468)
 }
 
+/// Milliseconds since the Unix epoch as an RFC 3339 UTC timestamp (to the second): the
+/// inverse of [`timestamp_millis`], for showing stored times to people.
+pub fn format_millis(millis: i64) -> String {
+    let secs = millis.div_euclid(1000);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil from days (proleptic Gregorian), after Howard Hinnant's well-known algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
 fn truncate(s: &str) -> String {
     s.chars().take(40).collect()
 }
@@ -452,5 +475,12 @@ mod tests {
         );
         assert_eq!(date_days("2000-03-01"), Some(11_017));
         assert_eq!(timestamp_millis("2026-11-20"), None);
+        for t in [
+            "1970-01-01T00:00:00Z",
+            "2026-11-20T09:30:00Z",
+            "2028-02-29T23:59:59Z",
+        ] {
+            assert_eq!(format_millis(timestamp_millis(t).unwrap()), t);
+        }
     }
 }
