@@ -475,3 +475,48 @@ macro_rules! directory_impl {
 }
 
 pub(super) use directory_impl;
+
+/// Defines `async fn $name(conn, write)` for the directory's writes inside a storage
+/// transaction: audit lines and actor bindings.
+macro_rules! identity_writer {
+    ($name:ident, $conn:ty) => {
+        async fn $name(
+            conn: &mut $conn,
+            write: &$crate::storage::Write,
+        ) -> Result<(), sqlx::Error> {
+            match write {
+                $crate::storage::Write::Audit(entry) => {
+                    sqlx::query(
+                        "INSERT INTO audit_log (at, device_id, user_id, document_id, action, detail) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(entry.at)
+                    .bind(&entry.device_id)
+                    .bind(&entry.user_id)
+                    .bind(&entry.document_id)
+                    .bind(&entry.action)
+                    .bind(&entry.detail)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                $crate::storage::Write::BindActors { device, actors } => {
+                    for actor in actors {
+                        sqlx::query(
+                            "INSERT INTO device_actors (actor_id, device_id, first_seen_at) \
+                             VALUES ($1, $2, $3) ON CONFLICT (actor_id) DO NOTHING",
+                        )
+                        .bind(actor)
+                        .bind(device)
+                        .bind($crate::storage::now_millis())
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        }
+    };
+}
+
+pub(super) use identity_writer;

@@ -7,7 +7,7 @@ use sqlx::postgres::PgPoolOptions;
 
 use super::{
     BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Storage, StorageResult, StoredDocument, Write,
-    now_millis, parse_document_ids, projection_rows_sql, stored_document,
+    parse_document_ids, projection_rows_sql, stored_document,
 };
 
 #[derive(Debug, Clone)]
@@ -25,6 +25,7 @@ impl PostgresStorage {
 }
 
 super::projection::projection_writer!(write_projection, sqlx::PgConnection);
+super::directory::identity_writer!(write_identity, sqlx::PgConnection);
 
 super::directory::directory_impl!(PostgresStorage);
 
@@ -92,32 +93,8 @@ impl Storage for PostgresStorage {
                         .execute(&mut *tx)
                         .await?;
                     }
-                    Write::Audit(entry) => {
-                        sqlx::query(
-                            "INSERT INTO audit_log (at, device_id, user_id, document_id, action, detail) \
-                             VALUES ($1, $2, $3, $4, $5, $6)",
-                        )
-                        .bind(entry.at)
-                        .bind(&entry.device_id)
-                        .bind(&entry.user_id)
-                        .bind(&entry.document_id)
-                        .bind(&entry.action)
-                        .bind(&entry.detail)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    Write::BindActors { device, actors } => {
-                        for actor in actors {
-                            sqlx::query(
-                                "INSERT INTO device_actors (actor_id, device_id, first_seen_at) \
-                                 VALUES ($1, $2, $3) ON CONFLICT (actor_id) DO NOTHING",
-                            )
-                            .bind(actor)
-                            .bind(device)
-                            .bind(now_millis())
-                            .execute(&mut *tx)
-                            .await?;
-                        }
+                    Write::Audit(_) | Write::BindActors { .. } => {
+                        write_identity(&mut tx, w).await?;
                     }
                     Write::SyncState {
                         doc,
