@@ -8,6 +8,7 @@ use fieldsync_core::schema::{Role, format_millis};
 use fieldsync_server::admin;
 use fieldsync_server::storage::directory::AuditFilter;
 use fieldsync_server::storage::{self, Storage};
+use fieldsync_server::web::session;
 use serde_json::json;
 
 use crate::{AdminArgs, AuditArgs, DeviceCommand, UserCommand};
@@ -103,6 +104,53 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
                 json!({"id": found.id, "name": found.name, "role": found.role.as_str(),
                        "areas": areas, "disabled": found.disabled, "devices": list}),
                 text,
+            );
+            storage.close().await?;
+        }
+        UserCommand::Password { user, admin: args } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("cannot read the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let storage = open(&args).await?;
+            session::set_password(storage.as_ref(), &user, password).await?;
+            print(
+                &args,
+                json!({"id": user, "password": "set"}),
+                format!("password set for {user}; they sign in on the web with the id {user}"),
+            );
+            storage.close().await?;
+        }
+        UserCommand::ApiToken {
+            user,
+            label,
+            expires_in_days,
+            admin: args,
+        } => {
+            let storage = open(&args).await?;
+            let (token, secret) =
+                session::issue_api_token(storage.as_ref(), &user, &label, expires_in_days).await?;
+            print(
+                &args,
+                json!({"id": token.id, "user": token.user_id, "token": secret,
+                       "expiresAt": token.expires_at}),
+                format!(
+                    "API token {} for {user} (shown only now):\n{secret}\nsend it as Authorization: Bearer",
+                    token.id
+                ),
+            );
+            storage.close().await?;
+        }
+        UserCommand::RevokeApiToken { token, admin: args } => {
+            let storage = open(&args).await?;
+            if !storage.revoke_api_token(&token).await? {
+                anyhow::bail!("no active API token {token:?}");
+            }
+            print(
+                &args,
+                json!({"id": token, "revoked": true}),
+                format!("revoked API token {token}"),
             );
             storage.close().await?;
         }

@@ -24,7 +24,9 @@ use crate::storage::{Storage, Write};
 use crate::writer::Writer;
 
 mod access;
+mod edit;
 use access::kind_of;
+pub use edit::{Changed, EditError, EditFn, Editor};
 
 /// Limits of the document cache.
 #[derive(Debug, Clone)]
@@ -100,6 +102,8 @@ pub enum Command {
     Close { peer: PeerId, conn: u64 },
     /// Free the document's memory (the cache needs room).
     Unload,
+    /// A read or an edit made on the server in a person's name ([`Hub::read`], [`Hub::edit`]).
+    Request(edit::Request),
 }
 
 /// The registry of document actors; cheap to clone.
@@ -117,6 +121,8 @@ struct Inner {
     idle: Notify,
     /// Counts the server's own ephemeral messages (notices), as the protocol asks.
     notices: AtomicU64,
+    /// Durable changes, for live views.
+    changes: tokio::sync::broadcast::Sender<Changed>,
 }
 
 impl Hub {
@@ -135,6 +141,7 @@ impl Hub {
             server_peer,
             idle: Notify::new(),
             notices: AtomicU64::new(0),
+            changes: tokio::sync::broadcast::channel(1024).0,
         }))
     }
 
@@ -171,6 +178,7 @@ impl Hub {
             owners: HashMap::new(),
             pending: Vec::new(),
             readers: HashSet::new(),
+            edit_replies: Vec::new(),
         };
         tokio::spawn(actor.run(rx));
     }
@@ -230,6 +238,8 @@ struct Actor {
     pending: Vec<Write>,
     /// Connections (peer, connection number) whose reading of the document is audited.
     readers: HashSet<(PeerId, u64)>,
+    /// Accepted server-side edits waiting for their commit: their heads and whom to tell.
+    edit_replies: Vec<edit::PendingEdit>,
 }
 
 impl std::fmt::Debug for Actor {
@@ -289,9 +299,12 @@ impl Actor {
     }
 
     async fn handle(&mut self, batch: Vec<Command>) {
-        let needs_doc = batch
-            .iter()
-            .any(|c| matches!(c, Command::Sync { .. } | Command::Ephemeral { .. }));
+        let needs_doc = batch.iter().any(|c| {
+            matches!(
+                c,
+                Command::Sync { .. } | Command::Ephemeral { .. } | Command::Request(_)
+            )
+        });
         if needs_doc
             && self.doc.is_none()
             && let Err(reason) = self.load().await
@@ -301,6 +314,7 @@ impl Actor {
                 if let Command::Sync { link, .. } | Command::Ephemeral { link, .. } = c {
                     link.fatal("the server cannot read this document now; try again later".into());
                 }
+                // A dropped request tells its caller that it failed.
             }
             return;
         }
@@ -318,11 +332,13 @@ impl Actor {
                     ..
                 } => self.relay(&link, count, &session_id, &data),
                 Command::Close { peer, conn } => self.close(&peer, conn).await,
+                Command::Request(request) => self.request(request).await,
                 // Deferred: replies to this batch's messages must go out first.
                 Command::Unload => unload = true,
             }
         }
         self.commit_and_reply().await;
+        self.settle_edits();
         if unload {
             self.unload().await;
         }
@@ -473,6 +489,7 @@ impl Actor {
     }
 
     async fn commit_and_reply(&mut self) {
+        let mut announce = false;
         let Some(doc) = self.doc.as_mut() else { return };
         if let Some(commit) = doc.take_commit() {
             let mut writes = vec![Write::Append {
@@ -483,7 +500,10 @@ impl Actor {
             // Who wrote it, and the actor ids it binds, land in the same transaction.
             writes.append(&mut self.pending);
             match self.hub.0.writer.write_all(writes).await {
-                Ok(()) => doc.committed(&commit),
+                Ok(()) => {
+                    doc.committed(&commit);
+                    announce = true;
+                }
                 Err(e) => {
                     tracing::error!(doc = %self.id, "changes not stored, rolled back: {e}");
                     if let Err(e) = doc.rolled_back() {
@@ -508,6 +528,9 @@ impl Actor {
             if let Err(e) = self.hub.0.writer.write_all(writes).await {
                 tracing::error!(doc = %self.id, "audit lines not stored: {e}");
             }
+        }
+        if announce {
+            self.announce_change();
         }
         let Some(doc) = self.doc.as_mut() else { return };
         let messages = match doc.generate() {

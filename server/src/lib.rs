@@ -1,5 +1,5 @@
-//! The fieldsync server: WebSocket sync at `/sync`, health at `/healthz`, storage in SQLite or
-//! PostgreSQL.
+//! The fieldsync server: WebSocket sync at `/sync`, health at `/healthz`, the web and its JSON
+//! API ([`web`]), storage in SQLite or PostgreSQL.
 //!
 //! Data flows: a phone's frame → [`connection`] (protocol session, limits) → the document's
 //! actor in [`hub`] (apply, commit through [`writer`] into [`storage`], then reply and relay) →
@@ -15,6 +15,7 @@ mod live;
 pub mod projection;
 pub mod reindex;
 pub mod storage;
+pub mod web;
 pub mod writer;
 
 use std::collections::HashMap;
@@ -55,6 +56,8 @@ pub struct Config {
     pub limits: Limits,
     /// Per-address limits on connection attempts and failed authentications.
     pub rate_limits: RateLimits,
+    /// Mark web cookies `Secure`: on when serving TLS, or behind a TLS-terminating proxy.
+    pub secure_cookies: bool,
 }
 
 /// Limits that protect the server and other peers from one peer.
@@ -87,13 +90,14 @@ impl Default for Config {
                 max_docs_per_connection: 100_000,
             },
             rate_limits: RateLimits::default(),
+            secure_cookies: false,
         }
     }
 }
 
 /// Shared by every request and connection.
 #[derive(Debug)]
-pub(crate) struct AppState {
+pub struct AppState {
     hub: Hub,
     storage: Arc<dyn Storage>,
     storage_id: StorageId,
@@ -105,6 +109,8 @@ pub(crate) struct AppState {
     /// Connected peers: peer id → (connection number, how to tell it it was replaced).
     peers: Mutex<HashMap<PeerId, (u64, Arc<Notify>)>>,
     shutdown: watch::Receiver<bool>,
+    /// Web cookies carry `Secure`.
+    secure_cookies: bool,
 }
 
 impl AppState {
@@ -133,6 +139,7 @@ fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/sync", get(sync_socket))
         .route("/healthz", get(healthz))
+        .merge(web::router())
         .with_state(state)
 }
 
@@ -284,6 +291,7 @@ pub async fn serve(
         next_conn: AtomicU64::new(0),
         peers: Mutex::default(),
         shutdown: stop_rx,
+        secure_cookies: config.secure_cookies,
     });
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %redact(&config.database_url), "fieldsync listening");

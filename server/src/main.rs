@@ -82,6 +82,34 @@ pub(crate) enum UserCommand {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Set a user's password for the web (read from the first line of standard input); they
+    /// sign in with their user id
+    Password {
+        #[arg(long)]
+        user: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Issue an API token for scripts calling /api/; prints it, once
+    ApiToken {
+        #[arg(long)]
+        user: String,
+        /// What the token is for, e.g. "laporan bulanan"
+        #[arg(long, default_value = "")]
+        label: String,
+        /// The token stops working after this many days
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Revoke an API token
+    RevokeApiToken {
+        #[arg(long)]
+        token: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -256,6 +256,28 @@ impl DocumentSync {
         }
     }
 
+    /// Like [`Self::change`], but the edit is made under `actor` (a server-side edit in a
+    /// person's name); the document's own actor id is kept for later edits.
+    pub fn change_by<O, E>(
+        &mut self,
+        actor: automerge::ActorId,
+        f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<O, E>,
+    ) -> Result<O, E> {
+        let own = self.doc.get_actor().clone();
+        self.doc.set_actor(actor);
+        let out = self.change(f);
+        self.doc.set_actor(own);
+        out
+    }
+
+    /// Whether every change up to `heads` is durable.
+    pub fn is_durable(&self, heads: &[ChangeHash]) -> bool {
+        let pending = self.doc.get_changes(&self.durable_heads);
+        heads.iter().all(|h| {
+            self.doc.get_change_by_hash(h).is_some() && !pending.iter().any(|c| c.hash() == *h)
+        })
+    }
+
     /// The changes to make durable, if any are uncommitted and none is already on its way.
     pub fn take_commit(&mut self) -> Option<Commit> {
         if !self.dirty || self.in_commit {

@@ -9,7 +9,9 @@
 pub mod directory;
 mod postgres;
 mod projection;
+pub mod query;
 mod sqlite;
+pub mod web;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,6 +26,7 @@ use crate::projection::Projection;
 pub use directory::{AuditEntry, Directory};
 pub use postgres::PostgresStorage;
 pub use sqlite::SqliteStorage;
+pub use web::WebDirectory;
 
 /// A storage operation failed. The text is for logs, never for peers.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -90,8 +93,8 @@ pub enum Write {
 }
 
 /// The one interface the server has to a database: documents here, people and devices in
-/// [`Directory`].
-pub trait Storage: Directory + Send + Sync + std::fmt::Debug + 'static {
+/// [`Directory`], web sign-in in [`WebDirectory`].
+pub trait Storage: Directory + WebDirectory + Send + Sync + std::fmt::Debug + 'static {
     /// The document's chunks and sync states; `None` if nothing was ever stored.
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>>;
 

@@ -28,6 +28,7 @@ super::projection::projection_writer!(write_projection, sqlx::PgConnection);
 super::directory::identity_writer!(write_identity, sqlx::PgConnection);
 
 super::directory::directory_impl!(PostgresStorage);
+super::web::web_impl!(PostgresStorage);
 
 impl Storage for PostgresStorage {
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {

@@ -52,6 +52,7 @@ super::projection::projection_writer!(write_projection, sqlx::SqliteConnection);
 super::directory::identity_writer!(write_identity, sqlx::SqliteConnection);
 
 super::directory::directory_impl!(SqliteStorage);
+super::web::web_impl!(SqliteStorage);
 
 impl Storage for SqliteStorage {
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {

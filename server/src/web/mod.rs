@@ -1,0 +1,154 @@
+//! The web: pages for coordinators and supervisors, and the JSON API under `/api/`.
+//!
+//! A request passes the security headers layer, then a handler whose extractors say what it
+//! needs: [`session::PageUser`] (a signed-in browser), [`session::Submitted`] (a form with its
+//! CSRF token checked) or [`session::ApiUser`] (a session or an API token). Handlers read the
+//! query tables through storage, filtered by the viewer's role and areas with the same rules
+//! the phones are held to, and write into documents only through the hub
+//! ([`crate::hub::Hub::edit`]), in the viewer's name.
+//!
+//! - `session.rs`: sign-in, cookies, CSRF, lockout, API tokens.
+//! - `layout.rs`, `i18n.rs`: the frame of every page, Bahasa Indonesia first with English.
+//! - `api.rs`: the API route list and its OpenAPI document.
+//! - `coordinator.rs`, `supervisor.rs`, `exports.rs`: the pages and API of each group of users.
+
+pub mod api;
+mod coordinator;
+pub mod error;
+mod exports;
+pub mod i18n;
+pub mod layout;
+pub mod session;
+mod supervisor;
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use fieldsync_core::schema::Role;
+use maud::html;
+
+use crate::AppState;
+use i18n::Lang;
+use session::PageUser;
+
+/// The routes of the web and the API.
+pub(crate) fn router() -> Router<Arc<AppState>> {
+    let routes = api::routes();
+    let document = Arc::new(api::openapi(&routes));
+    let mut api = Router::new().route(
+        "/api/openapi.json",
+        get(move || {
+            let document = document.clone();
+            async move { Json(document.as_ref().clone()) }
+        }),
+    );
+    for route in routes {
+        api = api.route(route.path, route.handler);
+    }
+    let api = api.fallback(|| async { error::ApiError::not_found() });
+    let pages = Router::new()
+        .route("/", get(home))
+        .route("/login", get(session::login_page).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/lang/{code}", get(session::switch_lang))
+        .route("/static/app.css", get(stylesheet))
+        .route("/static/app.js", get(script))
+        .merge(coordinator::pages())
+        .merge(supervisor::pages())
+        .merge(exports::pages());
+    Router::new()
+        .nest(
+            "/api",
+            Router::new().fallback(|| async { error::ApiError::not_found() }),
+        )
+        .merge(api)
+        .merge(pages)
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// API routes beyond `/api/me`, from each part of the web.
+fn extra_api_routes() -> Vec<api::ApiRoute> {
+    let mut routes = coordinator::api_routes();
+    routes.extend(supervisor::api_routes());
+    routes.extend(exports::api_routes());
+    routes
+}
+
+/// Headers on every web response: nothing but our own files may load, no framing, no
+/// sniffing, and pages with personal data stay out of shared caches.
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+             frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// `GET /`: each role's first page.
+async fn home(PageUser(viewer): PageUser) -> Response {
+    match viewer.user.role {
+        Role::Supervisor => Redirect::to("/referrals").into_response(),
+        Role::Coordinator | Role::Peksos => Redirect::to("/activity").into_response(),
+        Role::Admin => {
+            let lang = viewer.lang;
+            let body = html! {
+                section.narrow {
+                    h1 { (lang.t("Administrator", "Administrator")) }
+                    p { (lang.t(
+                        "Administrator mengelola pengguna dan perangkat dengan perintah fieldsync user dan fieldsync device, dan tidak membaca data penerima manfaat.",
+                        "Administrators manage people and devices with the fieldsync user and fieldsync device commands, and do not read beneficiaries' records."
+                    )) }
+                }
+            };
+            layout::page(lang, Some(&viewer), lang.t("Beranda", "Home"), "/", body).into_response()
+        }
+    }
+}
+
+const CSS: &str = include_str!("../../static/app.css");
+const JS: &str = include_str!("../../static/app.js");
+
+async fn stylesheet() -> Response {
+    asset("text/css; charset=utf-8", CSS)
+}
+
+async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", JS)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The language of a request without a signed-in viewer.
+pub fn lang_of(headers: &axum::http::HeaderMap) -> Lang {
+    Lang::of(headers)
+}

@@ -1,0 +1,594 @@
+//! Signing in on the web: passwords (argon2id), session cookies, CSRF tokens, lockout, and
+//! API tokens for scripts.
+//!
+//! A browser signs in with the user id and password and gets a random session token in an
+//! HttpOnly, SameSite=Lax cookie (Secure under TLS); the database keeps only its SHA-256. Every
+//! form carries the session's CSRF token, and an API call made with the cookie sends it as
+//! `X-CSRF-Token`; a script uses `Authorization: Bearer fsa_…` instead and needs neither.
+//! Handlers state what they need by their extractors: [`ApiUser`], [`PageUser`],
+//! [`Submitted`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use fieldsync_core::schema::{Author, Role};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::i18n::Lang;
+use super::layout;
+use crate::AppState;
+use crate::auth::{self, Throttled};
+use crate::hub::Editor;
+use crate::storage::directory::User;
+use crate::storage::web::ApiToken;
+use crate::storage::{Storage, now_millis};
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "fieldsync_session";
+/// The cookie that ties the sign-in form to the browser that loaded it.
+const LOGIN_COOKIE: &str = "fieldsync_login";
+/// How long a session lasts: one working day.
+const SESSION_MS: i64 = 12 * 3_600_000;
+/// Failed sign-ins in a row before the account is locked, and for how long.
+pub const LOCK_AFTER: i64 = 5;
+pub const LOCK_MS: i64 = 15 * 60_000;
+/// Shortest password `fieldsync user password` accepts.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+/// Who is asking, by session cookie or API token.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub user: User,
+    pub lang: Lang,
+    /// The session's CSRF token; `None` when the request came with an API token.
+    pub csrf: Option<String>,
+}
+
+impl Viewer {
+    /// The viewer as the read and write rules see them.
+    pub fn author(&self) -> Author {
+        Author::user(
+            self.user.id.clone(),
+            self.user.role,
+            self.user.areas.clone(),
+        )
+    }
+
+    /// The viewer as the author of server-side edits and reads.
+    pub fn editor(&self) -> Editor {
+        Editor::web(self.author())
+    }
+}
+
+/// The value of one cookie of a request.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, Secure when served over TLS.
+fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
+    ))
+    .expect("cookie values are ASCII")
+}
+
+async fn identify(parts: &Parts, state: &AppState) -> Result<Option<Viewer>, ApiError> {
+    let lang = Lang::of(&parts.headers);
+    let now = now_millis();
+    if let Some(token) = auth::request_token(&parts.headers, None) {
+        let user = state
+            .storage
+            .api_token_user(&auth::token_hash(&token), now)
+            .await?;
+        return Ok(user.map(|user| Viewer {
+            user,
+            lang,
+            csrf: None,
+        }));
+    }
+    let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let session = state
+        .storage
+        .session(&auth::token_hash(&token), now)
+        .await?;
+    Ok(session.map(|s| Viewer {
+        user: s.user,
+        lang,
+        csrf: Some(s.csrf_token),
+    }))
+}
+
+/// A signed-in caller of the JSON API. A state-changing call made with the session cookie
+/// must carry the session's CSRF token in `X-CSRF-Token`.
+#[derive(Debug, Clone)]
+pub struct ApiUser(pub Viewer);
+
+impl FromRequestParts<Arc<AppState>> for ApiUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let viewer = identify(parts, state)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        if !is_safe(&parts.method)
+            && let Some(expected) = &viewer.csrf
+        {
+            let sent = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok());
+            if !sent.is_some_and(|s| constant_time_eq(s, expected)) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf",
+                    "a call made with the session cookie must send X-CSRF-Token",
+                ));
+            }
+        }
+        Ok(Self(viewer))
+    }
+}
+
+/// A signed-in person viewing a page; anyone else is sent to the sign-in page.
+#[derive(Debug, Clone)]
+pub struct PageUser(pub Viewer);
+
+impl FromRequestParts<Arc<AppState>> for PageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        match identify(parts, state).await {
+            Ok(Some(viewer)) if viewer.csrf.is_some() => Ok(Self(viewer)),
+            Ok(_) => Err(to_login(parts)),
+            Err(e) => Err(layout::error_page(
+                Lang::of(&parts.headers),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &e.message,
+            )),
+        }
+    }
+}
+
+fn to_login(parts: &Parts) -> Response {
+    let next = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let target = format!(
+        "/login?{}",
+        serde_urlencoded::to_string([("next", next)]).unwrap_or_default()
+    );
+    Redirect::to(&target).into_response()
+}
+
+/// A form posted by a signed-in person, its CSRF token checked: `T` is the form's other
+/// fields.
+#[derive(Debug)]
+pub struct Submitted<T>(pub Viewer, pub T);
+
+#[derive(Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl<T: serde::de::DeserializeOwned + Send> FromRequest<Arc<AppState>> for Submitted<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let PageUser(viewer) = PageUser::from_request_parts(&mut parts, state).await?;
+        let lang = viewer.lang;
+        let bytes = axum::body::to_bytes(body, 1024 * 1024).await.map_err(|_| {
+            layout::error_page(lang, StatusCode::PAYLOAD_TOO_LARGE, "form too large")
+        })?;
+        let token: CsrfField = serde_urlencoded::from_bytes(&bytes).unwrap_or(CsrfField {
+            csrf: String::new(),
+        });
+        let expected = viewer.csrf.as_deref().unwrap_or_default();
+        if !constant_time_eq(&token.csrf, expected) {
+            return Err(layout::error_page(
+                lang,
+                StatusCode::FORBIDDEN,
+                lang.t(
+                    "Formulir kedaluwarsa atau tidak sah. Muat ulang halaman lalu coba lagi.",
+                    "The form expired or is not valid. Reload the page and try again.",
+                ),
+            ));
+        }
+        let form = serde_urlencoded::from_bytes(&bytes).map_err(|e| {
+            layout::error_page(
+                lang,
+                StatusCode::BAD_REQUEST,
+                &format!("{}: {e}", lang.t("Isian tidak sah", "Invalid form")),
+            )
+        })?;
+        Ok(Self(viewer, form))
+    }
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Compares secrets without leaking where they differ.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// An argon2id hash (PHC string) of a password.
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+        .map_err(|e| anyhow::anyhow!("cannot make a salt: {e}"))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))
+}
+
+fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// A hash no password matches, verified for unknown users so that a wrong user id takes as
+/// long to refuse as a wrong password.
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password(&auth::new_token()).unwrap_or_default())
+}
+
+/// Sets a user's web password (`fieldsync user password`); their open sessions end.
+pub async fn set_password(
+    storage: &dyn Storage,
+    user_id: &str,
+    password: &str,
+) -> anyhow::Result<()> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        anyhow::bail!("the password needs at least {MIN_PASSWORD_CHARS} characters");
+    }
+    let user = storage
+        .user(user_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user {user_id:?}"))?;
+    let password = password.to_owned();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await??;
+    if !storage.set_password(&user.id, &hash).await? {
+        anyhow::bail!("no user {user_id:?}");
+    }
+    Ok(())
+}
+
+/// Issues an API token for scripts (`fieldsync user api-token`); returns it with its secret,
+/// which is shown only now.
+pub async fn issue_api_token(
+    storage: &dyn Storage,
+    user_id: &str,
+    label: &str,
+    expires_in_days: Option<u32>,
+) -> anyhow::Result<(ApiToken, String)> {
+    let now = now_millis();
+    let token = ApiToken {
+        id: auth::new_id("api"),
+        user_id: user_id.to_owned(),
+        label: label.to_owned(),
+        created_at: now,
+        expires_at: expires_in_days.map(|d| now + i64::from(d) * 86_400_000),
+    };
+    let secret = format!("fsa_{}", &auth::new_token()[4..]);
+    if !storage
+        .add_api_token(&token, &auth::token_hash(&secret))
+        .await?
+    {
+        anyhow::bail!("no enabled user {user_id:?}");
+    }
+    Ok((token, secret))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// A local path to return to after signing in; anything else goes home.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+/// `GET /login`
+pub async fn login_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let lang = Lang::of(&headers);
+    let form_token = auth::new_token();
+    let message = match q.error.as_deref() {
+        Some("locked") => Some(lang.t(
+            "Terlalu banyak percobaan gagal. Akun dikunci 15 menit.",
+            "Too many failed attempts. The account is locked for 15 minutes.",
+        )),
+        Some("throttled") => Some(lang.t(
+            "Terlalu banyak percobaan dari alamat ini. Coba lagi sebentar lagi.",
+            "Too many attempts from this address. Try again in a minute.",
+        )),
+        Some("expired") => Some(lang.t(
+            "Formulir kedaluwarsa. Silakan coba lagi.",
+            "The form expired. Please try again.",
+        )),
+        Some(_) => Some(lang.t(
+            "ID pengguna atau kata sandi salah.",
+            "Wrong user id or password.",
+        )),
+        None => None,
+    };
+    let next = safe_next(q.next.as_deref());
+    let body = login_form(lang, &form_token, &next, message);
+    let mut response =
+        layout::page(lang, None, lang.t("Masuk", "Sign in"), "/login", body).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, LOGIN_COOKIE, &form_token, 3600),
+    );
+    response
+}
+
+fn login_form(lang: Lang, form_token: &str, next: &str, message: Option<&str>) -> Markup {
+    html! {
+        section.narrow {
+            h1 { (lang.t("Masuk", "Sign in")) }
+            p.muted { (lang.t(
+                "Untuk koordinator, supervisor, dan petugas Dinas Sosial.",
+                "For coordinators, supervisors and Dinas Sosial staff."
+            )) }
+            @if let Some(m) = message { p.alert role="alert" { (m) } }
+            form method="post" action="/login" {
+                input type="hidden" name="csrf" value=(form_token);
+                input type="hidden" name="next" value=(next);
+                label for="username" { (lang.t("ID pengguna", "User id")) }
+                input #username name="username" autocomplete="username" required autofocus;
+                label for="password" { (lang.t("Kata sandi", "Password")) }
+                input #password type="password" name="password" autocomplete="current-password" required;
+                button type="submit" { (lang.t("Masuk", "Sign in")) }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    username: String,
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// `POST /login`
+pub async fn login(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<LoginForm>,
+) -> Response {
+    let again = |error: &str| {
+        let query = serde_urlencoded::to_string([
+            ("error", error),
+            ("next", &safe_next(form.next.as_deref())),
+        ])
+        .unwrap_or_default();
+        Redirect::to(&format!("/login?{query}")).into_response()
+    };
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !constant_time_eq(&form.csrf, &expected) {
+        return again("expired");
+    }
+    if let Err(Throttled::TooManyConnections | Throttled::TooManyFailures) =
+        state.limiter.attempt(addr.ip())
+    {
+        return again("throttled");
+    }
+    let now = now_millis();
+    let username = form.username.trim().to_owned();
+    let credentials = match state.storage.credentials(&username).await {
+        Ok(c) => c,
+        Err(e) => return ApiError::internal(e).into_response(),
+    };
+    let hash = credentials
+        .as_ref()
+        .map_or_else(|| decoy_hash().to_owned(), |c| c.password_hash.clone());
+    let password = form.password.clone();
+    let matches = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+        .await
+        .unwrap_or(false);
+    let Some(credentials) = credentials.filter(|c| !c.user.disabled) else {
+        state.limiter.failed(addr.ip());
+        return again("wrong");
+    };
+    if credentials.locked_until.is_some_and(|t| t > now) {
+        return again("locked");
+    }
+    if !matches {
+        state.limiter.failed(addr.ip());
+        let failures = state
+            .storage
+            .sign_in_failed(&username, now, LOCK_AFTER, LOCK_MS)
+            .await
+            .unwrap_or(0);
+        tracing::info!(user = %username, failures, "web sign-in failed");
+        return again(if failures >= LOCK_AFTER {
+            "locked"
+        } else {
+            "wrong"
+        });
+    }
+    let token = auth::new_token();
+    let csrf = auth::new_token();
+    let stored = async {
+        state.storage.sign_in_succeeded(&username).await?;
+        state
+            .storage
+            .create_session(
+                &auth::token_hash(&token),
+                &username,
+                &csrf,
+                now,
+                now + SESSION_MS,
+            )
+            .await
+    };
+    if let Err(e) = stored.await {
+        return ApiError::internal(e).into_response();
+    }
+    tracing::info!(user = %username, "signed in on the web");
+    let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();
+    let headers = response.headers_mut();
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, &token, SESSION_MS / 1000),
+    );
+    headers.append(header::SET_COOKIE, set_cookie(&state, LOGIN_COOKIE, "", 0));
+    response
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Nothing {}
+
+/// `POST /logout`
+pub async fn logout(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Submitted(_, Nothing {}): Submitted<Nothing>,
+) -> Response {
+    if let Some(token) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = state
+            .storage
+            .delete_session(&auth::token_hash(&token))
+            .await
+    {
+        return ApiError::internal(e).into_response();
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, "", 0),
+    );
+    response
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LangQuery {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// `GET /lang/{code}`: switches the language of the pages, then goes back.
+pub async fn switch_lang(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(code): axum::extract::Path<String>,
+    Query(q): Query<LangQuery>,
+) -> Response {
+    let lang = Lang::parse(&code).unwrap_or_default();
+    let mut response = Redirect::to(&safe_next(q.next.as_deref())).into_response();
+    let cookie = format!(
+        "{}={}; Path=/; SameSite=Lax; Max-Age=31536000{}",
+        super::i18n::COOKIE,
+        lang.code(),
+        if state.secure_cookies { "; Secure" } else { "" }
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// Whether a role may use a part of the web at all.
+pub fn require_role(viewer: &Viewer, roles: &[Role]) -> Result<(), ApiError> {
+    if roles.contains(&viewer.user.role) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "this is not available to the role {}",
+            viewer.user.role
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_local() {
+        assert_eq!(
+            safe_next(Some("/referrals?status=submitted")),
+            "/referrals?status=submitted"
+        );
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn passwords_verify() {
+        let hash = hash_password("kata sandi panjang").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password(&hash, "kata sandi panjang"));
+        assert!(!verify_password(&hash, "kata sandi salah!"));
+        assert!(!verify_password(decoy_hash(), ""));
+    }
+
+    #[test]
+    fn cookies_parse() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; fieldsync_session=abc; b=2"),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("abc"));
+        assert_eq!(cookie(&h, "c"), None);
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+    }
+}
