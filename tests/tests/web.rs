@@ -1,0 +1,15 @@
+//! The web and its JSON API, end to end: sign-in, the coordinator's and the supervisor's
+//! pages, exports, and the OpenAPI document, against a real server with phones syncing.
+
+mod common;
+#[path = "web/support.rs"]
+mod support;
+
+#[path = "web/account.rs"]
+mod account;
+#[path = "web/coordinator.rs"]
+mod coordinator;
+#[path = "web/exports.rs"]
+mod exports;
+#[path = "web/supervisor.rs"]
+mod supervisor;

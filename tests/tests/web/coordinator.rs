@@ -1,0 +1,1 @@
+//! The coordinator part of the web (placeholder).
