@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use fieldsync_server::{Config, Limits};
+use fieldsync_server::{Config, Limits, TlsConfig};
 use tracing_subscriber::EnvFilter;
 
 mod cli;
@@ -169,6 +169,12 @@ struct ServeArgs {
     /// Address to listen on
     #[arg(long, env = "FIELDSYNC_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
+    /// PEM certificate chain: serve HTTPS and WSS (needs --tls-key)
+    #[arg(long, env = "FIELDSYNC_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of the certificate (PKCS#8, RSA or EC)
+    #[arg(long, env = "FIELDSYNC_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     #[command(flatten)]
     db: DatabaseArgs,
     /// Memory budget for loaded documents, in MiB
@@ -227,6 +233,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_message_bytes: args.max_message_bytes,
             max_docs_per_connection: args.max_docs_per_connection,
         },
+        tls: args
+            .tls_cert
+            .zip(args.tls_key)
+            .map(|(cert, key)| TlsConfig { cert, key }),
         ..Config::default()
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)
