@@ -175,6 +175,10 @@ struct ServeArgs {
     /// PEM private key of the certificate (PKCS#8, RSA or EC)
     #[arg(long, env = "FIELDSYNC_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address: only when a TLS-terminating proxy is in front
+    // Boolish so that FIELDSYNC_ALLOW_INSECURE=1 (or yes, on) works, not only `true`.
+    #[arg(long, env = "FIELDSYNC_ALLOW_INSECURE", value_parser = clap::builder::BoolishValueParser::new())]
+    allow_insecure: bool,
     #[command(flatten)]
     db: DatabaseArgs,
     /// Memory budget for loaded documents, in MiB
@@ -242,6 +246,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    // The bound address, not the text: `localhost` or a host name counts as what it resolved to.
+    if config.tls.is_none() {
+        fieldsync_server::tls::check_plain_http(listener.local_addr()?, args.allow_insecure)?;
+    }
     fieldsync_server::serve(listener, config, shutdown_signal()).await
 }
 

@@ -1,5 +1,6 @@
-//! HTTPS and WSS served directly with rustls: loading the certificate and key, and the listener
-//! that hands axum only connections whose TLS handshake has completed.
+//! HTTPS and WSS served directly with rustls: loading the certificate and key, the listener that
+//! hands axum only connections whose TLS handshake has completed, and the rule that plain HTTP
+//! stays on loopback.
 
 use std::io;
 use std::net::SocketAddr;
@@ -89,6 +90,17 @@ fn read_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
     }
 }
 
+/// Plain HTTP carries device tokens in the clear, so it is served only on loopback (development,
+/// or a proxy on the same machine) unless the operator says a proxy in front terminates TLS.
+pub fn check_plain_http(addr: SocketAddr, allow_insecure: bool) -> anyhow::Result<()> {
+    if allow_insecure || addr.ip().to_canonical().is_loopback() {
+        return Ok(());
+    }
+    bail!(
+        "refusing to serve plain HTTP on {addr}: give --tls-cert and --tls-key, or --allow-insecure when a TLS-terminating proxy is in front"
+    )
+}
+
 /// What `serve` hands to `axum::serve`. axum gives `ConnectInfo<SocketAddr>` to any listener
 /// wrapped in `tap_io` whose address is a `SocketAddr`; the orphan rule keeps us from giving it
 /// to `TlsListener` directly, hence the tap that does nothing.
@@ -158,5 +170,49 @@ async fn handshake(
             tracing::debug!(%addr, "TLS handshake timed out");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn plain_http_is_allowed_on_loopback() {
+        for a in [
+            "127.0.0.1:8080",
+            "127.3.2.1:80",
+            "[::1]:8080",
+            "[::ffff:127.0.0.1]:8080",
+        ] {
+            assert!(check_plain_http(addr(a), false).is_ok(), "{a}");
+        }
+    }
+
+    #[test]
+    fn plain_http_off_loopback_is_refused_with_a_way_out() {
+        for a in [
+            "0.0.0.0:8080",
+            "[::]:8080",
+            "192.168.1.10:8080",
+            "[2001:db8::1]:443",
+        ] {
+            let e = check_plain_http(addr(a), false).unwrap_err().to_string();
+            assert!(e.starts_with("refusing to serve plain HTTP on "), "{e}");
+            assert!(
+                e.contains("--tls-cert") && e.contains("--allow-insecure"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn allow_insecure_permits_plain_http_anywhere() {
+        assert!(check_plain_http(addr("0.0.0.0:8080"), true).is_ok());
+        assert!(check_plain_http(addr("[::]:8080"), true).is_ok());
     }
 }
