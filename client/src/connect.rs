@@ -17,7 +17,7 @@ use crate::{Replica, State};
 /// How to reach the server.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
-    /// `ws://host:port/sync` (a `?token=…` query is passed through).
+    /// `ws://host:port/sync` or `wss://host:port/sync` (a `?token=…` query is passed through).
     pub url: String,
     /// First wait after a failed connection; doubles up to `max_backoff`, with jitter.
     pub min_backoff: Duration,
@@ -26,6 +26,8 @@ pub struct ConnectOptions {
     pub max_message_bytes: usize,
     /// The device token, sent as `Authorization: Bearer`.
     pub token: Option<String>,
+    /// DER certificates trusted for `wss://` besides the public (Mozilla) roots.
+    pub root_certificates: Vec<Vec<u8>>,
 }
 
 impl ConnectOptions {
@@ -36,12 +38,19 @@ impl ConnectOptions {
             max_backoff: Duration::from_secs(30),
             max_message_bytes: 64 * 1024 * 1024,
             token: None,
+            root_certificates: Vec::new(),
         }
     }
 
     /// Authenticates as the enrolled device with this token.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
+        self
+    }
+
+    /// Also trusts this root certificate (DER) for `wss://`: a private CA, or a test CA.
+    pub fn with_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates.push(der.into());
         self
     }
 }
@@ -189,9 +198,15 @@ impl Replica {
                 .map_err(|_| "the token is not a valid header value".to_string())?;
             request.headers_mut().insert("authorization", value);
         }
+        let tls = crate::tls::connector(&options.root_certificates)?;
         let (ws, _) = tokio::time::timeout(
             Duration::from_secs(20),
-            tokio_tungstenite::connect_async_with_config(request, Some(config), false),
+            tokio_tungstenite::connect_async_tls_with_config(
+                request,
+                Some(config),
+                false,
+                Some(tls),
+            ),
         )
         .await
         .map_err(|_| "connect timed out".to_string())?

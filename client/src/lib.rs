@@ -13,6 +13,7 @@
 
 mod connect;
 mod store;
+mod tls;
 
 use std::collections::HashMap;
 use std::sync::Arc;

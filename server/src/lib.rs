@@ -15,6 +15,7 @@ mod live;
 pub mod projection;
 pub mod reindex;
 pub mod storage;
+pub mod tls;
 pub mod web;
 pub mod writer;
 
@@ -42,6 +43,7 @@ use crate::hub::{Hub, HubConfig};
 use crate::live::Registry;
 use crate::storage::Storage;
 use crate::storage::directory::TokenStatus;
+pub use crate::tls::TlsConfig;
 use crate::writer::Writer;
 
 /// Everything `serve` needs to know.
@@ -56,7 +58,11 @@ pub struct Config {
     pub limits: Limits,
     /// Per-address limits on connection attempts and failed authentications.
     pub rate_limits: RateLimits,
-    /// Mark web cookies `Secure`: on when serving TLS, or behind a TLS-terminating proxy.
+    /// Serve HTTPS and WSS with this certificate; `None` serves plain HTTP (loopback, or behind
+    /// a TLS-terminating proxy).
+    pub tls: Option<TlsConfig>,
+    /// Mark web cookies `Secure` without TLS here: behind a TLS-terminating proxy. Always on
+    /// with `tls`.
     pub secure_cookies: bool,
 }
 
@@ -90,6 +96,7 @@ impl Default for Config {
                 max_docs_per_connection: 100_000,
             },
             rate_limits: RateLimits::default(),
+            tls: None,
             secure_cookies: false,
         }
     }
@@ -253,6 +260,8 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // First, so that a bad certificate or key stops the start before the database is touched.
+    let tls_config = config.tls.as_ref().map(TlsConfig::load).transpose()?;
     let storage = storage::open(&config.database_url)
         .await
         .with_context(|| format!("cannot open database {}", redact(&config.database_url)))?;
@@ -291,19 +300,32 @@ pub async fn serve(
         next_conn: AtomicU64::new(0),
         peers: Mutex::default(),
         shutdown: stop_rx,
-        secure_cookies: config.secure_cookies,
+        secure_cookies: config.secure_cookies || config.tls.is_some(),
     });
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, database = %redact(&config.database_url), "fieldsync listening");
-    axum::serve(
-        listener,
-        router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    tracing::info!(
+        %addr,
+        database = %redact(&config.database_url),
+        tls = tls_config.is_some(),
+        "fieldsync listening"
+    );
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let stopping = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
-    })
-    .await
+    };
+    match tls_config {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopping)
+                .await
+        }
+        Some(tls_config) => {
+            axum::serve(tls::listener(listener, tls_config), app)
+                .with_graceful_shutdown(stopping)
+                .await
+        }
+    }
     .context("server failed")?;
 
     tracing::info!("shutting down: closing connections and saving sync states");

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use fieldsync_server::{Config, Limits};
+use fieldsync_server::{Config, Limits, TlsConfig};
 use tracing_subscriber::EnvFilter;
 
 mod cli;
@@ -197,6 +197,17 @@ struct ServeArgs {
     /// Address to listen on
     #[arg(long, env = "FIELDSYNC_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
+    /// PEM certificate chain: serve HTTPS and WSS (needs --tls-key)
+    #[arg(long, env = "FIELDSYNC_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of the certificate (PKCS#8, RSA or EC)
+    #[arg(long, env = "FIELDSYNC_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address: only when a TLS-terminating proxy is in
+    /// front (web cookies are then marked Secure)
+    // Boolish so that FIELDSYNC_ALLOW_INSECURE=1 (or yes, on) works, not only `true`.
+    #[arg(long, env = "FIELDSYNC_ALLOW_INSECURE", value_parser = clap::builder::BoolishValueParser::new())]
+    allow_insecure: bool,
     #[command(flatten)]
     db: DatabaseArgs,
     /// Memory budget for loaded documents, in MiB
@@ -255,11 +266,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_message_bytes: args.max_message_bytes,
             max_docs_per_connection: args.max_docs_per_connection,
         },
+        tls: args
+            .tls_cert
+            .zip(args.tls_key)
+            .map(|(cert, key)| TlsConfig { cert, key }),
+        // --allow-insecure means HTTPS ends at a proxy: browsers still reach us over HTTPS.
+        secure_cookies: args.allow_insecure,
         ..Config::default()
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    // The bound address, not the text: `localhost` or a host name counts as what it resolved to.
+    if config.tls.is_none() {
+        fieldsync_server::tls::check_plain_http(listener.local_addr()?, args.allow_insecure)?;
+    }
     fieldsync_server::serve(listener, config, shutdown_signal()).await
 }
 
