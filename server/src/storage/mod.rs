@@ -7,6 +7,7 @@
 //! [`crate::writer`] groups the writes of many documents into one commit.
 
 pub mod directory;
+pub mod export;
 mod postgres;
 mod projection;
 pub mod query;
@@ -24,6 +25,7 @@ use fieldsync_protocol::{DocumentId, StorageId};
 use crate::projection::Projection;
 
 pub use directory::{AuditEntry, Directory};
+pub use export::Exports;
 pub use postgres::PostgresStorage;
 pub use sqlite::SqliteStorage;
 pub use web::WebDirectory;
@@ -93,8 +95,10 @@ pub enum Write {
 }
 
 /// The one interface the server has to a database: documents here, people and devices in
-/// [`Directory`], web sign-in in [`WebDirectory`].
-pub trait Storage: Directory + WebDirectory + Send + Sync + std::fmt::Debug + 'static {
+/// [`Directory`], web sign-in in [`WebDirectory`], exports in [`Exports`].
+pub trait Storage:
+    Directory + WebDirectory + Exports + Send + Sync + std::fmt::Debug + 'static
+{
     /// The document's chunks and sync states; `None` if nothing was ever stored.
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>>;
 
