@@ -10,6 +10,7 @@ pub mod admin;
 pub mod auth;
 mod cache;
 mod connection;
+pub mod demo;
 pub mod hub;
 mod live;
 pub mod projection;
@@ -64,6 +65,8 @@ pub struct Config {
     /// Mark web cookies `Secure` without TLS here: behind a TLS-terminating proxy. Always on
     /// with `tls`.
     pub secure_cookies: bool,
+    /// `--demo`: seed Kota Cimahi into an empty database and announce its people.
+    pub demo: Option<demo::Demo>,
 }
 
 /// Limits that protect the server and other peers from one peer.
@@ -98,6 +101,7 @@ impl Default for Config {
             rate_limits: RateLimits::default(),
             tls: None,
             secure_cookies: false,
+            demo: None,
         }
     }
 }
@@ -270,6 +274,14 @@ pub async fn serve(
         .await
         .context("cannot read the server's storage id")?;
     let storage_id = StorageId::parse(&storage_id).context("stored storage id is invalid")?;
+    // Before listening, so that the demo's people are announced before anything is served.
+    let seed_demo = match &config.demo {
+        Some(demo) => {
+            let (addr, tls) = (listener.local_addr()?, config.tls.is_some());
+            demo::prepare(demo, storage.as_ref(), addr, tls).await?
+        }
+        None => false,
+    };
     let server_peer = PeerId::parse(&format!("fieldsync-{}", uuid::Uuid::new_v4()))
         .expect("a uuid makes a valid peer id");
     let (writer, writer_task) = Writer::spawn(storage.clone());
@@ -309,6 +321,7 @@ pub async fn serve(
         tls = tls_config.is_some(),
         "fieldsync listening"
     );
+    let demo_task = seed_demo.then(|| demo::spawn(addr, hub.clone(), storage.clone()));
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let stopping = async move {
         shutdown.await;
@@ -327,6 +340,11 @@ pub async fn serve(
         }
     }
     .context("server failed")?;
+    if let Some(task) = demo_task {
+        // Unfinished seeding stops here: it holds the hub, which must go before the writer.
+        task.abort();
+        let _ = task.await;
+    }
 
     tracing::info!("shutting down: closing connections and saving sync states");
     if !hub.drained(Duration::from_secs(10)).await {

@@ -226,6 +226,11 @@ struct ServeArgs {
         default_value_t = 100_000
     )]
     max_docs_per_connection: usize,
+    /// Seed Kota Cimahi into an empty database on first start (people of every role, six
+    /// weeks of records) and print everyone's password: for trying fieldsync out, never for
+    /// real data
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    demo: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -272,6 +277,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .map(|(cert, key)| TlsConfig { cert, key }),
         // --allow-insecure means HTTPS ends at a proxy: browsers still reach us over HTTPS.
         secure_cookies: args.allow_insecure,
+        demo: args.demo.then(Default::default),
         ..Config::default()
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)
