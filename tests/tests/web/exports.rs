@@ -3,14 +3,16 @@
 
 use std::io::Read;
 
-use fieldsync_core::schema::{FieldDocument, RegionCode, Role, examples};
+use fieldsync_core::schema::{
+    Event, EventKind, FieldDocument, RegionCode, Role, add_event, examples,
+};
 use fieldsync_protocol::DocumentId;
 use fieldsync_server::projection::{Common, Person, Projection, VisitRow};
 use fieldsync_server::storage::Write;
 use fieldsync_server::storage::directory::AuditFilter;
 use fieldsync_server::storage::export::{ExportKind, columns};
 
-use crate::common::{TestServer, WAIT};
+use crate::common::{PgDatabase, TestServer, WAIT};
 use crate::support::{Client, Reply, person};
 
 const NOVEMBER: &str = "from=2026-11-01&to=2026-11-30";
@@ -380,4 +382,77 @@ async fn a_large_export_streams_chunked_complete_and_audited() {
             line.detail
         );
     }
+}
+
+/// A referral by peksos-ani that a supervisor's phone rejects with a reason; the export shows
+/// the status and the reason, on either backend.
+async fn rejected_referral_exports(server: &TestServer) {
+    person(server, "sri", Role::Supervisor, &["32.77"]).await;
+    let (ani, _h1) = server.phone().await;
+    let area = crate::common::area();
+    let doc = ani
+        .create(|tx| FieldDocument::Referral(examples::referral(&area, "peksos-ani")).write(tx))
+        .await
+        .unwrap();
+    ani.wait_acknowledged(doc, WAIT).await.unwrap();
+    let (sri, _h2) = server.phone_as("sri").await;
+    sri.find(doc).await;
+    sri.wait_doc(doc, WAIT, |_| true).await.unwrap();
+    let rejected = Event {
+        kind: EventKind::Rejected,
+        at: "2026-11-22T03:00:00Z".into(),
+        by: "sri".into(),
+        note: Some("Desil DTSEN di atas batas".into()),
+        id: None,
+    };
+    sri.change(doc, |tx| add_event(tx, &rejected).map(|_| ()))
+        .await
+        .unwrap();
+    sri.wait_acknowledged(doc, WAIT).await.unwrap();
+
+    let mut script = Client::script(server, "sri").await;
+    let csv = script
+        .get(&format!("/api/exports/referrals.csv?area=32.77&{NOVEMBER}"))
+        .await;
+    assert_eq!(csv.status, 200, "{}", csv.text());
+    let text = csv.text();
+    assert!(
+        text.contains(",KIS-PBI,Ditolak,Ya,Ya,Ya,Tidak,Tidak,Tidak memiliki jaminan kesehatan.,"),
+        "{text}"
+    );
+    assert!(text.contains(",2026-11-20 16:46,2026-11-22 10:00,Desil DTSEN di atas batas,"));
+    let xlsx = script
+        .get(&format!(
+            "/api/exports/referrals.xlsx?area=32.77&{NOVEMBER}"
+        ))
+        .await;
+    assert_eq!(xlsx.status, 200);
+    assert!(unzip(&xlsx, "xl/worksheets/sheet1.xml").contains("Desil DTSEN di atas batas"));
+    let page = Client::browser(server, "sri")
+        .await
+        .get("/exports")
+        .await
+        .text();
+    assert!(
+        page.contains("<option value=\"32.77.01.1001\""),
+        "areas with records"
+    );
+}
+
+#[tokio::test]
+async fn a_rejection_exports_with_its_reason() {
+    let server = TestServer::start().await;
+    rejected_referral_exports(&server).await;
+}
+
+#[tokio::test]
+async fn exports_read_the_same_on_postgresql() {
+    let Some(pg) = PgDatabase::create().await else {
+        return;
+    };
+    let url = pg.url.clone();
+    let server = TestServer::start_with(|c| c.database_url = url).await;
+    rejected_referral_exports(&server).await;
+    server.stop().await;
+    pg.drop_database().await;
 }
