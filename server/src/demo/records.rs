@@ -164,7 +164,11 @@ fn visit(
     });
     // Around the middle of each kecamatan.
     let (lat, lon) = [(-6.897, 107.538), (-6.877, 107.543), (-6.853, 107.551)][place.kecamatan];
-    let jitter = |rng: &mut StdRng| f64::from(rng.random_range(-80..=80)) / 10_000.0;
+    // Four decimals, as a phone's GPS reading is usually shown (about 11 m).
+    let near = |rng: &mut StdRng, x: f64| {
+        let jittered = x + f64::from(rng.random_range(-80..=80)) / 10_000.0;
+        format!("{jittered:.4}").parse().unwrap_or(x)
+    };
     Visit {
         envelope: envelope(
             DocKind::Visit,
@@ -177,7 +181,7 @@ fn visit(
         notes,
         actions,
         follow_up_on: follow_up,
-        location: Some((lat + jitter(rng), lon + jitter(rng))),
+        location: Some((near(rng, lat), near(rng, lon))),
     }
 }
 
@@ -391,6 +395,12 @@ mod tests {
             .chain(a.outreach.iter().cloned().map(FieldDocument::Outreach));
         for doc in docs {
             assert_eq!(check_change(None, Some(&doc), &author), Ok(()), "{doc:?}");
+        }
+        for v in &a.visits {
+            let (lat, lon) = v.location.unwrap();
+            for x in [lat, lon] {
+                assert!(x.to_string().split('.').nth(1).unwrap().len() <= 4, "{x}");
+            }
         }
         for r in &a.referrals {
             for (_, e) in &r.decisions {
