@@ -456,3 +456,37 @@ async fn exports_read_the_same_on_postgresql() {
     server.stop().await;
     pg.drop_database().await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_export_route() {
+    let server = TestServer::start().await;
+    let doc = Client::anonymous(&server)
+        .get("/api/openapi.json")
+        .await
+        .json();
+    for kind in ["visits", "referrals", "outreach"] {
+        for (ext, media) in [
+            ("csv", "text/csv"),
+            (
+                "xlsx",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ),
+        ] {
+            let op = &doc["paths"][format!("/api/exports/{kind}.{ext}")]["get"];
+            assert!(
+                op["responses"]["200"]["content"][media].is_object(),
+                "{kind}.{ext} answers {media}"
+            );
+            let names: Vec<&str> = op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(names, ["area", "from", "to"]);
+            for status in ["400", "401", "403"] {
+                assert!(op["responses"][status].is_object(), "{kind}.{ext} {status}");
+            }
+        }
+    }
+}
