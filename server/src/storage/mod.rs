@@ -6,6 +6,7 @@
 //! All writes go through [`Storage::write`], which applies a batch in one transaction: the
 //! [`crate::writer`] groups the writes of many documents into one commit.
 
+pub mod caseload;
 pub mod directory;
 mod postgres;
 mod projection;
@@ -23,6 +24,7 @@ use fieldsync_protocol::{DocumentId, StorageId};
 
 use crate::projection::Projection;
 
+pub use caseload::Caseload;
 pub use directory::{AuditEntry, Directory};
 pub use postgres::PostgresStorage;
 pub use sqlite::SqliteStorage;
@@ -94,7 +96,9 @@ pub enum Write {
 
 /// The one interface the server has to a database: documents here, people and devices in
 /// [`Directory`], web sign-in in [`WebDirectory`].
-pub trait Storage: Directory + WebDirectory + Send + Sync + std::fmt::Debug + 'static {
+pub trait Storage:
+    Directory + WebDirectory + Caseload + Send + Sync + std::fmt::Debug + 'static
+{
     /// The document's chunks and sync states; `None` if nothing was ever stored.
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>>;
 
