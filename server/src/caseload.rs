@@ -307,7 +307,8 @@ struct Entry {
 fn ensure_index(tx: &mut Transaction<'_>, owner: &str) -> Result<(), AutomergeError> {
     if tx.get(ROOT, "documents")?.is_none() {
         tx.put(ROOT, "type", "index")?;
-        tx.put(ROOT, "schema", 1_u64)?;
+        // An int, as JS writes numbers; a uint would reach JS apps as a BigInt.
+        tx.put(ROOT, "schema", 1_i64)?;
         tx.put(ROOT, "user", owner)?;
         tx.put_object(ROOT, "documents", ObjType::Map)?;
     }
