@@ -11,6 +11,7 @@ pub mod directory;
 mod postgres;
 mod projection;
 pub mod query;
+pub mod review;
 mod sqlite;
 pub mod web;
 
@@ -27,6 +28,7 @@ use crate::projection::Projection;
 pub use caseload::Caseload;
 pub use directory::{AuditEntry, Directory};
 pub use postgres::PostgresStorage;
+pub use review::Review;
 pub use sqlite::SqliteStorage;
 pub use web::WebDirectory;
 
@@ -95,9 +97,10 @@ pub enum Write {
 }
 
 /// The one interface the server has to a database: documents here, people and devices in
-/// [`Directory`], web sign-in in [`WebDirectory`].
+/// [`Directory`], web sign-in in [`WebDirectory`], caseloads in [`Caseload`], the supervisor's
+/// reads in [`Review`].
 pub trait Storage:
-    Directory + WebDirectory + Caseload + Send + Sync + std::fmt::Debug + 'static
+    Directory + WebDirectory + Caseload + Review + Send + Sync + std::fmt::Debug + 'static
 {
     /// The document's chunks and sync states; `None` if nothing was ever stored.
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>>;

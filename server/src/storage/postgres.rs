@@ -30,6 +30,7 @@ super::directory::identity_writer!(write_identity, sqlx::PgConnection);
 super::directory::directory_impl!(PostgresStorage);
 super::web::web_impl!(PostgresStorage);
 super::caseload::caseload_impl!(PostgresStorage);
+super::review::review_impl!(PostgresStorage);
 
 impl Storage for PostgresStorage {
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {

@@ -54,6 +54,7 @@ super::directory::identity_writer!(write_identity, sqlx::SqliteConnection);
 super::directory::directory_impl!(SqliteStorage);
 super::web::web_impl!(SqliteStorage);
 super::caseload::caseload_impl!(SqliteStorage);
+super::review::review_impl!(SqliteStorage);
 
 impl Storage for SqliteStorage {
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
