@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::{Replica, State};
+use crate::{Entry, Replica, State};
 
 /// How to reach the server.
 #[derive(Debug, Clone)]
@@ -300,9 +300,11 @@ impl Replica {
             Message::Sync(m) | Message::Request(m) => {
                 let mut state = self.0.state.lock().await;
                 let State { docs, .. } = &mut *state;
-                let Some(entry) = docs.get_mut(&m.document_id) else {
-                    return Ok(()); // a document we never asked for: not ours to keep
-                };
+                // A document we never asked for is one the server offers: a new document in
+                // this user's areas. It only offers what the user may read.
+                let entry = docs
+                    .entry(m.document_id)
+                    .or_insert_with(|| Entry::new(m.document_id, Some(server.clone())));
                 entry
                     .sync
                     .receive(server, Kind::Sync, &m.data)

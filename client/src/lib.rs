@@ -384,6 +384,28 @@ impl Replica {
             .await
     }
 
+    /// Restores a caseload from the user's index document (its URL comes with the device's
+    /// enrollment): finds the index, then every document it lists. Returns how many it lists;
+    /// they arrive in the background like any found document.
+    pub async fn restore_from_index(
+        &self,
+        index: DocumentId,
+        limit: Duration,
+    ) -> Result<usize, ClientError> {
+        self.find(index).await;
+        self.wait_doc(index, limit, |doc| index_entries(doc).is_some())
+            .await?;
+        let listed = self
+            .read(index, index_entries)
+            .await
+            .flatten()
+            .unwrap_or_default();
+        for id in &listed {
+            self.find(*id).await;
+        }
+        Ok(listed.len())
+    }
+
     /// Waits until `check` holds for the document's contents.
     pub async fn wait_doc(
         &self,
@@ -409,4 +431,16 @@ impl Replica {
     fn bump(&self) {
         self.0.version.send_modify(|v| *v += 1);
     }
+}
+
+/// The documents an index document lists (`documents` keyed by id), or `None` if `doc` is not
+/// an index (yet).
+pub fn index_entries(doc: &Automerge) -> Option<Vec<DocumentId>> {
+    use automerge::{ROOT, ReadDoc};
+    let (_, map) = doc.get(ROOT, "documents").ok().flatten()?;
+    Some(
+        doc.keys(&map)
+            .filter_map(|k| DocumentId::parse(&k).ok())
+            .collect(),
+    )
 }

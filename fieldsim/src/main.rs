@@ -30,6 +30,10 @@ struct Args {
     /// The user id the token belongs to: the author of the simulated visits
     #[arg(long, default_value = "peksos-fieldsim")]
     user: String,
+    /// A fieldsync database to enroll one field worker per phone in, each with a device token
+    /// of their own, two workers per kelurahan (a realistic caseload; instead of --token)
+    #[arg(long, conflicts_with_all = ["token", "user"])]
+    enroll_in: Option<String>,
     /// Number of simulated phones
     #[arg(long, default_value_t = 100)]
     phones: usize,
@@ -57,14 +61,26 @@ async fn main() -> anyhow::Result<()> {
         bail!("--url must be a ws:// or wss:// URL");
     }
 
+    let workers = match &args.enroll_in {
+        Some(url) => enroll(url, args.phones).await?,
+        None => vec![
+            Worker {
+                user: args.user.clone(),
+                area: "32.77.01.1001".into(),
+                token: args.token.clone(),
+            };
+            args.phones
+        ],
+    };
+
     // Offline: every phone writes its documents with no connection.
     let mut phones = Vec::with_capacity(args.phones);
-    for p in 0..args.phones {
+    for (p, worker) in workers.iter().enumerate() {
         let replica = Replica::in_memory().await;
         let mut ids = Vec::with_capacity(args.docs);
         for d in 0..args.docs {
             let id = replica
-                .create(|tx| visit(tx, &args.user, p, d))
+                .create(|tx| visit(tx, worker, p, d))
                 .await
                 .context("creating a document")?;
             for e in 0..args.edits {
@@ -77,7 +93,7 @@ async fn main() -> anyhow::Result<()> {
             }
             ids.push(id);
         }
-        phones.push((replica, ids));
+        phones.push((replica, ids, worker.token.clone()));
     }
     let total = args.phones * args.docs;
     let cpu_before = args.server_pid.and_then(cpu_seconds);
@@ -86,9 +102,8 @@ async fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     let limit = Duration::from_secs(args.timeout_secs);
     let mut tasks = Vec::with_capacity(args.phones);
-    for (replica, ids) in phones {
+    for (replica, ids, token) in phones {
         let url = args.url.clone();
-        let token = args.token.clone();
         tasks.push(tokio::spawn(async move {
             let mut options = ConnectOptions::new(url);
             options.token = token.clone();
@@ -178,17 +193,59 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Who a simulated phone syncs as.
+#[derive(Debug, Clone)]
+struct Worker {
+    user: String,
+    area: String,
+    token: Option<String>,
+}
+
+/// One field worker per phone, two per kelurahan (kelurahan 1001-1100 of kecamatan 01, 02, …
+/// of a kota 32.77), each with a device token.
+async fn enroll(url: &str, phones: usize) -> anyhow::Result<Vec<Worker>> {
+    use fieldsync_core::schema::{RegionCode, Role};
+    let storage = fieldsync_server::storage::open(url)
+        .await
+        .with_context(|| format!("cannot open {}", fieldsync_server::redact(url)))?;
+    let mut workers = Vec::with_capacity(phones);
+    for p in 0..phones {
+        let k = p / 2;
+        let area = format!("32.77.{:02}.{}", 1 + (k / 100) % 99, 1001 + k % 100);
+        let user = format!("fieldsim-{p}");
+        let scope = RegionCode::parse(&area).context("a valid kelurahan code")?;
+        // Already there from an earlier run: enroll another device.
+        let _ = fieldsync_server::admin::add_user(
+            storage.as_ref(),
+            Some(user.clone()),
+            &user,
+            Role::Peksos,
+            vec![scope],
+        )
+        .await;
+        let (_, token) =
+            fieldsync_server::admin::enroll_device(storage.as_ref(), &user, None, None).await?;
+        workers.push(Worker {
+            user,
+            area,
+            token: Some(token),
+        });
+    }
+    storage.close().await?;
+    Ok(workers)
+}
+
 /// A field visit as a phone would write it.
 fn visit(
     tx: &mut automerge::transaction::Transaction<'_>,
-    user: &str,
+    worker: &Worker,
     phone: usize,
     doc: usize,
 ) -> Result<(), automerge::AutomergeError> {
     tx.put(ROOT, "type", "visit")?;
     tx.put(ROOT, "schema", 1)?;
-    tx.put(ROOT, "area", "32.77.01.1001")?;
-    tx.put(ROOT, "createdBy", user)?;
+    tx.put(ROOT, "area", worker.area.as_str())?;
+    tx.put(ROOT, "createdBy", worker.user.as_str())?;
     tx.put(ROOT, "createdAt", "2026-11-20T08:00:00Z")?;
     tx.put(ROOT, "visitedAt", "2026-11-20T09:30:00Z")?;
     let b = tx.put_object(ROOT, "beneficiary", ObjType::Map)?;

@@ -119,6 +119,28 @@ pub async fn enroll_device(
     Ok((device, token))
 }
 
+/// The URL of the user's index document: the list of their caseload, which a phone opens to
+/// restore every document it should hold (`crate::caseload`).
+pub async fn index_url(storage: &dyn Storage, user_id: &str) -> anyhow::Result<String> {
+    let secret = crate::caseload::index_secret(storage).await?;
+    Ok(crate::caseload::index_id(&secret, user_id)
+        .url()
+        .to_string())
+}
+
+/// Gives a user new area scopes. Their connected devices are told to reconnect, and then
+/// to drop the documents that left their areas.
+pub async fn set_areas(
+    storage: &dyn Storage,
+    user_id: &str,
+    areas: &[RegionCode],
+) -> anyhow::Result<()> {
+    if !storage.set_areas(user_id, areas).await? {
+        bail!("no enabled user {user_id:?}");
+    }
+    Ok(())
+}
+
 /// Gives a device a new token; the old one stops working at once.
 pub async fn rotate_token(storage: &dyn Storage, device_id: &str) -> anyhow::Result<String> {
     let token = auth::new_token();

@@ -74,6 +74,7 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
                 .await?
                 .with_context(|| format!("no user {user:?}"))?;
             let devices = storage.devices(&user).await?;
+            let index = admin::index_url(storage.as_ref(), &user).await?;
             let areas: Vec<&str> = found.areas.iter().map(|a| a.as_str()).collect();
             let list: Vec<serde_json::Value> = devices
                 .iter()
@@ -91,6 +92,7 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
                 areas.join(","),
                 if found.disabled { ", disabled" } else { "" }
             );
+            text.push_str(&format!("\n  caseload index {index}"));
             for d in &devices {
                 let state = if d.revoked_at.is_some() {
                     "revoked"
@@ -102,7 +104,8 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
             print(
                 &args,
                 json!({"id": found.id, "name": found.name, "role": found.role.as_str(),
-                       "areas": areas, "disabled": found.disabled, "devices": list}),
+                       "areas": areas, "disabled": found.disabled, "devices": list,
+                       "indexUrl": index}),
                 text,
             );
             storage.close().await?;
@@ -142,6 +145,25 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
             );
             storage.close().await?;
         }
+        UserCommand::SetAreas {
+            user,
+            area,
+            admin: args,
+        } => {
+            let areas = admin::parse_areas(&area)?;
+            let storage = open(&args).await?;
+            admin::set_areas(storage.as_ref(), &user, &areas).await?;
+            let list: Vec<&str> = areas.iter().map(|a| a.as_str()).collect();
+            print(
+                &args,
+                json!({"id": user, "areas": list}),
+                format!(
+                    "{user} now serves {}; their devices reconnect and drop what left their areas",
+                    list.join(",")
+                ),
+            );
+            storage.close().await?;
+        }
         UserCommand::RevokeApiToken { token, admin: args } => {
             let storage = open(&args).await?;
             if !storage.revoke_api_token(&token).await? {
@@ -170,12 +192,13 @@ pub(crate) async fn device(command: DeviceCommand) -> anyhow::Result<()> {
             let (device, token) =
                 admin::enroll_device(storage.as_ref(), &user, label.as_deref(), expires_in_days)
                     .await?;
+            let index = admin::index_url(storage.as_ref(), &device.user_id).await?;
             print(
                 &args,
                 json!({"id": device.id, "user": device.user_id, "token": token,
-                       "expiresAt": device.expires_at}),
+                       "expiresAt": device.expires_at, "indexUrl": index}),
                 format!(
-                    "enrolled {} for {}\ntoken (shown only now; give it to the device): {token}",
+                    "enrolled {} for {}\ntoken (shown only now; give it to the device): {token}\ncaseload index: {index}",
                     device.id, device.user_id
                 ),
             );

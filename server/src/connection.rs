@@ -142,6 +142,7 @@ impl Connection {
                         }
                     }
                     Outbound::Fatal(reason) => break Some(Ending::tell(reason)),
+                    Outbound::Push(doc) => self.push(doc),
                 },
                 frame = stream.next() => {
                     last_heard = Instant::now();
@@ -226,6 +227,7 @@ impl Connection {
                 });
                 self.state
                     .register_peer(peer, self.conn, self.replaced.clone());
+                self.state.live.joined(self.conn, out.clone());
                 Ok(Some(reply.encode()))
             }
             Inbound::Leave => Err(None),
@@ -291,6 +293,20 @@ impl Connection {
         self.docs.insert(doc);
         self.state.hub.send(doc, command);
         Ok(())
+    }
+
+    /// A document the server offers unasked: synced like one the peer asked for, within the
+    /// same limit of documents per connection.
+    fn push(&mut self, doc: DocumentId) {
+        let Some(link) = self.link.clone() else {
+            return;
+        };
+        if self.docs.contains(&doc) || self.docs.len() >= self.state.limits.max_docs_per_connection
+        {
+            return;
+        }
+        self.docs.insert(doc);
+        self.state.hub.send(doc, Command::Push { link });
     }
 
     fn release(&mut self, peer: Option<PeerId>) {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use std::sync::atomic::AtomicU64;
 
-use fieldsync_core::schema::{Author, FieldDocument, may_read};
+use fieldsync_core::schema::{Author, DocKind, FieldDocument, RegionCode};
 use fieldsync_core::{DocumentSync, Kind, Receipt};
 use fieldsync_protocol::{DocMessage, DocumentId, Message, Notice, PeerId, StorageId};
 use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
@@ -44,6 +44,8 @@ pub enum Outbound {
     Frame(Vec<u8>),
     /// Send an `error` with this text, then close.
     Fatal(String),
+    /// Start syncing this document, which the peer did not ask for (`crate::caseload`).
+    Push(DocumentId),
 }
 
 /// How a document actor reaches one connected peer.
@@ -104,6 +106,9 @@ pub enum Command {
     Unload,
     /// A read or an edit made on the server in a person's name ([`Hub::read`], [`Hub::edit`]).
     Request(edit::Request),
+    /// Start syncing the document with a connected peer that did not ask for it: a new
+    /// document in its user's areas (`crate::caseload`).
+    Push { link: PeerLink },
 }
 
 /// The registry of document actors; cheap to clone.
@@ -179,6 +184,8 @@ impl Hub {
             pending: Vec::new(),
             readers: HashSet::new(),
             edit_replies: Vec::new(),
+            index_owner: None,
+            placed: None,
         };
         tokio::spawn(actor.run(rx));
     }
@@ -238,6 +245,12 @@ struct Actor {
     pending: Vec<Write>,
     /// Connections (peer, connection number) whose reading of the document is audited.
     readers: HashSet<(PeerId, u64)>,
+    /// The user whose index document this is (`crate::caseload`): only they may read it,
+    /// and only the server writes it.
+    index_owner: Option<String>,
+    /// Type and area as last committed: what live views and the caseload compare a change
+    /// against.
+    placed: Option<(DocKind, RegionCode)>,
     /// Accepted server-side edits waiting for their commit: their heads and whom to tell.
     edit_replies: Vec<edit::PendingEdit>,
 }
@@ -302,7 +315,10 @@ impl Actor {
         let needs_doc = batch.iter().any(|c| {
             matches!(
                 c,
-                Command::Sync { .. } | Command::Ephemeral { .. } | Command::Request(_)
+                Command::Sync { .. }
+                    | Command::Ephemeral { .. }
+                    | Command::Request(_)
+                    | Command::Push { .. }
             )
         });
         if needs_doc
@@ -333,6 +349,7 @@ impl Actor {
                 } => self.relay(&link, count, &session_id, &data),
                 Command::Close { peer, conn } => self.close(&peer, conn).await,
                 Command::Request(request) => self.request(request).await,
+                Command::Push { link } => self.push(link),
                 // Deferred: replies to this batch's messages must go out first.
                 Command::Unload => unload = true,
             }
@@ -367,7 +384,13 @@ impl Actor {
             });
             doc.add_peer(peer.clone(), state.as_deref());
         }
-        self.current = read_state(&doc);
+        self.index_owner = crate::caseload::index_owner(doc.doc());
+        self.current = if self.index_owner.is_some() {
+            None
+        } else {
+            read_state(&doc)
+        };
+        self.placed = placement(self.current.as_ref());
         self.doc = Some(doc);
         self.touch_cache();
         Ok(())
@@ -401,7 +424,7 @@ impl Actor {
             self.unavailable(&link);
             return;
         }
-        if exists && !may_read(&link.author, self.current.as_ref()) {
+        if exists && !self.readable(&link.author) {
             // Exactly what a document that does not exist gets. A device that says it holds
             // a copy (`sync`) is told to drop it.
             if let Some(doc) = self.doc.as_mut() {
@@ -517,7 +540,7 @@ impl Actor {
         }
         if doc.exists() && !self.waiting.is_empty() {
             for (_, link) in std::mem::take(&mut self.waiting) {
-                if may_read(&link.author, self.current.as_ref()) {
+                if self.readable(&link.author) {
                     self.attach(&link);
                 }
             }
@@ -644,6 +667,11 @@ impl Actor {
         }
         self.persist_sync_states(to_persist).await;
     }
+}
+
+/// A document's type and area, when it is a field document.
+fn placement(state: Option<&FieldDocument>) -> Option<(DocKind, RegionCode)> {
+    state.map(|d| (d.kind(), d.envelope().area.clone()))
 }
 
 /// The state the write rules judge the next change against. A stored document that is not

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod auth;
 mod cache;
+pub mod caseload;
 mod connection;
 pub mod demo;
 pub mod hub;
@@ -116,6 +117,7 @@ pub struct AppState {
     limits: Limits,
     limiter: Limiter,
     live: Arc<Registry>,
+    caseloads: Arc<caseload::Caseloads>,
     next_conn: AtomicU64,
     /// Connected peers: peer id → (connection number, how to tell it it was replaced).
     peers: Mutex<HashMap<PeerId, (u64, Arc<Notify>)>>,
@@ -219,6 +221,7 @@ async fn sync_socket(
             );
         }
     };
+    state.caseloads.connected(&identity.user);
     let ws = match ws {
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
@@ -296,9 +299,14 @@ pub async fn serve(
     );
     let (stop_tx, stop_rx) = watch::channel(false);
     let live = Arc::new(Registry::default());
+    let caseloads = caseload::Caseloads::new(hub.clone(), storage.clone(), live.clone())
+        .await
+        .context("cannot read the index secret")?;
+    let caseload_task = tokio::spawn(caseloads.clone().run(stop_rx.clone()));
     let watcher = tokio::spawn(live::watch_security_events(
         storage.clone(),
         live.clone(),
+        caseloads.clone(),
         stop_rx.clone(),
     ));
     let state = Arc::new(AppState {
@@ -309,6 +317,7 @@ pub async fn serve(
         limits: config.limits.clone(),
         limiter: Limiter::new(config.rate_limits.clone()),
         live: live.clone(),
+        caseloads,
         next_conn: AtomicU64::new(0),
         peers: Mutex::default(),
         shutdown: stop_rx,
@@ -351,6 +360,7 @@ pub async fn serve(
         tracing::warn!("some documents were still busy after 10 s");
     }
     let _ = watcher.await;
+    let _ = caseload_task.await;
     drop(state);
     drop(hub);
     let _ = writer_task.await;

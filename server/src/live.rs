@@ -6,7 +6,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use fieldsync_protocol::DocumentId;
+use tokio::sync::{mpsc, watch};
+
+use crate::caseload::Caseloads;
+use crate::hub::Outbound;
 
 use crate::storage::Storage;
 
@@ -18,6 +22,11 @@ pub const WIPE: &str =
 pub const REAUTH: &str =
     "fieldsync-reauth: this device's token was replaced; connect with the new token";
 
+/// What the devices of a user whose areas changed are told: they reconnect with the same
+/// token and are then told to drop what left their areas.
+pub const REASSIGNED: &str =
+    "fieldsync-reconnect: this user's areas changed; connect again to sync the new caseload";
+
 /// How often the database is asked for new revocations: within the 2 s promise with room
 /// for a slow query.
 const POLL: Duration = Duration::from_millis(500);
@@ -27,6 +36,8 @@ struct Live {
     device: String,
     user: String,
     close: watch::Sender<Option<String>>,
+    /// Where to offer documents, once the peer has joined.
+    out: Option<mpsc::Sender<Outbound>>,
 }
 
 /// Every authenticated connection, by connection number.
@@ -43,12 +54,43 @@ impl Registry {
             device: device.to_owned(),
             user: user.to_owned(),
             close,
+            out: None,
         };
         self.live
             .lock()
             .expect("registry lock poisoned")
             .insert(conn, live);
         closed
+    }
+
+    /// The connection's peer has joined: documents can be offered to it.
+    pub fn joined(&self, conn: u64, out: mpsc::Sender<Outbound>) {
+        if let Some(live) = self
+            .live
+            .lock()
+            .expect("registry lock poisoned")
+            .get_mut(&conn)
+        {
+            live.out = Some(out);
+        }
+    }
+
+    /// Offers a document to every joined connection of `user`; returns how many.
+    pub fn offer(&self, user: &str, doc: DocumentId) -> usize {
+        let live = self.live.lock().expect("registry lock poisoned");
+        let mut n = 0;
+        for out in live
+            .values()
+            .filter(|l| l.user == user)
+            .filter_map(|l| l.out.as_ref())
+        {
+            // A full queue means the peer is too slow; it finds the document through its
+            // index instead.
+            if out.try_send(Outbound::Push(doc)).is_ok() {
+                n += 1;
+            }
+        }
+        n
     }
 
     pub fn unregister(&self, conn: u64) {
@@ -74,6 +116,7 @@ impl Registry {
 pub(crate) async fn watch_security_events(
     storage: Arc<dyn Storage>,
     registry: Arc<Registry>,
+    caseloads: Arc<Caseloads>,
     mut stop: watch::Receiver<bool>,
 ) {
     // Events before this server started were acted on at authentication already.
@@ -110,6 +153,10 @@ pub(crate) async fn watch_security_events(
                 "device-revoked" => registry.close(WIPE, |l| l.device == subject),
                 "user-disabled" => registry.close(WIPE, |l| l.user == subject),
                 "token-rotated" => registry.close(REAUTH, |l| l.device == subject),
+                "user-areas-changed" => {
+                    caseloads.forget(subject);
+                    registry.close(REASSIGNED, |l| l.user == subject)
+                }
                 other => {
                     tracing::warn!("unknown security event {other:?}");
                     0

@@ -103,6 +103,16 @@ pub(crate) enum UserCommand {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Give a user new area scopes (reassignment); their devices drop what left their areas
+    SetAreas {
+        #[arg(long)]
+        user: String,
+        /// Kemendagri code prefixes, comma-separated
+        #[arg(long)]
+        area: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
     /// Revoke an API token
     RevokeApiToken {
         #[arg(long)]
@@ -303,13 +313,14 @@ async fn reindex(args: ReindexArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "reindexed {} documents: {} visits, {} referrals, {} outreach notes, {} without rows, {} unreadable",
+            "reindexed {} documents: {} visits, {} referrals, {} outreach notes, {} without rows, {} unreadable; skipped {} caseload indexes",
             report.documents,
             report.visits,
             report.referrals,
             report.outreach,
             report.without_rows,
-            report.unreadable
+            report.unreadable,
+            report.indexes
         );
     }
     Ok(())

@@ -24,6 +24,8 @@ pub struct ReindexReport {
     pub without_rows: usize,
     /// Stored documents that do not load or are not valid (each is logged).
     pub unreadable: usize,
+    /// Users' index documents (`crate::caseload`): no rows, not counted in `documents`.
+    pub indexes: usize,
 }
 
 pub async fn reindex(storage: &dyn Storage) -> StorageResult<ReindexReport> {
@@ -33,11 +35,18 @@ pub async fn reindex(storage: &dyn Storage) -> StorageResult<ReindexReport> {
         let Some(stored) = storage.load(doc).await? else {
             continue;
         };
-        report.documents += 1;
         let loaded = Automerge::load_with_options(
             &stored.bytes,
             LoadOptions::new().on_partial_load(OnPartialLoad::Ignore),
         );
+        if loaded
+            .as_ref()
+            .is_ok_and(|d| crate::caseload::index_owner(d).is_some())
+        {
+            report.indexes += 1;
+            continue;
+        }
+        report.documents += 1;
         let state = match loaded.as_ref().map(FieldDocument::read_state) {
             Ok(Ok(state)) => Some(state),
             Ok(Err(violations)) => {

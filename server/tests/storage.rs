@@ -395,3 +395,179 @@ async fn referral_rows_carry_the_derived_status_and_every_event() {
     }
     finish(backends).await;
 }
+
+async fn add_person(
+    storage: &dyn Storage,
+    id: &str,
+    role: fieldsync_core::schema::Role,
+    area: &str,
+) {
+    fieldsync_server::admin::add_user(
+        storage,
+        Some(id.into()),
+        id,
+        role,
+        vec![RegionCode::parse_prefix(area).unwrap()],
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn web_sign_in_lockout_sessions_and_api_tokens() {
+    use fieldsync_core::schema::Role;
+    let backends = backends().await;
+    for b in &backends {
+        let s = b.storage.as_ref();
+        add_person(s, "sri", Role::Supervisor, "32.77").await;
+        assert!(s.credentials("sri").await.unwrap().is_none(), "{}", b.name);
+        assert!(s.set_password("sri", "$argon2id$fake").await.unwrap());
+        assert!(!s.set_password("nobody", "$argon2id$fake").await.unwrap());
+        let c = s.credentials("sri").await.unwrap().unwrap();
+        assert_eq!((c.failures, c.locked_until), (0, None), "{}", b.name);
+
+        // Three failures lock at the third, until now + 1000.
+        for n in 1..=3 {
+            assert_eq!(s.sign_in_failed("sri", 10, 3, 1000).await.unwrap(), n);
+        }
+        assert_eq!(
+            s.credentials("sri").await.unwrap().unwrap().locked_until,
+            Some(1010)
+        );
+        s.sign_in_succeeded("sri").await.unwrap();
+        let c = s.credentials("sri").await.unwrap().unwrap();
+        assert_eq!((c.failures, c.locked_until), (0, None), "{}", b.name);
+
+        s.create_session("h1", "sri", "csrf1", 100, 200)
+            .await
+            .unwrap();
+        let found = s.session("h1", 150).await.unwrap().unwrap();
+        assert_eq!(
+            (found.user.id.as_str(), found.csrf_token.as_str()),
+            ("sri", "csrf1")
+        );
+        assert!(s.session("h1", 200).await.unwrap().is_none(), "expired");
+        assert!(s.session("h2", 150).await.unwrap().is_none());
+        // A new password ends every session.
+        s.create_session("h3", "sri", "csrf3", 100, 10_000)
+            .await
+            .unwrap();
+        s.set_password("sri", "$argon2id$other").await.unwrap();
+        assert!(s.session("h3", 150).await.unwrap().is_none(), "{}", b.name);
+        s.create_session("h4", "sri", "csrf4", 100, 10_000)
+            .await
+            .unwrap();
+        s.delete_session("h4").await.unwrap();
+        assert!(s.session("h4", 150).await.unwrap().is_none());
+
+        let token = fieldsync_server::storage::web::ApiToken {
+            id: "api_1".into(),
+            user_id: "sri".into(),
+            label: "laporan".into(),
+            created_at: 0,
+            expires_at: Some(500),
+        };
+        assert!(s.add_api_token(&token, "th").await.unwrap());
+        assert_eq!(
+            s.api_token_user("th", 100).await.unwrap().unwrap().id,
+            "sri"
+        );
+        assert!(
+            s.api_token_user("th", 500).await.unwrap().is_none(),
+            "expired"
+        );
+        assert!(s.revoke_api_token("api_1").await.unwrap());
+        assert!(!s.revoke_api_token("api_1").await.unwrap());
+        assert!(
+            s.api_token_user("th", 100).await.unwrap().is_none(),
+            "revoked"
+        );
+
+        // A disabled user's session and tokens stop at once.
+        s.create_session("h5", "sri", "csrf5", 100, 10_000)
+            .await
+            .unwrap();
+        assert!(s.disable_user("sri").await.unwrap());
+        assert!(s.session("h5", 150).await.unwrap().is_none(), "{}", b.name);
+    }
+    finish(backends).await;
+}
+
+#[tokio::test]
+async fn caseloads_list_users_move_them_and_find_documents_by_area() {
+    use fieldsync_core::schema::Role;
+    let backends = backends().await;
+    for b in &backends {
+        let s = b.storage.as_ref();
+        add_person(s, "ani", Role::Peksos, "32.77.01.1001").await;
+        add_person(s, "budi", Role::Peksos, "32.77.01.1002").await;
+        let users: Vec<String> = s.users().await.unwrap().into_iter().map(|u| u.id).collect();
+        assert_eq!(users, ["ani", "budi"], "{}", b.name);
+        let kelurahan_b = RegionCode::parse_prefix("32.77.01.1002").unwrap();
+        assert!(
+            s.set_areas("ani", std::slice::from_ref(&kelurahan_b))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.user("ani").await.unwrap().unwrap().areas,
+            vec![kelurahan_b.clone()]
+        );
+        let events = s.security_events(0).await.unwrap();
+        assert_eq!(events.last().unwrap().kind, "user-areas-changed");
+        assert_eq!(events.last().unwrap().subject, "ani");
+        assert!(
+            !s.set_areas("nobody", std::slice::from_ref(&kelurahan_b))
+                .await
+                .unwrap()
+        );
+
+        // Documents by area prefix, not by text prefix: 32.77.01.1002 is not under 32.77.01.100.
+        let write = |n: u8, area: &str| {
+            let mut o = outreach(1);
+            if let Projection::Outreach(row) = &mut o {
+                row.common.area = area.into();
+            }
+            Write::Append {
+                doc: did(n),
+                bytes: doc_with_changes(1).1.concat(),
+                projection: o,
+            }
+        };
+        s.write(&[
+            write(1, "32.77.01.1002"),
+            write(2, "32.77.02.2001"),
+            write(3, "32.77.01.1002"),
+        ])
+        .await
+        .unwrap();
+        let found = s
+            .placed_in(
+                std::slice::from_ref(&kelurahan_b),
+                &[DocKind::Outreach, DocKind::Visit],
+            )
+            .await
+            .unwrap();
+        let mut ids: Vec<String> = found.iter().map(|p| p.document_id.clone()).collect();
+        ids.sort();
+        let mut want = [did(1).to_string(), did(3).to_string()];
+        want.sort();
+        assert_eq!(ids, want, "{}", b.name);
+        assert!(found.iter().all(|p| p.kind == DocKind::Outreach));
+        let city = RegionCode::parse_prefix("32.77").unwrap();
+        assert_eq!(
+            s.placed_in(&[city], &[DocKind::Outreach])
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+        assert!(
+            s.placed_in(&[kelurahan_b], &[DocKind::Referral])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    finish(backends).await;
+}

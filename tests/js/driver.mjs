@@ -27,6 +27,9 @@
 //   {"cmd":"broadcast","url":U,"message":V}            -> {} (ephemeral message to the server)
 //   {"cmd":"waitEphemeral","url":U,"equals":V?}        -> {"senderId":...,"message":V}
 //   {"cmd":"peers"}                                    -> {"peers":[{"peerId","peerMetadata"}]}
+//   {"cmd":"waitConnected"}                            -> {"peers":N} once a server peer is connected
+//   {"cmd":"waitOffered","url":U}                      -> {"doc":{...}} once the server has synced
+//       U to this repo unasked (this command does not open U itself)
 //   {"cmd":"quit"}                                     -> {} then flush, shut down, exit 0
 //
 // waitSynced: the server has acknowledged the document when the heads it last reported for it
@@ -277,6 +280,16 @@ const commands = {
       if (i < 0) return undefined
       const [m] = queue.splice(i, 1)
       return { senderId: m.senderId, message: plain(m.message) }
+    })
+  },
+  async waitConnected(_, signal) {
+    return until(signal, () => repo.peers.length > 0 && { peers: repo.peers.length })
+  },
+  async waitOffered({ url }, signal) {
+    const documentId = url.replace(/^automerge:/, "")
+    return until(signal, () => {
+      const handle = repo.handles[documentId]
+      return handle?.isReady() && Object.keys(handle.doc() ?? {}).length > 0 && { doc: plain(handle.doc()) }
     })
   },
   async peers() {

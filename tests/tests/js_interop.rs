@@ -9,7 +9,7 @@ use std::process::Stdio;
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ROOT, ReadDoc};
 use common::{TestServer, WAIT};
-use fieldsync_core::schema::{FieldDocument, examples};
+use fieldsync_core::schema::{FieldDocument, Role, examples};
 use fieldsync_protocol::AutomergeUrl;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -284,4 +284,53 @@ async fn a_visit_with_nik_123_from_js_is_refused_and_a_valid_one_is_projected() 
     assert!(row.contains("|3277015204800002|"), "{rows:?}");
     a.quit().await;
     b.quit().await;
+}
+
+#[tokio::test]
+async fn the_js_client_is_offered_a_colleagues_new_visit_and_restores_from_its_index() {
+    setup_js();
+    let server = TestServer::start().await;
+    server
+        .add_user("peksos-budi", Role::Peksos, &["32.77.01.1001"])
+        .await;
+    let (_, token) = server.enroll("peksos-budi").await;
+    let mut budi = JsClient::start(&server.url_for(&token)).await;
+    // Budi's JS client is connected (it has the server as a peer) before Ani writes.
+    budi.ok(json!({"cmd": "waitConnected"})).await;
+
+    // Step 1: Ani, same kelurahan, records a visit on her Rust phone.
+    let (ani, _h) = server.phone().await;
+    let id = ani.create(common::visit).await.unwrap();
+    ani.wait_acknowledged(id, WAIT).await.unwrap();
+
+    // Step 2: the server offers it to Budi's JS client, unasked.
+    let offered = budi
+        .ok(json!({"cmd": "waitOffered", "url": id.url().to_string()}))
+        .await;
+    assert_eq!(offered["doc"]["createdBy"], json!("peksos-ani"));
+    budi.quit().await;
+
+    // Step 3: Budi's replacement phone (a new JS client, empty storage) opens his index and
+    // finds every document listed there.
+    let storage = fieldsync_server::storage::open(&server.config.database_url)
+        .await
+        .unwrap();
+    let index = fieldsync_server::admin::index_url(storage.as_ref(), "peksos-budi")
+        .await
+        .unwrap();
+    storage.close().await.unwrap();
+    let (_, token) = server.enroll("peksos-budi").await;
+    let mut fresh = JsClient::start(&server.url_for(&token)).await;
+    let found = fresh
+        .ok(json!({"cmd": "waitFor", "url": index, "path": ["documents", id.to_string(), "type"], "equals": "visit"}))
+        .await;
+    assert_eq!(found["value"], json!("visit"));
+    let listed = fresh.ok(json!({"cmd": "get", "url": index})).await;
+    let url = listed["doc"]["documents"][id.to_string()]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let visit = fresh.ok(json!({"cmd": "find", "url": url})).await;
+    assert_eq!(visit["doc"]["beneficiary"]["name"], json!("Siti Aminah"));
+    fresh.quit().await;
 }

@@ -4,13 +4,30 @@
 use std::sync::atomic::Ordering;
 
 use fieldsync_core::automerge::ChangeHash;
-use fieldsync_core::schema::{FieldDocument, Violation, check_change, may_read};
+use fieldsync_core::schema::{Author, FieldDocument, Violation, check_change, may_read};
 use fieldsync_protocol::{Message, Notice, NoticeViolation};
 
 use super::{Actor, PeerLink};
 use crate::storage::{AuditEntry, Write, now_millis};
 
 impl Actor {
+    /// Whether `author` may be sent the document: an index document only to its user, a
+    /// field document by the read rules.
+    pub(super) fn readable(&self, author: &Author) -> bool {
+        match &self.index_owner {
+            Some(owner) => author.user.as_deref() == Some(owner.as_str()),
+            None => may_read(author, self.current.as_ref()),
+        }
+    }
+
+    /// Starts syncing with a peer the server chose (a push): only a document that exists and
+    /// that the peer may read, and only once.
+    pub(super) fn push(&mut self, link: PeerLink) {
+        let exists = self.doc.as_ref().is_some_and(|d| d.exists());
+        if exists && !self.links.contains_key(&link.peer) && self.readable(&link.author) {
+            self.attach(&link);
+        }
+    }
     pub(super) fn unavailable(&self, link: &PeerLink) {
         link.send(
             Message::DocUnavailable {
@@ -121,7 +138,7 @@ impl Actor {
         let lost: Vec<PeerLink> = self
             .links
             .values()
-            .filter(|l| !may_read(&l.author, self.current.as_ref()))
+            .filter(|l| !self.readable(&l.author))
             .cloned()
             .collect();
         for link in lost {
@@ -138,7 +155,14 @@ impl Actor {
     /// (and hears nothing else about the document until it sends something new). Nothing of
     /// a refused change is stored or relayed.
     pub(super) async fn judge(&mut self, link: &PeerLink, before: &[ChangeHash]) {
-        let actor_violation = self.check_actors(link, before).await;
+        let actor_violation = if self.index_owner.is_some() {
+            Some(Violation {
+                path: String::new(),
+                message: "this index document is maintained by the server and is read-only".into(),
+            })
+        } else {
+            self.check_actors(link, before).await
+        };
         let doc = self.doc.as_mut().expect("judge needs a loaded document");
         let verdict = match actor_violation {
             Some(v) => Err(vec![v]),

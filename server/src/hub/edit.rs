@@ -58,6 +58,8 @@ pub struct Changed {
     /// `None` for a document that is not (yet) a field document.
     pub kind: Option<DocKind>,
     pub area: Option<RegionCode>,
+    /// Type and area before this change (`None`: it was not a field document).
+    pub before: Option<(DocKind, RegionCode)>,
 }
 
 /// An accepted edit waiting for its commit: its heads, and whom to tell.
@@ -77,6 +79,12 @@ pub(super) enum Op {
         must_exist: bool,
         reply: oneshot::Sender<Result<(), EditError>>,
     },
+    /// The server's own change to a user's index document (`crate::caseload`).
+    Index {
+        owner: String,
+        change: EditFn,
+        reply: oneshot::Sender<Result<(), EditError>>,
+    },
 }
 
 impl std::fmt::Debug for Request {
@@ -84,6 +92,7 @@ impl std::fmt::Debug for Request {
         let op = match self.op {
             Op::Read(_) => "read",
             Op::Edit { .. } => "edit",
+            Op::Index { .. } => "index",
         };
         f.debug_struct("Request")
             .field("device", &self.editor.device)
@@ -150,6 +159,29 @@ impl Hub {
             .unwrap_or_else(|_| Err(EditError::Failed("the document actor ended".into())))
     }
 
+    /// Changes `owner`'s index document (creating it when empty); returns once durable.
+    pub async fn edit_index(
+        &self,
+        doc: DocumentId,
+        owner: &str,
+        change: EditFn,
+    ) -> Result<(), EditError> {
+        let (reply, answer) = oneshot::channel();
+        let op = Op::Index {
+            owner: owner.to_owned(),
+            change,
+            reply,
+        };
+        let editor = Editor {
+            author: Arc::new(Author::anonymous(fieldsync_core::schema::Role::Admin)),
+            device: "server".into(),
+        };
+        self.send(doc, Command::Request(Request { editor, op }));
+        answer
+            .await
+            .unwrap_or_else(|_| Err(EditError::Failed("the document actor ended".into())))
+    }
+
     /// Every durable change from now on, for live views. A receiver that falls behind
     /// misses changes (and is told so by `recv`); views then reload.
     pub fn changes(&self) -> tokio::sync::broadcast::Receiver<Changed> {
@@ -163,8 +195,7 @@ impl Actor {
     pub(super) async fn request(&mut self, request: Request) {
         let Request { editor, op } = request;
         let exists = self.doc.as_ref().is_some_and(|d| d.exists());
-        let readable =
-            exists && fieldsync_core::schema::may_read(&editor.author, self.current.as_ref());
+        let readable = exists && self.readable(&editor.author);
         match op {
             Op::Read(reply) => {
                 if !readable {
@@ -182,6 +213,16 @@ impl Actor {
                     }
                 }
             }
+            Op::Index {
+                owner,
+                change,
+                reply,
+            } => match self.apply_index(&owner, change) {
+                Ok(heads) => self.edit_replies.push((heads, reply)),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             Op::Edit {
                 change,
                 must_exist,
@@ -243,6 +284,32 @@ impl Actor {
         Ok(heads)
     }
 
+    /// The server's change to an index document: no field rules apply, but the result must
+    /// still be `owner`'s index.
+    fn apply_index(&mut self, owner: &str, change: EditFn) -> Result<Vec<ChangeHash>, EditError> {
+        let exists = self.doc.as_ref().is_some_and(|d| d.exists());
+        if exists && self.index_owner.as_deref() != Some(owner) {
+            return Err(EditError::Failed(format!(
+                "{} is not the index of {owner}",
+                self.id
+            )));
+        }
+        let doc = self.doc.as_mut().expect("edit needs a loaded document");
+        let before = doc.heads();
+        doc.change_by(ActorId::random(), change)
+            .map_err(|e| EditError::Failed(e.to_string()))?;
+        if crate::caseload::index_owner(doc.doc()).as_deref() != Some(owner) {
+            let peer = self.hub.0.server_peer.clone();
+            let _ = doc.refuse(&peer, &before);
+            return Err(EditError::Failed(format!(
+                "the edit did not leave an index of {owner}"
+            )));
+        }
+        let heads = doc.heads();
+        self.index_owner = Some(owner.to_owned());
+        Ok(heads)
+    }
+
     fn audit_as(&self, editor: &Editor, action: &str) -> Write {
         Write::Audit(AuditEntry {
             at: now_millis(),
@@ -268,12 +335,15 @@ impl Actor {
     }
 
     /// Tells live views about a durable change.
-    pub(super) fn announce_change(&self) {
+    pub(super) fn announce_change(&mut self) {
         let envelope = self.current.as_ref().map(FieldDocument::envelope);
+        let now = envelope.map(|e| (e.kind, e.area.clone()));
+        let before = std::mem::replace(&mut self.placed, now);
         let _ = self.hub.0.changes.send(Changed {
             doc: self.id,
             kind: envelope.map(|e| e.kind),
             area: envelope.map(|e| e.area.clone()),
+            before,
         });
     }
 }

@@ -6,11 +6,13 @@
 //! All writes go through [`Storage::write`], which applies a batch in one transaction: the
 //! [`crate::writer`] groups the writes of many documents into one commit.
 
+pub mod caseload;
 pub mod directory;
 pub mod export;
 mod postgres;
 mod projection;
 pub mod query;
+pub mod review;
 mod sqlite;
 pub mod web;
 
@@ -24,9 +26,11 @@ use fieldsync_protocol::{DocumentId, StorageId};
 
 use crate::projection::Projection;
 
+pub use caseload::Caseload;
 pub use directory::{AuditEntry, Directory};
 pub use export::Exports;
 pub use postgres::PostgresStorage;
+pub use review::Review;
 pub use sqlite::SqliteStorage;
 pub use web::WebDirectory;
 
@@ -95,9 +99,10 @@ pub enum Write {
 }
 
 /// The one interface the server has to a database: documents here, people and devices in
-/// [`Directory`], web sign-in in [`WebDirectory`], exports in [`Exports`].
+/// [`Directory`], web sign-in in [`WebDirectory`], caseloads in [`Caseload`], the supervisor's
+/// reads in [`Review`], exports in [`Exports`].
 pub trait Storage:
-    Directory + WebDirectory + Exports + Send + Sync + std::fmt::Debug + 'static
+    Directory + WebDirectory + Caseload + Review + Exports + Send + Sync + std::fmt::Debug + 'static
 {
     /// The document's chunks and sync states; `None` if nothing was ever stored.
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>>;

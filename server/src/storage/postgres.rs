@@ -29,6 +29,8 @@ super::directory::identity_writer!(write_identity, sqlx::PgConnection);
 
 super::directory::directory_impl!(PostgresStorage);
 super::web::web_impl!(PostgresStorage);
+super::caseload::caseload_impl!(PostgresStorage);
+super::review::review_impl!(PostgresStorage);
 super::export::export_impl!(PostgresStorage);
 
 impl Storage for PostgresStorage {

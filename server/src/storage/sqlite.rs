@@ -53,6 +53,8 @@ super::directory::identity_writer!(write_identity, sqlx::SqliteConnection);
 
 super::directory::directory_impl!(SqliteStorage);
 super::web::web_impl!(SqliteStorage);
+super::caseload::caseload_impl!(SqliteStorage);
+super::review::review_impl!(SqliteStorage);
 super::export::export_impl!(SqliteStorage);
 
 impl Storage for SqliteStorage {

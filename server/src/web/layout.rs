@@ -18,6 +18,8 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str, &'static str)] {
         Role::Coordinator => &[
             ("/activity", "Aktivitas", "Activity"),
             ("/summary", "Ringkasan", "Summary"),
+            ("/referrals", "Rujukan", "Referrals"),
+            ("/stats", "Statistik", "Statistics"),
             ("/exports", "Ekspor", "Exports"),
         ],
         Role::Supervisor => &[
@@ -42,6 +44,7 @@ pub fn page(lang: Lang, viewer: Option<&Viewer>, title: &str, path: &str, body: 
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · fieldsync" }
                 link rel="stylesheet" href="/static/app.css";
+                link rel="icon" href="/static/icon.svg" type="image/svg+xml";
                 script src="/static/app.js" defer {}
             }
             body {

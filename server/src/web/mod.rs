@@ -57,6 +57,8 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/lang/{code}", get(session::switch_lang))
         .route("/static/app.css", get(stylesheet))
         .route("/static/app.js", get(script))
+        .route("/static/icon.svg", get(icon))
+        .route("/favicon.ico", get(icon))
         .merge(coordinator::pages())
         .merge(supervisor::pages())
         .merge(exports::pages());
@@ -126,6 +128,7 @@ async fn home(PageUser(viewer): PageUser) -> Response {
 }
 
 const CSS: &str = include_str!("../../static/app.css");
+const ICON: &str = include_str!("../../static/icon.svg");
 const JS: &str = include_str!("../../static/app.js");
 
 async fn stylesheet() -> Response {
@@ -134,6 +137,10 @@ async fn stylesheet() -> Response {
 
 async fn script() -> Response {
     asset("text/javascript; charset=utf-8", JS)
+}
+
+async fn icon() -> Response {
+    asset("image/svg+xml", ICON)
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

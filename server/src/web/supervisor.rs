@@ -1,16 +1,198 @@
-//! Placeholder: filled in by the supervisor part of the web.
+//! The supervisor's part of the web: the referral review queue, the referral page with its
+//! decisions, and outcome statistics, each as a page and as JSON.
+//!
+//! Supervisors decide; coordinators may look (queue, referral pages, statistics) without
+//! deciding; field workers and administrators are turned away. A decision is never written
+//! to a table: it is an event appended to the referral's Automerge document through the hub,
+//! in the supervisor's name, judged by the same write rules as a phone's change, and so it
+//! reaches the field worker's phone on its next sync. The query rows follow from the
+//! document.
+//!
+//! - `queue.rs`: `GET /referrals`, `GET /api/referrals`.
+//! - `referral.rs`: `GET /referrals/{id}`, `GET /api/referrals/{id}`.
+//! - `decide.rs`: `POST /referrals/{id}/decide`, `POST /api/referrals/{id}/events`.
+//! - `stats.rs`, `outcomes.rs`, `charts.rs`: `GET /stats`, `GET /api/stats/referrals`: the
+//!   figures, and SVG bar charts of them.
+//! - `openapi.rs`: the OpenAPI operation of each API route.
+//! - `labels.rs`: names of statuses, programs, events and PPKS categories.
+
+mod charts;
+mod decide;
+mod labels;
+mod openapi;
+mod outcomes;
+mod queue;
+mod referral;
+mod stats;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use fieldsync_core::schema::{DocumentsChecklist, RegionCode, Role};
+use fieldsync_protocol::DocumentId;
+use maud::{Markup, html};
 
 use super::api::ApiRoute;
+use super::error::ApiError;
+use super::i18n::Lang;
+use super::layout;
+use super::session::{Viewer, require_role};
 use crate::AppState;
+
+/// Referrals shown per page of the queue.
+const PER_PAGE: i64 = 50;
 
 pub(super) fn pages() -> Router<Arc<AppState>> {
     Router::new()
+        .route("/referrals", get(queue::page))
+        .route("/referrals/{id}", get(referral::page))
+        .route("/referrals/{id}/decide", post(decide::page))
+        .route("/stats", get(stats::page))
 }
 
 pub(super) fn api_routes() -> Vec<ApiRoute> {
-    Vec::new()
+    vec![
+        ApiRoute::new(
+            Method::GET,
+            "/api/referrals",
+            get(queue::api),
+            openapi::queue(),
+        ),
+        ApiRoute::new(
+            Method::GET,
+            "/api/referrals/{id}",
+            get(referral::api),
+            openapi::referral(),
+        ),
+        ApiRoute::new(
+            Method::POST,
+            "/api/referrals/{id}/events",
+            post(decide::api),
+            openapi::decision(),
+        ),
+        ApiRoute::new(
+            Method::GET,
+            "/api/stats/referrals",
+            get(stats::api),
+            openapi::stats(),
+        ),
+    ]
+}
+
+/// Whether the viewer may see the supervisor's pages: supervisors, and coordinators
+/// read-only. Both roles may read referrals in their areas (`may_read`), which every query
+/// here is limited to.
+fn may_view(viewer: &Viewer) -> Result<(), ApiError> {
+    require_role(viewer, &[Role::Supervisor, Role::Coordinator])
+}
+
+/// The page for an error of these pages, in the viewer's language.
+fn error_page(lang: Lang, e: &ApiError) -> Response {
+    let message = match e.status {
+        StatusCode::FORBIDDEN => lang.t(
+            "Halaman ini hanya untuk supervisor dan koordinator Dinas Sosial.",
+            "This page is for Dinas Sosial supervisors and coordinators only.",
+        ),
+        StatusCode::NOT_FOUND => lang.t(
+            "Rujukan ini tidak ada, atau berada di luar wilayah Anda.",
+            "This referral does not exist, or it lies outside your areas.",
+        ),
+        StatusCode::BAD_REQUEST => &e.message,
+        _ => lang.t(
+            "Server tidak dapat menyelesaikan permintaan ini. Coba lagi nanti.",
+            "The server could not complete this request. Try again later.",
+        ),
+    };
+    layout::error_page(lang, e.status, message)
+}
+
+/// A document id from a path: anything that is not one is a referral that does not exist.
+fn document_id(s: &str) -> Result<DocumentId, ApiError> {
+    DocumentId::parse(s).map_err(|_| ApiError::not_found())
+}
+
+/// An area filter: a region code prefix that overlaps the viewer's areas.
+fn area_filter(viewer: &Viewer, area: Option<&str>) -> Result<Option<RegionCode>, ApiError> {
+    let Some(area) = area.map(str::trim).filter(|a| !a.is_empty()) else {
+        return Ok(None);
+    };
+    let area = RegionCode::parse_prefix(area).map_err(|e| ApiError::invalid(e.0))?;
+    let overlaps = viewer
+        .user
+        .areas
+        .iter()
+        .any(|s| s.covers(&area) || area.covers(s));
+    if !overlaps {
+        return Err(ApiError::forbidden(format!(
+            "the area {} lies outside your areas",
+            area.as_str()
+        )));
+    }
+    Ok(Some(area))
+}
+
+/// A query parameter with something in it.
+fn present(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The area filter of a form: every kecamatan and kelurahan with referrals in the viewer's
+/// areas (`areas`, from the query rows), and the one chosen now.
+fn area_select(lang: Lang, areas: &[String], current: Option<&RegionCode>) -> Markup {
+    let mut choices: Vec<&str> = areas.iter().filter_map(|a| a.get(..8)).collect();
+    choices.extend(areas.iter().map(String::as_str));
+    choices.extend(current.map(RegionCode::as_str));
+    choices.sort_unstable();
+    choices.dedup();
+    let current = current.map(RegionCode::as_str);
+    html! {
+        label {
+            (lang.t("Wilayah", "Area"))
+            select name="area" {
+                option value="" { (lang.t("Semua wilayah saya", "All my areas")) }
+                @for c in choices {
+                    option value=(c) selected[current == Some(c)] {
+                        (c)
+                        // A kecamatan code is PP.KK.CC.
+                        @if c.len() == 8 { " (" (lang.t("kecamatan", "district")) ")" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The documents checklist, e.g. `KTP ✓ KK ✓ SKTM ✗ Surat puskesmas ✗`.
+fn checklist(lang: Lang, d: &DocumentsChecklist) -> Markup {
+    let items = [
+        ("KTP", d.ktp),
+        ("KK", d.kk),
+        ("SKTM", d.sktm),
+        (
+            lang.t("Surat puskesmas", "Puskesmas letter"),
+            d.surat_puskesmas,
+        ),
+    ];
+    html! {
+        span.checklist {
+            @for (name, present) in items {
+                @if present {
+                    span.doc.yes title=(lang.t("ada", "present")) { (name) " ✓" }
+                } @else {
+                    span.doc.no title=(lang.t("belum ada", "missing")) { (name) " ✗" }
+                }
+                " "
+            }
+        }
+    }
+}
+
+/// The checklist of a document as JSON.
+fn checklist_json(d: &DocumentsChecklist) -> serde_json::Value {
+    serde_json::json!({
+        "ktp": d.ktp, "kk": d.kk, "sktm": d.sktm, "suratPuskesmas": d.surat_puskesmas
+    })
 }

@@ -16,7 +16,7 @@ pub use document::{
     Referral, Violation, Visit,
 };
 pub use referral::{Derived, ReferralStatus, derive_status};
-pub use rules::{Action, Author, check_change, may_read, permits};
+pub use rules::{Action, Author, check_change, may_read, may_read_placed, permits};
 pub use values::{
     EventKind, InvalidValue, Kk, Nik, PpksCategory, Program, RegionCode, Role, check_date,
     check_timestamp, date_days, format_millis, timestamp_millis,

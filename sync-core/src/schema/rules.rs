@@ -79,14 +79,19 @@ pub fn may_read(author: &Author, doc: Option<&FieldDocument>) -> bool {
     let Some(doc) = doc else {
         return author.role != Role::Admin;
     };
-    let kind = doc.kind();
+    may_read_placed(author, doc.kind(), &doc.envelope().area)
+}
+
+/// Whether `author` may read a field document of this type in this area: [`may_read`] for a
+/// document known only by its query row.
+pub fn may_read_placed(author: &Author, kind: DocKind, area: &RegionCode) -> bool {
     let by_role = match author.role {
         Role::Peksos | Role::Coordinator => true,
         // Supervisors review referrals, and the visits they come from.
         Role::Supervisor => kind != DocKind::Outreach,
         Role::Admin => false,
     };
-    by_role && author.in_scope(&doc.envelope().area)
+    by_role && author.in_scope(area)
 }
 
 /// Whether `author` may take a document from `before` to `after` (each as

@@ -1,0 +1,394 @@
+//! Each user's caseload: the documents in their areas that their role may read.
+//!
+//! Two things follow it. **Index documents**: every user has a read-only Automerge document,
+//! written only by the server, listing the URLs of the documents in their caseload, so that a
+//! replacement phone finds its whole caseload from one URL (printed by `fieldsync device
+//! enroll`). **Push**: when a document enters a user's caseload (a colleague's new visit in
+//! the same kelurahan, a referral moved into their area), it is offered at once to that user's
+//! connected devices, which sync it as if they had asked for it.
+//!
+//! The task follows the hub's durable changes; an index is also reconciled against the query
+//! tables the first time its user connects to this server process (and after their areas
+//! change), which repairs anything missed while the server was down.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fieldsync_core::automerge::transaction::{Transactable, Transaction};
+use fieldsync_core::automerge::{
+    self as automerge, Automerge, AutomergeError, ObjType, ROOT, ReadDoc,
+};
+use fieldsync_core::schema::{Author, DocKind, RegionCode, Role, may_read_placed};
+use fieldsync_protocol::DocumentId;
+use sha2::{Digest, Sha256};
+use tokio::sync::{Semaphore, broadcast, watch};
+
+use crate::hub::{Changed, Hub};
+use crate::live::Registry;
+use crate::storage::Storage;
+use crate::storage::directory::User;
+
+/// How long the list of users is trusted before it is read again.
+const USERS_FRESH: Duration = Duration::from_secs(5);
+/// Most changes taken together.
+const BATCH: usize = 512;
+/// Index reconciliations running at once: a reconnect storm must not become a query storm.
+const RECONCILING: usize = 2;
+
+/// The id of `user`'s index document: derived from a secret of this database, so it cannot
+/// be guessed (only its user may read it anyway).
+pub fn index_id(secret: &str, user: &str) -> DocumentId {
+    let digest = Sha256::new()
+        .chain_update(secret.as_bytes())
+        .chain_update(b"\0fieldsync-index\0")
+        .chain_update(user.as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    DocumentId::from_bytes(bytes)
+}
+
+/// The database's index secret, created on first use.
+pub async fn index_secret(storage: &dyn Storage) -> crate::storage::StorageResult<String> {
+    let fresh = crate::auth::new_token();
+    storage.meta("index_secret", &fresh).await
+}
+
+/// Follows caseloads: keeps index documents and offers new documents to devices.
+#[derive(Debug)]
+pub(crate) struct Caseloads {
+    hub: Hub,
+    storage: Arc<dyn Storage>,
+    live: Arc<Registry>,
+    secret: String,
+    users: Mutex<(Vec<User>, Option<Instant>)>,
+    /// Users whose index was reconciled by this process.
+    reconciled: Mutex<HashSet<String>>,
+    reconciling: Semaphore,
+}
+
+impl Caseloads {
+    pub async fn new(
+        hub: Hub,
+        storage: Arc<dyn Storage>,
+        live: Arc<Registry>,
+    ) -> crate::storage::StorageResult<Arc<Self>> {
+        let secret = index_secret(storage.as_ref()).await?;
+        Ok(Arc::new(Self {
+            hub,
+            storage,
+            live,
+            secret,
+            users: Mutex::new((Vec::new(), None)),
+            reconciled: Mutex::default(),
+            reconciling: Semaphore::new(RECONCILING),
+        }))
+    }
+
+    /// Follows the hub's durable changes until `stop`. Changes that queued up meanwhile are
+    /// taken together, so that a burst costs one index edit per user, not one per document.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut changes = self.hub.changes();
+        loop {
+            let first = tokio::select! {
+                c = changes.recv() => c,
+                _ = stop.changed() => return,
+            };
+            let mut batch = Vec::new();
+            match first {
+                Ok(change) => batch.push(change),
+                Err(broadcast::error::RecvError::Lagged(missed)) => self.lagged(missed),
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+            while batch.len() < BATCH {
+                match changes.try_recv() {
+                    Ok(change) => batch.push(change),
+                    Err(broadcast::error::TryRecvError::Lagged(missed)) => self.lagged(missed),
+                    Err(_) => break,
+                }
+            }
+            self.placed(&batch).await;
+        }
+    }
+
+    /// Some changes were missed: every index is checked again when its user next connects.
+    fn lagged(&self, missed: u64) {
+        tracing::warn!(missed, "caseload fell behind; indexes will be reconciled");
+        self.reconciled
+            .lock()
+            .expect("caseload lock poisoned")
+            .clear();
+    }
+
+    /// A device of `user` connected: their index is reconciled once per process.
+    pub fn connected(self: &Arc<Self>, user: &User) {
+        if user.role == Role::Admin
+            || !self
+                .reconciled
+                .lock()
+                .expect("caseload lock poisoned")
+                .insert(user.id.clone())
+        {
+            return;
+        }
+        let this = self.clone();
+        let user = user.clone();
+        tokio::spawn(async move {
+            let _permit = this.reconciling.acquire().await;
+            if let Err(e) = this.reconcile(&user).await {
+                tracing::warn!(user = %user.id, "index not reconciled: {e}");
+                this.reconciled
+                    .lock()
+                    .expect("caseload lock poisoned")
+                    .remove(&user.id);
+            }
+        });
+    }
+
+    /// The user's areas changed: reconcile their index when they next connect.
+    pub fn forget(&self, user: &str) {
+        self.reconciled
+            .lock()
+            .expect("caseload lock poisoned")
+            .remove(user);
+        self.users.lock().expect("caseload lock poisoned").1 = None;
+    }
+
+    async fn users(&self) -> Vec<User> {
+        {
+            let cached = self.users.lock().expect("caseload lock poisoned");
+            if cached.1.is_some_and(|at| at.elapsed() < USERS_FRESH) {
+                return cached.0.clone();
+            }
+        }
+        match self.storage.users().await {
+            Ok(users) => {
+                *self.users.lock().expect("caseload lock poisoned") =
+                    (users.clone(), Some(Instant::now()));
+                users
+            }
+            Err(e) => {
+                tracing::warn!("cannot read users: {e}");
+                self.users.lock().expect("caseload lock poisoned").0.clone()
+            }
+        }
+    }
+
+    /// Documents whose type or area changed (or that were created): index entries follow,
+    /// and users who gain one are offered it.
+    async fn placed(&self, batch: &[Changed]) {
+        let moved: Vec<(&Changed, Option<(DocKind, RegionCode)>)> = batch
+            .iter()
+            .map(|c| (c, c.kind.zip(c.area.clone())))
+            .filter(|(c, after)| *after != c.before)
+            .collect();
+        if moved.is_empty() {
+            return;
+        }
+        let mut edits = Vec::new();
+        for user in self.users().await {
+            let author = author(&user);
+            let sees = |p: &Option<(DocKind, RegionCode)>| {
+                p.as_ref()
+                    .is_some_and(|(kind, area)| may_read_placed(&author, *kind, area))
+            };
+            let (mut put, mut remove) = (Vec::new(), Vec::new());
+            for (change, after) in &moved {
+                let (had, has) = (sees(&change.before), sees(after));
+                if let (true, Some((kind, area))) = (has, after) {
+                    let entry = Entry {
+                        url: change.doc.url().to_string(),
+                        kind: kind.as_str().to_owned(),
+                        area: area.to_string(),
+                    };
+                    put.push((change.doc.to_string(), entry));
+                    if !had {
+                        self.live.offer(&user.id, change.doc);
+                    }
+                } else if had {
+                    remove.push(change.doc.to_string());
+                }
+            }
+            if !put.is_empty() || !remove.is_empty() {
+                edits.push(async move {
+                    self.edit_index(&user, move |tx| put_entries(tx, &put, &remove))
+                        .await
+                });
+            }
+        }
+        // Together, so that the writer commits many users' indexes in one transaction.
+        futures_util::future::join_all(edits).await;
+    }
+
+    /// Makes the user's index list exactly their caseload as the query tables hold it.
+    async fn reconcile(&self, user: &User) -> Result<(), String> {
+        let author = author(user);
+        let Some(any_area) = user.areas.first() else {
+            return Ok(());
+        };
+        let kinds: Vec<DocKind> = [DocKind::Visit, DocKind::Referral, DocKind::Outreach]
+            .into_iter()
+            .filter(|k| may_read_placed(&author, *k, any_area))
+            .collect();
+        if kinds.is_empty() {
+            return Ok(());
+        }
+        let placed = self
+            .storage
+            .placed_in(&user.areas, &kinds)
+            .await
+            .map_err(|e| e.to_string())?;
+        let wanted: BTreeMap<String, Entry> = placed
+            .into_iter()
+            .filter_map(|p| {
+                let doc = DocumentId::parse(&p.document_id).ok()?;
+                Some((
+                    p.document_id,
+                    Entry {
+                        url: doc.url().to_string(),
+                        kind: p.kind.as_str().to_owned(),
+                        area: p.area,
+                    },
+                ))
+            })
+            .collect();
+        let count = wanted.len();
+        self.edit_index(user, move |tx| {
+            let stale: Vec<String> = listed(tx)
+                .into_iter()
+                .filter(|d| !wanted.contains_key(d))
+                .collect();
+            let fresh: Vec<(String, Entry)> = wanted.into_iter().collect();
+            put_entries(tx, &fresh, &stale)
+        })
+        .await;
+        tracing::debug!(user = %user.id, documents = count, "index reconciled");
+        Ok(())
+    }
+
+    async fn edit_index(
+        &self,
+        user: &User,
+        change: impl FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError> + Send + 'static,
+    ) {
+        let doc = index_id(&self.secret, &user.id);
+        let owner = user.id.clone();
+        let result = self
+            .hub
+            .edit_index(
+                doc,
+                &user.id,
+                Box::new(move |tx| {
+                    ensure_index(tx, &owner)?;
+                    change(tx)
+                }),
+            )
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(user = %user.id, "index not updated: {e}");
+        }
+    }
+}
+
+fn author(user: &User) -> Author {
+    Author::user(user.id.clone(), user.role, user.areas.clone())
+}
+
+/// One line of an index: `documents[<id>] = {url, type, area}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    url: String,
+    kind: String,
+    area: String,
+}
+
+/// Makes the root an index of `owner` if it is not one yet.
+fn ensure_index(tx: &mut Transaction<'_>, owner: &str) -> Result<(), AutomergeError> {
+    if tx.get(ROOT, "documents")?.is_none() {
+        tx.put(ROOT, "type", "index")?;
+        // An int, as JS writes numbers; a uint would reach JS apps as a BigInt.
+        tx.put(ROOT, "schema", 1_i64)?;
+        tx.put(ROOT, "user", owner)?;
+        tx.put_object(ROOT, "documents", ObjType::Map)?;
+    }
+    Ok(())
+}
+
+/// The document ids an index lists.
+fn listed(tx: &Transaction<'_>) -> Vec<String> {
+    match tx.get(ROOT, "documents") {
+        Ok(Some((_, map))) => tx.keys(&map).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Adds or updates entries and removes others; writes nothing that is already so.
+fn put_entries(
+    tx: &mut Transaction<'_>,
+    put: &[(String, Entry)],
+    remove: &[String],
+) -> Result<(), AutomergeError> {
+    let Some((_, map)) = tx.get(ROOT, "documents")? else {
+        return Ok(());
+    };
+    for (doc, entry) in put {
+        let current = match tx.get(&map, doc.as_str())? {
+            Some((_, obj)) => {
+                let field = |key: &str| {
+                    tx.get(&obj, key)
+                        .ok()
+                        .flatten()
+                        .and_then(|(v, _)| v.as_str().map(str::to_owned))
+                };
+                Some(Entry {
+                    url: field("url").unwrap_or_default(),
+                    kind: field("type").unwrap_or_default(),
+                    area: field("area").unwrap_or_default(),
+                })
+            }
+            None => None,
+        };
+        if current.as_ref() == Some(entry) {
+            continue;
+        }
+        let obj = tx.put_object(&map, doc.as_str(), ObjType::Map)?;
+        tx.put(&obj, "url", entry.url.as_str())?;
+        tx.put(&obj, "type", entry.kind.as_str())?;
+        tx.put(&obj, "area", entry.area.as_str())?;
+    }
+    for doc in remove {
+        if tx.get(&map, doc.as_str())?.is_some() {
+            tx.delete(&map, doc.as_str())?;
+        }
+    }
+    Ok(())
+}
+
+/// The user an index document belongs to (`{"type": "index", "user": …}`); `None` for any
+/// other document. Phones cannot make one: the write rules accept only field documents.
+pub fn index_owner(doc: &Automerge) -> Option<String> {
+    let text = |key: &str| match doc.get(ROOT, key).ok().flatten() {
+        Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
+            automerge::ScalarValue::Str(s) => Some(s.to_string()),
+            _ => None,
+        },
+        Some((automerge::Value::Object(automerge::ObjType::Text), id)) => doc.text(&id).ok(),
+        _ => None,
+    };
+    (text("type").as_deref() == Some("index"))
+        .then(|| text("user"))
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_ids_are_stable_and_per_user_and_per_database() {
+        assert_eq!(index_id("s", "ani"), index_id("s", "ani"));
+        assert_ne!(index_id("s", "ani"), index_id("s", "budi"));
+        assert_ne!(index_id("s", "ani"), index_id("t", "ani"));
+    }
+}

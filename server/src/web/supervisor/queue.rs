@@ -1,0 +1,344 @@
+//! The review queue: referrals in the viewer's areas, oldest submission first, by default
+//! those waiting for a decision.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use fieldsync_core::schema::{DocumentsChecklist, Program, ReferralStatus, RegionCode};
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::labels::{self, AWAITING, STATUSES};
+use super::{PER_PAGE, area_filter, area_select, checklist, checklist_json, error_page, present};
+use crate::AppState;
+use crate::storage::now_millis;
+use crate::storage::review::{QueueFilter, QueuePage, QueueRow};
+use crate::web::error::ApiError;
+use crate::web::i18n::Lang;
+use crate::web::layout;
+use crate::web::session::{ApiUser, PageUser, Viewer};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The queue's filters as the URL carries them; empty values mean "not filtered".
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct QueueParams {
+    status: Option<String>,
+    program: Option<String>,
+    area: Option<String>,
+    age: Option<String>,
+    page: Option<String>,
+}
+
+/// Which statuses to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StatusChoice {
+    /// Submitted, accepted or needs-documents.
+    Awaiting,
+    All,
+    One(ReferralStatus),
+}
+
+impl StatusChoice {
+    fn slug(self) -> &'static str {
+        match self {
+            Self::Awaiting => "awaiting",
+            Self::All => "all",
+            Self::One(s) => s.as_str(),
+        }
+    }
+}
+
+/// The filters, parsed.
+#[derive(Debug, Clone)]
+struct Filters {
+    status: StatusChoice,
+    program: Option<Program>,
+    area: Option<RegionCode>,
+    /// Older than this many days.
+    age: Option<u32>,
+    page: u32,
+}
+
+fn parse(viewer: &Viewer, p: &QueueParams) -> Result<Filters, ApiError> {
+    let status = match present(&p.status) {
+        None | Some("awaiting") => StatusChoice::Awaiting,
+        Some("all") => StatusChoice::All,
+        Some(s) => StatusChoice::One(labels::parse_status(s).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "unknown status {s:?}: use awaiting, all or a status such as submitted"
+            ))
+        })?),
+    };
+    let program = present(&p.program)
+        .map(Program::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid(e.0))?;
+    let age = present(&p.age)
+        .map(|a| {
+            a.parse::<u32>()
+                .map_err(|_| ApiError::invalid("age must be a whole number of days"))
+        })
+        .transpose()?;
+    let page = present(&p.page)
+        .map(|n| {
+            n.parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| ApiError::invalid("page must be a number from 1"))
+        })
+        .transpose()?
+        .unwrap_or(1);
+    Ok(Filters {
+        status,
+        program,
+        area: area_filter(viewer, present(&p.area))?,
+        age,
+        page,
+    })
+}
+
+async fn load(state: &AppState, viewer: &Viewer, f: &Filters) -> Result<QueuePage, ApiError> {
+    let statuses = match f.status {
+        StatusChoice::Awaiting => AWAITING.iter().map(|s| s.as_str().to_owned()).collect(),
+        StatusChoice::All => Vec::new(),
+        StatusChoice::One(s) => vec![s.as_str().to_owned()],
+    };
+    let filter = QueueFilter {
+        scopes: viewer.user.areas.clone(),
+        statuses,
+        program: f.program.map(|p| p.as_str().to_owned()),
+        area: f.area.clone(),
+        submitted_before: f.age.map(|d| now_millis() - i64::from(d) * DAY_MS),
+        limit: PER_PAGE,
+        offset: i64::from(f.page - 1) * PER_PAGE,
+    };
+    Ok(state.storage.review_queue(&filter).await?)
+}
+
+/// Whole days since the referral was submitted; `None` for a draft.
+fn age_days(row: &QueueRow, now: i64) -> Option<i64> {
+    row.submitted_at.map(|t| (now - t).max(0) / DAY_MS)
+}
+
+fn documents(row: &QueueRow) -> DocumentsChecklist {
+    DocumentsChecklist {
+        ktp: row.doc_ktp,
+        kk: row.doc_kk,
+        sktm: row.doc_sktm,
+        surat_puskesmas: row.doc_surat_puskesmas,
+    }
+}
+
+fn time(ms: Option<i64>) -> Value {
+    ms.map_or(Value::Null, |t| {
+        fieldsync_core::schema::format_millis(t).into()
+    })
+}
+
+/// `GET /api/referrals`
+pub(super) async fn api(
+    State(state): State<Arc<AppState>>,
+    ApiUser(viewer): ApiUser,
+    Query(params): Query<QueueParams>,
+) -> Result<Json<Value>, ApiError> {
+    super::may_view(&viewer)?;
+    let filters = parse(&viewer, &params)?;
+    let found = load(&state, &viewer, &filters).await?;
+    let now = now_millis();
+    let items: Vec<Value> = found
+        .rows
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.document_id,
+                "area": r.area,
+                "beneficiary": {"nik": r.nik, "name": r.name},
+                "program": r.program,
+                "status": r.status,
+                "worker": {"id": r.created_by, "name": r.worker_name},
+                "createdAt": time(Some(r.created_at)),
+                "submittedAt": time(r.submitted_at),
+                "ageDays": age_days(r, now),
+                "documents": checklist_json(&documents(r)),
+                "consentGiven": r.consent_given,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "status": filters.status.slug(),
+        "page": filters.page,
+        "perPage": PER_PAGE,
+        "total": found.total,
+        "items": items,
+    })))
+}
+
+/// `GET /referrals`
+pub(super) async fn page(
+    State(state): State<Arc<AppState>>,
+    PageUser(viewer): PageUser,
+    Query(params): Query<QueueParams>,
+) -> Response {
+    let lang = viewer.lang;
+    let result = async {
+        super::may_view(&viewer)?;
+        let filters = parse(&viewer, &params)?;
+        let found = load(&state, &viewer, &filters).await?;
+        let areas = state.storage.referral_areas(&viewer.user.areas).await?;
+        Ok::<_, ApiError>((filters, found, areas))
+    }
+    .await;
+    let (filters, found, areas) = match result {
+        Ok(r) => r,
+        Err(e) => return error_page(lang, &e),
+    };
+    let body = html! {
+        h1 { (lang.t("Antrian rujukan", "Referral queue")) }
+        (filter_form(lang, &filters, &areas))
+        p.muted {
+            (found.total) " " (lang.t("rujukan", "referrals"))
+            @if filters.status == StatusChoice::Awaiting {
+                " " (lang.t("menunggu keputusan, yang terlama di atas", "awaiting a decision, oldest first"))
+            }
+        }
+        @if found.rows.is_empty() {
+            p.notice { (lang.t("Tidak ada rujukan yang cocok dengan filter ini.", "No referral matches these filters.")) }
+        } @else {
+            (table(lang, &found.rows))
+        }
+        (pager(lang, &params, &filters, found.total))
+    };
+    layout::page(
+        lang,
+        Some(&viewer),
+        lang.t("Antrian rujukan", "Referral queue"),
+        "/referrals",
+        body,
+    )
+    .into_response()
+}
+
+fn filter_form(lang: Lang, f: &Filters, areas: &[String]) -> Markup {
+    html! {
+        form.filters method="get" action="/referrals" {
+            label {
+                (lang.t("Status", "Status"))
+                select name="status" {
+                    option value="awaiting" selected[f.status == StatusChoice::Awaiting] {
+                        (lang.t("Menunggu keputusan", "Awaiting a decision"))
+                    }
+                    option value="all" selected[f.status == StatusChoice::All] {
+                        (lang.t("Semua status", "Every status"))
+                    }
+                    @for s in STATUSES {
+                        option value=(s.as_str()) selected[f.status == StatusChoice::One(s)] {
+                            (labels::status(lang, s))
+                        }
+                    }
+                }
+            }
+            label {
+                (lang.t("Program", "Program"))
+                select name="program" {
+                    option value="" { (lang.t("Semua program", "Every program")) }
+                    @for p in Program::ALL {
+                        option value=(p.as_str()) selected[f.program == Some(*p)] {
+                            (labels::program(lang, *p))
+                        }
+                    }
+                }
+            }
+            (area_select(lang, areas, f.area.as_ref()))
+            label {
+                (lang.t("Lebih lama dari (hari)", "Older than (days)"))
+                input type="number" name="age" min="0" inputmode="numeric" value=[f.age];
+            }
+            button type="submit" { (lang.t("Terapkan", "Apply")) }
+        }
+    }
+}
+
+fn table(lang: Lang, rows: &[QueueRow]) -> Markup {
+    let now = now_millis();
+    html! {
+        div.scroll {
+            table #queue {
+                thead { tr {
+                    th.num { (lang.t("Umur", "Age")) }
+                    th { (lang.t("Penerima manfaat", "Beneficiary")) }
+                    th { (lang.t("Program", "Program")) }
+                    th { (lang.t("Wilayah", "Area")) }
+                    th { (lang.t("Peksos", "Field worker")) }
+                    th { (lang.t("Status", "Status")) }
+                    th { (lang.t("Dokumen", "Documents")) }
+                    th { (lang.t("Persetujuan", "Consent")) }
+                } }
+                tbody {
+                    @for r in rows {
+                        tr data-doc=(r.document_id) {
+                            td.num {
+                                @match age_days(r, now) {
+                                    Some(d) => { (d) " " (lang.t("hari", "days")) },
+                                    None => span.muted { "—" },
+                                }
+                            }
+                            td {
+                                a href={"/referrals/" (r.document_id)} { (r.name) }
+                                br;
+                                span.muted { "NIK " (r.nik) }
+                            }
+                            td { (labels::program_slug(lang, &r.program)) }
+                            td { (r.area) }
+                            td { (r.worker_name.as_deref().unwrap_or(&r.created_by)) }
+                            td { span class={"badge " (r.status)} { (labels::status_slug(lang, &r.status)) } }
+                            td { (checklist(lang, &documents(r))) }
+                            td {
+                                @if r.consent_given { (lang.t("Ya", "Yes")) }
+                                @else { span.no { (lang.t("Tidak", "No")) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn pager(lang: Lang, params: &QueueParams, f: &Filters, total: i64) -> Markup {
+    let link = |page: u32| {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        for (k, v) in [
+            ("status", &params.status),
+            ("program", &params.program),
+            ("area", &params.area),
+            ("age", &params.age),
+        ] {
+            if let Some(v) = present(v) {
+                pairs.push((k, v.to_owned()));
+            }
+        }
+        pairs.push(("page", page.to_string()));
+        format!(
+            "/referrals?{}",
+            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        )
+    };
+    let pages = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
+    html! {
+        @if pages > 1 {
+            nav.pager aria-label=(lang.t("Halaman", "Pages")) {
+                @if f.page > 1 {
+                    a href=(link(f.page - 1)) rel="prev" { (lang.t("← Sebelumnya", "← Previous")) }
+                }
+                span.muted { (lang.t("Halaman", "Page")) " " (f.page) " / " (pages) }
+                @if i64::from(f.page) < pages {
+                    a href=(link(f.page + 1)) rel="next" { (lang.t("Berikutnya →", "Next →")) }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The pages in a real browser (Debian's Chromium, headless, driven by Playwright through
+//! tests/js/browser.mjs), with phones syncing in the same test: a supervisor approves a
+//! referral and the field worker's phone receives the decision; a coordinator watches a new
+//! visit appear live.
+//!
+//! Set FIELDSYNC_SCREENSHOTS=DIR to also save screenshots of the pages walked through.
+
+mod common;
+#[path = "web/support.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use automerge::{ROOT, ReadDoc};
+use common::{TestServer, WAIT};
+use fieldsync_core::schema::{FieldDocument, Program, RegionCode, Role, examples};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+const KELURAHAN: &str = "32.77.01.1001";
+
+/// Installs Chromium and the npm packages if needed; returns Chromium's path.
+fn setup_browser() -> String {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/setup-browser.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .output()
+        .expect("bash runs scripts/setup-browser.sh");
+    assert!(
+        out.status.success(),
+        "scripts/setup-browser.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+struct Browser {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Browser {
+    async fn start(server: &TestServer) -> Self {
+        let chromium = setup_browser();
+        let mut child = Command::new("node")
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("js/browser.mjs"))
+            .args(["--base", &format!("http://{}", server.addr), "--chromium", &chromium])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node starts");
+        let stdin = child.stdin.take().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("the browser starts within 60 s")
+            .unwrap()
+            .expect("the browser driver is alive");
+        assert!(ready.contains("\"ready\""), "browser did not start: {ready}");
+        Self {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// Sends one command; panics unless it succeeded.
+    async fn ok(&mut self, command: Value) -> Value {
+        self.stdin
+            .write_all(format!("{command}\n").as_bytes())
+            .await
+            .unwrap();
+        let line = tokio::time::timeout(std::time::Duration::from_secs(45), self.lines.next_line())
+            .await
+            .expect("the browser answers")
+            .unwrap()
+            .expect("the browser driver is alive");
+        let reply: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(reply["ok"], json!(true), "{command} failed: {reply}");
+        reply
+    }
+
+    /// Saves a screenshot when FIELDSYNC_SCREENSHOTS names a directory.
+    async fn screenshot(&mut self, name: &str) {
+        if let Ok(dir) = std::env::var("FIELDSYNC_SCREENSHOTS") {
+            let path = PathBuf::from(dir).join(format!("{name}.png"));
+            self.ok(json!({"cmd": "screenshot", "path": path, "fullPage": false}))
+                .await;
+        }
+    }
+
+    async fn quit(mut self) {
+        self.ok(json!({"cmd": "quit"})).await;
+        let _ = self.child.wait().await;
+    }
+}
+
+fn referral_to(program: Program, by: &str) -> impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), automerge::AutomergeError> {
+    let area = RegionCode::parse(KELURAHAN).unwrap();
+    let by = by.to_owned();
+    move |tx| {
+        let mut r = examples::referral(&area, &by);
+        r.program = program;
+        FieldDocument::Referral(r).write(tx)
+    }
+}
+
+#[tokio::test]
+async fn a_supervisor_approves_a_referral_in_the_browser_and_the_phone_receives_it() {
+    let server = TestServer::start().await;
+    server.add_user("peksos-budi", Role::Peksos, &[KELURAHAN]).await;
+    support::person(&server, "supervisor-sri", Role::Supervisor, &["32.77"]).await;
+
+    // Step 1: Budi refers two families from his phone, one to KIS-PBI and one to PKH.
+    let (phone, _handle) = server.phone_as("peksos-budi").await;
+    let kis = phone.create(referral_to(Program::KisPbi, "peksos-budi")).await.unwrap();
+    let pkh = phone.create(referral_to(Program::Pkh, "peksos-budi")).await.unwrap();
+    phone.wait_acknowledged(kis, WAIT).await.unwrap();
+    phone.wait_acknowledged(pkh, WAIT).await.unwrap();
+
+    // Step 2: Sri signs in and filters her queue to KIS-PBI.
+    let mut browser = Browser::start(&server).await;
+    let landed = browser
+        .ok(json!({"cmd": "login", "user": "supervisor-sri", "password": support::password_of("supervisor-sri")}))
+        .await;
+    assert!(landed["url"].as_str().unwrap().ends_with("/referrals"), "{landed}");
+    browser
+        .ok(json!({"cmd": "select", "selector": "form.filters select[name=program]", "value": "kis-pbi"}))
+        .await;
+    browser
+        .ok(json!({"cmd": "click", "selector": "form.filters button[type=submit]"}))
+        .await;
+    let row = format!("table#queue tr[data-doc=\"{kis}\"]");
+    browser.ok(json!({"cmd": "waitFor", "selector": row})).await;
+    browser.screenshot("antrian-rujukan").await;
+    let hidden = browser
+        .ok(json!({"cmd": "attr", "selector": "table#queue", "name": "id"}))
+        .await;
+    assert_eq!(hidden["value"], json!("queue"));
+    assert!(
+        !page_has(&mut browser, &format!("table#queue tr[data-doc=\"{pkh}\"]")).await,
+        "the PKH referral is filtered out"
+    );
+
+    // Step 3: she opens the referral and approves it.
+    browser
+        .ok(json!({"cmd": "click", "selector": format!("{row} a[href=\"/referrals/{kis}\"]")}))
+        .await;
+    browser
+        .ok(json!({"cmd": "waitFor", "selector": "#status[data-status=submitted]"}))
+        .await;
+    browser.screenshot("rujukan").await;
+    browser
+        .ok(json!({"cmd": "click", "selector": "form.decide button[name=kind][value=approved]"}))
+        .await;
+    browser.ok(json!({"cmd": "waitFor", "selector": ".notice"})).await;
+    browser
+        .ok(json!({"cmd": "waitFor", "selector": "#status[data-status=approved]"}))
+        .await;
+    browser.quit().await;
+
+    // Step 4: the decision, written into the document in Sri's name, reaches Budi's phone.
+    phone
+        .wait_doc(kis, WAIT, |doc| {
+            matches!(
+                FieldDocument::read(doc),
+                Ok(FieldDocument::Referral(r))
+                    if r.events.iter().any(|e| e.kind.as_str() == "approved" && e.by == "supervisor-sri")
+            )
+        })
+        .await
+        .expect("the approval reaches the field worker's phone");
+}
+
+/// Whether an element is on the page now (without waiting for it).
+async fn page_has(browser: &mut Browser, selector: &str) -> bool {
+    browser.stdin
+        .write_all(format!("{}\n", json!({"cmd": "attr", "selector": selector, "name": "data-doc", "timeoutMs": 300})).as_bytes())
+        .await
+        .unwrap();
+    let line = browser.lines.next_line().await.unwrap().unwrap();
+    serde_json::from_str::<Value>(&line).unwrap()["ok"] == json!(true)
+}
+
+#[tokio::test]
+async fn a_coordinator_sees_a_new_visit_appear_live() {
+    let server = TestServer::start().await;
+    server.add_user("peksos-budi", Role::Peksos, &[KELURAHAN]).await;
+    support::person(&server, "koordinator-dewi", Role::Coordinator, &["32.77.01"]).await;
+    let (phone, _handle) = server.phone_as("peksos-budi").await;
+
+    // Step 1: Dewi opens the activity feed; the page says it is live.
+    let mut browser = Browser::start(&server).await;
+    browser
+        .ok(json!({"cmd": "login", "user": "koordinator-dewi", "password": support::password_of("koordinator-dewi")}))
+        .await;
+    browser.ok(json!({"cmd": "goto", "path": "/activity"})).await;
+    browser
+        .ok(json!({"cmd": "waitFor", "selector": "#live-status.on"}))
+        .await;
+
+    // Step 2: Budi's phone syncs a visit.
+    let area = RegionCode::parse(KELURAHAN).unwrap();
+    let id = phone
+        .create(move |tx| {
+            let mut v = examples::visit(&area, "peksos-budi");
+            v.beneficiary.name = "Ibu Kartini Live".into();
+            FieldDocument::Visit(v).write(tx)
+        })
+        .await
+        .unwrap();
+    phone.wait_acknowledged(id, WAIT).await.unwrap();
+    assert!(phone.read(id, |d| d.get(ROOT, "type").unwrap().is_some()).await.unwrap());
+
+    // Step 3: without reloading, the visit appears in her feed.
+    let row = browser
+        .ok(json!({"cmd": "waitFor", "selector": format!("table#feed tr[data-doc=\"{id}\"]"), "timeoutMs": 10000}))
+        .await;
+    assert!(row["text"].as_str().unwrap().contains("Ibu Kartini Live"), "{row}");
+    browser.screenshot("aktivitas").await;
+    browser.quit().await;
+}

@@ -1,0 +1,258 @@
+//! Caseloads: new documents pushed to the devices of everyone whose areas they are in, the
+//! per-user index document that restores a replacement phone, and reassignment.
+
+mod common;
+
+use std::time::Duration;
+
+use automerge::sync::SyncDoc;
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ROOT, ReadDoc};
+use common::{TestServer, WAIT};
+use fieldsync_client::{DocStatus, index_entries};
+use fieldsync_core::schema::{FieldDocument, RegionCode, Role, examples};
+use fieldsync_protocol::{
+    AutomergeUrl, DocMessage, DocumentId, Message, Notice, PeerId, PeerMetadata,
+};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+const KELURAHAN_A: &str = "32.77.01.1001";
+const KELURAHAN_B: &str = "32.77.01.1002";
+
+fn visit_in(
+    area: &str,
+    by: &str,
+) -> impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), automerge::AutomergeError>
+{
+    let area = RegionCode::parse(area).unwrap();
+    let by = by.to_owned();
+    move |tx| FieldDocument::Visit(examples::visit(&area, &by)).write(tx)
+}
+
+async fn index_of(server: &TestServer, user: &str) -> DocumentId {
+    let storage = fieldsync_server::storage::open(&server.config.database_url)
+        .await
+        .unwrap();
+    let url = fieldsync_server::admin::index_url(storage.as_ref(), user)
+        .await
+        .unwrap();
+    storage.close().await.unwrap();
+    AutomergeUrl::parse(&url).unwrap().document_id()
+}
+
+#[tokio::test]
+async fn a_colleagues_new_visit_reaches_every_connected_phone_in_its_kelurahan_only() {
+    let server = TestServer::start().await;
+    server.add_user("ani", Role::Peksos, &[KELURAHAN_A]).await;
+    server.add_user("budi", Role::Peksos, &[KELURAHAN_A]).await;
+    server.add_user("citra", Role::Peksos, &[KELURAHAN_B]).await;
+    server
+        .add_user("koordinator", Role::Coordinator, &["32.77.01"])
+        .await;
+    let (ani, _ha) = server.phone_as("ani").await;
+    let (budi, _hb) = server.phone_as("budi").await;
+    let (citra, _hc) = server.phone_as("citra").await;
+    let (koordinator, _hk) = server.phone_as("koordinator").await;
+
+    // Step 1: Ani records a visit; nobody asked the server for it.
+    let id = ani.create(visit_in(KELURAHAN_A, "ani")).await.unwrap();
+    ani.wait_acknowledged(id, WAIT).await.unwrap();
+
+    // Step 2: Budi (same kelurahan) and the kecamatan coordinator get it offered.
+    for (who, phone) in [("budi", &budi), ("koordinator", &koordinator)] {
+        phone
+            .wait_doc(id, WAIT, |d| d.get(ROOT, "beneficiary").unwrap().is_some())
+            .await
+            .unwrap_or_else(|_| panic!("{who} gets the new visit pushed"));
+    }
+
+    // Step 3: Citra, of another kelurahan, never does. Her own new visit, pushed to the
+    // coordinator after Ani's, shows the pushes have been made by then.
+    let own = citra.create(visit_in(KELURAHAN_B, "citra")).await.unwrap();
+    citra.wait_acknowledged(own, WAIT).await.unwrap();
+    koordinator
+        .wait_doc(own, WAIT, |d| d.get(ROOT, "beneficiary").unwrap().is_some())
+        .await
+        .unwrap();
+    assert_eq!(
+        citra.status(id).await,
+        None,
+        "Citra was not offered Ani's visit"
+    );
+    assert_eq!(
+        ani.status(own).await,
+        None,
+        "Ani was not offered Citra's visit"
+    );
+}
+
+#[tokio::test]
+async fn a_replacement_phone_restores_the_whole_caseload_from_the_index() {
+    let server = TestServer::start().await;
+    server.add_user("ani", Role::Peksos, &[KELURAHAN_A]).await;
+    server.add_user("budi", Role::Peksos, &[KELURAHAN_A]).await;
+    server.add_user("citra", Role::Peksos, &[KELURAHAN_B]).await;
+
+    // Ani and Citra write while Budi is away.
+    let (ani, _ha) = server.phone_as("ani").await;
+    let mut mine = Vec::new();
+    for _ in 0..3 {
+        let id = ani.create(visit_in(KELURAHAN_A, "ani")).await.unwrap();
+        ani.wait_acknowledged(id, WAIT).await.unwrap();
+        mine.push(id);
+    }
+    let (citra, _hc) = server.phone_as("citra").await;
+    let other = citra.create(visit_in(KELURAHAN_B, "citra")).await.unwrap();
+    citra.wait_acknowledged(other, WAIT).await.unwrap();
+
+    // Budi's new phone knows only its token and his index URL.
+    let index = index_of(&server, "budi").await;
+    let (budi, _hb) = server.phone_as("budi").await;
+    let listed = budi.restore_from_index(index, WAIT).await.unwrap();
+    for id in &mine {
+        budi.wait_doc(*id, WAIT, |d| d.get(ROOT, "beneficiary").unwrap().is_some())
+            .await
+            .unwrap();
+    }
+    assert_eq!(listed, 3, "the index lists exactly Budi's caseload");
+    let in_index = budi.read(index, index_entries).await.flatten().unwrap();
+    assert!(!in_index.contains(&other));
+
+    // Nobody else may read Budi's index: it is answered like a missing document.
+    citra.find(index).await;
+    citra
+        .wait_status(index, WAIT, |s| s == Some(DocStatus::Unavailable))
+        .await
+        .unwrap();
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next(ws: &mut Socket) -> Message {
+    loop {
+        let frame = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("the socket is open")
+            .unwrap();
+        if let Ws::Binary(b) = frame {
+            return Message::decode(&b).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_index_is_read_only_for_its_user() {
+    let server = TestServer::start().await;
+    server.add_user("budi", Role::Peksos, &[KELURAHAN_A]).await;
+    let index = index_of(&server, "budi").await;
+    let (budi, _hb) = server.phone_as("budi").await;
+    budi.restore_from_index(index, WAIT).await.unwrap();
+    let bytes = budi.read(index, |d| d.save()).await.unwrap();
+
+    // His own device, over a raw socket without the phone-side rules, tries to edit it.
+    let (_, token) = server.enroll("budi").await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(server.url_for(&token))
+        .await
+        .unwrap();
+    let me = PeerId::parse("budi-raw").unwrap();
+    let join = Message::Join {
+        sender: me.clone(),
+        metadata: Some(PeerMetadata::default()),
+        supported_versions: vec!["1".into()],
+    };
+    ws.send(Ws::Binary(join.encode().into())).await.unwrap();
+    let Message::Peer {
+        sender: server_peer,
+        ..
+    } = next(&mut ws).await
+    else {
+        panic!("expected peer");
+    };
+    let mut doc = AutoCommit::load(&bytes).unwrap();
+    doc.put(ROOT, "user", "someone-else").unwrap();
+    let mut state = automerge::sync::State::new();
+    let verdict = loop {
+        if let Some(m) = doc.sync().generate_sync_message(&mut state) {
+            let frame = Message::Sync(DocMessage {
+                document_id: index,
+                sender: me.clone(),
+                target: server_peer.clone(),
+                data: m.encode(),
+            });
+            ws.send(Ws::Binary(frame.encode().into())).await.unwrap();
+        }
+        match next(&mut ws).await {
+            Message::Sync(m) => {
+                let m = automerge::sync::Message::decode(&m.data).unwrap();
+                doc.sync().receive_sync_message(&mut state, m).unwrap();
+            }
+            Message::Ephemeral { data, .. } => break Notice::decode(&data).unwrap(),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    let Some(Notice::ChangeRefused { violations, .. }) = verdict else {
+        panic!("expected a refusal, got {verdict:?}");
+    };
+    assert!(
+        violations[0].message.contains("read-only"),
+        "{violations:?}"
+    );
+    // The index is unchanged for everyone.
+    let (again, _ha) = server.phone_as("budi").await;
+    again.find(index).await;
+    again
+        .wait_doc(index, WAIT, |d| index_entries(d).is_some())
+        .await
+        .unwrap();
+    let user = again
+        .read(index, |d| {
+            d.get(ROOT, "user").unwrap().unwrap().0.to_string()
+        })
+        .await
+        .unwrap();
+    assert_eq!(user, "\"budi\"");
+}
+
+#[tokio::test]
+async fn a_reassigned_worker_drops_what_left_their_areas() {
+    let server = TestServer::start().await;
+    server.add_user("ani", Role::Peksos, &[KELURAHAN_A]).await;
+    server.add_user("budi", Role::Peksos, &[KELURAHAN_A]).await;
+    let (ani, _ha) = server.phone_as("ani").await;
+    let id = ani.create(visit_in(KELURAHAN_A, "ani")).await.unwrap();
+    ani.wait_acknowledged(id, WAIT).await.unwrap();
+    let (budi, _hb) = server.phone_as("budi").await;
+    budi.find(id).await;
+    budi.wait_doc(id, WAIT, |d| d.get(ROOT, "beneficiary").unwrap().is_some())
+        .await
+        .unwrap();
+
+    // Budi moves to kelurahan B: his phone reconnects and deletes Ani's visit.
+    let storage = fieldsync_server::storage::open(&server.config.database_url)
+        .await
+        .unwrap();
+    fieldsync_server::admin::set_areas(
+        storage.as_ref(),
+        "budi",
+        &[RegionCode::parse_prefix(KELURAHAN_B).unwrap()],
+    )
+    .await
+    .unwrap();
+    storage.close().await.unwrap();
+    budi.wait_status(id, Duration::from_secs(10), |s| s.is_none())
+        .await
+        .expect("Budi's phone drops the visit that left his areas");
+
+    // His index follows: a new phone of his restores nothing of kelurahan A.
+    let index = index_of(&server, "budi").await;
+    let (fresh, _hf) = server.phone_as("budi").await;
+    fresh
+        .wait_status(id, Duration::from_millis(10), |s| s.is_none())
+        .await
+        .unwrap();
+    let listed = fresh.restore_from_index(index, WAIT).await.unwrap();
+    assert_eq!(listed, 0);
+}
