@@ -47,7 +47,12 @@ impl Browser {
         let chromium = setup_browser();
         let mut child = Command::new("node")
             .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("js/browser.mjs"))
-            .args(["--base", &format!("http://{}", server.addr), "--chromium", &chromium])
+            .args([
+                "--base",
+                &format!("http://{}", server.addr),
+                "--chromium",
+                &chromium,
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -61,7 +66,10 @@ impl Browser {
             .expect("the browser starts within 60 s")
             .unwrap()
             .expect("the browser driver is alive");
-        assert!(ready.contains("\"ready\""), "browser did not start: {ready}");
+        assert!(
+            ready.contains("\"ready\""),
+            "browser did not start: {ready}"
+        );
         Self {
             child,
             stdin,
@@ -100,7 +108,11 @@ impl Browser {
     }
 }
 
-fn referral_to(program: Program, by: &str) -> impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), automerge::AutomergeError> {
+fn referral_to(
+    program: Program,
+    by: &str,
+) -> impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), automerge::AutomergeError>
+{
     let area = RegionCode::parse(KELURAHAN).unwrap();
     let by = by.to_owned();
     move |tx| {
@@ -113,13 +125,21 @@ fn referral_to(program: Program, by: &str) -> impl FnOnce(&mut automerge::transa
 #[tokio::test]
 async fn a_supervisor_approves_a_referral_in_the_browser_and_the_phone_receives_it() {
     let server = TestServer::start().await;
-    server.add_user("peksos-budi", Role::Peksos, &[KELURAHAN]).await;
+    server
+        .add_user("peksos-budi", Role::Peksos, &[KELURAHAN])
+        .await;
     support::person(&server, "supervisor-sri", Role::Supervisor, &["32.77"]).await;
 
     // Step 1: Budi refers two families from his phone, one to KIS-PBI and one to PKH.
     let (phone, _handle) = server.phone_as("peksos-budi").await;
-    let kis = phone.create(referral_to(Program::KisPbi, "peksos-budi")).await.unwrap();
-    let pkh = phone.create(referral_to(Program::Pkh, "peksos-budi")).await.unwrap();
+    let kis = phone
+        .create(referral_to(Program::KisPbi, "peksos-budi"))
+        .await
+        .unwrap();
+    let pkh = phone
+        .create(referral_to(Program::Pkh, "peksos-budi"))
+        .await
+        .unwrap();
     phone.wait_acknowledged(kis, WAIT).await.unwrap();
     phone.wait_acknowledged(pkh, WAIT).await.unwrap();
 
@@ -128,7 +148,10 @@ async fn a_supervisor_approves_a_referral_in_the_browser_and_the_phone_receives_
     let landed = browser
         .ok(json!({"cmd": "login", "user": "supervisor-sri", "password": support::password_of("supervisor-sri")}))
         .await;
-    assert!(landed["url"].as_str().unwrap().ends_with("/referrals"), "{landed}");
+    assert!(
+        landed["url"].as_str().unwrap().ends_with("/referrals"),
+        "{landed}"
+    );
     browser
         .ok(json!({"cmd": "select", "selector": "form.filters select[name=program]", "value": "kis-pbi"}))
         .await;
@@ -158,7 +181,9 @@ async fn a_supervisor_approves_a_referral_in_the_browser_and_the_phone_receives_
     browser
         .ok(json!({"cmd": "click", "selector": "form.decide button[name=kind][value=approved]"}))
         .await;
-    browser.ok(json!({"cmd": "waitFor", "selector": ".notice"})).await;
+    browser
+        .ok(json!({"cmd": "waitFor", "selector": ".notice"}))
+        .await;
     browser
         .ok(json!({"cmd": "waitFor", "selector": "#status[data-status=approved]"}))
         .await;
@@ -179,8 +204,15 @@ async fn a_supervisor_approves_a_referral_in_the_browser_and_the_phone_receives_
 
 /// Whether an element is on the page now (without waiting for it).
 async fn page_has(browser: &mut Browser, selector: &str) -> bool {
-    browser.stdin
-        .write_all(format!("{}\n", json!({"cmd": "attr", "selector": selector, "name": "data-doc", "timeoutMs": 300})).as_bytes())
+    browser
+        .stdin
+        .write_all(
+            format!(
+                "{}\n",
+                json!({"cmd": "attr", "selector": selector, "name": "data-doc", "timeoutMs": 300})
+            )
+            .as_bytes(),
+        )
         .await
         .unwrap();
     let line = browser.lines.next_line().await.unwrap().unwrap();
@@ -190,8 +222,16 @@ async fn page_has(browser: &mut Browser, selector: &str) -> bool {
 #[tokio::test]
 async fn a_coordinator_sees_a_new_visit_appear_live() {
     let server = TestServer::start().await;
-    server.add_user("peksos-budi", Role::Peksos, &[KELURAHAN]).await;
-    support::person(&server, "koordinator-dewi", Role::Coordinator, &["32.77.01"]).await;
+    server
+        .add_user("peksos-budi", Role::Peksos, &[KELURAHAN])
+        .await;
+    support::person(
+        &server,
+        "koordinator-dewi",
+        Role::Coordinator,
+        &["32.77.01"],
+    )
+    .await;
     let (phone, _handle) = server.phone_as("peksos-budi").await;
 
     // Step 1: Dewi opens the activity feed; the page says it is live.
@@ -199,7 +239,9 @@ async fn a_coordinator_sees_a_new_visit_appear_live() {
     browser
         .ok(json!({"cmd": "login", "user": "koordinator-dewi", "password": support::password_of("koordinator-dewi")}))
         .await;
-    browser.ok(json!({"cmd": "goto", "path": "/activity"})).await;
+    browser
+        .ok(json!({"cmd": "goto", "path": "/activity"}))
+        .await;
     browser
         .ok(json!({"cmd": "waitFor", "selector": "#live-status.on"}))
         .await;
@@ -215,13 +257,21 @@ async fn a_coordinator_sees_a_new_visit_appear_live() {
         .await
         .unwrap();
     phone.wait_acknowledged(id, WAIT).await.unwrap();
-    assert!(phone.read(id, |d| d.get(ROOT, "type").unwrap().is_some()).await.unwrap());
+    assert!(
+        phone
+            .read(id, |d| d.get(ROOT, "type").unwrap().is_some())
+            .await
+            .unwrap()
+    );
 
     // Step 3: without reloading, the visit appears in her feed.
     let row = browser
         .ok(json!({"cmd": "waitFor", "selector": format!("table#feed tr[data-doc=\"{id}\"]"), "timeoutMs": 10000}))
         .await;
-    assert!(row["text"].as_str().unwrap().contains("Ibu Kartini Live"), "{row}");
+    assert!(
+        row["text"].as_str().unwrap().contains("Ibu Kartini Live"),
+        "{row}"
+    );
     browser.screenshot("aktivitas").await;
     browser.quit().await;
 }
