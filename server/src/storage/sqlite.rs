@@ -55,6 +55,7 @@ super::directory::directory_impl!(SqliteStorage);
 super::web::web_impl!(SqliteStorage);
 super::caseload::caseload_impl!(SqliteStorage);
 super::review::review_impl!(SqliteStorage);
+super::activity::activity_impl!(SqliteStorage, sqlx::Sqlite);
 
 impl Storage for SqliteStorage {
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
