@@ -57,6 +57,7 @@ struct AreaLine {
 struct Summary {
     from: String,
     to: String,
+    range: SummaryRange,
     /// The first week bucket.
     first_week: i64,
     workers: Vec<WorkerLine>,
@@ -168,6 +169,7 @@ async fn load(
     Ok(Ok(Summary {
         from,
         to,
+        range: r,
         first_week,
         workers,
         areas,
@@ -274,7 +276,7 @@ pub async fn page(
         div.scroll { (workers_table(&viewer, &s)) }
         h2 { (lang.t("Per kelurahan", "Per kelurahan")) }
         p.muted {
-            (lang.t("Periode", "Period")) " " (s.from) " – " (s.to) ". "
+            (lang.t("Periode", "Period")) " " (lang.date(s.range.from)) " – " (lang.date(s.range.until - 1)) ". "
             (lang.t("Rujukan terbuka dihitung saat ini.", "Open referrals are counted as of now."))
         }
         div.scroll { (areas_table(lang, &s)) }
