@@ -89,6 +89,24 @@ pub fn activity() -> Value {
     })
 }
 
+pub fn stream() -> Value {
+    json!({
+        "summary": "Live changes (server-sent events)",
+        "description": "An event `change` with data {\"document\", \"kind\", \"area\"} each time a document \
+            the caller may read is durably changed; `reload` when some were missed. Comments keep the \
+            stream alive; it ends after 10 minutes and the client reconnects.",
+        "tags": ["activity"],
+        "responses": {
+            "200": {
+                "description": "an event stream",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}}
+            },
+            "401": error_response("not signed in"),
+            "403": error_response("the role may not read field activity")
+        }
+    })
+}
+
 pub fn timeline() -> Value {
     let event = json!({
         "type": "object",

@@ -10,11 +10,13 @@
 //! - `feed.rs`: `/activity` and `/api/activity`.
 //! - `timeline.rs`: `/beneficiaries/{nik}` and its API.
 //! - `summary.rs`: `/summary` and its API.
+//! - `live.rs`: `/api/activity/stream`, server-sent events.
 //! - `docs.rs`: the OpenAPI operations of the routes above.
 
 mod docs;
 mod feed;
 mod filters;
+mod live;
 mod summary;
 mod timeline;
 
@@ -51,6 +53,12 @@ pub(super) fn api_routes() -> Vec<ApiRoute> {
             "/api/activity",
             get(feed::api),
             docs::activity(),
+        ),
+        ApiRoute::new(
+            Method::GET,
+            "/api/activity/stream",
+            get(live::stream),
+            docs::stream(),
         ),
         ApiRoute::new(
             Method::GET,
