@@ -6,6 +6,7 @@
 //! All writes go through [`Storage::write`], which applies a batch in one transaction: the
 //! [`crate::writer`] groups the writes of many documents into one commit.
 
+pub mod activity;
 pub mod caseload;
 pub mod directory;
 pub mod export;
@@ -26,6 +27,7 @@ use fieldsync_protocol::{DocumentId, StorageId};
 
 use crate::projection::Projection;
 
+pub use activity::Activity;
 pub use caseload::Caseload;
 pub use directory::{AuditEntry, Directory};
 pub use export::Exports;
@@ -100,9 +102,18 @@ pub enum Write {
 
 /// The one interface the server has to a database: documents here, people and devices in
 /// [`Directory`], web sign-in in [`WebDirectory`], caseloads in [`Caseload`], the supervisor's
-/// reads in [`Review`], exports in [`Exports`].
+/// reads in [`Review`], exports in [`Exports`], the coordinator's reads in [`Activity`].
 pub trait Storage:
-    Directory + WebDirectory + Caseload + Review + Exports + Send + Sync + std::fmt::Debug + 'static
+    Directory
+    + WebDirectory
+    + Caseload
+    + Review
+    + Exports
+    + Activity
+    + Send
+    + Sync
+    + std::fmt::Debug
+    + 'static
 {
     /// The document's chunks and sync states; `None` if nothing was ever stored.
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>>;

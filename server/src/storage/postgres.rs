@@ -32,6 +32,7 @@ super::web::web_impl!(PostgresStorage);
 super::caseload::caseload_impl!(PostgresStorage);
 super::review::review_impl!(PostgresStorage);
 super::export::export_impl!(PostgresStorage);
+super::activity::activity_impl!(PostgresStorage, sqlx::Postgres);
 
 impl Storage for PostgresStorage {
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {

@@ -56,6 +56,7 @@ super::web::web_impl!(SqliteStorage);
 super::caseload::caseload_impl!(SqliteStorage);
 super::review::review_impl!(SqliteStorage);
 super::export::export_impl!(SqliteStorage);
+super::activity::activity_impl!(SqliteStorage, sqlx::Sqlite);
 
 impl Storage for SqliteStorage {
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {

@@ -11,12 +11,14 @@
 //! - `layout.rs`, `i18n.rs`: the frame of every page, Bahasa Indonesia first with English.
 //! - `api.rs`: the API route list and its OpenAPI document.
 //! - `coordinator.rs`, `supervisor.rs`, `exports.rs`: the pages and API of each group of users.
+//! - `labels.rs`: the names people read for PPKS categories, programs, statuses, types.
 
 pub mod api;
 mod coordinator;
 pub mod error;
 mod exports;
 pub mod i18n;
+pub mod labels;
 pub mod layout;
 pub mod session;
 mod supervisor;

@@ -1,1 +1,11 @@
-//! The coordinator part of the web (placeholder).
+//! The coordinator's views, end to end: phones of two field workers in different kecamatan
+//! write visits, referrals and outreach; coordinators, a supervisor, a field worker and an
+//! administrator read the merged feed, a beneficiary's timeline, the summaries and the live
+//! stream, each within their own areas and role.
+
+#[path = "coordinator/feed.rs"]
+mod feed;
+#[path = "coordinator/field.rs"]
+mod field;
+#[path = "coordinator/views.rs"]
+mod views;
