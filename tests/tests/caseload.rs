@@ -5,17 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use automerge::sync::SyncDoc;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ROOT, ReadDoc};
+use common::raw::RawPeer;
 use common::{TestServer, WAIT};
 use fieldsync_client::{DocStatus, index_entries};
 use fieldsync_core::schema::{FieldDocument, RegionCode, Role, examples};
-use fieldsync_protocol::{
-    AutomergeUrl, DocMessage, DocumentId, Message, Notice, PeerId, PeerMetadata,
-};
-use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::Message as Ws;
+use fieldsync_protocol::{AutomergeUrl, DocumentId, Notice};
 
 const KELURAHAN_A: &str = "32.77.01.1001";
 const KELURAHAN_B: &str = "32.77.01.1002";
@@ -127,22 +123,6 @@ async fn a_replacement_phone_restores_the_whole_caseload_from_the_index() {
         .unwrap();
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn next(ws: &mut Socket) -> Message {
-    loop {
-        let frame = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("a frame in time")
-            .expect("the socket is open")
-            .unwrap();
-        if let Ws::Binary(b) = frame {
-            return Message::decode(&b).unwrap();
-        }
-    }
-}
-
 #[tokio::test]
 async fn the_index_is_read_only_for_its_user() {
     let server = TestServer::start().await;
@@ -154,45 +134,10 @@ async fn the_index_is_read_only_for_its_user() {
 
     // His own device, over a raw socket without the phone-side rules, tries to edit it.
     let (_, token) = server.enroll("budi").await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(server.url_for(&token))
-        .await
-        .unwrap();
-    let me = PeerId::parse("budi-raw").unwrap();
-    let join = Message::Join {
-        sender: me.clone(),
-        metadata: Some(PeerMetadata::default()),
-        supported_versions: vec!["1".into()],
-    };
-    ws.send(Ws::Binary(join.encode().into())).await.unwrap();
-    let Message::Peer {
-        sender: server_peer,
-        ..
-    } = next(&mut ws).await
-    else {
-        panic!("expected peer");
-    };
+    let mut raw = RawPeer::join(&server.url_for(&token), "budi-raw").await;
     let mut doc = AutoCommit::load(&bytes).unwrap();
     doc.put(ROOT, "user", "someone-else").unwrap();
-    let mut state = automerge::sync::State::new();
-    let verdict = loop {
-        if let Some(m) = doc.sync().generate_sync_message(&mut state) {
-            let frame = Message::Sync(DocMessage {
-                document_id: index,
-                sender: me.clone(),
-                target: server_peer.clone(),
-                data: m.encode(),
-            });
-            ws.send(Ws::Binary(frame.encode().into())).await.unwrap();
-        }
-        match next(&mut ws).await {
-            Message::Sync(m) => {
-                let m = automerge::sync::Message::decode(&m.data).unwrap();
-                doc.sync().receive_sync_message(&mut state, m).unwrap();
-            }
-            Message::Ephemeral { data, .. } => break Notice::decode(&data).unwrap(),
-            other => panic!("unexpected {other:?}"),
-        }
-    };
+    let verdict = raw.sync_until_notice(index, &mut doc).await;
     let Some(Notice::ChangeRefused { violations, .. }) = verdict else {
         panic!("expected a refusal, got {verdict:?}");
     };

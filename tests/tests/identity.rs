@@ -5,16 +5,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use automerge::sync::SyncDoc;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ROOT, ReadDoc};
+use common::raw::RawPeer;
 use common::{DEFAULT_USER, TestServer, WAIT, area, visit};
 use fieldsync_client::{ConnectOptions, DocStatus, Replica};
 use fieldsync_core::schema::{FieldDocument, RegionCode, Role, examples};
-use fieldsync_protocol::{DocMessage, Message, Notice, PeerId, PeerMetadata};
+use fieldsync_protocol::Notice;
 use fieldsync_server::storage::directory::Device;
-use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::Message as Ws;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// Tries the WebSocket upgrade; returns the HTTP status and body when it is refused.
@@ -214,22 +212,6 @@ async fn a_disabled_user_is_cut_off() {
     assert_eq!(status, 401);
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn next(ws: &mut Socket) -> Message {
-    loop {
-        let frame = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("a frame in time")
-            .expect("the socket is open")
-            .unwrap();
-        if let Ws::Binary(b) = frame {
-            return Message::decode(&b).unwrap();
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_change_under_another_devices_actor_id_is_refused() {
     let server = TestServer::start().await;
@@ -244,46 +226,11 @@ async fn a_change_under_another_devices_actor_id_is_refused() {
 
     // Device B, same user, forges a change under A's actor id, over a raw socket.
     let (_, token_b) = server.enroll(DEFAULT_USER).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(server.url_for(&token_b))
-        .await
-        .unwrap();
-    let me = PeerId::parse("forger").unwrap();
-    let join = Message::Join {
-        sender: me.clone(),
-        metadata: Some(PeerMetadata::default()),
-        supported_versions: vec!["1".into()],
-    };
-    ws.send(Ws::Binary(join.encode().into())).await.unwrap();
-    let Message::Peer {
-        sender: server_peer,
-        ..
-    } = next(&mut ws).await
-    else {
-        panic!("expected peer");
-    };
+    let mut raw = RawPeer::join(&server.url_for(&token_b), "forger").await;
     let mut doc = AutoCommit::load(&bytes).unwrap().with_actor(actor);
     doc.put(ROOT, "purpose", "ditulis atas nama perangkat lain")
         .unwrap();
-    let mut state = automerge::sync::State::new();
-    let verdict = loop {
-        if let Some(m) = doc.sync().generate_sync_message(&mut state) {
-            let frame = Message::Sync(DocMessage {
-                document_id: id,
-                sender: me.clone(),
-                target: server_peer.clone(),
-                data: m.encode(),
-            });
-            ws.send(Ws::Binary(frame.encode().into())).await.unwrap();
-        }
-        match next(&mut ws).await {
-            Message::Sync(m) => {
-                let m = automerge::sync::Message::decode(&m.data).unwrap();
-                doc.sync().receive_sync_message(&mut state, m).unwrap();
-            }
-            Message::Ephemeral { data, .. } => break Notice::decode(&data).unwrap(),
-            other => panic!("unexpected {other:?}"),
-        }
-    };
+    let verdict = raw.sync_until_notice(id, &mut doc).await;
     let Some(Notice::ChangeRefused { violations, .. }) = verdict else {
         panic!("expected a refusal, got {verdict:?}");
     };

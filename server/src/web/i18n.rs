@@ -86,18 +86,7 @@ impl Lang {
 /// Western Indonesia Time, where Dinas Sosial offices on Java and Sumatra work.
 pub const WIB_OFFSET_MS: i64 = 7 * 3_600_000;
 
-/// (year, month 1–12, day 1–31) of a count of days since 1970-01-01 (proleptic Gregorian).
-pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
+pub use fieldsync_core::schema::civil_from_days;
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,8 @@
 //! the phones are held to, and write into documents only through the hub
 //! ([`crate::hub::Hub::edit`]), in the viewer's name.
 //!
-//! - `session.rs`: sign-in, cookies, CSRF, lockout, API tokens.
+//! - `session.rs`: who is asking (cookies, API tokens), CSRF, passwords; `signin.rs`: the
+//!   sign-in page, lockout, signing out, the language switch.
 //! - `layout.rs`, `i18n.rs`: the frame of every page, Bahasa Indonesia first with English.
 //! - `api.rs`: the API route list and its OpenAPI document.
 //! - `coordinator.rs`, `supervisor.rs`, `exports.rs`: the pages and API of each group of users.
@@ -21,6 +22,7 @@ pub mod i18n;
 pub mod labels;
 pub mod layout;
 pub mod session;
+mod signin;
 mod supervisor;
 
 use std::sync::Arc;
@@ -54,9 +56,9 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
     let api = api.fallback(|| async { error::ApiError::not_found() });
     let pages = Router::new()
         .route("/", get(home))
-        .route("/login", get(session::login_page).post(session::login))
-        .route("/logout", post(session::logout))
-        .route("/lang/{code}", get(session::switch_lang))
+        .route("/login", get(signin::login_page).post(signin::login))
+        .route("/logout", post(signin::logout))
+        .route("/lang/{code}", get(signin::switch_lang))
         .route("/static/app.css", get(stylesheet))
         .route("/static/app.js", get(script))
         .route("/static/icon.svg", get(icon))

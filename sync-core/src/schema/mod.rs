@@ -19,6 +19,6 @@ pub use referral::{Derived, ReferralStatus, derive_status};
 pub use rules::{Action, Author, check_change, may_read, may_read_placed, permits};
 pub use values::{
     EventKind, InvalidValue, Kk, Nik, PpksCategory, Program, RegionCode, Role, check_date,
-    check_timestamp, date_days, format_millis, timestamp_millis,
+    check_timestamp, civil_from_days, date_days, format_millis, timestamp_millis,
 };
 pub use write::add_event;

@@ -338,12 +338,9 @@ pub fn date_days(s: &str) -> Option<i64> {
     Some(era * 146_097 + doe - 719_468)
 }
 
-/// Milliseconds since the Unix epoch as an RFC 3339 UTC timestamp (to the second): the
-/// inverse of [`timestamp_millis`], for showing stored times to people.
-pub fn format_millis(millis: i64) -> String {
-    let secs = millis.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil from days (proleptic Gregorian), after Howard Hinnant's well-known algorithm.
+/// (year, month 1–12, day 1–31) of a count of days since 1970-01-01, proleptic Gregorian:
+/// the inverse of [`date_days`], after Howard Hinnant's well-known algorithm.
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -352,7 +349,15 @@ pub fn format_millis(millis: i64) -> String {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// Milliseconds since the Unix epoch as an RFC 3339 UTC timestamp (to the second): the
+/// inverse of [`timestamp_millis`], for showing stored times to people.
+pub fn format_millis(millis: i64) -> String {
+    let secs = millis.div_euclid(1000);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
         rest / 3600,

@@ -1,0 +1,88 @@
+//! A peer over a raw WebSocket, without the phone-side rules of the Rust client: for tests
+//! that show the server itself refuses something.
+
+use automerge::AutoCommit;
+use automerge::sync::SyncDoc;
+use fieldsync_protocol::{DocMessage, DocumentId, Message, Notice, PeerId, PeerMetadata};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+use super::WAIT;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub struct RawPeer {
+    ws: Socket,
+    me: PeerId,
+    server: PeerId,
+}
+
+impl RawPeer {
+    /// Connects to a sync URL (with its token) and completes the handshake as `name`.
+    pub async fn join(url: &str, name: &str) -> Self {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let me = PeerId::parse(name).unwrap();
+        let join = Message::Join {
+            sender: me.clone(),
+            metadata: Some(PeerMetadata::default()),
+            supported_versions: vec!["1".into()],
+        };
+        ws.send(Ws::Binary(join.encode().into())).await.unwrap();
+        let mut peer = Self {
+            ws,
+            me,
+            server: PeerId::parse("unknown").unwrap(),
+        };
+        let Message::Peer { sender, .. } = peer.next().await else {
+            panic!("expected peer");
+        };
+        peer.server = sender;
+        peer
+    }
+
+    /// The next protocol message from the server.
+    pub async fn next(&mut self) -> Message {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame in time")
+                .expect("the socket is open")
+                .unwrap();
+            if let Ws::Binary(b) = frame {
+                return Message::decode(&b).unwrap();
+            }
+        }
+    }
+
+    /// Syncs `doc` as document `id` until the server sends a notice about it; returns it.
+    pub async fn sync_until_notice(
+        &mut self,
+        id: DocumentId,
+        doc: &mut AutoCommit,
+    ) -> Option<Notice> {
+        let mut state = automerge::sync::State::new();
+        loop {
+            if let Some(m) = doc.sync().generate_sync_message(&mut state) {
+                let frame = Message::Sync(DocMessage {
+                    document_id: id,
+                    sender: self.me.clone(),
+                    target: self.server.clone(),
+                    data: m.encode(),
+                });
+                self.ws
+                    .send(Ws::Binary(frame.encode().into()))
+                    .await
+                    .unwrap();
+            }
+            match self.next().await {
+                Message::Sync(m) => {
+                    let m = automerge::sync::Message::decode(&m.data).unwrap();
+                    doc.sync().receive_sync_message(&mut state, m).unwrap();
+                }
+                Message::Ephemeral { data, .. } => return Notice::decode(&data).unwrap(),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+}
