@@ -11,5 +11,7 @@ mod account;
 mod coordinator;
 #[path = "web/exports.rs"]
 mod exports;
+#[path = "web/openapi.rs"]
+mod openapi;
 #[path = "web/supervisor.rs"]
 mod supervisor;
