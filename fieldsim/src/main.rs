@@ -31,9 +31,13 @@ struct Args {
     #[arg(long, default_value = "peksos-fieldsim")]
     user: String,
     /// A fieldsync database to enroll one field worker per phone in, each with a device token
-    /// of their own, two workers per kelurahan (a realistic caseload; instead of --token)
+    /// of their own (a realistic caseload; instead of --token)
     #[arg(long, conflicts_with_all = ["token", "user"])]
     enroll_in: Option<String>,
+    /// With --enroll-in: field workers per kelurahan. Each new document is also pushed to the
+    /// phones of the other workers of its kelurahan, so 1 measures uploads alone.
+    #[arg(long, default_value_t = 2, requires = "enroll_in")]
+    workers_per_kelurahan: usize,
     /// Number of simulated phones
     #[arg(long, default_value_t = 100)]
     phones: usize,
@@ -62,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let workers = match &args.enroll_in {
-        Some(url) => enroll(url, args.phones).await?,
+        Some(url) => enroll(url, args.phones, args.workers_per_kelurahan.max(1)).await?,
         None => vec![
             Worker {
                 user: args.user.clone(),
@@ -201,16 +205,16 @@ struct Worker {
     token: Option<String>,
 }
 
-/// One field worker per phone, two per kelurahan (kelurahan 1001-1100 of kecamatan 01, 02, …
-/// of a kota 32.77), each with a device token.
-async fn enroll(url: &str, phones: usize) -> anyhow::Result<Vec<Worker>> {
+/// One field worker per phone, `per_kelurahan` in each kelurahan (kelurahan 1001-1100 of
+/// kecamatan 01, 02, … of a kota 32.77), each with a device token.
+async fn enroll(url: &str, phones: usize, per_kelurahan: usize) -> anyhow::Result<Vec<Worker>> {
     use fieldsync_core::schema::{RegionCode, Role};
     let storage = fieldsync_server::storage::open(url)
         .await
         .with_context(|| format!("cannot open {}", fieldsync_server::redact(url)))?;
     let mut workers = Vec::with_capacity(phones);
     for p in 0..phones {
-        let k = p / 2;
+        let k = p / per_kelurahan;
         let area = format!("32.77.{:02}.{}", 1 + (k / 100) % 99, 1001 + k % 100);
         let user = format!("fieldsim-{p}");
         let scope = RegionCode::parse(&area).context("a valid kelurahan code")?;

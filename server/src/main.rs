@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use fieldsync_server::auth::RateLimits;
 use fieldsync_server::{Config, Limits, TlsConfig};
 use tracing_subscriber::EnvFilter;
 
@@ -236,6 +237,13 @@ struct ServeArgs {
         default_value_t = 100_000
     )]
     max_docs_per_connection: usize,
+    /// WebSocket and sign-in attempts one address may make per minute (phones behind one
+    /// carrier-grade NAT address share it)
+    #[arg(long, env = "FIELDSYNC_CONNECTS_PER_MINUTE", default_value_t = 600)]
+    connects_per_minute: u32,
+    /// Failed sign-ins one address may make per minute before it is refused for the minute
+    #[arg(long, env = "FIELDSYNC_AUTH_FAILURES_PER_MINUTE", default_value_t = 10)]
+    auth_failures_per_minute: u32,
     /// Seed Kota Cimahi into an empty database on first start (people of every role, six
     /// weeks of records) and print everyone's password: for trying fieldsync out, never for
     /// real data
@@ -280,6 +288,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         limits: Limits {
             max_message_bytes: args.max_message_bytes,
             max_docs_per_connection: args.max_docs_per_connection,
+        },
+        rate_limits: RateLimits {
+            connects_per_minute: args.connects_per_minute,
+            auth_failures_per_minute: args.auth_failures_per_minute,
         },
         tls: args
             .tls_cert

@@ -119,15 +119,32 @@ fn connector(ca: &CertificateDer<'static>) -> tokio_rustls::TlsConnector {
 
 /// `GET /healthz` over TLS; the whole response as text.
 async fn healthz_over_tls(server: &Server) -> String {
+    get_over_tls(server, "/healthz").await
+}
+
+/// `GET path` over TLS; the whole response as text.
+async fn get_over_tls(server: &Server, path: &str) -> String {
     let tcp = TcpStream::connect(server.addr).await.unwrap();
     let name = ServerName::try_from("localhost").unwrap();
     let mut tls = connector(&server.ca).connect(name, tcp).await.unwrap();
-    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes()).await.unwrap();
     let mut response = Vec::new();
     tls.read_to_end(&mut response).await.unwrap();
     String::from_utf8(response).unwrap()
+}
+
+#[tokio::test]
+async fn the_web_over_tls_marks_its_cookies_secure() {
+    let server = start().await;
+    let page = get_over_tls(&server, "/login").await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let cookie = page
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie: fieldsync_login="))
+        .unwrap_or_else(|| panic!("the sign-in form sets its cookie: {page}"));
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
 }
 
 #[tokio::test]

@@ -29,13 +29,26 @@ macro_rules! projection_writer {
             if claimed.is_none() {
                 return Ok(false);
             }
-            for delete in [
-                "DELETE FROM visits WHERE document_id = $1",
-                "DELETE FROM referrals WHERE document_id = $1",
-                "DELETE FROM referral_events WHERE document_id = $1",
-                "DELETE FROM outreach WHERE document_id = $1",
-            ] {
-                sqlx::query(delete)
+            // A field document's type never changes once written (the envelope is fixed), so
+            // its old rows can only be in its own tables: clearing those is enough, which
+            // keeps a phone's change at two statements here instead of five. A document
+            // without rows (empty, or of a newer schema) is cleared everywhere.
+            let tables: &[&str] = match projection {
+                Projection::Nothing => &[
+                    "DELETE FROM visits WHERE document_id = $1",
+                    "DELETE FROM referrals WHERE document_id = $1",
+                    "DELETE FROM referral_events WHERE document_id = $1",
+                    "DELETE FROM outreach WHERE document_id = $1",
+                ],
+                Projection::Visit(_) => &["DELETE FROM visits WHERE document_id = $1"],
+                Projection::Referral(_) => &[
+                    "DELETE FROM referrals WHERE document_id = $1",
+                    "DELETE FROM referral_events WHERE document_id = $1",
+                ],
+                Projection::Outreach(_) => &["DELETE FROM outreach WHERE document_id = $1"],
+            };
+            for delete in tables {
+                sqlx::query(*delete)
                     .bind(doc)
                     .execute(&mut *conn)
                     .await?;
