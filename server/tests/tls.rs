@@ -141,7 +141,10 @@ async fn the_web_over_tls_marks_its_cookies_secure() {
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     let cookie = page
         .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie: fieldsync_login="))
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie: fieldsync_login=")
+        })
         .unwrap_or_else(|| panic!("the sign-in form sets its cookie: {page}"));
     assert!(cookie.contains("; Secure"), "{cookie}");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
