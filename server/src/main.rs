@@ -300,7 +300,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // --allow-insecure means HTTPS ends at a proxy: browsers still reach us over HTTPS.
         secure_cookies: args.allow_insecure,
         demo: args.demo.then(Default::default),
-        ..Config::default()
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
