@@ -124,6 +124,8 @@ pub struct AppState {
     shutdown: watch::Receiver<bool>,
     /// Web cookies carry `Secure`.
     secure_cookies: bool,
+    /// Documents listed on the web, audited (`web::reads`).
+    reads: web::reads::ReadLog,
 }
 
 impl AppState {
@@ -322,6 +324,7 @@ pub async fn serve(
         peers: Mutex::default(),
         shutdown: stop_rx,
         secure_cookies: config.secure_cookies || config.tls.is_some(),
+        reads: web::reads::ReadLog::default(),
     });
     let addr = listener.local_addr()?;
     tracing::info!(

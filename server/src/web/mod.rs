@@ -21,6 +21,7 @@ mod exports;
 pub mod i18n;
 pub mod labels;
 pub mod layout;
+pub mod reads;
 pub mod session;
 mod signin;
 mod supervisor;

@@ -133,3 +133,56 @@ async fn the_language_switch_remembers_english_and_only_returns_to_local_pages()
     let page = browser.get("/login").await.text();
     assert!(page.contains("Password") && page.contains("lang=\"en\""));
 }
+
+#[tokio::test]
+async fn listing_records_on_the_web_is_audited_once_an_hour() {
+    use fieldsync_core::schema::{FieldDocument, RegionCode, examples};
+    use fieldsync_server::storage::directory::AuditFilter;
+
+    let server = TestServer::start().await;
+    server
+        .add_user("peksos-budi", Role::Peksos, &["32.77.01.1001"])
+        .await;
+    person(&server, "sri", Role::Supervisor, &["32.77"]).await;
+    let (phone, _h) = server.phone_as("peksos-budi").await;
+    let area = RegionCode::parse("32.77.01.1001").unwrap();
+    let referral = phone
+        .create(move |tx| {
+            FieldDocument::Referral(examples::referral(&area, "peksos-budi")).write(tx)
+        })
+        .await
+        .unwrap();
+    phone
+        .wait_acknowledged(referral, crate::common::WAIT)
+        .await
+        .unwrap();
+
+    let reads = || async {
+        let storage = fieldsync_server::storage::open(&server.config.database_url)
+            .await
+            .unwrap();
+        let filter = AuditFilter {
+            device_id: Some("web:sri".into()),
+            limit: 100,
+            ..AuditFilter::default()
+        };
+        let lines = storage.audit(&filter).await.unwrap();
+        storage.close().await.unwrap();
+        lines
+    };
+    let mut browser = Client::browser(&server, "sri").await;
+    assert!(reads().await.is_empty());
+    let queue = browser.get("/api/referrals").await;
+    assert_eq!(queue.status, 200);
+    let lines = reads().await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0].document_id, referral.to_string());
+    assert_eq!(
+        (lines[0].action.as_str(), lines[0].user_id.as_str()),
+        ("read", "sri")
+    );
+    // The feed lists it too; within the hour it is not written again.
+    assert_eq!(browser.get("/api/activity").await.status, 200);
+    assert_eq!(browser.get("/activity").await.status, 200);
+    assert_eq!(reads().await.len(), 1);
+}

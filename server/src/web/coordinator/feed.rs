@@ -37,13 +37,22 @@ async fn load(
     page: i64,
 ) -> Result<StorageResult<FeedPage>, Refusal> {
     let filter = filters::feed_filter(viewer, scope_of(viewer), params, page)?;
-    Ok(state.storage.feed(&filter).await.map(|mut rows| {
+    let listed = async {
+        let mut rows = state.storage.feed(&filter).await?;
         let next = (rows.len() as i64 > page).then(|| {
             rows.truncate(page as usize);
             filters::cursor_after(rows.last().expect("a full page"))
         });
-        FeedPage { rows, next }
-    }))
+        let shown = rows
+            .iter()
+            .map(|r| (r.document_id.as_str(), r.kind.as_str()));
+        state
+            .reads
+            .record(state.storage.as_ref(), viewer, shown)
+            .await?;
+        Ok(FeedPage { rows, next })
+    };
+    Ok(listed.await)
 }
 
 /// `GET /api/activity`

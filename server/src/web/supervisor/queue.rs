@@ -116,7 +116,16 @@ async fn load(state: &AppState, viewer: &Viewer, f: &Filters) -> Result<QueuePag
         limit: PER_PAGE,
         offset: i64::from(f.page - 1) * PER_PAGE,
     };
-    Ok(state.storage.review_queue(&filter).await?)
+    let page = state.storage.review_queue(&filter).await?;
+    let shown = page
+        .rows
+        .iter()
+        .map(|r| (r.document_id.as_str(), "referral"));
+    state
+        .reads
+        .record(state.storage.as_ref(), viewer, shown)
+        .await?;
+    Ok(page)
 }
 
 /// Whole days since the referral was submitted; `None` for a draft.
