@@ -8,23 +8,13 @@ use std::time::Duration;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ROOT, ReadDoc};
 use common::raw::RawPeer;
-use common::{TestServer, WAIT};
+use common::{TestServer, WAIT, visit_in};
 use fieldsync_client::{DocStatus, index_entries};
-use fieldsync_core::schema::{FieldDocument, RegionCode, Role, examples};
+use fieldsync_core::schema::{RegionCode, Role};
 use fieldsync_protocol::{AutomergeUrl, DocumentId, Notice};
 
 const KELURAHAN_A: &str = "32.77.01.1001";
 const KELURAHAN_B: &str = "32.77.01.1002";
-
-fn visit_in(
-    area: &str,
-    by: &str,
-) -> impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), automerge::AutomergeError>
-{
-    let area = RegionCode::parse(area).unwrap();
-    let by = by.to_owned();
-    move |tx| FieldDocument::Visit(examples::visit(&area, &by)).write(tx)
-}
 
 async fn index_of(server: &TestServer, user: &str) -> DocumentId {
     let storage = fieldsync_server::storage::open(&server.config.database_url)

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ROOT, ReadDoc};
 use common::raw::RawPeer;
-use common::{DEFAULT_USER, TestServer, WAIT, area, visit};
+use common::{DEFAULT_USER, TestServer, WAIT, area, visit, visit_in};
 use fieldsync_client::{ConnectOptions, DocStatus, Replica};
-use fieldsync_core::schema::{FieldDocument, RegionCode, Role, examples};
+use fieldsync_core::schema::Role;
 use fieldsync_protocol::Notice;
 use fieldsync_server::storage::directory::Device;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -31,17 +31,6 @@ async fn upgrade(url: &str, bearer: Option<&str>) -> Result<(), (u16, String)> {
         )),
         Err(e) => panic!("unexpected error: {e}"),
     }
-}
-
-/// A visit in another kelurahan, written by its field worker.
-fn visit_in(
-    area: &str,
-    by: &str,
-) -> impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), automerge::AutomergeError>
-{
-    let area = RegionCode::parse(area).unwrap();
-    let by = by.to_owned();
-    move |tx| FieldDocument::Visit(examples::visit(&area, &by)).write(tx)
 }
 
 #[tokio::test]

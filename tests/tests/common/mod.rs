@@ -184,6 +184,26 @@ pub fn area() -> RegionCode {
     RegionCode::parse("32.77.01.1001").unwrap()
 }
 
+/// A new document's first change: a valid visit (docs/schema.md's example) in `area` by `by`.
+pub fn visit_in(
+    area: &str,
+    by: &str,
+) -> impl FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError> + use<> {
+    let area = RegionCode::parse(area).unwrap();
+    let by = by.to_owned();
+    move |tx| FieldDocument::Visit(examples::visit(&area, &by)).write(tx)
+}
+
+/// A new document's first change: a submitted referral to KIS-PBI in `area` by `by`.
+pub fn referral_in(
+    area: &str,
+    by: &str,
+) -> impl FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError> + use<> {
+    let area = RegionCode::parse(area).unwrap();
+    let by = by.to_owned();
+    move |tx| FieldDocument::Referral(examples::referral(&area, &by)).write(tx)
+}
+
 /// Writes a valid field visit (the example of docs/schema.md) into a new document; tests add
 /// their own fields next to it, which the schema keeps and ignores.
 pub fn visit(tx: &mut Transaction<'_>) -> Result<(), AutomergeError> {

@@ -136,7 +136,6 @@ async fn the_language_switch_remembers_english_and_only_returns_to_local_pages()
 
 #[tokio::test]
 async fn listing_records_on_the_web_is_audited_once_an_hour() {
-    use fieldsync_core::schema::{FieldDocument, RegionCode, examples};
     use fieldsync_server::storage::directory::AuditFilter;
 
     let server = TestServer::start().await;
@@ -145,11 +144,8 @@ async fn listing_records_on_the_web_is_audited_once_an_hour() {
         .await;
     person(&server, "sri", Role::Supervisor, &["32.77"]).await;
     let (phone, _h) = server.phone_as("peksos-budi").await;
-    let area = RegionCode::parse("32.77.01.1001").unwrap();
     let referral = phone
-        .create(move |tx| {
-            FieldDocument::Referral(examples::referral(&area, "peksos-budi")).write(tx)
-        })
+        .create(crate::common::referral_in("32.77.01.1001", "peksos-budi"))
         .await
         .unwrap();
     phone

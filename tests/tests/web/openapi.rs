@@ -3,7 +3,7 @@
 //! properties its schema requires. (The router and the document are built from one list, so
 //! no route can be missing from the document.)
 
-use fieldsync_core::schema::{FieldDocument, RegionCode, Role, examples};
+use fieldsync_core::schema::{RegionCode, Role, examples};
 use serde_json::{Value, json};
 
 use crate::common::{TestServer, WAIT};
@@ -29,11 +29,8 @@ async fn every_documented_operation_answers_as_documented() {
         .await;
     person(&server, "supervisor-sri", Role::Supervisor, &["32.77"]).await;
     let (phone, _h) = server.phone_as("peksos-budi").await;
-    let area = RegionCode::parse("32.77.01.1001").unwrap();
     let referral = phone
-        .create(move |tx| {
-            FieldDocument::Referral(examples::referral(&area, "peksos-budi")).write(tx)
-        })
+        .create(crate::common::referral_in("32.77.01.1001", "peksos-budi"))
         .await
         .unwrap();
     phone.wait_acknowledged(referral, WAIT).await.unwrap();
