@@ -513,6 +513,18 @@ impl Actor {
 
     async fn commit_and_reply(&mut self) {
         let mut announce = false;
+        // Every connection with the document open is sent this change: connections not yet
+        // audited as readers are audited in the change's own transaction (a moment before
+        // the send, never after), which spares a second transaction per new document.
+        let first_reads: Vec<((PeerId, u64), Write)> = self
+            .links
+            .values()
+            .filter(|l| !self.readers.contains(&(l.peer.clone(), l.conn)))
+            .map(|l| {
+                let line = self.audit(l, "read", kind_of(self.current.as_ref()));
+                ((l.peer.clone(), l.conn), line)
+            })
+            .collect();
         let Some(doc) = self.doc.as_mut() else { return };
         if let Some(commit) = doc.take_commit() {
             let mut writes = vec![Write::Append {
@@ -522,9 +534,12 @@ impl Actor {
             }];
             // Who wrote it, and the actor ids it binds, land in the same transaction.
             writes.append(&mut self.pending);
+            let (readers, lines): (Vec<_>, Vec<_>) = first_reads.into_iter().unzip();
+            writes.extend(lines);
             match self.hub.0.writer.write_all(writes).await {
                 Ok(()) => {
                     doc.committed(&commit);
+                    self.readers.extend(readers);
                     announce = true;
                 }
                 Err(e) => {

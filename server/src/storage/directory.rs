@@ -476,43 +476,80 @@ macro_rules! directory_impl {
 
 pub(super) use directory_impl;
 
-/// Defines `async fn $name(conn, write)` for the directory's writes inside a storage
-/// transaction: audit lines and actor bindings.
+/// Defines `async fn $name(conn, batch)` for the directory's writes inside a storage
+/// transaction: every audit line and actor binding of the batch, many rows per statement (a
+/// reconnect storm brings hundreds per transaction; one statement each was most of the
+/// writer's time).
 macro_rules! identity_writer {
     ($name:ident, $conn:ty) => {
         async fn $name(
             conn: &mut $conn,
-            write: &$crate::storage::Write,
+            batch: &[$crate::storage::Write],
         ) -> Result<(), sqlx::Error> {
-            match write {
-                $crate::storage::Write::Audit(entry) => {
-                    sqlx::query(
-                        "INSERT INTO audit_log (at, device_id, user_id, document_id, action, detail) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(entry.at)
-                    .bind(&entry.device_id)
-                    .bind(&entry.user_id)
-                    .bind(&entry.document_id)
-                    .bind(&entry.action)
-                    .bind(&entry.detail)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                $crate::storage::Write::BindActors { device, actors } => {
-                    for actor in actors {
-                        sqlx::query(
-                            "INSERT INTO device_actors (actor_id, device_id, first_seen_at) \
-                             VALUES ($1, $2, $3) ON CONFLICT (actor_id) DO NOTHING",
-                        )
-                        .bind(actor)
-                        .bind(device)
-                        .bind($crate::storage::now_millis())
-                        .execute(&mut *conn)
-                        .await?;
+            use $crate::storage::Write;
+            /// Rows per statement: far below either backend's limit on bound values.
+            const ROWS: usize = 100;
+            let audits: Vec<&$crate::storage::AuditEntry> = batch
+                .iter()
+                .filter_map(|w| match w {
+                    Write::Audit(entry) => Some(entry),
+                    _ => None,
+                })
+                .collect();
+            for rows in audits.chunks(ROWS) {
+                let mut sql = String::from(
+                    "INSERT INTO audit_log (at, device_id, user_id, document_id, action, detail) VALUES ",
+                );
+                for r in 0..rows.len() {
+                    let n = r * 6;
+                    if r > 0 {
+                        sql.push_str(", ");
                     }
+                    sql.push_str(&format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${})",
+                        n + 1, n + 2, n + 3, n + 4, n + 5, n + 6
+                    ));
                 }
-                _ => {}
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for entry in rows {
+                    query = query
+                        .bind(entry.at)
+                        .bind(&entry.device_id)
+                        .bind(&entry.user_id)
+                        .bind(&entry.document_id)
+                        .bind(&entry.action)
+                        .bind(&entry.detail);
+                }
+                query.execute(&mut *conn).await?;
+            }
+            let now = $crate::storage::now_millis();
+            let bindings: Vec<(&str, &str)> = batch
+                .iter()
+                .filter_map(|w| match w {
+                    Write::BindActors { device, actors } => Some(
+                        actors.iter().map(move |a| (a.as_str(), device.as_str())),
+                    ),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            for rows in bindings.chunks(ROWS) {
+                let mut sql = String::from(
+                    "INSERT INTO device_actors (actor_id, device_id, first_seen_at) VALUES ",
+                );
+                for r in 0..rows.len() {
+                    let n = r * 3;
+                    if r > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("(${}, ${}, ${})", n + 1, n + 2, n + 3));
+                }
+                sql.push_str(" ON CONFLICT (actor_id) DO NOTHING");
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (actor, device) in rows {
+                    query = query.bind(*actor).bind(*device).bind(now);
+                }
+                query.execute(&mut *conn).await?;
             }
             Ok(())
         }

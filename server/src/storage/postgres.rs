@@ -98,9 +98,8 @@ impl Storage for PostgresStorage {
                         .execute(&mut *tx)
                         .await?;
                     }
-                    Write::Audit(_) | Write::BindActors { .. } => {
-                        write_identity(&mut tx, w).await?;
-                    }
+                    // Together at the end, many rows per statement.
+                    Write::Audit(_) | Write::BindActors { .. } => {}
                     Write::SyncState {
                         doc,
                         storage,
@@ -118,6 +117,7 @@ impl Storage for PostgresStorage {
                     }
                 }
             }
+            write_identity(&mut tx, batch).await?;
             tx.commit().await?;
             Ok(())
         })

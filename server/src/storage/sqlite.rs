@@ -125,9 +125,8 @@ impl Storage for SqliteStorage {
                         .execute(&mut *tx)
                         .await?;
                     }
-                    Write::Audit(_) | Write::BindActors { .. } => {
-                        write_identity(&mut tx, w).await?;
-                    }
+                    // Together at the end, many rows per statement.
+                    Write::Audit(_) | Write::BindActors { .. } => {}
                     Write::SyncState {
                         doc,
                         storage,
@@ -146,6 +145,7 @@ impl Storage for SqliteStorage {
                     }
                 }
             }
+            write_identity(&mut tx, batch).await?;
             tx.commit().await?;
             Ok(())
         })
