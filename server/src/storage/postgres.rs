@@ -27,6 +27,46 @@ impl PostgresStorage {
 super::projection::projection_writer!(write_projection, sqlx::PgConnection);
 super::directory::identity_writer!(write_identity, sqlx::PgConnection);
 
+/// The batch's sync states, the newest per (document, storage), 100 rows per statement.
+async fn write_sync_states(
+    conn: &mut sqlx::PgConnection,
+    batch: &[Write],
+) -> Result<(), sqlx::Error> {
+    let mut newest = std::collections::HashMap::new();
+    for w in batch {
+        if let Write::SyncState {
+            doc,
+            storage,
+            state,
+        } = w
+        {
+            newest.insert((doc, storage), state);
+        }
+    }
+    let rows: Vec<_> = newest.into_iter().collect();
+    for chunk in rows.chunks(100) {
+        let mut sql =
+            String::from("INSERT INTO sync_states (document_id, storage_id, state) VALUES ");
+        for r in 0..chunk.len() {
+            let n = r * 3;
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${}, ${})", n + 1, n + 2, n + 3));
+        }
+        sql.push_str(" ON CONFLICT (document_id, storage_id) DO UPDATE SET state = excluded.state, updated_at = now()");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for ((doc, storage), state) in chunk {
+            query = query
+                .bind(doc.to_string())
+                .bind(storage.as_str())
+                .bind(state.as_slice());
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 super::directory::directory_impl!(PostgresStorage);
 super::web::web_impl!(PostgresStorage);
 super::caseload::caseload_impl!(PostgresStorage);
@@ -100,24 +140,12 @@ impl Storage for PostgresStorage {
                     }
                     // Together at the end, many rows per statement.
                     Write::Audit(_) | Write::BindActors { .. } => {}
-                    Write::SyncState {
-                        doc,
-                        storage,
-                        state,
-                    } => {
-                        sqlx::query(
-                            "INSERT INTO sync_states (document_id, storage_id, state) VALUES ($1, $2, $3) \
-                             ON CONFLICT (document_id, storage_id) DO UPDATE SET state = excluded.state, updated_at = now()",
-                        )
-                        .bind(doc.to_string())
-                        .bind(storage.as_str())
-                        .bind(state.as_slice())
-                        .execute(&mut *tx)
-                        .await?;
-                    }
+                    // Together at the end, many rows per statement.
+                    Write::SyncState { .. } => {}
                 }
             }
             write_identity(&mut tx, batch).await?;
+            write_sync_states(&mut tx, batch).await?;
             tx.commit().await?;
             Ok(())
         })

@@ -51,6 +51,49 @@ impl SqliteStorage {
 super::projection::projection_writer!(write_projection, sqlx::SqliteConnection);
 super::directory::identity_writer!(write_identity, sqlx::SqliteConnection);
 
+/// The batch's sync states, the newest per (document, storage), 100 rows per statement.
+async fn write_sync_states(
+    conn: &mut sqlx::SqliteConnection,
+    batch: &[Write],
+) -> Result<(), sqlx::Error> {
+    let now = now_millis();
+    let mut newest = std::collections::HashMap::new();
+    for w in batch {
+        if let Write::SyncState {
+            doc,
+            storage,
+            state,
+        } = w
+        {
+            newest.insert((doc, storage), state);
+        }
+    }
+    let rows: Vec<_> = newest.into_iter().collect();
+    for chunk in rows.chunks(100) {
+        let mut sql = String::from(
+            "INSERT INTO sync_states (document_id, storage_id, state, updated_at) VALUES ",
+        );
+        for r in 0..chunk.len() {
+            let n = r * 4;
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
+        }
+        sql.push_str(" ON CONFLICT (document_id, storage_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for ((doc, storage), state) in chunk {
+            query = query
+                .bind(doc.to_string())
+                .bind(storage.as_str())
+                .bind(state.as_slice())
+                .bind(now);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 super::directory::directory_impl!(SqliteStorage);
 super::web::web_impl!(SqliteStorage);
 super::caseload::caseload_impl!(SqliteStorage);
@@ -127,25 +170,12 @@ impl Storage for SqliteStorage {
                     }
                     // Together at the end, many rows per statement.
                     Write::Audit(_) | Write::BindActors { .. } => {}
-                    Write::SyncState {
-                        doc,
-                        storage,
-                        state,
-                    } => {
-                        sqlx::query(
-                            "INSERT INTO sync_states (document_id, storage_id, state, updated_at) VALUES (?, ?, ?, ?) \
-                             ON CONFLICT (document_id, storage_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                        )
-                        .bind(doc.to_string())
-                        .bind(storage.as_str())
-                        .bind(state.as_slice())
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
+                    // Together at the end, many rows per statement.
+                    Write::SyncState { .. } => {}
                 }
             }
             write_identity(&mut tx, batch).await?;
+            write_sync_states(&mut tx, batch).await?;
             tx.commit().await?;
             Ok(())
         })
