@@ -1,0 +1,124 @@
+//! Where a document's memory goes: loading it from storage on demand, persisting peers' sync
+//! states, compaction into a snapshot, the cache budget and unloading. Part of the document
+//! actor.
+
+use fieldsync_core::DocumentSync;
+use fieldsync_protocol::StorageId;
+
+use super::{Actor, Command, placement, read_state};
+use crate::storage::Write;
+
+impl Actor {
+    pub(super) async fn load(&mut self) -> Result<(), String> {
+        let stored = self
+            .hub
+            .0
+            .storage
+            .load(self.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut doc = match stored {
+            Some(s) => {
+                self.persisted = s.sync_states;
+                DocumentSync::load(self.id, &s.bytes, s.chunks).map_err(|e| e.to_string())?
+            }
+            None => DocumentSync::new(self.id),
+        };
+        for (peer, link) in &self.links {
+            let state = self.parked.remove(peer).or_else(|| {
+                link.storage
+                    .as_ref()
+                    .and_then(|s| self.persisted.get(s).cloned())
+            });
+            doc.add_peer(peer.clone(), state.as_deref());
+        }
+        self.index_owner = crate::caseload::index_owner(doc.doc());
+        self.current = if self.index_owner.is_some() {
+            None
+        } else {
+            read_state(&doc)
+        };
+        self.placed = placement(self.current.as_ref());
+        self.doc = Some(doc);
+        self.touch_cache();
+        Ok(())
+    }
+
+    pub(super) async fn persist_sync_states(&mut self, states: Vec<(StorageId, Vec<u8>)>) {
+        for (storage, state) in states {
+            if self.persisted.get(&storage) == Some(&state) {
+                continue;
+            }
+            let write = Write::SyncState {
+                doc: self.id,
+                storage: storage.clone(),
+                state: state.clone(),
+            };
+            match self.hub.0.writer.write(write).await {
+                Ok(()) => {
+                    self.persisted.insert(storage, state);
+                }
+                // A lost sync state only costs the peer a longer exchange next time.
+                Err(e) => tracing::warn!(doc = %self.id, "sync state not saved: {e}"),
+            }
+        }
+    }
+
+    pub(super) async fn compact(&mut self) {
+        let Some(doc) = self.doc.as_mut() else { return };
+        if !doc.wants_compaction() {
+            return;
+        }
+        let Some(snapshot) = doc.snapshot() else {
+            return;
+        };
+        let len = snapshot.len();
+        match self
+            .hub
+            .0
+            .writer
+            .write(Write::Compact {
+                doc: self.id,
+                snapshot,
+            })
+            .await
+        {
+            Ok(()) => doc.compacted(len),
+            Err(e) => tracing::warn!(doc = %self.id, "compaction failed, chunks kept: {e}"),
+        }
+    }
+
+    pub(super) fn touch_cache(&mut self) {
+        let Some(doc) = &self.doc else { return };
+        let victims = self
+            .hub
+            .0
+            .cache
+            .lock()
+            .expect("cache lock poisoned")
+            .touch(self.id, doc.approx_memory());
+        for victim in victims {
+            self.hub.send_existing(victim, Command::Unload);
+        }
+    }
+
+    pub(super) async fn unload(&mut self) {
+        let Some(doc) = self.doc.take() else { return };
+        self.current = None;
+        tracing::debug!(doc = %self.id, "unloading");
+        self.hub
+            .0
+            .cache
+            .lock()
+            .expect("cache lock poisoned")
+            .remove(self.id);
+        let mut to_persist = Vec::new();
+        for (peer, state) in doc.encoded_sync_states() {
+            if let Some(storage) = self.links.get(&peer).and_then(|l| l.storage.clone()) {
+                to_persist.push((storage, state.clone()));
+            }
+            self.parked.insert(peer, state);
+        }
+        self.persist_sync_states(to_persist).await;
+    }
+}
