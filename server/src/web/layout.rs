@@ -28,7 +28,10 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str, &'static str)] {
             ("/activity", "Aktivitas", "Activity"),
             ("/exports", "Ekspor", "Exports"),
         ],
-        Role::Peksos => &[("/activity", "Aktivitas", "Activity")],
+        Role::Peksos => &[
+            ("/activity", "Aktivitas", "Activity"),
+            ("/exports", "Ekspor", "Exports"),
+        ],
         Role::Admin => &[],
     }
 }
@@ -43,9 +46,9 @@ pub fn page(lang: Lang, viewer: Option<&Viewer>, title: &str, path: &str, body: 
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · fieldsync" }
-                link rel="stylesheet" href="/static/app.css";
-                link rel="icon" href="/static/icon.svg" type="image/svg+xml";
-                script src="/static/app.js" defer {}
+                link rel="stylesheet" href={"/static/app.css?v=" (super::assets_version())};
+                link rel="icon" href={"/static/icon.svg?v=" (super::assets_version())} type="image/svg+xml";
+                script src={"/static/app.js?v=" (super::assets_version())} defer {}
             }
             body {
                 header.top {

@@ -132,6 +132,21 @@ async fn home(PageUser(viewer): PageUser) -> Response {
     }
 }
 
+/// A short digest of the stylesheet and script, in their URLs: a new version is fetched at
+/// once after an upgrade, while an unchanged one stays cached.
+pub fn assets_version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(CSS)
+            .chain_update(JS)
+            .chain_update(ICON)
+            .finalize();
+        digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+    })
+}
+
 const CSS: &str = include_str!("../../static/app.css");
 const ICON: &str = include_str!("../../static/icon.svg");
 const JS: &str = include_str!("../../static/app.js");
@@ -153,7 +168,8 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
+            // Versioned URLs (`assets_version`): safe to keep for a long time.
+            (header::CACHE_CONTROL, "public, max-age=604800"),
         ],
         body,
     )

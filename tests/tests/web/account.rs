@@ -126,7 +126,13 @@ async fn api_tokens_work_until_revoked_and_disabling_a_user_ends_everything() {
 async fn the_language_switch_remembers_english_and_only_returns_to_local_pages() {
     let server = TestServer::start().await;
     let mut browser = Client::anonymous(&server);
-    assert!(browser.get("/login").await.text().contains("Kata sandi"));
+    let page = browser.get("/login").await.text();
+    assert!(page.contains("Kata sandi"));
+    // Our own files, under URLs that change with their content.
+    let css = crate::support::between(&page, "href=\"/static/app.css?v=", "\"").unwrap();
+    let sheet = browser.get(&format!("/static/app.css?v={css}")).await;
+    assert_eq!(sheet.status, 200);
+    assert!(sheet.header("cache-control").unwrap().contains("max-age"));
     let switch = browser.get("/lang/en?next=%2F%2Fevil.example").await;
     assert_eq!(switch.header("location"), Some("/"));
     browser.cookies.push(("fieldsync_lang".into(), "en".into()));
