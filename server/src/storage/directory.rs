@@ -500,16 +500,7 @@ macro_rules! identity_writer {
                 let mut sql = String::from(
                     "INSERT INTO audit_log (at, device_id, user_id, document_id, action, detail) VALUES ",
                 );
-                for r in 0..rows.len() {
-                    let n = r * 6;
-                    if r > 0 {
-                        sql.push_str(", ");
-                    }
-                    sql.push_str(&format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${})",
-                        n + 1, n + 2, n + 3, n + 4, n + 5, n + 6
-                    ));
-                }
+                sql.push_str(&$crate::storage::query::values_rows(rows.len(), 6));
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for entry in rows {
                     query = query
@@ -537,13 +528,7 @@ macro_rules! identity_writer {
                 let mut sql = String::from(
                     "INSERT INTO device_actors (actor_id, device_id, first_seen_at) VALUES ",
                 );
-                for r in 0..rows.len() {
-                    let n = r * 3;
-                    if r > 0 {
-                        sql.push_str(", ");
-                    }
-                    sql.push_str(&format!("(${}, ${}, ${})", n + 1, n + 2, n + 3));
-                }
+                sql.push_str(&$crate::storage::query::values_rows(rows.len(), 3));
                 sql.push_str(" ON CONFLICT (actor_id) DO NOTHING");
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for (actor, device) in rows {

@@ -47,13 +47,7 @@ async fn write_sync_states(
     for chunk in rows.chunks(100) {
         let mut sql =
             String::from("INSERT INTO sync_states (document_id, storage_id, state) VALUES ");
-        for r in 0..chunk.len() {
-            let n = r * 3;
-            if r > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("(${}, ${}, ${})", n + 1, n + 2, n + 3));
-        }
+        sql.push_str(&super::query::values_rows(chunk.len(), 3));
         sql.push_str(" ON CONFLICT (document_id, storage_id) DO UPDATE SET state = excluded.state, updated_at = now()");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for ((doc, storage), state) in chunk {

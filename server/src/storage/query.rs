@@ -68,6 +68,20 @@ impl Sql {
     }
 }
 
+/// `($1, $2), ($3, $4), …`: the placeholders of a multi-row `VALUES` list, `rows` rows of
+/// `columns` values each.
+pub fn values_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Binds an [`Sql`]'s values, in order, to a `sqlx::query`/`query_as` of either backend.
 #[allow(unused_macros)]
 macro_rules! bind_args {
@@ -108,6 +122,7 @@ mod tests {
                 Arg::Int(5)
             ]
         );
+        assert_eq!(values_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
         let mut none = Sql::default();
         none.in_scope("area", &[]);
         assert_eq!(none.text, "1 = 0");

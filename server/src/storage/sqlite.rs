@@ -73,13 +73,7 @@ async fn write_sync_states(
         let mut sql = String::from(
             "INSERT INTO sync_states (document_id, storage_id, state, updated_at) VALUES ",
         );
-        for r in 0..chunk.len() {
-            let n = r * 4;
-            if r > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
-        }
+        sql.push_str(&super::query::values_rows(chunk.len(), 4));
         sql.push_str(" ON CONFLICT (document_id, storage_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for ((doc, storage), state) in chunk {
