@@ -10,14 +10,13 @@ mod common;
 mod support;
 
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::time::Duration;
 
 use automerge::{ROOT, ReadDoc};
+use common::node::NodeDriver;
 use common::{TestServer, WAIT};
 use fieldsync_core::schema::{FieldDocument, Program, RegionCode, Role, examples};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 const KELURAHAN: &str = "32.77.01.1001";
 
@@ -36,61 +35,19 @@ fn setup_browser() -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-struct Browser {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
-}
+struct Browser(NodeDriver);
 
 impl Browser {
     async fn start(server: &TestServer) -> Self {
         let chromium = setup_browser();
-        let mut child = Command::new("node")
-            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("js/browser.mjs"))
-            .args([
-                "--base",
-                &format!("http://{}", server.addr),
-                "--chromium",
-                &chromium,
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node starts");
-        let stdin = child.stdin.take().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
-            .await
-            .expect("the browser starts within 60 s")
-            .unwrap()
-            .expect("the browser driver is alive");
-        assert!(
-            ready.contains("\"ready\""),
-            "browser did not start: {ready}"
-        );
-        Self {
-            child,
-            stdin,
-            lines,
-        }
+        let base = format!("http://{}", server.addr);
+        let args = ["--base", base.as_str(), "--chromium", chromium.as_str()];
+        Self(NodeDriver::start("browser.mjs", &args, Duration::from_secs(60)).await)
     }
 
     /// Sends one command; panics unless it succeeded.
     async fn ok(&mut self, command: Value) -> Value {
-        self.stdin
-            .write_all(format!("{command}\n").as_bytes())
-            .await
-            .unwrap();
-        let line = tokio::time::timeout(std::time::Duration::from_secs(45), self.lines.next_line())
-            .await
-            .expect("the browser answers")
-            .unwrap()
-            .expect("the browser driver is alive");
-        let reply: Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(reply["ok"], json!(true), "{command} failed: {reply}");
-        reply
+        self.0.ok(command).await
     }
 
     /// Saves a screenshot when FIELDSYNC_SCREENSHOTS names a directory.
@@ -102,9 +59,8 @@ impl Browser {
         }
     }
 
-    async fn quit(mut self) {
-        self.ok(json!({"cmd": "quit"})).await;
-        let _ = self.child.wait().await;
+    async fn quit(self) {
+        self.0.quit().await;
     }
 }
 
@@ -204,19 +160,9 @@ async fn a_supervisor_approves_a_referral_in_the_browser_and_the_phone_receives_
 
 /// Whether an element is on the page now (without waiting for it).
 async fn page_has(browser: &mut Browser, selector: &str) -> bool {
-    browser
-        .stdin
-        .write_all(
-            format!(
-                "{}\n",
-                json!({"cmd": "attr", "selector": selector, "name": "data-doc", "timeoutMs": 300})
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-    let line = browser.lines.next_line().await.unwrap().unwrap();
-    serde_json::from_str::<Value>(&line).unwrap()["ok"] == json!(true)
+    let command =
+        json!({"cmd": "attr", "selector": selector, "name": "data-doc", "timeoutMs": 300});
+    browser.0.send(command).await["ok"] == json!(true)
 }
 
 #[tokio::test]

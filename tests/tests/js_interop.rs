@@ -4,20 +4,14 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ROOT, ReadDoc};
+use common::node::NodeDriver;
 use common::{TestServer, WAIT};
 use fieldsync_core::schema::{FieldDocument, Role, examples};
 use fieldsync_protocol::AutomergeUrl;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-
-fn js_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("js")
-}
 
 /// Installs the pinned npm packages if needed (idempotent; fast when present).
 fn setup_js() {
@@ -45,64 +39,33 @@ fn visit_json(nik: &str, notes: &str) -> Value {
 }
 
 struct JsClient {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
+    driver: NodeDriver,
     _storage: tempfile::TempDir,
 }
 
 impl JsClient {
     async fn start(url: &str) -> Self {
         let storage = tempfile::tempdir().unwrap();
-        let mut child = Command::new("node")
-            .arg(js_dir().join("driver.mjs"))
-            .args(["--url", url, "--storage"])
-            .arg(storage.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node starts");
-        let stdin = child.stdin.take().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = tokio::time::timeout(WAIT, lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        assert!(ready.contains("\"ready\""), "driver did not start: {ready}");
+        let dir = storage.path().to_str().unwrap().to_owned();
+        let driver =
+            NodeDriver::start("driver.mjs", &["--url", url, "--storage", &dir], WAIT).await;
         Self {
-            child,
-            stdin,
-            lines,
+            driver,
             _storage: storage,
         }
     }
 
     /// Sends one command and returns its answer; panics on `ok: false`.
     async fn ok(&mut self, command: Value) -> Value {
-        let reply = self.send(command.clone()).await;
-        assert_eq!(reply["ok"], json!(true), "{command} failed: {reply}");
-        reply
+        self.driver.ok(command).await
     }
 
     async fn send(&mut self, command: Value) -> Value {
-        self.stdin
-            .write_all(format!("{command}\n").as_bytes())
-            .await
-            .unwrap();
-        let line = tokio::time::timeout(std::time::Duration::from_secs(30), self.lines.next_line())
-            .await
-            .expect("the driver answers")
-            .unwrap()
-            .expect("the driver is alive");
-        serde_json::from_str(&line).unwrap()
+        self.driver.send(command).await
     }
 
-    async fn quit(mut self) {
-        self.ok(json!({"cmd": "quit"})).await;
-        let _ = self.child.wait().await;
+    async fn quit(self) {
+        self.driver.quit().await;
     }
 }
 

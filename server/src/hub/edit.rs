@@ -75,8 +75,6 @@ pub(super) enum Op {
     Read(oneshot::Sender<Option<FieldDocument>>),
     Edit {
         change: EditFn,
-        /// False when creating a new document.
-        must_exist: bool,
         reply: oneshot::Sender<Result<(), EditError>>,
     },
     /// The server's own change to a user's index document (`crate::caseload`).
@@ -124,29 +122,8 @@ impl Hub {
         editor: &Editor,
         change: EditFn,
     ) -> Result<(), EditError> {
-        self.request_edit(doc, editor, change, true).await
-    }
-
-    /// Creates a new document in `editor`'s name; returns its id once it is durable.
-    pub async fn create(&self, editor: &Editor, change: EditFn) -> Result<DocumentId, EditError> {
-        let doc = DocumentId::from_bytes(rand::random());
-        self.request_edit(doc, editor, change, false).await?;
-        Ok(doc)
-    }
-
-    async fn request_edit(
-        &self,
-        doc: DocumentId,
-        editor: &Editor,
-        change: EditFn,
-        must_exist: bool,
-    ) -> Result<(), EditError> {
         let (reply, answer) = oneshot::channel();
-        let op = Op::Edit {
-            change,
-            must_exist,
-            reply,
-        };
+        let op = Op::Edit { change, reply };
         self.send(
             doc,
             Command::Request(Request {
@@ -223,12 +200,8 @@ impl Actor {
                     let _ = reply.send(Err(e));
                 }
             },
-            Op::Edit {
-                change,
-                must_exist,
-                reply,
-            } => {
-                if must_exist && !readable || !must_exist && exists {
+            Op::Edit { change, reply } => {
+                if !readable {
                     let _ = reply.send(Err(EditError::NotFound));
                     return;
                 }

@@ -37,7 +37,6 @@ use fieldsync_core::schema::Role;
 use maud::html;
 
 use crate::AppState;
-use i18n::Lang;
 use session::PageUser;
 
 /// The routes of the web and the API.
@@ -174,9 +173,4 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         body,
     )
         .into_response()
-}
-
-/// The language of a request without a signed-in viewer.
-pub fn lang_of(headers: &axum::http::HeaderMap) -> Lang {
-    Lang::of(headers)
 }

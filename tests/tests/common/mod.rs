@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod node;
 pub mod raw;
 
 use std::net::SocketAddr;
