@@ -85,6 +85,7 @@ impl Entry {
     /// An empty document, syncing with `server` when connected.
     fn new(id: DocumentId, server: Option<PeerId>) -> Self {
         let mut sync = DocumentSync::new(id);
+        sync.set_limits(fieldsync_core::Limits::NONE);
         if let Some(server) = server {
             sync.add_peer(server, None);
         }
@@ -158,7 +159,7 @@ impl Replica {
         let storage_id = store.storage_id().await?;
         let mut docs = HashMap::new();
         for (id, bytes) in store.load_documents().await? {
-            let sync = DocumentSync::load(id, &bytes, 1)
+            let sync = DocumentSync::load(id, &bytes, 1, fieldsync_core::Limits::NONE)
                 .map_err(|e| ClientError::Corrupt(id, e.to_string()))?;
             docs.insert(id, Entry::from_sync(sync));
         }

@@ -14,9 +14,9 @@ use std::time::Duration;
 use std::sync::atomic::AtomicU64;
 
 use fieldsync_core::schema::{Author, DocKind, FieldDocument, RegionCode};
-use fieldsync_core::{DocumentSync, Kind, Receipt};
+use fieldsync_core::{DocumentSync, Kind, Receipt, SyncError};
 use fieldsync_protocol::{DocMessage, DocumentId, Message, Notice, PeerId, StorageId};
-use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::cache::Cache;
 use crate::projection::Projection;
@@ -36,7 +36,14 @@ pub struct HubConfig {
     pub cache_bytes: usize,
     /// A loaded document nobody touched for this long is unloaded.
     pub idle_unload: Duration,
+    /// The largest change and document a peer may make us apply.
+    pub document_limits: fieldsync_core::Limits,
 }
+
+/// A message or stored document this large is applied or loaded on a blocking thread, so that
+/// it never holds up the async workers that serve every other peer.
+const HEAVY_OPS: u64 = 5_000;
+const HEAVY_BYTES: u64 = 64 * 1024;
 
 /// What a document actor sends to a connection.
 #[derive(Debug)]
@@ -129,6 +136,11 @@ struct Inner {
     notices: AtomicU64,
     /// Durable changes, for live views.
     changes: tokio::sync::broadcast::Sender<Changed>,
+    /// Bounds how many heavy applies and loads run at once, whatever the number of documents.
+    heavy: Arc<Semaphore>,
+    /// Stored documents refused because they exceed the limits (loaded before the limits
+    /// existed, or under larger limits).
+    oversized: AtomicU64,
 }
 
 impl Hub {
@@ -148,7 +160,21 @@ impl Hub {
             idle: Notify::new(),
             notices: AtomicU64::new(0),
             changes: tokio::sync::broadcast::channel(1024).0,
+            heavy: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
+            oversized: AtomicU64::new(0),
         }))
+    }
+
+    /// Whether the last attempt to store changes failed.
+    pub fn commits_failing(&self) -> bool {
+        self.0.writer.failing()
+    }
+
+    /// How many times a stored document was refused for exceeding the limits.
+    pub fn oversized_refusals(&self) -> u64 {
+        self.0.oversized.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn server_peer(&self) -> &PeerId {
@@ -187,6 +213,7 @@ impl Hub {
             edit_replies: Vec::new(),
             index_owner: None,
             placed: None,
+            retry_at: None,
         };
         tokio::spawn(actor.run(rx));
     }
@@ -254,6 +281,8 @@ struct Actor {
     placed: Option<(DocKind, RegionCode)>,
     /// Accepted server-side edits waiting for their commit: their heads and whom to tell.
     edit_replies: Vec<edit::PendingEdit>,
+    /// After a failed commit: when to ask peers for the lost changes again.
+    retry_at: Option<tokio::time::Instant>,
 }
 
 impl std::fmt::Debug for Actor {
@@ -265,14 +294,22 @@ impl std::fmt::Debug for Actor {
 }
 
 const MAX_DRAIN: usize = 64;
+/// How long after a failed commit the document's peers are asked to send its changes again.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
 impl Actor {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
         let idle = self.hub.0.config.idle_unload;
         loop {
+            let retry = self.retry_at.unwrap_or_else(tokio::time::Instant::now);
             let first = tokio::select! {
                 c = rx.recv() => c,
-                _ = tokio::time::sleep(idle), if self.doc.is_some() => {
+                _ = tokio::time::sleep_until(retry), if self.retry_at.is_some() => {
+                    self.retry_at = None;
+                    self.commit_and_reply().await;
+                    continue;
+                }
+                _ = tokio::time::sleep(idle), if self.doc.is_some() && self.retry_at.is_none() => {
                     self.unload().await;
                     continue;
                 }
@@ -324,14 +361,24 @@ impl Actor {
         });
         if needs_doc
             && self.doc.is_none()
-            && let Err(reason) = self.load().await
+            && let Err(failure) = self.load().await
         {
-            tracing::error!(doc = %self.id, "cannot load document: {reason}");
             for c in batch {
-                if let Command::Sync { link, .. } | Command::Ephemeral { link, .. } = c {
-                    link.fatal("the server cannot read this document now; try again later".into());
+                match (&failure, c) {
+                    // Refused for its size: to a peer, as if it did not exist; it is logged
+                    // and counted for the operator, and nothing else is held up.
+                    (
+                        residency::LoadFailure::Oversized,
+                        Command::Sync { link, .. } | Command::Ephemeral { link, .. },
+                    ) => self.unavailable(&link),
+                    (
+                        residency::LoadFailure::Failed,
+                        Command::Sync { link, .. } | Command::Ephemeral { link, .. },
+                    ) => link
+                        .fatal("the server cannot read this document now; try again later".into()),
+                    // A dropped request tells its caller that it failed.
+                    _ => {}
                 }
-                // A dropped request tells its caller that it failed.
             }
             return;
         }
@@ -404,18 +451,76 @@ impl Actor {
             return;
         }
         self.attach(&link);
-        let doc = self.doc.as_mut().expect("receive needs a loaded document");
         tracing::debug!(doc = %self.id, peer = %link.peer, ?kind, len = data.len(), "received");
-        let before = doc.heads();
-        match doc.receive(&link.peer, kind, data) {
+        let before = self
+            .doc
+            .as_ref()
+            .expect("receive needs a loaded document")
+            .heads();
+        let result = self.apply(&link.peer, kind, data).await;
+        let Some(doc) = self.doc.as_mut() else {
+            // The document was lost with a failed apply: the peer starts afresh.
+            self.links.remove(&link.peer);
+            link.fatal("the server could not apply this message; try again later".into());
+            return;
+        };
+        match result {
             Ok(Receipt::Applied) if doc.heads() != before => self.judge(&link, &before).await,
             Ok(Receipt::Applied) => {}
             Ok(Receipt::Unavailable) => unreachable!("the peer was attached above"),
+            Err(SyncError::TooLarge(e)) => self.refuse_oversized(&link, &e),
             Err(e) => {
                 tracing::warn!(peer = %link.peer, doc = %self.id, "disconnecting peer: {e}");
                 doc.remove_peer(&link.peer);
                 self.links.remove(&link.peer);
                 link.fatal(e.to_string());
+            }
+        }
+    }
+
+    /// Applies a peer's message: on this task when it is light, on a blocking thread (at most
+    /// one per core at a time) when it is heavy. `self.doc` is `None` afterwards only if the
+    /// apply panicked.
+    async fn apply(
+        &mut self,
+        peer: &PeerId,
+        kind: Kind,
+        data: &[u8],
+    ) -> Result<Receipt, SyncError> {
+        let limits = self.hub.0.config.document_limits;
+        let heavy = DocumentSync::message_size(data, &limits)
+            .is_ok_and(|s| s.ops > HEAVY_OPS || s.bytes > HEAVY_BYTES);
+        let mut doc = self.doc.take().expect("apply needs a loaded document");
+        if !heavy {
+            let result = doc.receive(peer, kind, data);
+            self.doc = Some(doc);
+            return result;
+        }
+        let permit = self
+            .hub
+            .0
+            .heavy
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let (peer, data) = (peer.clone(), data.to_vec());
+        let applied = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let result = doc.receive(&peer, kind, &data);
+            (doc, result)
+        })
+        .await;
+        match applied {
+            Ok((doc, result)) => {
+                self.doc = Some(doc);
+                result
+            }
+            Err(e) => {
+                tracing::error!(doc = %self.id, "applying a message failed, unloading: {e}");
+                self.current = None;
+                self.parked.clear();
+                Err(SyncError::Apply("the server failed to apply it".into()))
             }
         }
     }
@@ -496,6 +601,11 @@ impl Actor {
                         return;
                     }
                     self.current = read_state(doc);
+                    // Peers are asked to send the lost changes again, a moment from now
+                    // rather than at once: while storage fails, each document retries about
+                    // once a second instead of as fast as its peers answer.
+                    self.retry_at = Some(tokio::time::Instant::now() + RETRY_AFTER_FAILURE);
+                    return;
                 }
             }
         }

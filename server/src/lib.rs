@@ -58,6 +58,9 @@ pub struct Config {
     /// A loaded document untouched for this long is unloaded.
     pub idle_unload: Duration,
     pub limits: Limits,
+    /// The largest change and document a peer may make the server apply (checked before
+    /// applying, and before loading a stored document).
+    pub document_limits: fieldsync_core::Limits,
     /// Per-address limits on connection attempts and failed authentications.
     pub rate_limits: RateLimits,
     /// Serve HTTPS and WSS with this certificate; `None` serves plain HTTP (loopback, or behind
@@ -99,6 +102,7 @@ impl Default for Config {
                 max_message_bytes: 16 * 1024 * 1024,
                 max_docs_per_connection: 100_000,
             },
+            document_limits: fieldsync_core::Limits::default(),
             rate_limits: RateLimits::default(),
             tls: None,
             secure_cookies: false,
@@ -243,23 +247,34 @@ fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// Health for load balancers and operators: 503 when the database does not answer, or when
+/// the last attempt to store changes failed (phones are then not acknowledged).
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    match state.storage.ping().await {
-        Ok(()) => Json(serde_json::json!({
-            "status": "ok",
-            "storageId": state.storage_id.as_str(),
-            "openDocuments": state.hub.open_documents(),
-        }))
-        .into_response(),
+    let problem = match state.storage.ping().await {
         Err(e) => {
             tracing::error!("health check: {e}");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({"status": "unavailable"})),
-            )
-                .into_response()
+            Some("the database does not answer")
         }
+        Ok(()) if state.hub.commits_failing() => {
+            Some("storing changes fails: phones are not acknowledged (see the log)")
+        }
+        Ok(()) => None,
+    };
+    let status = if problem.is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let mut body = serde_json::json!({
+        "status": if problem.is_some() { "failing" } else { "ok" },
+        "storageId": state.storage_id.as_str(),
+        "openDocuments": state.hub.open_documents(),
+        "oversizedDocumentsRefused": state.hub.oversized_refusals(),
+    });
+    if let Some(problem) = problem {
+        body["problem"] = problem.into();
     }
+    (status, Json(body)).into_response()
 }
 
 /// Serves on `listener` until `shutdown` completes, then closes every connection, persists
@@ -297,6 +312,7 @@ pub async fn serve(
         HubConfig {
             cache_bytes: config.cache_bytes,
             idle_unload: config.idle_unload,
+            document_limits: config.document_limits,
         },
     );
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use fieldsync_core::Limits as DocLimits;
 use fieldsync_server::auth::RateLimits;
 use fieldsync_server::{Config, Limits, TlsConfig};
 use tracing_subscriber::EnvFilter;
@@ -237,6 +238,18 @@ struct ServeArgs {
         default_value_t = 100_000
     )]
     max_docs_per_connection: usize,
+    /// Largest change a phone may send, in uncompressed bytes
+    #[arg(long, env = "FIELDSYNC_MAX_CHANGE_BYTES", default_value_t = DocLimits::default().max_change_bytes)]
+    max_change_bytes: u64,
+    /// Most operations one change may carry
+    #[arg(long, env = "FIELDSYNC_MAX_CHANGE_OPS", default_value_t = DocLimits::default().max_change_ops)]
+    max_change_ops: u64,
+    /// Largest document, in uncompressed bytes
+    #[arg(long, env = "FIELDSYNC_MAX_DOCUMENT_BYTES", default_value_t = DocLimits::default().max_document_bytes)]
+    max_document_bytes: u64,
+    /// Most operations one document may hold
+    #[arg(long, env = "FIELDSYNC_MAX_DOCUMENT_OPS", default_value_t = DocLimits::default().max_document_ops)]
+    max_document_ops: u64,
     /// WebSocket and sign-in attempts one address may make per minute (phones behind one
     /// carrier-grade NAT address share it)
     #[arg(long, env = "FIELDSYNC_CONNECTS_PER_MINUTE", default_value_t = 600)]
@@ -288,6 +301,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         limits: Limits {
             max_message_bytes: args.max_message_bytes,
             max_docs_per_connection: args.max_docs_per_connection,
+        },
+        document_limits: DocLimits {
+            max_change_bytes: args.max_change_bytes,
+            max_change_ops: args.max_change_ops,
+            max_document_bytes: args.max_document_bytes,
+            max_document_ops: args.max_document_ops,
         },
         rate_limits: RateLimits {
             connects_per_minute: args.connects_per_minute,

@@ -6,6 +6,7 @@
 //! whether *its* write is durable before it replies to anyone.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -20,14 +21,22 @@ type Request = (Vec<Write>, oneshot::Sender<StorageResult<()>>);
 #[derive(Debug, Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Request>,
+    /// The last transaction failed (and none has succeeded since): health reports it.
+    failing: Arc<AtomicBool>,
 }
 
 impl Writer {
     /// Starts the writer task; it ends when every handle is dropped and the queue is empty.
     pub fn spawn(storage: Arc<dyn Storage>) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        let task = tokio::spawn(run(storage, rx));
-        (Self { tx }, task)
+        let failing = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(run(storage, rx, failing.clone()));
+        (Self { tx, failing }, task)
+    }
+
+    /// Whether the last transaction failed: changes are not being stored.
+    pub fn failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
     }
 
     /// Queues a write and waits until it is durable (or failed).
@@ -49,7 +58,7 @@ impl Writer {
     }
 }
 
-async fn run(storage: Arc<dyn Storage>, mut rx: mpsc::Receiver<Request>) {
+async fn run(storage: Arc<dyn Storage>, mut rx: mpsc::Receiver<Request>, failing: Arc<AtomicBool>) {
     let mut writes = Vec::with_capacity(MAX_BATCH);
     let mut waiters = Vec::with_capacity(MAX_BATCH);
     while let Some((mut first, done)) = rx.recv().await {
@@ -68,6 +77,7 @@ async fn run(storage: Arc<dyn Storage>, mut rx: mpsc::Receiver<Request>) {
         if let Err(e) = &result {
             tracing::error!(writes = writes.len(), "write batch failed: {e}");
         }
+        failing.store(result.is_err(), Ordering::Relaxed);
         for done in waiters.drain(..) {
             let _ = done.send(result.clone());
         }

@@ -6,6 +6,8 @@ use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ChangeHash, LoadOptions, OnPartialLoad, ReadDoc};
 use fieldsync_protocol::{DocumentId, PeerId};
 
+use crate::limits::{self, LimitError, Limits, Size};
+
 /// Changes applied in memory that the runtime must now make durable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Commit {
@@ -37,6 +39,9 @@ pub enum SyncError {
     Apply(String),
     #[error("stored document could not be loaded: {0}")]
     Load(String),
+    /// Over a size limit: nothing of it was applied or loaded.
+    #[error("{0}")]
+    TooLarge(LimitError),
 }
 
 /// [`DocumentSync::generate`] was called while changes were waiting to be committed.
@@ -86,17 +91,40 @@ pub struct DocumentSync {
     stored_bytes: usize,
     snapshot_bytes: usize,
     chunks_since_snapshot: usize,
+    /// What a peer's message may add ([`crate::limits`]).
+    limits: Limits,
+    /// The document's size as the limits count it: uncompressed bytes stored and applied
+    /// since, and operations.
+    size: Size,
 }
 
 impl DocumentSync {
-    /// A document nobody has written yet.
+    /// A document nobody has written yet, with the default [`Limits`].
     pub fn new(id: DocumentId) -> Self {
         Self::from_doc(id, Automerge::new(), 0)
     }
 
     /// A document from its stored chunks (a snapshot and/or change chunks, concatenated). A
     /// torn chunk at the end, left by a crash in the middle of a write, is ignored.
-    pub fn load(id: DocumentId, stored: &[u8], chunks: usize) -> Result<Self, SyncError> {
+    /// Stored chunks over `limits` are refused before automerge reads them
+    /// ([`SyncError::TooLarge`]): a document stored before a limit existed must not cost the
+    /// memory it was refused for.
+    pub fn load(
+        id: DocumentId,
+        stored: &[u8],
+        chunks: usize,
+        limits: Limits,
+    ) -> Result<Self, SyncError> {
+        let size = match limits::inspect(stored, &limits, Size::default()) {
+            Ok(size) => size,
+            // A torn chunk at the end, left by a crash: measure what precedes it, which is
+            // what automerge will load.
+            Err(LimitError::Malformed(_)) if torn_prefix(stored).len() < stored.len() => {
+                limits::inspect(torn_prefix(stored), &limits, Size::default())
+                    .map_err(stored_error)?
+            }
+            Err(e) => return Err(stored_error(e)),
+        };
         let doc = Automerge::load_with_options(
             stored,
             LoadOptions::new().on_partial_load(OnPartialLoad::Ignore),
@@ -104,11 +132,40 @@ impl DocumentSync {
         .map_err(|e| SyncError::Load(e.to_string()))?;
         let mut this = Self::from_doc(id, doc, stored.len());
         this.chunks_since_snapshot = chunks;
+        this.limits = limits;
+        this.size = size;
         Ok(this)
+    }
+
+    /// Sets what a peer's message may add to this document.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// The size of the changes a sync message carries, checked against `limits` on their own
+    /// (not counting a document they would join). Lets a runtime decide, before applying it,
+    /// whether a message is heavy enough to apply off its async workers.
+    pub fn message_size(data: &[u8], limits: &Limits) -> Result<Size, SyncError> {
+        let message =
+            sync::Message::decode(data).map_err(|e| SyncError::NotASyncMessage(e.to_string()))?;
+        let mut total = Size::default();
+        for chunk in message.changes.iter() {
+            let size = limits::inspect(chunk, limits, total).map_err(limit_error)?;
+            total.bytes += size.bytes;
+            total.ops += size.ops;
+        }
+        Ok(total)
+    }
+
+    /// The document's size as the limits count it.
+    pub fn size(&self) -> Size {
+        self.size
     }
 
     fn from_doc(id: DocumentId, doc: Automerge, stored_bytes: usize) -> Self {
         Self {
+            limits: Limits::default(),
+            size: Size::default(),
             id,
             durable_heads: doc.get_heads(),
             doc,
@@ -187,6 +244,17 @@ impl DocumentSync {
         if kind == Kind::Request && !self.exists() && !self.peers.contains_key(peer) {
             return Ok(Receipt::Unavailable);
         }
+        // Before automerge inflates or builds anything: the document with these changes
+        // must stay within the limits.
+        let mut incoming = Size::default();
+        for chunk in message.changes.iter() {
+            let mut base = self.size;
+            base.bytes += incoming.bytes;
+            base.ops += incoming.ops;
+            let size = limits::inspect(chunk, &self.limits, base).map_err(limit_error)?;
+            incoming.bytes += size.bytes;
+            incoming.ops += size.ops;
+        }
         let before = self.doc.get_heads();
         let entry = self
             .peers
@@ -207,6 +275,8 @@ impl DocumentSync {
                 entry.unanswered = true;
                 if self.doc.get_heads() != before {
                     self.dirty = true;
+                    self.size.bytes += incoming.bytes;
+                    self.size.ops = self.doc.stats().num_ops;
                 }
                 Ok(Receipt::Applied)
             }
@@ -314,8 +384,13 @@ impl DocumentSync {
     pub fn rolled_back(&mut self) -> Result<(), SyncError> {
         let durable = self.durable_heads.clone();
         self.reset_to(&durable)?;
+        // Each peer believes it sent the lost changes and would not send them again: ask
+        // every peer to forget what it sent, so that they come back and are acknowledged
+        // once storage works again.
         for p in self.peers.values_mut() {
-            *p = Peer::new(sync::State::new());
+            let mut state = sync::State::new();
+            state.needs_reset = true;
+            *p = Peer::new(state);
         }
         self.in_commit = false;
         self.dirty = false;
@@ -333,6 +408,7 @@ impl DocumentSync {
             .map_err(|e| SyncError::Load(e.to_string()))?;
         self.doc = doc.with_actor(actor);
         self.dirty = self.doc.get_heads() != self.durable_heads;
+        self.size.ops = self.doc.stats().num_ops;
         Ok(())
     }
 
@@ -397,4 +473,47 @@ impl DocumentSync {
     pub fn approx_memory(&self) -> usize {
         16 * 1024 + self.stored_bytes.saturating_mul(28)
     }
+}
+
+/// Malformed bytes are automerge's to name; everything else is over a limit.
+fn limit_error(e: LimitError) -> SyncError {
+    match e {
+        LimitError::Malformed(_) => SyncError::Apply(e.to_string()),
+        e => SyncError::TooLarge(e),
+    }
+}
+
+fn stored_error(e: LimitError) -> SyncError {
+    match e {
+        LimitError::Malformed(_) => SyncError::Load(e.to_string()),
+        e => SyncError::TooLarge(e),
+    }
+}
+
+/// The whole chunks at the start of `stored`, without a torn one at the end.
+fn torn_prefix(stored: &[u8]) -> &[u8] {
+    let mut end = 0;
+    while let Some(len) = chunk_len(&stored[end..]) {
+        end += len;
+    }
+    &stored[..end]
+}
+
+/// The length of the whole chunk at the start of `data`, if it is all there.
+fn chunk_len(data: &[u8]) -> Option<usize> {
+    if data.len() < 9 || data[..4] != [0x85, 0x6f, 0x4a, 0x83] {
+        return None;
+    }
+    let mut len: u64 = 0;
+    let mut i = 9;
+    for shift in (0..64).step_by(7) {
+        let b = *data.get(i)?;
+        i += 1;
+        len |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            let total = i.checked_add(usize::try_from(len).ok()?)?;
+            return (total <= data.len()).then_some(total);
+        }
+    }
+    None
 }

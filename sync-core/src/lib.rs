@@ -17,7 +17,9 @@
 //! the server, on a phone and in a test.
 
 mod document;
+pub mod limits;
 pub mod schema;
 
 pub use automerge;
 pub use document::{Commit, DocumentSync, Kind, Receipt, SyncError, Uncommitted};
+pub use limits::{LimitError, Limits, Size};

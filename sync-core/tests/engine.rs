@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ROOT, ReadDoc};
-use fieldsync_core::{DocumentSync, Kind, Receipt, SyncError};
+use fieldsync_core::{DocumentSync, Kind, Limits, Receipt, SyncError};
 use fieldsync_protocol::{DocumentId, PeerId};
 use proptest::prelude::*;
 
@@ -179,7 +179,7 @@ fn nothing_leaves_before_it_is_committed() {
     assert!(phone.peer_has_everything(&pid("server")));
 
     // Step 4: what the server stored loads into the same document.
-    let reloaded = DocumentSync::load(did(1), &commit.bytes, 1).unwrap();
+    let reloaded = DocumentSync::load(did(1), &commit.bytes, 1, Limits::default()).unwrap();
     assert_eq!(reloaded.heads(), server.heads());
 }
 
@@ -276,15 +276,15 @@ fn persisted_sync_state_makes_a_reconnect_cheaper() {
     let c = phone.take_commit().unwrap();
     phone.committed(&c);
     let (mut p1, mut s1) = (
-        DocumentSync::load(did(5), &phone.doc().save(), 1).unwrap(),
-        DocumentSync::load(did(5), &server.doc().save(), 1).unwrap(),
+        DocumentSync::load(did(5), &phone.doc().save(), 1, Limits::default()).unwrap(),
+        DocumentSync::load(did(5), &server.doc().save(), 1, Limits::default()).unwrap(),
     );
     p1.add_peer(pid("server"), Some(&phone_saved));
     s1.add_peer(pid("phone"), Some(&saved));
     let warm = exchange(&mut p1, &mut s1);
     let (mut p2, mut s2) = (
-        DocumentSync::load(did(5), &phone.doc().save(), 1).unwrap(),
-        DocumentSync::load(did(5), &server.doc().save(), 1).unwrap(),
+        DocumentSync::load(did(5), &phone.doc().save(), 1, Limits::default()).unwrap(),
+        DocumentSync::load(did(5), &server.doc().save(), 1, Limits::default()).unwrap(),
     );
     p2.add_peer(pid("server"), None);
     let cold = exchange(&mut p2, &mut s2);
@@ -354,7 +354,7 @@ fn three_phones_offline_then_reconnecting_converge() {
 
 fn assert_converged(net: &Net) {
     for (id, server_doc) in &net.server {
-        let stored = DocumentSync::load(*id, &net.server_store[id], 1).unwrap();
+        let stored = DocumentSync::load(*id, &net.server_store[id], 1, Limits::default()).unwrap();
         assert_eq!(
             stored.heads(),
             server_doc.heads(),

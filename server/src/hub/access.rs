@@ -212,6 +212,30 @@ impl Actor {
     }
 }
 
+impl Actor {
+    /// Refuses a message over the size limits, before anything of it was applied: the peer is
+    /// told why, as for any refused change, and hears nothing more about the document until it
+    /// sends something new.
+    pub(super) fn refuse_oversized(&mut self, link: &PeerLink, e: &fieldsync_core::LimitError) {
+        let Some(doc) = self.doc.as_mut() else { return };
+        let heads: Vec<ChangeHash> = doc.heads();
+        if let Err(e) = doc.refuse(&link.peer, &heads) {
+            tracing::error!(doc = %self.id, "cannot silence a peer: {e}");
+        }
+        tracing::warn!(doc = %self.id, peer = %link.peer, "change refused: {e}");
+        self.pending
+            .push(self.audit(link, "refused", e.to_string()));
+        let notice = Notice::ChangeRefused {
+            heads: heads.iter().map(ToString::to_string).collect(),
+            violations: vec![NoticeViolation {
+                path: String::new(),
+                message: e.to_string(),
+            }],
+        };
+        self.notify(link, &notice);
+    }
+}
+
 /// The document type, for audit lines.
 pub(super) fn kind_of(state: Option<&FieldDocument>) -> String {
     state.map_or("empty", |d| d.kind().as_str()).to_owned()

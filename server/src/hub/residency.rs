@@ -2,27 +2,76 @@
 //! states, compaction into a snapshot, the cache budget and unloading. Part of the document
 //! actor.
 
-use fieldsync_core::DocumentSync;
+use std::sync::atomic::Ordering;
+
+use fieldsync_core::{DocumentSync, SyncError};
 use fieldsync_protocol::StorageId;
 
 use super::{Actor, Command, placement, read_state};
 use crate::storage::Write;
 
+/// Why a document could not be loaded.
+#[derive(Debug)]
+pub(super) enum LoadFailure {
+    /// It exceeds the document limits.
+    Oversized,
+    /// Storage failed, or the stored bytes are damaged.
+    Failed,
+}
+
 impl Actor {
-    pub(super) async fn load(&mut self) -> Result<(), String> {
-        let stored = self
-            .hub
-            .0
-            .storage
-            .load(self.id)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut doc = match stored {
+    /// Loads the document from storage (or starts it empty). A stored document over the
+    /// limits is refused before automerge reads it, logged and counted; a large one is loaded
+    /// on a blocking thread.
+    pub(super) async fn load(&mut self) -> Result<(), LoadFailure> {
+        let limits = self.hub.0.config.document_limits;
+        let stored = self.hub.0.storage.load(self.id).await.map_err(|e| {
+            tracing::error!(doc = %self.id, "cannot load document: {e}");
+            LoadFailure::Failed
+        })?;
+        let loaded = match stored {
             Some(s) => {
                 self.persisted = s.sync_states;
-                DocumentSync::load(self.id, &s.bytes, s.chunks).map_err(|e| e.to_string())?
+                let (id, chunks) = (self.id, s.chunks);
+                if s.bytes.len() as u64 > super::HEAVY_BYTES {
+                    let permit = self
+                        .hub
+                        .0
+                        .heavy
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("the semaphore is never closed");
+                    tokio::task::spawn_blocking(move || {
+                        let _permit = permit;
+                        DocumentSync::load(id, &s.bytes, chunks, limits)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(SyncError::Load(e.to_string())))
+                } else {
+                    DocumentSync::load(id, &s.bytes, chunks, limits)
+                }
             }
-            None => DocumentSync::new(self.id),
+            None => {
+                let mut doc = DocumentSync::new(self.id);
+                doc.set_limits(limits);
+                Ok(doc)
+            }
+        };
+        let mut doc = match loaded {
+            Ok(doc) => doc,
+            Err(SyncError::TooLarge(e)) => {
+                self.hub.0.oversized.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    doc = %self.id,
+                    "stored document refused, not loaded: {e} (raise the document limits to serve it)"
+                );
+                return Err(LoadFailure::Oversized);
+            }
+            Err(e) => {
+                tracing::error!(doc = %self.id, "cannot load document: {e}");
+                return Err(LoadFailure::Failed);
+            }
         };
         for (peer, link) in &self.links {
             let state = self.parked.remove(peer).or_else(|| {

@@ -85,4 +85,25 @@ impl RawPeer {
             }
         }
     }
+
+    /// Sends a `request` for `id`, as a peer that does not have it.
+    pub async fn request(&mut self, id: DocumentId) {
+        let mut empty = AutoCommit::new();
+        let mut state = automerge::sync::State::new();
+        let data = empty
+            .sync()
+            .generate_sync_message(&mut state)
+            .expect("a first message")
+            .encode();
+        let frame = Message::Request(DocMessage {
+            document_id: id,
+            sender: self.me.clone(),
+            target: self.server.clone(),
+            data,
+        });
+        self.ws
+            .send(Ws::Binary(frame.encode().into()))
+            .await
+            .unwrap();
+    }
 }

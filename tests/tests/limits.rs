@@ -1,0 +1,149 @@
+//! Size limits and storage failures as phones meet them: an oversized change is refused with
+//! a notice and stored nowhere, a stored document over the limits is refused without being
+//! loaded, and a failed commit is acknowledged once storage works again, without a reconnect.
+
+mod common;
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ROOT};
+use common::raw::RawPeer;
+use common::{TestServer, WAIT, visit};
+use fieldsync_client::DocStatus;
+use fieldsync_core::schema::FieldDocument;
+use fieldsync_protocol::{DocumentId, Message, Notice};
+use fieldsync_server::projection::Projection;
+use fieldsync_server::storage::Write;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// `GET path` over plain HTTP: (status, body).
+async fn get(server: &TestServer, path: &str) -> (u16, serde_json::Value) {
+    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    let status = text[9..12].parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    // Chunked or not: the JSON object is between the first `{` and the last `}`.
+    let json = &body[body.find('{').unwrap()..=body.rfind('}').unwrap()];
+    (status, serde_json::from_str(json).unwrap())
+}
+
+/// A valid visit whose notes are ten million characters: ~10 KB on the wire.
+fn bomb_visit() -> AutoCommit {
+    let mut doc = AutoCommit::new();
+    let visit = fieldsync_core::schema::examples::visit(&common::area(), common::DEFAULT_USER);
+    FieldDocument::Visit(visit).write(&mut doc).unwrap();
+    doc.put(ROOT, "notes", "a".repeat(10_000_000)).unwrap();
+    doc.commit();
+    doc
+}
+
+#[tokio::test]
+async fn an_oversized_change_is_refused_with_a_notice_and_stored_nowhere() {
+    let server = TestServer::start().await;
+    let mut raw = RawPeer::join(&server.url(), "raw-bomber").await;
+    let id = DocumentId::from_bytes([0x42; 16]);
+    let mut bomb = bomb_visit();
+    let notice = raw.sync_until_notice(id, &mut bomb).await;
+    let Some(Notice::ChangeRefused { violations, .. }) = notice else {
+        panic!("expected a refusal, got {notice:?}");
+    };
+    assert!(
+        violations[0].message.contains("bytes uncompressed"),
+        "{violations:?}"
+    );
+    assert!(server.projection_rows().await.is_empty(), "nothing stored");
+
+    // Other phones, and this connection's other documents, are not held up.
+    let (phone, _h) = server.phone().await;
+    let id = phone.create(visit).await.unwrap();
+    phone.wait_acknowledged(id, WAIT).await.unwrap();
+    let (status, health) = get(&server, "/healthz").await;
+    assert_eq!(status, 200, "{health}");
+}
+
+#[tokio::test]
+async fn a_stored_document_over_the_limits_is_refused_not_loaded() {
+    let server = TestServer::start().await;
+    // As a server before the limits would have stored it.
+    let id = DocumentId::from_bytes([0x43; 16]);
+    let mut bomb = bomb_visit();
+    let bytes = bomb.save();
+    let storage = fieldsync_server::storage::open(&server.config.database_url)
+        .await
+        .unwrap();
+    storage
+        .write(&[Write::Append {
+            doc: id,
+            bytes,
+            projection: Projection::of(None),
+        }])
+        .await
+        .unwrap();
+    storage.close().await.unwrap();
+
+    let mut raw = RawPeer::join(&server.url(), "raw-reader").await;
+    raw.request(id).await;
+    assert!(
+        matches!(raw.next().await, Message::DocUnavailable { .. }),
+        "answered as a document this server cannot serve"
+    );
+    let (status, health) = get(&server, "/healthz").await;
+    assert_eq!(status, 200, "the server keeps serving: {health}");
+    assert_eq!(health["oversizedDocumentsRefused"], 1, "{health}");
+}
+
+#[tokio::test]
+async fn a_failed_commit_is_acknowledged_once_storage_works_again() {
+    let server = TestServer::start().await;
+    let (phone, _h) = server.phone().await;
+    let id = phone.create(visit).await.unwrap();
+    phone.wait_acknowledged(id, WAIT).await.unwrap();
+
+    // The disk is "full": every new chunk is refused by the database.
+    let db = server.config.database_url.clone();
+    let admin = sqlx::SqlitePool::connect(&db).await.unwrap();
+    sqlx::query(
+        "CREATE TRIGGER full BEFORE INSERT ON chunks BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    )
+    .execute(&admin)
+    .await
+    .unwrap();
+    phone
+        .change(id, |tx| tx.put(ROOT, "purpose", "Kunjungan ulang"))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, health) = get(&server, "/healthz").await;
+        if status == 503 {
+            assert_eq!(health["status"], "failing", "{health}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "health never said so"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        phone.status(id).await,
+        Some(DocStatus::Pending),
+        "not acknowledged"
+    );
+
+    // Space again: the same connection's change is stored and acknowledged.
+    sqlx::query("DROP TRIGGER full")
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    phone
+        .wait_acknowledged(id, WAIT)
+        .await
+        .expect("acknowledged without a reconnect");
+    let (status, _) = get(&server, "/healthz").await;
+    assert_eq!(status, 200);
+}
