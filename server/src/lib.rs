@@ -130,6 +130,8 @@ pub struct AppState {
     secure_cookies: bool,
     /// Documents listed on the web, audited (`web::reads`).
     reads: web::reads::ReadLog,
+    /// Still starting (the demo is being seeded): health says so, with 503.
+    starting: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -248,8 +250,19 @@ fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// Health for load balancers and operators: 503 when the database does not answer, or when
-/// the last attempt to store changes failed (phones are then not acknowledged).
+/// the last attempt to store changes failed (phones are then not acknowledged), and 503 with
+/// `"status": "starting"` while the demo is being seeded.
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    if state.starting.load(std::sync::atomic::Ordering::Relaxed) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({
+                "status": "starting",
+                "problem": "the demo is being seeded",
+            })),
+        )
+            .into_response();
+    }
     let problem = match state.storage.ping().await {
         Err(e) => {
             tracing::error!("health check: {e}");
@@ -341,6 +354,7 @@ pub async fn serve(
         shutdown: stop_rx,
         secure_cookies: config.secure_cookies || config.tls.is_some(),
         reads: web::reads::ReadLog::default(),
+        starting: std::sync::atomic::AtomicBool::new(seed_demo),
     });
     let addr = listener.local_addr()?;
     tracing::info!(
@@ -349,7 +363,18 @@ pub async fn serve(
         tls = tls_config.is_some(),
         "fieldsync listening"
     );
-    let demo_task = seed_demo.then(|| demo::spawn(addr, hub.clone(), storage.clone()));
+    let demo_task = seed_demo.then(|| {
+        let seeding = demo::spawn(addr, hub.clone(), storage.clone());
+        let abort = seeding.abort_handle();
+        let state = state.clone();
+        let waiter = tokio::spawn(async move {
+            let _ = seeding.await;
+            state
+                .starting
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+        });
+        (abort, waiter)
+    });
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let stopping = async move {
         shutdown.await;
@@ -368,10 +393,10 @@ pub async fn serve(
         }
     }
     .context("server failed")?;
-    if let Some(task) = demo_task {
+    if let Some((seeding, waiter)) = demo_task {
         // Unfinished seeding stops here: it holds the hub, which must go before the writer.
-        task.abort();
-        let _ = task.await;
+        seeding.abort();
+        let _ = waiter.await;
     }
 
     tracing::info!("shutting down: closing connections and saving sync states");

@@ -21,6 +21,16 @@ mod cli;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as text (coloured only on a terminal, never with NO_COLOR set) or as one
+    /// JSON object per line, for log shippers
+    #[arg(long, global = true, env = "FIELDSYNC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -272,14 +282,7 @@ fn main() -> anyhow::Result<()> {
     let default = if serving { "info" } else { "warn" };
     let filter =
         EnvFilter::try_from_env("FIELDSYNC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    if serving {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
-    } else {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .init();
-    }
+    init_logging(cli.log_format, filter, serving);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -290,6 +293,27 @@ fn main() -> anyhow::Result<()> {
         Command::User(command) => runtime.block_on(cli::user(command)),
         Command::Device(command) => runtime.block_on(cli::device(command)),
         Command::Audit(args) => runtime.block_on(cli::audit(args)),
+    }
+}
+
+/// Logs to standard output when serving, else to standard error (standard output carries the
+/// command's result). Colour only when that stream is a terminal and `NO_COLOR` is unset.
+fn init_logging(format: LogFormat, filter: EnvFilter, serving: bool) {
+    use std::io::IsTerminal;
+    let terminal = if serving {
+        std::io::stdout().is_terminal()
+    } else {
+        std::io::stderr().is_terminal()
+    };
+    let colour = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(colour);
+    match (format, serving) {
+        (LogFormat::Text, true) => builder.init(),
+        (LogFormat::Text, false) => builder.with_writer(std::io::stderr).init(),
+        (LogFormat::Json, true) => builder.json().init(),
+        (LogFormat::Json, false) => builder.json().with_writer(std::io::stderr).init(),
     }
 }
 

@@ -15,6 +15,9 @@ use fieldsync_server::storage::{self, Storage, Write};
 use fieldsync_server::writer::Writer;
 use sqlx::Connection;
 
+#[path = "../../tests/tests/common/skip.rs"]
+mod skip;
+
 struct Backend {
     name: &'static str,
     storage: Arc<dyn Storage>,
@@ -50,8 +53,9 @@ async fn backends() -> Vec<Backend> {
                 drop_db: Some((admin_url, db)),
             });
         }
-        _ => eprintln!(
-            "SKIPPED: PostgreSQL conformance (set FIELDSYNC_TEST_POSTGRES_URL=postgres://USER@HOST/DB to run it)"
+        _ => skip::skipped(
+            "PostgreSQL conformance (set FIELDSYNC_TEST_POSTGRES_URL=postgres://USER@HOST/DB)",
+            "PostgreSQL not configured",
         ),
     }
     out

@@ -65,7 +65,20 @@ async fn the_demo_seeds_kota_cimahi_once_through_phones_and_the_hub() {
     let db = SqlitePool::connect(&server.config.database_url)
         .await
         .unwrap();
+    // Seeding takes seconds: meanwhile a load balancer is told the server is starting.
+    let mut probe = Client::anonymous(&server);
+    let health = probe.get("/healthz").await;
+    assert_eq!(health.status, 503);
+    assert_eq!(health.json()["status"], "starting");
     wait_ready(&db).await;
+    let ready = async {
+        while probe.get("/healthz").await.status != 200 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(common::WAIT, ready)
+        .await
+        .expect("ready once seeded");
 
     // Step 1: everyone was announced once, and each can sign in on the web.
     let (url, people) = announced.lock().unwrap()[0].clone();

@@ -4,6 +4,7 @@
 
 pub mod node;
 pub mod raw;
+pub mod skip;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -231,6 +232,9 @@ pub fn init_tracing() {
 
 /// A fresh PostgreSQL database for one test, dropped at the end; `None` (with a note) when
 /// FIELDSYNC_TEST_POSTGRES_URL is not set.
+/// Why PostgreSQL tests skip, as the test command's closing line counts them.
+pub const POSTGRES_NOT_CONFIGURED: &str = "PostgreSQL not configured";
+
 pub struct PgDatabase {
     admin_url: String,
     pub name: String,
@@ -243,9 +247,7 @@ impl PgDatabase {
         let admin_url = match std::env::var("FIELDSYNC_TEST_POSTGRES_URL") {
             Ok(u) if !u.is_empty() => u,
             _ => {
-                eprintln!(
-                    "SKIPPED: PostgreSQL end-to-end (FIELDSYNC_TEST_POSTGRES_URL is not set)"
-                );
+                skip::skipped("PostgreSQL end-to-end", POSTGRES_NOT_CONFIGURED);
                 return None;
             }
         };
