@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::Extension;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -73,6 +74,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         )
         .merge(api)
         .merge(pages)
+        .layer(Extension(Arc::new(exports::Admission::default())))
         .layer(axum::middleware::map_response(security_headers))
 }
 
