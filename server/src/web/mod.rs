@@ -8,7 +8,8 @@
 //! ([`crate::hub::Hub::edit`]), in the viewer's name.
 //!
 //! - `session.rs`: who is asking (cookies, API tokens), CSRF, passwords; `signin.rs`: the
-//!   sign-in page, lockout, signing out, the language switch.
+//!   sign-in page, signing out, the language switch; `lockout.rs`: failed sign-ins hold back
+//!   the address that made them, never the account.
 //! - `layout.rs`, `i18n.rs`: the frame of every page, Bahasa Indonesia first with English.
 //! - `api.rs`: the API route list and its OpenAPI document.
 //! - `coordinator.rs`, `supervisor.rs`, `exports.rs`: the pages and API of each group of users.
@@ -21,6 +22,7 @@ mod exports;
 pub mod i18n;
 pub mod labels;
 pub mod layout;
+pub mod lockout;
 pub mod reads;
 pub mod session;
 mod signin;
@@ -40,7 +42,8 @@ use maud::html;
 use crate::AppState;
 use session::PageUser;
 
-/// The routes of the web and the API.
+/// The routes of the web and the API, with what they share within one server: the failed
+/// sign-ins (`lockout.rs`) and the running exports.
 pub(crate) fn router() -> Router<Arc<AppState>> {
     let routes = api::routes();
     let document = Arc::new(api::openapi(&routes));
@@ -74,6 +77,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         )
         .merge(api)
         .merge(pages)
+        .layer(Extension(Arc::new(lockout::Lockout::default())))
         .layer(Extension(Arc::new(exports::Admission::default())))
         .layer(axum::middleware::map_response(security_headers))
 }

@@ -35,9 +35,6 @@ pub const SESSION_COOKIE: &str = "fieldsync_session";
 pub(super) const LOGIN_COOKIE: &str = "fieldsync_login";
 /// How long a session lasts: one working day.
 pub(super) const SESSION_MS: i64 = 12 * 3_600_000;
-/// Failed sign-ins in a row before the account is locked, and for how long.
-pub const LOCK_AFTER: i64 = 5;
-pub const LOCK_MS: i64 = 15 * 60_000;
 /// Shortest password `fieldsync user password` accepts.
 pub const MIN_PASSWORD_CHARS: usize = 10;
 
