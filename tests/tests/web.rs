@@ -13,6 +13,8 @@ mod coordinator;
 mod exports;
 #[path = "web/live_stream.rs"]
 mod live_stream;
+#[path = "web/navigation.rs"]
+mod navigation;
 #[path = "web/openapi.rs"]
 mod openapi;
 #[path = "web/supervisor.rs"]
