@@ -44,7 +44,8 @@ use session::PageUser;
 
 /// The routes of the web and the API, with what they share within one server: the failed
 /// sign-ins (`lockout.rs`) and the running exports.
-pub(crate) fn router() -> Router<Arc<AppState>> {
+pub(crate) fn router(state: &AppState) -> Router<Arc<AppState>> {
+    let hsts = state.secure_cookies;
     let routes = api::routes();
     let document = Arc::new(api::openapi(&routes));
     let mut api = Router::new().route(
@@ -79,7 +80,9 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .merge(pages)
         .layer(Extension(Arc::new(lockout::Lockout::default())))
         .layer(Extension(Arc::new(exports::Admission::default())))
-        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response(move |response| async move {
+            security_headers(response, hsts)
+        }))
 }
 
 /// API routes beyond `/api/me`, from each part of the web.
@@ -91,9 +94,18 @@ fn extra_api_routes() -> Vec<api::ApiRoute> {
 }
 
 /// Headers on every web response: nothing but our own files may load, no framing, no
-/// sniffing, and pages with personal data stay out of shared caches.
-async fn security_headers(mut response: Response) -> Response {
+/// sniffing, and pages with personal data stay out of shared caches. Under TLS (served here,
+/// or by a proxy in front when `secure_cookies` is set) browsers are also told to use only
+/// HTTPS for this host for a year, so that no later visit starts in plain HTTP where the
+/// session cookie could be taken; neither subdomains nor the preload list are assumed.
+fn security_headers(mut response: Response, hsts: bool) -> Response {
     let h = response.headers_mut();
+    if hsts {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(

@@ -190,6 +190,24 @@ async fn next_is_only_ever_a_path_on_this_site() {
 }
 
 #[tokio::test]
+async fn pages_under_tls_carry_hsts_and_plain_http_pages_do_not() {
+    let plain = TestServer::start().await;
+    let reply = Client::anonymous(&plain).get("/login").await;
+    assert_eq!(reply.header("strict-transport-security"), None);
+    // `secure_cookies` is on behind a TLS proxy, and whenever the server serves TLS itself.
+    let secure = TestServer::start_with(|c| c.secure_cookies = true).await;
+    let mut client = Client::anonymous(&secure);
+    for path in ["/login", "/api/me", "/static/app.css", "/nowhere"] {
+        let reply = client.get(path).await;
+        assert_eq!(
+            reply.header("strict-transport-security"),
+            Some("max-age=31536000"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_form_from_another_browser_is_refused() {
     let server = TestServer::start().await;
     person(&server, "dewi", Role::Coordinator, &["32.77.01"]).await;
