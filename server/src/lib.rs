@@ -160,7 +160,7 @@ fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/sync", get(sync_socket))
         .route("/healthz", get(healthz))
-        .merge(web::router())
+        .merge(web::router(&state))
         .with_state(state)
 }
 

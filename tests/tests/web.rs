@@ -11,6 +11,10 @@ mod account;
 mod coordinator;
 #[path = "web/exports.rs"]
 mod exports;
+#[path = "web/live_stream.rs"]
+mod live_stream;
+#[path = "web/navigation.rs"]
+mod navigation;
 #[path = "web/openapi.rs"]
 mod openapi;
 #[path = "web/supervisor.rs"]

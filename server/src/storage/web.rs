@@ -65,8 +65,12 @@ pub trait WebDirectory {
     fn session<'a>(&'a self, token_hash: &'a str, now: i64) -> BoxFuture<'a, Option<WebSession>>;
     fn delete_session<'a>(&'a self, token_hash: &'a str) -> BoxFuture<'a, ()>;
     fn add_api_token<'a>(&'a self, token: &'a ApiToken, hash: &'a str) -> BoxFuture<'a, bool>;
-    /// The enabled user an unexpired, unrevoked API token belongs to.
+    /// The enabled user an unexpired, unrevoked API token belongs to; the token's last use
+    /// becomes `now`.
     fn api_token_user<'a>(&'a self, hash: &'a str, now: i64) -> BoxFuture<'a, Option<User>>;
+    /// The same as [`Self::api_token_user`] without writing anything: for re-checking, every
+    /// second or so, a token whose use has already been recorded.
+    fn api_token_holder<'a>(&'a self, hash: &'a str, now: i64) -> BoxFuture<'a, Option<User>>;
     /// Revokes an API token; `false` if unknown or already revoked.
     fn revoke_api_token<'a>(&'a self, id: &'a str) -> BoxFuture<'a, bool>;
 }
@@ -277,9 +281,27 @@ macro_rules! web_impl {
                 now: i64,
             ) -> $crate::storage::BoxFuture<'a, Option<$crate::storage::directory::User>> {
                 Box::pin(async move {
-                    let row: Option<(String, String, String, String, Option<i64>, String)> =
+                    let user = self.api_token_holder(hash, now).await?;
+                    if user.is_some() {
+                        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
+                            .bind(now)
+                            .bind(hash)
+                            .execute(&self.pool)
+                            .await?;
+                    }
+                    Ok(user)
+                })
+            }
+
+            fn api_token_holder<'a>(
+                &'a self,
+                hash: &'a str,
+                now: i64,
+            ) -> $crate::storage::BoxFuture<'a, Option<$crate::storage::directory::User>> {
+                Box::pin(async move {
+                    let row: Option<(String, String, String, String, Option<i64>)> =
                         sqlx::query_as(
-                            "SELECT u.id, u.name, u.role, u.areas, u.disabled_at, t.id \
+                            "SELECT u.id, u.name, u.role, u.areas, u.disabled_at \
                              FROM api_tokens t JOIN users u ON u.id = t.user_id \
                              WHERE t.token_hash = $1 AND t.revoked_at IS NULL \
                              AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.disabled_at IS NULL",
@@ -288,16 +310,7 @@ macro_rules! web_impl {
                         .bind(now)
                         .fetch_optional(&self.pool)
                         .await?;
-                    let Some((id, name, role, areas, disabled_at, token_id)) = row else {
-                        return Ok(None);
-                    };
-                    sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-                        .bind(now)
-                        .bind(&token_id)
-                        .execute(&self.pool)
-                        .await?;
-                    $crate::storage::directory::user_from_row((id, name, role, areas, disabled_at))
-                        .map(Some)
+                    row.map($crate::storage::directory::user_from_row).transpose()
                 })
             }
 

@@ -12,7 +12,8 @@ use maud::{DOCTYPE, Markup, html};
 use super::i18n::Lang;
 use super::session::Viewer;
 
-/// The navigation entries a role sees: (path, Indonesian, English).
+/// The navigation entries a role sees: (path, Indonesian, English). Every page a role may
+/// open is here (tests/web/navigation.rs checks both ways).
 fn nav(role: Role) -> &'static [(&'static str, &'static str, &'static str)] {
     match role {
         Role::Coordinator => &[
@@ -26,6 +27,7 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str, &'static str)] {
             ("/referrals", "Antrian rujukan", "Referral queue"),
             ("/stats", "Statistik", "Statistics"),
             ("/activity", "Aktivitas", "Activity"),
+            ("/summary", "Ringkasan", "Summary"),
             ("/exports", "Ekspor", "Exports"),
         ],
         Role::Peksos => &[

@@ -8,7 +8,8 @@
 //! ([`crate::hub::Hub::edit`]), in the viewer's name.
 //!
 //! - `session.rs`: who is asking (cookies, API tokens), CSRF, passwords; `signin.rs`: the
-//!   sign-in page, lockout, signing out, the language switch.
+//!   sign-in page, signing out, the language switch; `lockout.rs`: failed sign-ins hold back
+//!   the address that made them, never the account.
 //! - `layout.rs`, `i18n.rs`: the frame of every page, Bahasa Indonesia first with English.
 //! - `api.rs`: the API route list and its OpenAPI document.
 //! - `coordinator.rs`, `supervisor.rs`, `exports.rs`: the pages and API of each group of users.
@@ -21,6 +22,7 @@ mod exports;
 pub mod i18n;
 pub mod labels;
 pub mod layout;
+pub mod lockout;
 pub mod reads;
 pub mod session;
 mod signin;
@@ -30,6 +32,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::Extension;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -39,8 +42,10 @@ use maud::html;
 use crate::AppState;
 use session::PageUser;
 
-/// The routes of the web and the API.
-pub(crate) fn router() -> Router<Arc<AppState>> {
+/// The routes of the web and the API, with what they share within one server: the failed
+/// sign-ins (`lockout.rs`) and the running exports.
+pub(crate) fn router(state: &AppState) -> Router<Arc<AppState>> {
+    let hsts = state.secure_cookies;
     let routes = api::routes();
     let document = Arc::new(api::openapi(&routes));
     let mut api = Router::new().route(
@@ -73,7 +78,11 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         )
         .merge(api)
         .merge(pages)
-        .layer(axum::middleware::map_response(security_headers))
+        .layer(Extension(Arc::new(lockout::Lockout::default())))
+        .layer(Extension(Arc::new(exports::Admission::default())))
+        .layer(axum::middleware::map_response(move |response| async move {
+            security_headers(response, hsts)
+        }))
 }
 
 /// API routes beyond `/api/me`, from each part of the web.
@@ -85,9 +94,18 @@ fn extra_api_routes() -> Vec<api::ApiRoute> {
 }
 
 /// Headers on every web response: nothing but our own files may load, no framing, no
-/// sniffing, and pages with personal data stay out of shared caches.
-async fn security_headers(mut response: Response) -> Response {
+/// sniffing, and pages with personal data stay out of shared caches. Under TLS (served here,
+/// or by a proxy in front when `secure_cookies` is set) browsers are also told to use only
+/// HTTPS for this host for a year, so that no later visit starts in plain HTTP where the
+/// session cookie could be taken; neither subdomains nor the preload list are assumed.
+fn security_headers(mut response: Response, hsts: bool) -> Response {
     let h = response.headers_mut();
+    if hsts {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(

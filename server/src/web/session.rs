@@ -27,7 +27,7 @@ use crate::auth;
 use crate::hub::Editor;
 use crate::storage::directory::User;
 use crate::storage::web::ApiToken;
-use crate::storage::{Storage, now_millis};
+use crate::storage::{Storage, StorageError, now_millis};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "fieldsync_session";
@@ -35,9 +35,6 @@ pub const SESSION_COOKIE: &str = "fieldsync_session";
 pub(super) const LOGIN_COOKIE: &str = "fieldsync_login";
 /// How long a session lasts: one working day.
 pub(super) const SESSION_MS: i64 = 12 * 3_600_000;
-/// Failed sign-ins in a row before the account is locked, and for how long.
-pub const LOCK_AFTER: i64 = 5;
-pub const LOCK_MS: i64 = 15 * 60_000;
 /// Shortest password `fieldsync user password` accepts.
 pub const MIN_PASSWORD_CHARS: usize = 10;
 
@@ -48,9 +45,34 @@ pub struct Viewer {
     pub lang: Lang,
     /// The session's CSRF token; `None` when the request came with an API token.
     pub csrf: Option<String>,
+    /// What they proved who they are with.
+    pub credential: Credential,
+}
+
+/// What a viewer signed in with, kept so that a long answer (the live stream) can check that
+/// it still holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A browser session, by the SHA-256 of its token.
+    Session(String),
+    /// An API token, by the SHA-256 of its secret.
+    ApiToken(String),
 }
 
 impl Viewer {
+    /// Whether what the viewer signed in with still holds, for the same person with the same
+    /// role and areas: `false` once the session has ended or expired, the token has been
+    /// revoked or has expired, or the user has been disabled or given other areas. Reads
+    /// only, so that it can run every second.
+    pub async fn still_holds(&self, storage: &dyn Storage) -> Result<bool, StorageError> {
+        let now = now_millis();
+        let user = match &self.credential {
+            Credential::Session(hash) => storage.session(hash, now).await?.map(|s| s.user),
+            Credential::ApiToken(hash) => storage.api_token_holder(hash, now).await?,
+        };
+        Ok(user.is_some_and(|u| u == self.user))
+    }
+
     /// The viewer as the read and write rules see them.
     pub fn author(&self) -> Author {
         Author::user(
@@ -96,27 +118,25 @@ async fn identify(parts: &Parts, state: &AppState) -> Result<Option<Viewer>, Api
     let lang = Lang::of(&parts.headers);
     let now = now_millis();
     if let Some(token) = auth::request_token(&parts.headers, None) {
-        let user = state
-            .storage
-            .api_token_user(&auth::token_hash(&token), now)
-            .await?;
+        let hash = auth::token_hash(&token);
+        let user = state.storage.api_token_user(&hash, now).await?;
         return Ok(user.map(|user| Viewer {
             user,
             lang,
             csrf: None,
+            credential: Credential::ApiToken(hash),
         }));
     }
     let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    let session = state
-        .storage
-        .session(&auth::token_hash(&token), now)
-        .await?;
+    let hash = auth::token_hash(&token);
+    let session = state.storage.session(&hash, now).await?;
     Ok(session.map(|s| Viewer {
         user: s.user,
         lang,
         csrf: Some(s.csrf_token),
+        credential: Credential::Session(hash),
     }))
 }
 

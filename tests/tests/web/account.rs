@@ -56,26 +56,155 @@ async fn sign_in_sets_a_safe_session_cookie_and_sign_out_ends_it() {
     );
 }
 
+/// The message a sign-in page shows, if any.
+fn alert(reply: &crate::support::Reply) -> Option<String> {
+    crate::support::between(&reply.text(), "role=\"alert\">", "<")
+}
+
 #[tokio::test]
-async fn wrong_passwords_lock_the_account_and_unknown_users_look_the_same() {
+async fn a_stranger_can_neither_lock_a_user_out_nor_learn_which_ids_exist() {
     let server = TestServer::start().await;
     person(&server, "dewi", Role::Coordinator, &["32.77.01"]).await;
-    let mut browser = Client::anonymous(&server);
-    let wrong = browser.sign_in("dewi", "salah-salah-salah").await;
-    assert_eq!(wrong.status, 303);
-    assert!(wrong.header("location").unwrap().contains("error=wrong"));
-    let unknown = browser.sign_in("nobody", "salah-salah-salah").await;
-    assert!(unknown.header("location").unwrap().contains("error=wrong"));
-    for _ in 0..4 {
-        browser.sign_in("dewi", "salah-salah-salah").await;
+    // A stranger at another address guesses Dewi's password, and a user id nobody has, from
+    // a third address: every answer is the same for both, attempt by attempt.
+    let mut guesser = Client::anonymous_from(&server, "127.0.0.2");
+    let mut prober = Client::anonymous_from(&server, "127.0.0.3");
+    let mut answers = Vec::new();
+    for attempt in 1..=6 {
+        let known = guesser.sign_in("dewi", "salah-salah-salah").await;
+        let unknown = prober.sign_in("nobody", "salah-salah-salah").await;
+        assert_eq!(known.status, unknown.status, "attempt {attempt}");
+        assert_eq!(known.header("location"), unknown.header("location"));
+        assert_eq!(alert(&known), alert(&unknown), "attempt {attempt}");
+        assert!(alert(&known).is_some(), "attempt {attempt} says why");
+        answers.push(alert(&known).unwrap());
     }
-    // Locked: even the right password is refused for now.
-    let locked = browser.sign_in("dewi", "kata-sandi-dewi").await;
+    assert_ne!(
+        answers[0], answers[5],
+        "after five failures the address is held back"
+    );
+    // The guesser's address stays locked for Dewi even with her password ...
+    let held = guesser.sign_in("dewi", "kata-sandi-dewi").await;
+    assert_eq!(alert(&held).as_deref(), Some(answers[5].as_str()));
+    assert_eq!(guesser.get("/api/me").await.status, 401);
+    // ... while Dewi at her own desk signs in as always.
+    let mut dewi = Client::anonymous(&server);
+    dewi.sign_in("dewi", "kata-sandi-dewi").await;
+    assert_eq!(dewi.get("/api/me").await.json()["id"], "dewi");
+}
+
+#[tokio::test]
+async fn user_ids_are_not_case_sensitive_and_the_field_is_not_capitalised() {
+    let server = TestServer::start().await;
+    person(&server, "ani-suryani", Role::Coordinator, &["32.77.01"]).await;
+    let mut browser = Client::anonymous(&server);
+    let page = browser.get("/login").await.text();
+    let field = crate::support::between(&page, "<input id=\"username\"", ">")
+        .or_else(|| crate::support::between(&page, "id=\"username\"", ">"))
+        .expect("a user id field");
+    for attribute in [
+        "autocapitalize=\"none\"",
+        "autocorrect=\"off\"",
+        "spellcheck=\"false\"",
+        "autocomplete=\"username\"",
+    ] {
+        assert!(field.contains(attribute), "{field} has {attribute}");
+    }
+    // A wrong password keeps what was typed in the field.
+    let wrong = browser.sign_in("Ani-Suryani", "salah-salah-salah").await;
     assert!(
-        locked.header("location").unwrap().contains("error="),
-        "{locked:?}"
+        wrong.text().contains("value=\"Ani-Suryani\""),
+        "{}",
+        wrong.text()
     );
     assert_eq!(browser.get("/api/me").await.status, 401);
+    browser
+        .sign_in("Ani-Suryani", "kata-sandi-ani-suryani")
+        .await;
+    assert_eq!(browser.get("/api/me").await.json()["id"], "ani-suryani");
+}
+
+#[tokio::test]
+async fn next_is_only_ever_a_path_on_this_site() {
+    let server = TestServer::start().await;
+    person(&server, "dewi", Role::Coordinator, &["32.77.01"]).await;
+    // Each of these, followed by a browser, leaves the site (browsers drop tabs and line
+    // breaks from URLs and read a backslash as a slash).
+    let hostile = [
+        "//evil.example",
+        "/\\evil.example",
+        "\\/evil.example",
+        "/\t/evil.example",
+        "\t//evil.example",
+        "/\n/evil.example",
+        "/\r\n/evil.example",
+        "%09//evil.example",
+        "/%09/evil.example",
+        " //evil.example",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "/ /evil.example",
+        "",
+    ];
+    let q = |next: &str| crate::support::encode(&[("next", next)]);
+    let mut browser = Client::anonymous(&server);
+    for next in hostile {
+        let switch = browser.get(&format!("/lang/en?{}", q(next))).await;
+        assert_eq!(switch.status, 303, "{next:?}");
+        assert_eq!(switch.header("location"), Some("/"), "{next:?}");
+        let form = browser.get(&format!("/login?{}", q(next))).await.text();
+        let kept = crate::support::between(&form, "name=\"next\" value=\"", "\"");
+        assert_eq!(kept.as_deref(), Some("/"), "{next:?}");
+    }
+    // Signing in with a hostile next in the posted form goes home.
+    for next in ["/\t/evil.example", "/\\evil.example"] {
+        let mut browser = Client::anonymous(&server);
+        let page = browser.get("/login").await.text();
+        let csrf = crate::support::between(&page, "name=\"csrf\" value=\"", "\"").unwrap();
+        let reply = browser
+            .send(
+                "POST",
+                "/login",
+                "application/x-www-form-urlencoded",
+                crate::support::encode(&[
+                    ("csrf", &csrf),
+                    ("username", "dewi"),
+                    ("password", "kata-sandi-dewi"),
+                    ("next", next),
+                ])
+                .into_bytes(),
+                &[],
+            )
+            .await;
+        assert_eq!(reply.status, 303, "{next:?}");
+        assert_eq!(reply.header("location"), Some("/"), "{next:?}");
+    }
+    // A path of ours is kept, query and all.
+    let local = browser
+        .get(&format!("/lang/id?{}", q("/referrals?status=submitted")))
+        .await;
+    assert_eq!(
+        local.header("location"),
+        Some("/referrals?status=submitted")
+    );
+}
+
+#[tokio::test]
+async fn pages_under_tls_carry_hsts_and_plain_http_pages_do_not() {
+    let plain = TestServer::start().await;
+    let reply = Client::anonymous(&plain).get("/login").await;
+    assert_eq!(reply.header("strict-transport-security"), None);
+    // `secure_cookies` is on behind a TLS proxy, and whenever the server serves TLS itself.
+    let secure = TestServer::start_with(|c| c.secure_cookies = true).await;
+    let mut client = Client::anonymous(&secure);
+    for path in ["/login", "/api/me", "/static/app.css", "/nowhere"] {
+        let reply = client.get(path).await;
+        assert_eq!(
+            reply.header("strict-transport-security"),
+            Some("max-age=31536000"),
+            "{path}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -101,7 +230,7 @@ async fn a_form_from_another_browser_is_refused() {
             &[],
         )
         .await;
-    assert!(reply.header("location").unwrap().contains("error=expired"));
+    assert!(alert(&reply).unwrap().contains("kedaluwarsa"), "{reply:?}");
     assert_eq!(victim.get("/api/me").await.status, 401);
 }
 

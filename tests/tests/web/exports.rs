@@ -329,7 +329,7 @@ async fn xlsx_is_a_workbook_with_indonesian_headers_and_the_values() {
 }
 
 #[tokio::test]
-async fn a_large_export_streams_chunked_complete_and_audited() {
+async fn a_large_export_arrives_whole_with_its_length_and_audited() {
     let server = TestServer::start().await;
     person(&server, "koor-selatan", Role::Coordinator, &["32.77.01"]).await;
     const ROWS: usize = 3_500;
@@ -341,8 +341,11 @@ async fn a_large_export_streams_chunked_complete_and_audited() {
         .get("/api/exports/visits.csv?area=32.77.01.1001&from=2026-11-30&to=2026-11-30")
         .await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.header("transfer-encoding"), Some("chunked"));
-    assert_eq!(reply.header("content-length"), None);
+    // Written whole on the server first, so its length is known.
+    assert_eq!(
+        reply.header("content-length"),
+        Some(reply.body.len().to_string().as_str())
+    );
     let text = reply.text();
     assert_eq!(text.matches("\r\n").count(), ROWS + 1, "every row arrived");
     assert!(text.contains("Warga 0,") && text.contains(&format!("Warga {},", ROWS - 1)));
@@ -489,4 +492,44 @@ async fn the_openapi_document_describes_every_export_route() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn downloads_that_are_never_read_hold_up_no_one_else() {
+    let server = TestServer::start().await;
+    for id in ["koor-a", "koor-b"] {
+        person(&server, id, Role::Coordinator, &["32.77.01"]).await;
+    }
+    // Far more than the socket buffers between the server and a reader hold: a reader that
+    // stops reading stops the download.
+    const ROWS: usize = 60_000;
+    let day = 86_400_000;
+    visit_rows(&server, (0..ROWS).map(|i| DECEMBER_WIB - day + i as i64)).await;
+    let big = "/api/exports/visits.csv?area=32.77.01.1001&from=2026-11-30&to=2026-11-30";
+
+    // Koordinator A starts two downloads and reads neither: the most one person may have
+    // running. A third of theirs is refused at once, in both languages.
+    let mut a = Client::script(&server, "koor-a").await;
+    let (first, _stalled_1) = a.stall(big).await;
+    let (second, _stalled_2) = a.stall(big).await;
+    assert_eq!((first, second), (200, 200));
+    let third = a.get(big).await;
+    assert_eq!(third.status, 429, "{}", third.text());
+    let message = third.json()["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("ekspor") && message.contains("export"),
+        "{message}"
+    );
+
+    // Koordinator B's export completes as if nothing else were running.
+    let mut b = Client::script(&server, "koor-b").await;
+    let started = std::time::Instant::now();
+    let reply = b.get(big).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text().matches("\r\n").count(), ROWS + 1);
+    assert!(started.elapsed() < WAIT, "{:?}", started.elapsed());
+    let xlsx = b
+        .get("/api/exports/outreach.xlsx?area=32.77.01&from=2026-11-30&to=2026-11-30")
+        .await;
+    assert_eq!(xlsx.status, 200);
 }

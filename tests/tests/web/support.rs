@@ -64,6 +64,9 @@ pub struct Client {
     pub bearer: Option<String>,
     /// The session's CSRF token, once signed in.
     pub csrf: Option<String>,
+    /// The loopback address requests come from (127.0.0.1 unless set): another address is
+    /// another machine to the server.
+    pub source: Option<std::net::IpAddr>,
 }
 
 impl Client {
@@ -73,7 +76,29 @@ impl Client {
             cookies: Vec::new(),
             bearer: None,
             csrf: None,
+            source: None,
         }
+    }
+
+    /// A browser at another loopback address, e.g. `127.0.0.2`.
+    pub fn anonymous_from(server: &TestServer, source: &str) -> Self {
+        Self {
+            source: Some(source.parse().unwrap()),
+            ..Self::anonymous(server)
+        }
+    }
+
+    /// A new connection to the server, from [`Self::source`]; `receive_buffer` shrinks the
+    /// socket's receive buffer (a reader that stops reading then stalls the sender soon).
+    pub async fn connect(&self, receive_buffer: Option<u32>) -> TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        if let Some(bytes) = receive_buffer {
+            socket.set_recv_buffer_size(bytes).unwrap();
+        }
+        if let Some(ip) = self.source {
+            socket.bind(std::net::SocketAddr::new(ip, 0)).unwrap();
+        }
+        socket.connect(self.addr).await.unwrap()
     }
 
     /// A browser signed in as `user` (added with [`person`]).
@@ -198,7 +223,7 @@ impl Client {
         body: Vec<u8>,
         extra: &[(&str, &str)],
     ) -> Reply {
-        let mut stream = TcpStream::connect(self.addr).await.unwrap();
+        let mut stream = self.connect(None).await;
         let head = self.head(method, path, content_type, body.len(), extra);
         stream.write_all(head.as_bytes()).await.unwrap();
         stream.write_all(&body).await.unwrap();
@@ -215,7 +240,7 @@ impl Client {
     /// Opens a streaming GET (server-sent events): returns the connection after the answer's
     /// headers, with its status and whatever body bytes already arrived.
     pub async fn open_stream(&mut self, path: &str) -> (u16, TcpStream, Vec<u8>) {
-        let mut stream = TcpStream::connect(self.addr).await.unwrap();
+        let mut stream = self.connect(None).await;
         let head = self.head("GET", path, "", 0, &[("Accept", "text/event-stream")]);
         stream.write_all(head.as_bytes()).await.unwrap();
         let mut raw = Vec::new();
@@ -231,6 +256,26 @@ impl Client {
         let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
         let status = std::str::from_utf8(&raw[9..12]).unwrap().parse().unwrap();
         (status, stream, raw[end..].to_vec())
+    }
+
+    /// Sends a GET and reads no more than the answer's status line and headers: a download
+    /// whose reader never reads. The connection stays open as long as the stream is kept.
+    pub async fn stall(&mut self, path: &str) -> (u16, TcpStream) {
+        let mut stream = self.connect(Some(4096)).await;
+        let head = self.head("GET", path, "", 0, &[]);
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        let mut byte = [0u8; 1];
+        while !raw.ends_with(b"\r\n\r\n") {
+            let n = tokio::time::timeout(WAIT, stream.read(&mut byte))
+                .await
+                .unwrap_or_else(|_| panic!("GET {path} answers within {WAIT:?}"))
+                .unwrap();
+            assert!(n > 0, "closed before the headers of {path}");
+            raw.push(byte[0]);
+        }
+        let status = std::str::from_utf8(&raw[9..12]).unwrap().parse().unwrap();
+        (status, stream)
     }
 
     fn keep_cookies(&mut self, reply: &Reply) {

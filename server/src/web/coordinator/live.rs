@@ -3,9 +3,11 @@
 //!
 //! Events carry ids, types and areas only, never content: the page fetches what changed
 //! through the same filtered query as always. A stream that falls behind the hub's broadcast
-//! gets one `reload` event. Streams end when the server shuts down, and after
-//! [`MAX_STREAM`], so a browser whose session ended stops hearing about changes when its
-//! EventSource reconnects and is refused.
+//! gets one `reload` event. Streams end when the server shuts down, after [`MAX_STREAM`], and
+//! within [`RECHECK`] (plus a query) once the viewer's session or API token no longer holds
+//! for the same person with the same areas: signed out, revoked, expired, user disabled or
+//! given other areas (`Viewer::still_holds`, a read of one row every [`RECHECK`]). The
+//! browser's EventSource then reconnects and is refused, or gets a stream with the new areas.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use super::super::error::ApiError;
-use super::super::session::{ApiUser, require_role};
+use super::super::session::{ApiUser, Viewer, require_role};
 use super::{FEED_ROLES, readable_kinds};
 use crate::AppState;
 use crate::hub::Changed;
@@ -32,6 +34,9 @@ const MAX_STREAM: Duration = Duration::from_secs(10 * 60);
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How soon a browser reconnects after the stream ends.
 const RETRY: Duration = Duration::from_secs(3);
+/// How often a stream checks that its viewer may still hear it: the sync sockets are cut
+/// within 2 s of a revocation (`crate::live`), and so are streams.
+const RECHECK: Duration = Duration::from_secs(1);
 
 /// What one stream listens to, and for whom.
 struct Listener {
@@ -40,6 +45,9 @@ struct Listener {
     author: Author,
     kinds: &'static [DocKind],
     ends_at: Instant,
+    /// Who is listening, re-checked at `next_check`; `None` in unit tests.
+    viewer: Option<(Viewer, Arc<AppState>)>,
+    next_check: Instant,
 }
 
 impl Listener {
@@ -56,6 +64,21 @@ impl Listener {
             .or_else(|| c.before.clone().filter(|(k, a)| readable(k, a)))
     }
 
+    /// Whether the viewer may still hear the stream; a failed check counts as no (the
+    /// browser reconnects and is asked again).
+    async fn still_holds(&self) -> bool {
+        let Some((viewer, state)) = &self.viewer else {
+            return true;
+        };
+        match viewer.still_holds(state.storage.as_ref()).await {
+            Ok(holds) => holds,
+            Err(e) => {
+                tracing::warn!("cannot re-check a live stream's viewer: {e}");
+                false
+            }
+        }
+    }
+
     /// The next event for this viewer; `None` when the stream should end.
     async fn next(&mut self) -> Option<Event> {
         if *self.shutdown.borrow() {
@@ -65,6 +88,12 @@ impl Listener {
             tokio::select! {
                 _ = self.shutdown.changed() => return None,
                 () = tokio::time::sleep_until(self.ends_at) => return None,
+                () = tokio::time::sleep_until(self.next_check), if self.viewer.is_some() => {
+                    if !self.still_holds().await {
+                        return None;
+                    }
+                    self.next_check = Instant::now() + RECHECK;
+                }
                 received = self.changes.recv() => match received {
                     Ok(c) => {
                         if let Some((kind, area)) = self.visible(&c) {
@@ -101,6 +130,9 @@ pub async fn stream(
         author: viewer.author(),
         kinds: readable_kinds(viewer.user.role),
         ends_at: Instant::now() + MAX_STREAM,
+        // The viewer was just checked.
+        next_check: Instant::now() + RECHECK,
+        viewer: Some((viewer, state.clone())),
     };
     let hello = Event::default().retry(RETRY).comment("fieldsync live");
     let events = stream::unfold(
@@ -127,6 +159,8 @@ mod tests {
             author: Author::user("x", role, vec![RegionCode::parse_prefix(area).unwrap()]),
             kinds: readable_kinds(role),
             ends_at: Instant::now(),
+            viewer: None,
+            next_check: Instant::now(),
         }
     }
 

@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::http::Method;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use super::Admission;
 use super::request::{ExportParams, ExportRequest, Format};
 use crate::AppState;
 use crate::storage::export::{ExportKind, columns};
@@ -48,6 +50,7 @@ pub fn routes() -> Vec<ApiRoute> {
         .into_iter()
         .map(|(kind, format, path)| {
             let handler = move |State(state): State<Arc<AppState>>,
+                                Extension(admission): Extension<Arc<Admission>>,
                                 ApiUser(viewer): ApiUser,
                                 RawQuery(query): RawQuery| async move {
                 let params: ExportParams =
@@ -56,7 +59,7 @@ pub fn routes() -> Vec<ApiRoute> {
                         Err(e) => return ApiError::invalid(format!("query: {e}")).into_response(),
                     };
                 match ExportRequest::check(&viewer, kind, format, &params) {
-                    Ok(request) => super::export(&state, &viewer, request).await,
+                    Ok(request) => super::export(&state, &admission, &viewer, request).await,
                     Err(refused) => refused.api().into_response(),
                 }
             };
@@ -83,7 +86,7 @@ fn doc(kind: ExportKind, format: Format) -> Value {
             json!({"type": "string"}),
             "CSV: UTF-8 with a byte-order mark, comma-separated, RFC 4180 quoting, CRLF line \
              ends; a cell starting with =, +, -, @, tab or CR gets a leading apostrophe so that \
-             spreadsheets show it as text. Sent chunked as rows stream from the database.",
+             spreadsheets show it as text.",
         ),
         Format::Xlsx => (
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -104,7 +107,10 @@ fn doc(kind: ExportKind, format: Format) -> Value {
              with Indonesian column headers: {}. Times are YYYY-MM-DD HH:MM in WIB; free text \
              is the first 200 characters. Same read rules as the phones: the area must lie in \
              the caller's areas, supervisors cannot export outreach notes, administrators \
-             nothing. Each export is written to the audit log with its row count. {shape}",
+             nothing. Each export is written to the audit log with its row count, then \
+             written whole on the server and sent with its length; a caller has at most two \
+             exports running at once, and a download that takes no data for a minute is \
+             dropped. {shape}",
             headers.join(", ")
         ),
         "tags": ["exports"],
@@ -131,7 +137,8 @@ fn doc(kind: ExportKind, format: Format) -> Value {
             "400": error_response("a missing or malformed area or date, or a range ending before it starts"),
             "401": error_response("not signed in"),
             "403": error_response("the area is outside the caller's areas, or their role may not read this kind"),
-            "503": error_response("other exports are running; try again in a minute")
+            "429": error_response("two exports of the caller are still running; wait for one to finish"),
+            "503": error_response("other exports are reading the database; try again in a minute")
         }
     })
 }

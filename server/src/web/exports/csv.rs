@@ -2,96 +2,47 @@
 //! (without it Excel reads the file in the local code page and garbles every letter outside
 //! ASCII), and no cell that a spreadsheet would run as a formula.
 //!
-//! The body is a stream: rows are encoded as they arrive from the database and sent in chunks
-//! of about [`CHUNK_BYTES`], so memory stays flat whatever the number of rows.
+//! Rows are encoded as they arrive from the database into a temporary file, in a blocking
+//! task, so memory stays flat whatever the number of rows; the file is then sent
+//! (`send.rs`).
 
-use axum::body::{Body, Bytes};
-use tokio::sync::SemaphorePermit;
-use tokio::sync::mpsc::error::TryRecvError;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 
 use super::cells;
-use crate::storage::export::{Cell, Column, RowStream};
-
-/// A chunk is sent once it holds this much, or when no further row is ready.
-const CHUNK_BYTES: usize = 32 * 1024;
+use crate::storage::export::{Column, RowStream};
 
 const BOM: &str = "\u{feff}";
 
-/// The response body: the header line, then every row as it streams in. A database error
-/// mid-way ends the body with an error, so the client sees a broken transfer rather than a
-/// file that looks complete.
-pub fn body(columns: &'static [Column], rows: RowStream, permit: SemaphorePermit<'static>) -> Body {
-    let mut first = String::from(BOM);
-    line(&mut first, columns.iter().map(|c| c.header.to_owned()));
-    let state = Encoder {
-        columns,
-        rows,
-        pending: Some(first),
-        done: false,
-        _permit: permit,
-    };
-    Body::from_stream(futures_util::stream::unfold(state, Encoder::next_chunk))
-}
-
-struct Encoder {
+/// Writes the header line and every row into a temporary file (on a blocking thread) and
+/// returns it, ready to read from its start, with its length. A database error mid-way fails
+/// the whole export before anything is sent.
+pub async fn build(
     columns: &'static [Column],
     rows: RowStream,
-    /// What is encoded and not yet sent.
-    pending: Option<String>,
-    done: bool,
-    /// Held until the body ends: it counts this export as running.
-    _permit: SemaphorePermit<'static>,
+) -> anyhow::Result<(tokio::fs::File, u64)> {
+    let file = tokio::task::spawn_blocking(move || write(columns, rows)).await??;
+    let len = file.metadata()?.len();
+    Ok((tokio::fs::File::from_std(file), len))
 }
 
-impl Encoder {
-    async fn next_chunk(mut self) -> Option<(Result<Bytes, std::io::Error>, Self)> {
-        if self.done {
-            return None;
-        }
-        let mut buf = self.pending.take().unwrap_or_default();
-        loop {
-            // Wait for a row only when there is nothing to send yet.
-            let next = if buf.is_empty() {
-                self.rows.recv().await
-            } else {
-                match self.rows.try_recv() {
-                    Ok(row) => Some(row),
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => None,
-                }
-            };
-            match next {
-                Some(Ok(row)) => {
-                    self.row(&mut buf, &row);
-                    if buf.len() >= CHUNK_BYTES {
-                        break;
-                    }
-                }
-                Some(Err(e)) => {
-                    tracing::error!("export failed while streaming: {e}");
-                    self.done = true;
-                    return Some((Err(std::io::Error::other("export failed")), self));
-                }
-                None => {
-                    self.done = true;
-                    if buf.is_empty() {
-                        return None;
-                    }
-                    break;
-                }
-            }
-        }
-        Some((Ok(Bytes::from(buf)), self))
-    }
-
-    fn row(&self, buf: &mut String, row: &[Cell]) {
-        let texts = self
-            .columns
+fn write(columns: &'static [Column], mut rows: RowStream) -> anyhow::Result<std::fs::File> {
+    let mut out = BufWriter::with_capacity(64 * 1024, tempfile::tempfile()?);
+    let mut buf = String::from(BOM);
+    line(&mut buf, columns.iter().map(|c| c.header.to_owned()));
+    while let Some(row) = rows.blocking_recv() {
+        let row = row?;
+        let texts = columns
             .iter()
-            .zip(row)
+            .zip(&row)
             .map(|(c, cell)| cells::text(c.ty, cell));
-        line(buf, texts);
+        line(&mut buf, texts);
+        out.write_all(buf.as_bytes())?;
+        buf.clear();
     }
+    out.write_all(buf.as_bytes())?;
+    let mut file = out.into_inner().map_err(|e| e.into_error())?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok(file)
 }
 
 /// Appends one line of cells, each guarded and quoted as needed, ended by CRLF.

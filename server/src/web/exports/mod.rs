@@ -4,24 +4,27 @@
 //!
 //! An export follows the read rules of the phones (its kind readable by the viewer's role, its
 //! area within their scope), is written to the audit log with its row count before any row
-//! leaves, and streams: rows come from the database one at a time through a bounded channel
-//! into the response (CSV) or into a constant-memory workbook on disk (XLSX).
+//! leaves, and never sits whole in memory: rows come from the database one at a time through
+//! a bounded channel into a temporary file (CSV, or a constant-memory workbook for XLSX),
+//! which is then sent. Reading the database is bounded for the whole server; sending is
+//! bounded per person and by a send timeout (`admission.rs`), so a client that stops reading
+//! holds up no one else.
 
+mod admission;
 mod api;
 mod cells;
 mod csv;
 mod page;
 mod request;
+mod send;
 mod xlsx;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::api::ApiRoute;
 use super::error::ApiError;
@@ -29,14 +32,8 @@ use super::session::Viewer;
 use crate::AppState;
 use crate::storage::export::{ExportKind, columns};
 use crate::storage::{AuditEntry, Write, now_millis};
+pub use admission::Admission;
 use request::{ExportRequest, Format};
-
-/// Exports running at once: each holds a database connection while it streams, and the
-/// SQLite pool has four, which phones' changes need too.
-static RUNNING: Semaphore = Semaphore::const_new(2);
-
-/// How long an export waits for another to finish before it is turned away.
-const QUEUE_WAIT: Duration = Duration::from_secs(30);
 
 pub(super) fn pages() -> Router<Arc<AppState>> {
     Router::new()
@@ -48,9 +45,14 @@ pub(super) fn api_routes() -> Vec<ApiRoute> {
     api::routes()
 }
 
-/// Makes an export the viewer may make: counts and audits it, then streams it.
-async fn export(state: &AppState, viewer: &Viewer, request: ExportRequest) -> Response {
-    match stream(state, viewer, &request).await {
+/// Makes an export the viewer may make: counts and audits it, writes it, then sends it.
+async fn export(
+    state: &AppState,
+    admission: &Arc<Admission>,
+    viewer: &Viewer,
+    request: ExportRequest,
+) -> Response {
+    match make(state, admission, viewer, &request).await {
         Ok(body) => {
             let disposition = format!("attachment; filename=\"{}\"", request.filename());
             let mut response = body.into_response();
@@ -68,12 +70,14 @@ async fn export(state: &AppState, viewer: &Viewer, request: ExportRequest) -> Re
     }
 }
 
-async fn stream(
+async fn make(
     state: &AppState,
+    admission: &Arc<Admission>,
     viewer: &Viewer,
     request: &ExportRequest,
 ) -> Result<Response, ApiError> {
-    let permit = admit().await?;
+    let slot = admission.user_slot(&viewer.user.id)?;
+    let reading = admission.reading().await?;
     let kind = request.query.kind;
     let rows = state.storage.export_count(&request.query).await?;
     if request.format == Format::Xlsx && rows > xlsx::MAX_ROWS {
@@ -83,31 +87,19 @@ async fn stream(
     }
     audit(state, viewer, request, rows).await?;
     let stream = state.storage.export_rows(request.query.clone());
-    match request.format {
-        Format::Csv => Ok(csv::body(columns(kind), stream, permit).into_response()),
-        Format::Xlsx => {
-            let (file, len) = xlsx::build(sheet_name(kind), columns(kind), stream)
-                .await
-                .map_err(ApiError::internal)?;
-            let mut response = xlsx::body(file, permit).into_response();
-            response
-                .headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-            Ok(response)
-        }
+    let (file, len) = match request.format {
+        Format::Csv => csv::build(columns(kind), stream).await,
+        Format::Xlsx => xlsx::build(sheet_name(kind), columns(kind), stream).await,
     }
-}
-
-/// A place among the running exports, or a 503 after waiting [`QUEUE_WAIT`].
-async fn admit() -> Result<SemaphorePermit<'static>, ApiError> {
-    match tokio::time::timeout(QUEUE_WAIT, RUNNING.acquire()).await {
-        Ok(Ok(permit)) => Ok(permit),
-        _ => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "other exports are running; try again in a minute",
-        )),
-    }
+    .map_err(ApiError::internal)?;
+    // The database is done with; however slowly the client reads, it holds up only its own
+    // person's exports.
+    drop(reading);
+    let mut response = send::body(file, slot).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    Ok(response)
 }
 
 /// One line in the audit log, committed before the first row is sent: exports carry

@@ -243,6 +243,7 @@ mod tests {
             },
             lang: Lang::Id,
             csrf: None,
+            credential: crate::web::session::Credential::ApiToken(String::new()),
         }
     }
 

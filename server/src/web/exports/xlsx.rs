@@ -4,14 +4,11 @@
 //! The worksheet is in rust_xlsxwriter's constant-memory mode: each row goes to a temporary
 //! file as soon as the next one starts, and strings are written inline instead of into a
 //! shared-string table held in memory. The workbook is then saved to another temporary file,
-//! which is streamed as the body; none of it is ever whole in memory.
+//! which is sent as the body (`send.rs`); none of it is ever whole in memory.
 
 use std::io::{Seek, SeekFrom};
 
-use axum::body::{Body, Bytes};
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
-use tokio::io::AsyncReadExt;
-use tokio::sync::SemaphorePermit;
 
 use super::cells;
 use crate::storage::export::{Cell, Column, ColumnType, RowStream};
@@ -23,8 +20,6 @@ pub const MAX_ROWS: i64 = 1_048_575;
 /// Excel's limit on the length of a cell's text.
 const MAX_CELL_CHARS: usize = 32_767;
 
-const READ_BYTES: usize = 64 * 1024;
-
 /// Writes the workbook from `rows` (on a blocking thread: the writer does file IO) and returns
 /// the saved file, ready to read from its start, with its length.
 pub async fn build(
@@ -35,22 +30,6 @@ pub async fn build(
     let file = tokio::task::spawn_blocking(move || write(sheet, columns, rows)).await??;
     let len = file.metadata()?.len();
     Ok((tokio::fs::File::from_std(file), len))
-}
-
-/// The response body: the saved file, read in chunks.
-pub fn body(file: tokio::fs::File, permit: SemaphorePermit<'static>) -> Body {
-    let stream = futures_util::stream::unfold((file, permit), |(mut file, permit)| async move {
-        let mut buf = vec![0; READ_BYTES];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(Bytes::from(buf)), (file, permit)))
-            }
-            Err(e) => Some((Err(e), (file, permit))),
-        }
-    });
-    Body::from_stream(stream)
 }
 
 fn write(
