@@ -234,6 +234,14 @@ fn a_supervisors_change_may_only_append_events() {
         d.put(&old, "at", "2026-11-21T10:00:00Z").unwrap();
     });
     assert_eq!(paths(r), ["events[0]", ""]);
+    // Rules compare states: a field added by mistake and removed again in a later change
+    // (the repair sent with the refused change) leaves only the decision.
+    let r = judged(&|d| {
+        d.put(ROOT, "prioritas", "tinggi").unwrap();
+        d.commit();
+        d.delete(ROOT, "prioritas").unwrap();
+    });
+    assert_eq!(r, Ok(()));
 }
 
 #[test]

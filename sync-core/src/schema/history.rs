@@ -9,21 +9,22 @@
 //!   this one (of two inserts after the same event, the one with the higher op id comes first).
 //!   That event was not seen by the author, so it may follow. An event inserted before one the
 //!   author had seen is refused.
-//! - **Everything a change touched.** An author whose role may not edit the document (a
-//!   supervisor on a referral) may only append events: every operation of the change must
-//!   insert a new element into `events` or write inside an object the change itself created.
-//!   A typed comparison would miss a field the schema does not name, or a field replaced by an
-//!   equal value.
+//! - **Everything else a change did.** An author whose role may not edit the document (a
+//!   supervisor on a referral) may only append events: apart from the new events, the document
+//!   must be exactly as before — every value written by the same operation, every text the
+//!   same. A typed comparison would miss a field the schema does not name, or a field replaced
+//!   by an equal value (which would replace the object a field worker may be editing offline).
+//!   Like every rule it compares states, so a later change that removes a field added by
+//!   mistake makes the pair acceptable.
 //!
 //! Both read only the document and the changes' own dependencies, so the server and a phone
 //! judge the same changes the same way.
 
 use std::collections::{HashMap, HashSet};
 
-use automerge::legacy::{ObjectId, OpId, OpType};
-use automerge::{ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc};
+use automerge::{ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ValueRef};
 
-use super::document::{DocKind, FieldDocument, Violation};
+use super::document::{FieldDocument, Violation};
 use super::rules::{Action, Author, check_change, edit_refused, permits};
 
 /// Judges the changes `doc` holds beyond `before_heads`, made by `author`, against `before`
@@ -50,11 +51,19 @@ pub fn check_applied(
         // Most changes are to visits and outreach notes by their authors: nothing to look at.
         if events.is_some() || appends_only {
             let changes = doc.get_changes(before_heads);
+            let new = NewOps::index(&changes);
             if let Some(list) = &events {
-                violations.extend(insertion_order(doc, list, &changes));
+                violations.extend(insertion_order(doc, list, &changes, &new));
             }
             if appends_only {
-                violations.extend(only_appends(&changes, events.as_ref(), author, kind));
+                let then = outside_new_events(doc, Some(before_heads), events.as_ref(), &new);
+                let now = outside_new_events(doc, None, events.as_ref(), &new);
+                if then != now {
+                    violations.push(Violation {
+                        path: String::new(),
+                        message: edit_refused(author.role, kind),
+                    });
+                }
             }
         }
     }
@@ -64,16 +73,6 @@ pub fn check_applied(
     let mut seen = HashSet::new();
     violations.retain(|v| seen.insert((v.path.clone(), v.message.clone())));
     Err(violations)
-}
-
-/// An operation's id: counter and actor.
-type Id = (u64, ActorId);
-
-fn id_of(obj: &ObjId) -> Option<Id> {
-    match obj {
-        ObjId::Root => None,
-        ObjId::Id(counter, actor, _) => Some((*counter, actor.clone())),
-    }
 }
 
 fn events_list(doc: &Automerge) -> Option<ObjId> {
@@ -105,19 +104,25 @@ impl<'a> NewOps<'a> {
 
     /// The index of the new change that made `obj`, or `None` if an older one did.
     fn change_of(&self, obj: &ObjId) -> Option<usize> {
-        let (counter, actor) = id_of(obj)?;
+        let ObjId::Id(counter, actor, _) = obj else {
+            return None;
+        };
         self.runs
-            .get(&actor)?
+            .get(actor)?
             .iter()
-            .find(|(start, end, _)| (*start..*end).contains(&counter))
+            .find(|(start, end, _)| (*start..*end).contains(counter))
             .map(|(_, _, i)| *i)
     }
 }
 
 /// Each event a new change put into the list (by insertion or by replacing an element) must
 /// come after every event present at that change's dependencies.
-fn insertion_order(doc: &Automerge, list: &ObjId, changes: &[Change]) -> Vec<Violation> {
-    let new = NewOps::index(changes);
+fn insertion_order(
+    doc: &Automerge,
+    list: &ObjId,
+    changes: &[Change],
+    new: &NewOps<'_>,
+) -> Vec<Violation> {
     let current: Vec<ObjId> = doc.list_range(list, ..).map(|item| item.id()).collect();
     let position: HashMap<&ObjId, usize> =
         current.iter().enumerate().map(|(i, id)| (id, i)).collect();
@@ -145,38 +150,56 @@ fn insertion_order(doc: &Automerge, list: &ObjId, changes: &[Change]) -> Vec<Vio
     violations
 }
 
-/// For an author who may only append events: every operation inserts into `events` or writes
-/// inside an object the new changes created.
-fn only_appends(
-    changes: &[Change],
+/// Everything in the document (at `heads`, or now) except the events the new changes put
+/// into `events`, as lines: each value's place, the operation that wrote it, and for scalars
+/// and text the value. Only compared, never shown.
+fn outside_new_events(
+    doc: &Automerge,
+    heads: Option<&[ChangeHash]>,
     events: Option<&ObjId>,
-    author: &Author,
-    kind: DocKind,
-) -> Option<Violation> {
-    let events = events.and_then(id_of);
-    let expanded: Vec<_> = changes.iter().map(Change::decode).collect();
-    let mut made: HashSet<Id> = HashSet::new();
-    for change in &expanded {
-        let start = change.start_op.get();
-        for (i, op) in change.operations.iter().enumerate() {
-            if matches!(op.action, OpType::Make(_)) {
-                made.insert((start + i as u64, change.actor_id.clone()));
+    new: &NewOps<'_>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![(ROOT, ObjType::Map)];
+    while let Some((obj, kind)) = stack.pop() {
+        match kind {
+            ObjType::Map | ObjType::Table => {
+                let items = match heads {
+                    Some(h) => doc.map_range_at(&obj, .., h),
+                    None => doc.map_range(&obj, ..),
+                };
+                for item in items {
+                    let id = item.id();
+                    out.push(format!("{obj}.{:?} {id} {:?}", item.key, item.value));
+                    if let ValueRef::Object(t) = item.value {
+                        stack.push((id, t));
+                    }
+                }
+            }
+            ObjType::List => {
+                let items = match heads {
+                    Some(h) => doc.list_range_at(&obj, .., h),
+                    None => doc.list_range(&obj, ..),
+                };
+                for item in items {
+                    let id = item.id();
+                    if events == Some(&obj) && new.change_of(&id).is_some() {
+                        continue;
+                    }
+                    out.push(format!("{obj}[] {id} {:?}", item.value));
+                    if let ValueRef::Object(t) = item.value {
+                        stack.push((id, t));
+                    }
+                }
+            }
+            ObjType::Text => {
+                let text = match heads {
+                    Some(h) => doc.text_at(&obj, h),
+                    None => doc.text(&obj),
+                };
+                out.push(format!("{obj} {:?}", text.unwrap_or_default()));
             }
         }
     }
-    let allowed = |obj: &ObjectId, insert: bool| match obj {
-        ObjectId::Root => false,
-        ObjectId::Id(OpId(counter, actor)) => {
-            let id = (*counter, actor.clone());
-            made.contains(&id) || (insert && events.as_ref() == Some(&id))
-        }
-    };
-    let touches_more = expanded
-        .iter()
-        .flat_map(|c| &c.operations)
-        .any(|op| !allowed(&op.obj, op.insert));
-    touches_more.then(|| Violation {
-        path: String::new(),
-        message: edit_refused(author.role, kind),
-    })
+    out
 }
