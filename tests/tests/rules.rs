@@ -1,14 +1,17 @@
 //! The write rules at work between real phones and the server: refused on the phone before
 //! they are made, refused by the server when a phone does not check, query rows kept in step,
-//! and documents of a newer schema passing through.
+//! events appended only after what their author had seen, and documents of a schema version
+//! the server does not know refused.
 
 mod common;
 
 use automerge::transaction::Transactable;
-use automerge::{ObjType, ROOT, ReadDoc};
-use common::{TestServer, WAIT, area, visit};
+use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
+use common::raw::RawPeer;
+use common::{DEFAULT_USER, TestServer, WAIT, area, visit};
 use fieldsync_client::{ClientError, DocStatus};
 use fieldsync_core::schema::{Author, Event, EventKind, FieldDocument, Role, add_event, examples};
+use fieldsync_protocol::{DocumentId, Notice};
 
 fn referral(
     tx: &mut automerge::transaction::Transaction<'_>,
@@ -270,45 +273,243 @@ async fn reindex_rebuilds_the_same_rows() {
 }
 
 #[tokio::test]
-async fn a_schema_2_document_keeps_syncing_through_a_v1_server_and_v1_phones() {
+async fn a_schema_version_the_server_does_not_know_is_refused() {
     let server = TestServer::start().await;
-    let (newer, _hn) = server.phone().await;
-    let (older, _ho) = server.phone().await;
+    let (phone, _h) = server.phone().await;
+    let v2 = |tx: &mut automerge::transaction::Transaction<'_>| {
+        visit(tx)?;
+        tx.put(ROOT, "schema", 2)?;
+        tx.delete(ROOT, "visitedAt")?;
+        let v = tx.put_object(ROOT, "visitWindow", ObjType::Map)?;
+        tx.put(&v, "from", "2026-11-20T09:00:00Z")
+    };
+    // The Rust client refuses it before making it...
+    let refused = phone.create(v2).await;
+    let Err(ClientError::Refused(why)) = refused else {
+        panic!("expected a refusal, got {refused:?}");
+    };
+    assert_eq!(why[0].path, "schema");
 
-    // A v2 phone writes a visit with schema 2: a new field, and `visitedAt` (required in v1)
-    // replaced by a v2 field. A v1 server checks only the shared envelope.
-    let id = newer
-        .create(|tx| {
-            visit(tx)?;
-            tx.put(ROOT, "schema", 2)?;
-            tx.delete(ROOT, "visitedAt")?;
-            let v = tx.put_object(ROOT, "visitWindow", ObjType::Map)?;
-            tx.put(&v, "from", "2026-11-20T09:00:00Z")
+    // ...and the server refuses it from a phone that does not check: created at 2...
+    let (_, token) = server.enroll(DEFAULT_USER).await;
+    let mut raw = RawPeer::join(&server.url_for(&token), "newer-app").await;
+    let mut written = automerge::Automerge::new();
+    written
+        .transact(|tx| v2(tx).map(|_| ()))
+        .map_err(|f| f.error)
+        .unwrap();
+    let mut created = AutoCommit::load(&written.save()).unwrap();
+    let id = DocumentId::from_bytes([7; 16]);
+    let verdict = raw.sync_until_notice(id, &mut created).await;
+    let Some(Notice::ChangeRefused { violations, .. }) = verdict else {
+        panic!("expected a refusal, got {verdict:?}");
+    };
+    assert_eq!(violations[0].path, "schema", "{violations:?}");
+
+    // ...or raised from 1 to 2, which would hide the visit from every table.
+    let id = phone.create(visit).await.unwrap();
+    phone.wait_acknowledged(id, WAIT).await.unwrap();
+    let bytes = phone.read(id, |d| d.save()).await.unwrap();
+    let mut raised = AutoCommit::load(&bytes).unwrap();
+    raised.put(ROOT, "schema", 2).unwrap();
+    let verdict = raw.sync_until_notice(id, &mut raised).await;
+    let Some(Notice::ChangeRefused { violations, .. }) = verdict else {
+        panic!("expected a refusal, got {verdict:?}");
+    };
+    assert_eq!(violations[0].path, "schema", "{violations:?}");
+    let rows = server.projection_rows().await;
+    assert!(
+        rows.iter().any(|r| r.starts_with(&format!("visits|{id}|"))),
+        "the visit keeps its row: {rows:?}"
+    );
+}
+
+/// Inserts an event at `at`, as an app that does not append could.
+fn insert_event(
+    at: usize,
+    kind: EventKind,
+    by: &'static str,
+) -> impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), automerge::AutomergeError>
+{
+    move |tx| {
+        let (_, list) = tx.get(ROOT, "events")?.unwrap();
+        let e = tx.insert_object(&list, at, ObjType::Map)?;
+        tx.put(&e, "kind", kind.as_str())?;
+        tx.put(&e, "at", "2026-11-23T08:00:00Z")?;
+        tx.put(&e, "by", by)
+    }
+}
+
+fn append(
+    kind: EventKind,
+    by: &'static str,
+) -> impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), automerge::AutomergeError>
+{
+    move |tx| {
+        let event = Event {
+            kind,
+            at: "2026-11-22T10:00:00Z".into(),
+            by: by.into(),
+            note: Some("Memenuhi syarat.".into()),
+            id: None,
+        };
+        add_event(tx, &event).map(|_| ())
+    }
+}
+
+fn event_kinds(doc: &automerge::Automerge) -> Vec<EventKind> {
+    match FieldDocument::read(doc) {
+        Ok(FieldDocument::Referral(r)) => r.events.iter().map(|e| e.kind).collect(),
+        other => panic!("expected a referral, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn events_may_not_be_inserted_before_events_their_author_had_seen() {
+    use EventKind::*;
+    let server = TestServer::start().await;
+    server
+        .add_user("supervisor-budi", Role::Supervisor, &["32.77"])
+        .await;
+    let (worker, _hw) = server.phone().await;
+    let (office, _ho) = server.phone_as("supervisor-budi").await;
+
+    // Step 1: Ani submits; Budi approves and enrols.
+    let id = worker.create(referral).await.unwrap();
+    worker.wait_acknowledged(id, WAIT).await.unwrap();
+    office.find(id).await;
+    office
+        .wait_doc(id, WAIT, |d| d.get(ROOT, "events").unwrap().is_some())
+        .await
+        .unwrap();
+    office
+        .change(id, append(Approved, "supervisor-budi"))
+        .await
+        .unwrap();
+    office
+        .change(id, append(Enrolled, "supervisor-budi"))
+        .await
+        .unwrap();
+    office.wait_acknowledged(id, WAIT).await.unwrap();
+    worker
+        .wait_doc(id, WAIT, |d| event_kinds(d).len() == 3)
+        .await
+        .unwrap();
+
+    // Step 2: Ani's phone, having seen both decisions, puts a withdrawal before them, which
+    // would void them. The server refuses it.
+    worker
+        .change(id, insert_event(1, Withdrawn, "peksos-ani"))
+        .await
+        .unwrap();
+    worker
+        .wait_status(id, WAIT, |s| s == Some(DocStatus::Refused))
+        .await
+        .unwrap();
+    let why = worker.refusal(id).await.unwrap();
+    assert_eq!(why[0].path, "events[1]", "{why:?}");
+    let rows = server.projection_rows().await;
+    assert!(
+        rows.iter().any(|r| r.contains("|kis-pbi|enrolled|")),
+        "{rows:?}"
+    );
+
+    // Step 3: on another referral, Ani withdraws; Budi's device puts an approval before the
+    // withdrawal. Refused too.
+    let other = worker.create(referral).await.unwrap();
+    worker
+        .change(other, append(Withdrawn, "peksos-ani"))
+        .await
+        .unwrap();
+    worker.wait_acknowledged(other, WAIT).await.unwrap();
+    office.find(other).await;
+    office
+        .wait_doc(other, WAIT, |d| {
+            d.get(ROOT, "events").unwrap().is_some() && event_kinds(d).len() == 2
         })
         .await
         .unwrap();
-    newer.wait_acknowledged(id, WAIT).await.unwrap();
+    office
+        .change(other, insert_event(1, Approved, "supervisor-budi"))
+        .await
+        .unwrap();
+    office
+        .wait_status(other, WAIT, |s| s == Some(DocStatus::Refused))
+        .await
+        .unwrap();
+    let why = office.refusal(other).await.unwrap();
+    assert_eq!(why[0].path, "events[1]", "{why:?}");
+    let rows = server.projection_rows().await;
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with(&format!("referrals|{other}|")) && r.contains("|withdrawn|")),
+        "{rows:?}"
+    );
+}
 
-    // A v1 phone opens it, keeps the field it does not know, and edits what it knows.
-    older.find(id).await;
-    older
-        .wait_doc(id, WAIT, |d| d.get(ROOT, "visitWindow").unwrap().is_some())
+#[tokio::test]
+async fn concurrent_appends_from_offline_devices_both_merge() {
+    use EventKind::*;
+    let server = TestServer::start().await;
+    server
+        .add_user("supervisor-budi", Role::Supervisor, &["32.77"])
+        .await;
+    let (worker, hw) = server.phone().await;
+    let (_, token) = server.enroll("supervisor-budi").await;
+    let office = fieldsync_client::Replica::in_memory().await;
+    office
+        .set_author(Author::user(
+            "supervisor-budi",
+            Role::Supervisor,
+            vec![fieldsync_core::schema::RegionCode::parse_prefix("32.77").unwrap()],
+        ))
+        .await;
+    let office_online = || {
+        office.connect(
+            fieldsync_client::ConnectOptions::new(server.plain_url()).with_token(token.clone()),
+        )
+    };
+    let mut ho = office_online();
+    assert!(ho.wait_connected(WAIT).await);
+    let id = worker.create(referral).await.unwrap();
+    worker.wait_acknowledged(id, WAIT).await.unwrap();
+    office.find(id).await;
+    office
+        .wait_doc(id, WAIT, |d| d.get(ROOT, "events").unwrap().is_some())
         .await
         .unwrap();
-    older
-        .change(id, |tx| tx.put(ROOT, "purpose", "Monitoring"))
+
+    // Both offline. Ani edits the reason at length, so her op ids are the higher and
+    // Automerge will put her event first, before the decision the server receives first.
+    drop((hw, ho));
+    worker
+        .change(id, |tx| {
+            let (_, reason) = tx.get(ROOT, "reason")?.unwrap();
+            tx.splice_text(&reason, 0, 0, "Keluarga lima orang, ayah sakit. ")
+        })
         .await
         .unwrap();
-    older.wait_acknowledged(id, WAIT).await.unwrap();
-    newer
-        .wait_doc(id, WAIT, |d| text(d, "purpose") == "Monitoring")
+    worker
+        .change(id, append(DocumentsAdded, "peksos-ani"))
         .await
         .unwrap();
-    // The envelope still binds every version.
-    let bad = older.change(id, |tx| tx.put(ROOT, "area", "Cimahi")).await;
-    assert!(matches!(bad, Err(ClientError::Refused(_))), "{bad:?}");
-    let back = older.change(id, |tx| tx.put(ROOT, "schema", 1)).await;
-    assert!(matches!(back, Err(ClientError::Refused(_))), "{back:?}");
-    // A v1 server keeps no query row for it: `fieldsync reindex` after an upgrade adds one.
-    assert!(server.projection_rows().await.is_empty());
+    office
+        .change(id, append(Approved, "supervisor-budi"))
+        .await
+        .unwrap();
+
+    let mut ho = office_online();
+    assert!(ho.wait_connected(WAIT).await);
+    office.wait_acknowledged(id, WAIT).await.unwrap();
+    let mut hw = worker.connect(fieldsync_client::ConnectOptions::new(server.url()));
+    assert!(hw.wait_connected(WAIT).await);
+    worker.wait_acknowledged(id, WAIT).await.unwrap();
+    for phone in [&worker, &office] {
+        phone
+            .wait_doc(id, WAIT, |d| {
+                event_kinds(d) == [Submitted, DocumentsAdded, Approved]
+            })
+            .await
+            .unwrap();
+    }
 }

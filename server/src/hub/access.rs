@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use fieldsync_core::automerge::ChangeHash;
-use fieldsync_core::schema::{Author, FieldDocument, Violation, check_change, may_read};
+use fieldsync_core::schema::{Author, FieldDocument, Violation, check_applied, may_read};
 use fieldsync_protocol::{Message, Notice, NoticeViolation};
 
 use super::{Actor, PeerLink};
@@ -166,9 +166,7 @@ impl Actor {
         let doc = self.doc.as_mut().expect("judge needs a loaded document");
         let verdict = match actor_violation {
             Some(v) => Err(vec![v]),
-            None => FieldDocument::read_state(doc.doc()).and_then(|after| {
-                check_change(self.current.as_ref(), after.as_ref(), &link.author).map(|()| after)
-            }),
+            None => check_applied(doc.doc(), before, self.current.as_ref(), &link.author),
         };
         let violations = match verdict {
             Ok(after) => {

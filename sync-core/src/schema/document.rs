@@ -2,9 +2,13 @@
 //!
 //! [`FieldDocument::read`] either returns the typed document or every violation it found, each
 //! with the JSON path it concerns, so a phone can show the field worker what to fix. Strings may
-//! be collaborative text or plain scalar strings (JS automerge 3 writes text by default). Unknown
-//! fields are ignored, so newer apps can add fields. A document with `schema` greater than 1 is
-//! checked only for the envelope every version shares (see docs/schema.md).
+//! be collaborative text or plain scalar strings (JS automerge 3 writes text by default). Fields
+//! the schema does not name are ignored, except inside a referral event, whose shape is closed.
+//! A document with `schema` newer than [`SCHEMA`] is read only for the envelope every version
+//! shares, as [`FieldDocument::Newer`]; the write rules refuse it (see docs/schema.md).
+//!
+//! No violation message repeats a value from the document: messages reach logs and the audit
+//! table, and a value in the wrong field may be personal data.
 
 use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use fieldsync_protocol::{AutomergeUrl, DocumentId};
@@ -13,6 +17,12 @@ use super::values::{
     EventKind, InvalidValue, Kk, Nik, PpksCategory, Program, RegionCode, check_date,
     check_timestamp,
 };
+
+/// The schema version this build knows, reads and accepts.
+pub const SCHEMA: u64 = 1;
+
+/// The fields of a referral event; any other is refused.
+const EVENT_FIELDS: [&str; 4] = ["kind", "at", "by", "note"];
 
 /// One thing wrong with a document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +140,8 @@ pub enum FieldDocument {
     Visit(Visit),
     Referral(Referral),
     Outreach(Outreach),
-    /// A newer schema than this build knows: only the envelope was checked.
+    /// A newer schema than this build knows: only the envelope was checked. The write rules
+    /// refuse a document in this state ([`super::check_change`]).
     Newer(Envelope),
 }
 
@@ -145,7 +156,7 @@ impl FieldDocument {
         // The body is checked even when the envelope is not, so that every violation is
         // reported at once; a newer schema's body is not ours to judge.
         let out = match (kind, schema) {
-            (_, Some(v)) if v > 1 => envelope.map(Self::Newer),
+            (_, Some(v)) if v > SCHEMA => envelope.map(Self::Newer),
             (Some(DocKind::Visit), _) => r.visit(envelope).map(Self::Visit),
             (Some(DocKind::Referral), _) => r.referral(envelope).map(Self::Referral),
             (Some(DocKind::Outreach), _) => r.outreach(envelope).map(Self::Outreach),
@@ -310,11 +321,8 @@ impl<D: ReadDoc> Reader<'_, D> {
             Some("visit") => Some(DocKind::Visit),
             Some("referral") => Some(DocKind::Referral),
             Some("outreach") => Some(DocKind::Outreach),
-            Some(other) => {
-                self.fail(
-                    "type",
-                    format!("must be visit, referral or outreach, not {other:?}"),
-                );
+            Some(_) => {
+                self.fail("type", "must be visit, referral or outreach");
                 None
             }
             None => None,
@@ -476,7 +484,7 @@ impl<D: ReadDoc> Reader<'_, D> {
         let visit = self.parsed(&ROOT, "", "visit", false, |s| {
             AutomergeUrl::parse(s)
                 .map(|u| u.document_id())
-                .map_err(|_| InvalidValue(format!("must be an automerge: URL, got {s:?}")))
+                .map_err(|_| InvalidValue("must be an automerge: URL".to_owned()))
         });
         let mut events = Vec::new();
         if let Some(list) = self.object(&ROOT, "", "events", ObjType::List, true) {
@@ -491,6 +499,17 @@ impl<D: ReadDoc> Reader<'_, D> {
                 let at = self.timestamp(&e, &path, "at", true);
                 let by = self.string(&e, &path, "by", true);
                 let note = self.string(&e, &path, "note", false);
+                // The key itself is not named: it is the document's text, and could be anything.
+                if self
+                    .doc
+                    .keys(&e)
+                    .any(|key| !EVENT_FIELDS.contains(&key.as_str()))
+                {
+                    self.fail(
+                        path.clone(),
+                        "an event has only the fields kind, at, by and note",
+                    );
+                }
                 if let (Some(kind), Some(at), Some(by)) = (kind, at, by) {
                     events.push(Event {
                         kind,

@@ -6,6 +6,7 @@
 
 mod document;
 pub mod examples;
+mod history;
 mod referral;
 mod rules;
 mod values;
@@ -13,8 +14,9 @@ mod write;
 
 pub use document::{
     Beneficiary, Consent, DocKind, DocumentsChecklist, Envelope, Event, FieldDocument, Outreach,
-    Referral, Violation, Visit,
+    Referral, SCHEMA, Violation, Visit,
 };
+pub use history::check_applied;
 pub use referral::{Derived, ReferralStatus, derive_status};
 pub use rules::{Action, Author, check_change, may_read, may_read_placed, permits};
 pub use values::{

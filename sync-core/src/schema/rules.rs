@@ -5,12 +5,16 @@
 //! by what it did to the state before it: who created the document, in which area, which
 //! referral events it added. Because the check compares states rather than single operations,
 //! a later change that repairs an invalid one makes the pair acceptable together.
+//!
+//! Two things states cannot show are judged on the Automerge document itself, by
+//! [`super::check_applied`] (history.rs): where a new event was inserted, and whether a change
+//! of an author who may only append events did anything else.
 
 use std::collections::HashMap;
 
 use automerge::ObjId;
 
-use super::document::{DocKind, Event, FieldDocument, Violation};
+use super::document::{DocKind, Event, FieldDocument, SCHEMA, Violation};
 use super::values::{EventKind, RegionCode, Role};
 
 /// Who makes a change.
@@ -97,6 +101,9 @@ pub fn may_read_placed(author: &Author, kind: DocKind, area: &RegionCode) -> boo
 /// Whether `author` may take a document from `before` to `after` (each as
 /// [`FieldDocument::read_state`] returns it: `None` for an empty document). Every violation is
 /// reported at once.
+///
+/// This sees states only: the server judges a peer's changes with [`super::check_applied`],
+/// which adds what only the Automerge document shows (where new events were inserted).
 pub fn check_change(
     before: Option<&FieldDocument>,
     after: Option<&FieldDocument>,
@@ -106,6 +113,13 @@ pub fn check_change(
         author,
         violations: Vec::new(),
     };
+    if let Some(FieldDocument::Newer(envelope)) = after {
+        let message = format!(
+            "schema version {} is not known to these rules, which know version {SCHEMA}",
+            envelope.schema
+        );
+        check.fail("schema", message);
+    }
     match (before, after) {
         (None, None) => {}
         (Some(_), None) => check.fail("", "a field document cannot be emptied"),
@@ -116,6 +130,20 @@ pub fn check_change(
         Ok(())
     } else {
         Err(check.violations)
+    }
+}
+
+/// Why an author whose role may not edit this type of document cannot make a change that does
+/// more than append events.
+pub(super) fn edit_refused(role: Role, kind: DocKind) -> String {
+    if kind == DocKind::Referral && role == Role::Supervisor {
+        "a supervisor may only add decision events to a referral".to_owned()
+    } else {
+        format!(
+            "a {} may not edit a {} document",
+            role.as_str(),
+            kind.as_str()
+        )
     }
 }
 
@@ -167,8 +195,7 @@ impl Check<'_> {
         if let Some(user) = &self.author.user
             && &envelope.created_by != user
         {
-            let message = format!("must be the author's user id {user:?}");
-            self.fail("createdBy", message);
+            self.fail("createdBy", "must be the author's user id");
         }
         if !self.author.in_scope(&envelope.area) {
             let message = format!("{} is outside the author's areas", envelope.area);
@@ -220,16 +247,7 @@ impl Check<'_> {
         // (fields it does not know, the body of a newer schema).
         let only_events = added > 0 && without_events(before) == without_events(after);
         if !only_events && !permits(self.author.role, a.kind, Action::Edit) {
-            let message = if a.kind == DocKind::Referral && self.author.role == Role::Supervisor {
-                "a supervisor may only add decision events to a referral".to_owned()
-            } else {
-                format!(
-                    "a {} may not edit a {} document",
-                    self.role(),
-                    a.kind.as_str()
-                )
-            };
-            self.fail("", message);
+            self.fail("", edit_refused(self.author.role, a.kind));
         }
     }
 
@@ -282,8 +300,7 @@ impl Check<'_> {
         if let Some(user) = &self.author.user
             && &event.by != user
         {
-            let message = format!("must be the author's user id {user:?}");
-            self.fail(format!("events[{i}].by"), message);
+            self.fail(format!("events[{i}].by"), "must be the author's user id");
         }
     }
 }

@@ -3,6 +3,10 @@
 use std::fmt;
 
 /// Why a value was refused; the text is meant for a field worker's screen and a developer's log.
+///
+/// It never repeats the value it refused: violations reach the server's log and the
+/// append-only audit table, and a refused value may be a NIK, a KK number or a name typed
+/// into the wrong field. The path of the violation says which field; the phone has the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct InvalidValue(pub String);
@@ -25,22 +29,17 @@ pub struct Nik(String);
 impl Nik {
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
         if s.len() != 16 || !all_digits(s) {
-            return Err(InvalidValue(format!(
-                "NIK must be 16 digits, got {:?}",
-                truncate(s)
-            )));
+            return Err(refused("NIK must be 16 digits"));
         }
         let day = two(s, 6);
         let month = two(s, 8);
         if !((1..=31).contains(&day) || (41..=71).contains(&day)) {
-            return Err(InvalidValue(format!(
-                "NIK {s}: digits 7-8 (birth day) must be 01-31, or 41-71 for women"
-            )));
+            return Err(refused(
+                "NIK digits 7-8 (birth day) must be 01-31, or 41-71 for women",
+            ));
         }
         if !(1..=12).contains(&month) {
-            return Err(InvalidValue(format!(
-                "NIK {s}: digits 9-10 (birth month) must be 01-12"
-            )));
+            return Err(refused("NIK digits 9-10 (birth month) must be 01-12"));
         }
         Ok(Self(s.to_owned()))
     }
@@ -57,10 +56,7 @@ pub struct Kk(String);
 impl Kk {
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
         if s.len() != 16 || !all_digits(s) {
-            return Err(InvalidValue(format!(
-                "KK number must be 16 digits, got {:?}",
-                truncate(s)
-            )));
+            return Err(refused("KK number must be 16 digits"));
         }
         Ok(Self(s.to_owned()))
     }
@@ -81,10 +77,9 @@ impl RegionCode {
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
         let code = Self::parse_prefix(s)?;
         if code.0.len() != 13 {
-            return Err(InvalidValue(format!(
-                "area must be a kelurahan/desa code PP.KK.CC.DDDD, got {:?}",
-                truncate(s)
-            )));
+            return Err(refused(
+                "area must be a kelurahan/desa code like 32.77.01.1001 (PP.KK.CC.DDDD)",
+            ));
         }
         Ok(code)
     }
@@ -100,10 +95,9 @@ impl RegionCode {
                 .zip(widths)
                 .all(|(p, w)| p.len() == w && all_digits(p));
         if !ok {
-            return Err(InvalidValue(format!(
-                "region code must look like 32.77.01.1001 (or a prefix of it), got {:?}",
-                truncate(s)
-            )));
+            return Err(refused(
+                "region code must look like 32.77.01.1001 (or a prefix of it)",
+            ));
         }
         Ok(Self(s.to_owned()))
     }
@@ -132,9 +126,11 @@ macro_rules! slug_enum {
             }
 
             pub fn parse(s: &str) -> Result<Self, InvalidValue> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
-                    InvalidValue(format!(concat!("unknown ", $what, " {:?}"), truncate(s)))
-                })
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| refused(concat!("must be a known ", $what)))
             }
         }
 
@@ -237,12 +233,7 @@ impl EventKind {
 
 /// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`: an RFC 3339 timestamp in UTC.
 pub fn check_timestamp(s: &str) -> Result<(), InvalidValue> {
-    let bad = || {
-        InvalidValue(format!(
-            "expected an RFC 3339 UTC time like 2026-11-20T09:30:00Z, got {:?}",
-            truncate(s)
-        ))
-    };
+    let bad = || refused("expected an RFC 3339 UTC time like 2026-11-20T09:30:00Z");
     let b = s.as_bytes();
     if b.len() < 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' || *b.last().unwrap() != b'Z'
     {
@@ -268,12 +259,7 @@ pub fn check_timestamp(s: &str) -> Result<(), InvalidValue> {
 
 /// `YYYY-MM-DD`, a real calendar date.
 pub fn check_date(s: &str) -> Result<(), InvalidValue> {
-    let bad = || {
-        InvalidValue(format!(
-            "expected a date like 2026-12-01, got {:?}",
-            truncate(s)
-        ))
-    };
+    let bad = || refused("expected a date like 2026-12-01");
     let b = s.as_bytes();
     if b.len() != 10
         || b[4] != b'-'
@@ -366,15 +352,30 @@ pub fn format_millis(millis: i64) -> String {
     )
 }
 
-fn truncate(s: &str) -> String {
-    s.chars().take(40).collect()
+/// The only way values in this module build an [`InvalidValue`]: from fixed text, so that no
+/// refused value can end up in a message.
+fn refused(message: &'static str) -> InvalidValue {
+    InvalidValue(message.to_owned())
 }
 
-macro_rules! string_debug {
+/// A NIK or KK number for logs and debug output: the first four digits (province and
+/// regency) and the last four, e.g. `3277********0002`.
+fn masked(digits: &str) -> String {
+    let n = digits.chars().count();
+    digits
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i < 4 || i + 4 >= n { c } else { '*' })
+        .collect()
+}
+
+/// `Debug` masks the number, so a `{:?}` of a document in a log or a test failure shows no
+/// whole NIK or KK. `Display` is the number itself, for the pages and rows that must show it.
+macro_rules! personal_number {
     ($($name:ident),+) => {$(
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({:?})", stringify!($name), self.0)
+                write!(f, "{}({})", stringify!($name), masked(&self.0))
             }
         }
         impl fmt::Display for $name {
@@ -385,7 +386,19 @@ macro_rules! string_debug {
     )+};
 }
 
-string_debug!(Nik, Kk, RegionCode);
+personal_number!(Nik, Kk);
+
+impl fmt::Debug for RegionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RegionCode({:?})", self.0)
+    }
+}
+
+impl fmt::Display for RegionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 #[cfg(test)]
 mod tests {
