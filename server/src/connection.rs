@@ -117,6 +117,7 @@ impl Connection {
         let mut shutdown = self.state.shutdown.clone();
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         let mut last_heard = Instant::now();
+        let join_by = Instant::now() + self.state.limits.join_timeout;
         self.session = Some(Session::new(
             self.state.server_peer.clone(),
             fieldsync_protocol::PeerMetadata {
@@ -131,6 +132,13 @@ impl Connection {
                 _ = self.kill.notified() => break Some(Ending::tell("peer cannot keep up with its messages")),
                 _ = self.replaced.notified() => break Some(Ending::quiet("replaced by a newer connection of the same peer")),
                 _ = shutdown.changed() => break None,
+                // Upgraded but silent: a socket held for nothing.
+                _ = tokio::time::sleep_until(join_by), if self.link.is_none() => {
+                    break Some(Ending::tell(format!(
+                        "no join message within {:?} of connecting",
+                        self.state.limits.join_timeout
+                    )));
+                }
                 _ = closed.changed() => {
                     let reason = closed.borrow().clone().unwrap_or_default();
                     break Some(Ending::tell(reason));

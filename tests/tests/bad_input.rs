@@ -3,6 +3,9 @@
 
 mod common;
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use automerge::ROOT;
 use automerge::sync::SyncDoc;
 use automerge::transaction::Transactable;
@@ -10,6 +13,9 @@ use common::{TestServer, WAIT, visit};
 use fieldsync_client::DocStatus;
 use fieldsync_protocol::{DocMessage, DocumentId, Message, PeerId, PeerMetadata};
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as Ws;
 
 type Socket =
@@ -257,4 +263,151 @@ async fn a_valid_frame_after_a_bad_one_on_another_connection_syncs() {
         matches!(reply, Some(Message::Sync(DocMessage { .. }))),
         "{reply:?}"
     );
+}
+
+#[tokio::test]
+async fn a_socket_that_never_joins_is_closed() {
+    let server =
+        TestServer::start_with(|c| c.limits.join_timeout = Duration::from_millis(300)).await;
+    let (bystander, _h) = server.phone().await;
+    let mut ws = raw(&server).await;
+    expect_error_then_close(&mut ws, "no join message within 300ms").await;
+    others_unaffected(&server, &bystander, doc()).await;
+}
+
+// Slow and too many HTTP connections (slowloris): each costs the server an open file.
+
+/// The start of a request whose head never ends.
+const HALF_A_HEAD: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: fieldsync\r\nX-Slow: ";
+
+/// A TCP connection from `from`, a loopback address of the test's own, so that its
+/// connections count apart from the phones' and the health checks' (127.0.0.1).
+async fn connect_from(from: &str, server: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    socket.connect(server).await.unwrap()
+}
+
+/// Whether the server closed the connection (end of stream or reset) within `limit`.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// `GET /healthz` on a new connection from `from`: the status line, or `None` when the
+/// connection was closed without an answer.
+async fn health_from(from: &str, server: SocketAddr) -> Option<String> {
+    let mut stream = connect_from(from, server).await;
+    let request = b"GET /healthz HTTP/1.1\r\nHost: fieldsync\r\nConnection: close\r\n\r\n";
+    stream.write_all(request).await.ok()?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.ok()?;
+    let answer = String::from_utf8_lossy(&answer);
+    answer.lines().next().map(str::to_owned)
+}
+
+/// Asks for health from `from` until it answers (a closed connection frees its place a
+/// moment after the client sees it close).
+async fn health_answers_from(from: &str, server: SocketAddr) -> bool {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if let Some(status) = health_from(from, server).await {
+            return status.contains(" 200 ");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn many_half_sent_requests_leave_health_answering() {
+    // The review's attack: 1,100 such connections used up the server's open files.
+    fieldsync_server::listen::raise_open_file_limit().unwrap();
+    let server = TestServer::start().await;
+    let cap = server.config.limits.max_connections_per_address;
+    let mut slow = Vec::new();
+    for _ in 0..1_100 {
+        let mut stream = connect_from("127.0.0.2", server.addr).await;
+        let _ = stream.write_all(HALF_A_HEAD).await;
+        slow.push(stream);
+    }
+    let asked = Instant::now();
+    let status = health_from("127.0.0.1", server.addr).await;
+    assert!(
+        status.as_deref().is_some_and(|s| s.contains(" 200 ")),
+        "{status:?}"
+    );
+    assert!(asked.elapsed() < Duration::from_secs(2), "{:?}", asked.elapsed());
+    // Over its cap, the address's connections were closed at once; the others wait for the
+    // header timeout (10 s).
+    let closed = futures_util::future::join_all(
+        slow.iter_mut()
+            .map(|s| closed_within(s, Duration::from_secs(2))),
+    )
+    .await;
+    assert_eq!(closed.iter().filter(|c| **c).count(), 1_100 - cap);
+}
+
+#[tokio::test]
+async fn a_half_sent_request_head_is_closed_after_the_timeout() {
+    let server = TestServer::start_with(|c| {
+        c.limits.header_read_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let started = Instant::now();
+    let mut half = connect_from("127.0.0.1", server.addr).await;
+    half.write_all(HALF_A_HEAD).await.unwrap();
+    let mut silent = connect_from("127.0.0.1", server.addr).await;
+    assert!(closed_within(&mut half, WAIT).await, "half a head");
+    assert!(closed_within(&mut silent, WAIT).await, "nothing at all");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(health_answers_from("127.0.0.1", server.addr).await);
+}
+
+#[tokio::test]
+async fn a_connection_over_the_per_address_cap_is_closed_at_once() {
+    let server = TestServer::start_with(|c| c.limits.max_connections_per_address = 3).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect_from("127.0.0.3", server.addr).await);
+    }
+    let mut fourth = connect_from("127.0.0.3", server.addr).await;
+    assert!(closed_within(&mut fourth, WAIT).await, "the fourth is closed");
+    // Other addresses are not affected.
+    assert!(health_answers_from("127.0.0.1", server.addr).await);
+    // A closed connection frees its place.
+    drop(held.pop());
+    assert!(health_answers_from("127.0.0.3", server.addr).await);
+    for mut stream in held {
+        assert!(!closed_within(&mut stream, Duration::from_millis(100)).await);
+    }
+}
+
+#[tokio::test]
+async fn a_connection_over_the_total_cap_is_closed_at_once() {
+    let server = TestServer::start_with(|c| c.limits.max_connections = 2).await;
+    let _held = [
+        connect_from("127.0.0.4", server.addr).await,
+        connect_from("127.0.0.5", server.addr).await,
+    ];
+    let mut third = connect_from("127.0.0.6", server.addr).await;
+    assert!(closed_within(&mut third, WAIT).await);
+}
+
+#[tokio::test]
+async fn websockets_count_against_the_per_address_cap() {
+    let server = TestServer::start_with(|c| c.limits.max_connections_per_address = 2).await;
+    let mut a = raw(&server).await;
+    handshake(&mut a, "first").await;
+    let mut b = raw(&server).await;
+    handshake(&mut b, "second").await;
+    let mut third = connect_from("127.0.0.1", server.addr).await;
+    assert!(closed_within(&mut third, WAIT).await);
 }
