@@ -31,6 +31,8 @@ const OUT_QUEUE: usize = 1024;
 const IN_FLIGHT: usize = 64;
 const PING_EVERY: Duration = Duration::from_secs(20);
 const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+/// How the server's own peer ids begin (`crate::serve`); no phone may join under one.
+pub(crate) const SERVER_PREFIX: &str = "fieldsync-";
 
 /// Why a connection ended badly: logged, and sent to the peer when `reply` is set.
 struct Ending {
@@ -224,6 +226,13 @@ impl Connection {
                 reply,
                 ..
             } => {
+                // A peer under the server's name could pass off its ephemeral messages, which
+                // are relayed under their sender's id, as the server's notices.
+                if peer == self.state.server_peer || peer.as_str().starts_with(SERVER_PREFIX) {
+                    return Err(Some(Ending::tell(format!(
+                        "peer ids starting with {SERVER_PREFIX:?} are reserved for servers"
+                    ))));
+                }
                 self.link = Some(PeerLink {
                     peer: peer.clone(),
                     conn: self.conn,

@@ -420,15 +420,27 @@ impl Actor {
         }
     }
 
+    /// Relays a peer's ephemeral message to the document's other peers, as the protocol
+    /// does: under the sender's own peer id, so that no peer can speak as the server (whose
+    /// ephemeral messages are notices). Only between peers that may read the document: the
+    /// sender must be attached to it (it passed the read rule), and so is every recipient.
     fn relay(&mut self, from: &PeerLink, count: u64, session_id: &str, data: &[u8]) {
+        let attached = self
+            .links
+            .get(&from.peer)
+            .is_some_and(|l| l.conn == from.conn);
+        if !attached || !self.readable(&from.author) {
+            tracing::debug!(doc = %self.id, peer = %from.peer, "ephemeral message from a peer not syncing the document, dropped");
+            return;
+        }
         for link in self.links.values() {
-            if link.peer == from.peer {
+            if link.peer == from.peer || !self.readable(&link.author) {
                 continue;
             }
             link.send(
                 Message::Ephemeral {
                     document_id: self.id,
-                    sender: self.hub.0.server_peer.clone(),
+                    sender: from.peer.clone(),
                     target: link.peer.clone(),
                     count,
                     session_id: session_id.to_owned(),

@@ -307,7 +307,11 @@ pub async fn serve(
         }
         None => false,
     };
-    let server_peer = PeerId::parse(&format!("fieldsync-{}", uuid::Uuid::new_v4()))
+    let server_peer = PeerId::parse(&format!(
+        "{}{}",
+        connection::SERVER_PREFIX,
+        uuid::Uuid::new_v4()
+    ))
         .expect("a uuid makes a valid peer id");
     let (writer, writer_task) = Writer::spawn(storage.clone());
     let hub = Hub::new(

@@ -6,12 +6,14 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use automerge::ROOT;
+use automerge::{ROOT, ReadDoc};
 use automerge::sync::SyncDoc;
 use automerge::transaction::Transactable;
-use common::{TestServer, WAIT, visit};
+use common::raw::RawPeer;
+use common::{DEFAULT_USER, TestServer, WAIT, visit};
 use fieldsync_client::DocStatus;
-use fieldsync_protocol::{DocMessage, DocumentId, Message, PeerId, PeerMetadata};
+use fieldsync_core::schema::Role;
+use fieldsync_protocol::{DocMessage, DocumentId, Message, Notice, PeerId, PeerMetadata};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -410,4 +412,124 @@ async fn websockets_count_against_the_per_address_cap() {
     handshake(&mut b, "second").await;
     let mut third = connect_from("127.0.0.1", server.addr).await;
     assert!(closed_within(&mut third, WAIT).await);
+}
+
+// Ephemeral messages: relayed only between peers that may read the document, under the
+// sender's own peer id, so that no peer can pass for the server (whose ephemeral messages are
+// notices the phones obey).
+
+#[tokio::test]
+async fn a_forged_drop_notice_does_not_delete_another_phones_document() {
+    let server = TestServer::start().await;
+    let (phone, _h) = server.phone().await;
+    let id = phone.create(visit).await.unwrap();
+    phone.wait_acknowledged(id, WAIT).await.unwrap();
+    // Another device of the same user: it may read the document.
+    let (_, token) = server.enroll(DEFAULT_USER).await;
+    let mut forger = RawPeer::join(&server.url_for(&token), "forger").await;
+    let (mut copy, mut state) = forger.fetch(id).await;
+
+    phone
+        .change(id, |tx| tx.put(ROOT, "unsynced", true))
+        .await
+        .unwrap();
+    forger.send_ephemeral(id, 1, Notice::Drop.encode()).await;
+    // The actor answers the forger's change after it handled the ephemeral message, and a
+    // relay to the phone would have been queued before anything after it.
+    copy.put(ROOT, "forger", true).unwrap();
+    forger.send_sync(id, &mut copy, &mut state).await;
+    forger.next().await;
+    phone.change(id, |tx| tx.put(ROOT, "after", true)).await.unwrap();
+    phone.wait_acknowledged(id, WAIT).await.unwrap();
+
+    assert!(phone.documents().await.contains(&id));
+    let kept = phone
+        .read(id, |d| {
+            d.get(ROOT, "unsynced").unwrap().is_some() && d.get(ROOT, "after").unwrap().is_some()
+        })
+        .await;
+    assert_eq!(kept, Some(true), "the phone keeps the document and its edits");
+}
+
+#[tokio::test]
+async fn an_ephemeral_message_from_outside_the_area_reaches_nobody() {
+    let server = TestServer::start().await;
+    server
+        .add_user("peksos-budi", Role::Peksos, &["32.77.02"])
+        .await;
+    let (phone, _h) = server.phone().await;
+    let id = phone.create(visit).await.unwrap();
+    phone.wait_acknowledged(id, WAIT).await.unwrap();
+    let (_, reader) = server.enroll(DEFAULT_USER).await;
+    let mut watcher = RawPeer::join(&server.url_for(&reader), "watcher").await;
+    let (mut copy, mut state) = watcher.fetch(id).await;
+
+    let (_, outside) = server.enroll("peksos-budi").await;
+    let mut outsider = RawPeer::join(&server.url_for(&outside), "outsider").await;
+    outsider.send_ephemeral(id, 1, Notice::Drop.encode()).await;
+    outsider.send_ephemeral(id, 2, b"hello".to_vec()).await;
+    // Asked for, the document is unavailable to the outsider: by then the actor has handled
+    // both ephemeral messages.
+    let request = Message::Request(DocMessage {
+        document_id: id,
+        sender: outsider.me().clone(),
+        target: outsider.server().clone(),
+        data: real_sync_data(),
+    });
+    outsider.send(&request).await;
+    assert!(matches!(
+        outsider.next().await,
+        Message::DocUnavailable { .. }
+    ));
+    // The watcher's next message is the answer to its change, not a relay (which would
+    // have been queued before it).
+    copy.put(ROOT, "watcher", true).unwrap();
+    watcher.send_sync(id, &mut copy, &mut state).await;
+    let next = watcher.next().await;
+    assert!(matches!(next, Message::Sync(_)), "{next:?}");
+}
+
+#[tokio::test]
+async fn ephemeral_messages_between_readers_carry_their_sender() {
+    let server = TestServer::start().await;
+    let (phone, _h) = server.phone().await;
+    let id = phone.create(visit).await.unwrap();
+    phone.wait_acknowledged(id, WAIT).await.unwrap();
+    let (_, a) = server.enroll(DEFAULT_USER).await;
+    let (_, b) = server.enroll(DEFAULT_USER).await;
+    let mut alice = RawPeer::join(&server.url_for(&a), "alice").await;
+    let mut bob = RawPeer::join(&server.url_for(&b), "bob").await;
+    alice.fetch(id).await;
+    bob.fetch(id).await;
+    alice.send_ephemeral(id, 7, b"cursor".to_vec()).await;
+    loop {
+        match bob.next().await {
+            Message::Ephemeral {
+                sender,
+                data,
+                count,
+                ..
+            } => {
+                assert_eq!(sender.as_str(), "alice");
+                assert_eq!((data.as_slice(), count), (&b"cursor"[..], 7));
+                break;
+            }
+            Message::Sync(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_peer_cannot_join_under_a_servers_peer_id() {
+    let server = TestServer::start().await;
+    let (bystander, _h) = server.phone().await;
+    let mut ws = raw(&server).await;
+    let server_peer = handshake(&mut ws, "curious").await;
+    for name in [server_peer.as_str(), "fieldsync-imposter"] {
+        let mut ws = raw(&server).await;
+        ws.send(join(name)).await.unwrap();
+        expect_error_then_close(&mut ws, "reserved for servers").await;
+    }
+    others_unaffected(&server, &bystander, doc()).await;
 }
