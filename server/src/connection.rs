@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use fieldsync_core::schema::Author;
 
 use crate::AppState;
-use crate::hub::{Command, Outbound, PeerLink};
+use crate::hub::{Command, Outbound, PeerLink, Waits};
 use crate::storage::directory::Identity;
 
 /// Frames a connection may have queued for sending before it counts as too slow.
@@ -80,6 +80,7 @@ pub(crate) async fn run(
         identity.user.role,
         identity.user.areas.clone(),
     ));
+    let waits = Waits::new(state.limits.max_waiting_per_connection);
     let mut c = Connection {
         device: identity.device_id.into(),
         author,
@@ -92,6 +93,7 @@ pub(crate) async fn run(
         permits: Arc::new(Semaphore::new(IN_FLIGHT)),
         kill: Arc::new(Notify::new()),
         replaced: Arc::new(Notify::new()),
+        waits,
     };
     c.serve(socket, closed).await;
     c.state.live.unregister(conn);
@@ -110,6 +112,8 @@ struct Connection {
     permits: Arc<Semaphore>,
     kill: Arc<Notify>,
     replaced: Arc<Notify>,
+    /// Documents this connection waits for, bounded (`hub/waiting.rs`).
+    waits: Arc<Waits>,
 }
 
 impl Connection {
@@ -241,6 +245,7 @@ impl Connection {
                     kill: self.kill.clone(),
                     author: self.author.clone(),
                     device: self.device.clone(),
+                    waits: self.waits.clone(),
                 });
                 self.state
                     .register_peer(peer, self.conn, self.replaced.clone());

@@ -26,8 +26,10 @@ use crate::writer::Writer;
 mod access;
 mod edit;
 mod residency;
+mod waiting;
 use access::kind_of;
 pub use edit::{Changed, EditError, EditFn, Editor};
+pub use waiting::Waits;
 
 /// Limits of the document cache.
 #[derive(Debug, Clone)]
@@ -65,6 +67,8 @@ pub struct PeerLink {
     pub author: Arc<Author>,
     /// The enrolled device behind the connection.
     pub device: Arc<str>,
+    /// The documents this connection waits for (`hub/waiting.rs`).
+    pub waits: Arc<Waits>,
 }
 
 impl PeerLink {
@@ -119,6 +123,9 @@ pub struct Hub(Arc<Inner>);
 #[derive(Debug)]
 struct Inner {
     docs: Mutex<HashMap<DocumentId, mpsc::UnboundedSender<Command>>>,
+    /// Peers waiting for documents that have no actor (`hub/waiting.rs`); locked only while
+    /// `docs` is.
+    waiting: Mutex<waiting::Parked>,
     storage: Arc<dyn Storage>,
     writer: Writer,
     cache: Mutex<Cache>,
@@ -140,6 +147,7 @@ impl Hub {
     ) -> Self {
         Self(Arc::new(Inner {
             docs: Mutex::default(),
+            waiting: Mutex::default(),
             storage,
             writer,
             cache: Mutex::new(Cache::new(config.cache_bytes)),
@@ -165,8 +173,13 @@ impl Hub {
             },
             None => command,
         };
-        if matches!(command, Command::Close { .. } | Command::Unload) {
-            return; // nothing to close or unload in an actor that does not exist
+        if let Command::Close { peer, conn } = &command {
+            // Nothing to close in an actor that does not exist, but perhaps a waiting peer.
+            self.forget_waiting(doc, peer, *conn);
+            return;
+        }
+        if matches!(command, Command::Unload) {
+            return;
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let _ = tx.send(command);
@@ -178,7 +191,7 @@ impl Hub {
             doc: None,
             current: None,
             links: HashMap::new(),
-            waiting: HashMap::new(),
+            waiting: self.unpark_waiting(doc),
             parked: HashMap::new(),
             persisted: HashMap::new(),
             owners: HashMap::new(),
@@ -235,7 +248,7 @@ struct Actor {
     links: HashMap<PeerId, PeerLink>,
     /// Peers that asked for the document before it existed. They were told
     /// `doc-unavailable`, and are given the document as soon as some peer creates it.
-    waiting: HashMap<PeerId, PeerLink>,
+    waiting: HashMap<PeerId, waiting::Waiting>,
     /// Sync states of connected peers while the document is unloaded.
     parked: HashMap<PeerId, Vec<u8>>,
     /// Sync states stored for peers' storage ids, as loaded and as since written.
@@ -286,7 +299,8 @@ impl Actor {
                 }
             }
             self.handle(batch).await;
-            if self.links.is_empty() && self.waiting.is_empty() {
+            // Peers waiting for a document that does not exist wait in the hub, not here.
+            if self.links.is_empty() && (self.waiting.is_empty() || self.only_waiting()) {
                 self.unload().await;
                 if self.try_exit(&rx) {
                     break;
@@ -296,9 +310,10 @@ impl Actor {
         self.hub.0.idle.notify_waiters();
     }
 
-    /// Leaves the hub, unless a command arrived meanwhile. Senders hold the hub lock while
-    /// they send, so no command can slip in between this check and the removal.
-    fn try_exit(&self, rx: &mpsc::UnboundedReceiver<Command>) -> bool {
+    /// Leaves the hub, unless a command arrived meanwhile, leaving its waiting peers with
+    /// the hub for the document's next actor. Senders hold the hub lock while they send (and
+    /// start actors), so no command can slip in between this check and the removal.
+    fn try_exit(&mut self, rx: &mpsc::UnboundedReceiver<Command>) -> bool {
         let mut docs = self.hub.0.docs.lock().expect("hub lock poisoned");
         if !rx.is_empty() {
             return false;
@@ -308,6 +323,7 @@ impl Actor {
             .is_some_and(|tx| tx.same_channel(&self.tx))
         {
             docs.remove(&self.id);
+            self.hub.park_waiting(self.id, std::mem::take(&mut self.waiting));
         }
         true
     }
@@ -384,9 +400,7 @@ impl Actor {
         let is_new = !self.links.contains_key(&link.peer);
         let exists = self.doc.as_ref().is_some_and(DocumentSync::exists);
         if is_new && kind == Kind::Request && !exists {
-            if link.author.role != fieldsync_core::schema::Role::Admin {
-                self.waiting.insert(link.peer.clone(), link.clone());
-            }
+            self.wait(&link);
             self.unavailable(&link);
             return;
         }
@@ -452,9 +466,7 @@ impl Actor {
     }
 
     async fn close(&mut self, peer: &PeerId, conn: u64) {
-        if self.waiting.get(peer).is_some_and(|l| l.conn == conn) {
-            self.waiting.remove(peer);
-        }
+        self.stop_waiting(peer, conn);
         if self.links.get(peer).is_none_or(|l| l.conn != conn) {
             return; // an older connection of a peer that has since reconnected
         }
@@ -511,13 +523,7 @@ impl Actor {
                 }
             }
         }
-        if doc.exists() && !self.waiting.is_empty() {
-            for (_, link) in std::mem::take(&mut self.waiting) {
-                if self.readable(&link.author) {
-                    self.attach(&link);
-                }
-            }
-        }
+        self.attach_waiting();
         // Refusals not followed by any commit are audited on their own.
         if !self.pending.is_empty() {
             let writes = std::mem::take(&mut self.pending);

@@ -533,3 +533,64 @@ async fn a_peer_cannot_join_under_a_servers_peer_id() {
     }
     others_unaffected(&server, &bystander, doc()).await;
 }
+
+// Requests for documents that do not exist: each is remembered, to give the document to the
+// peer if someone creates it, but only so many per connection.
+
+#[tokio::test]
+async fn a_connection_waits_for_a_bounded_number_of_documents() {
+    let server = TestServer::start_with(|c| c.limits.max_waiting_per_connection = 5).await;
+    // A phone that makes eight documents offline, and syncs them later.
+    let phone = fieldsync_client::Replica::in_memory().await;
+    phone.set_author(common::default_author()).await;
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        ids.push(phone.create(visit).await.unwrap());
+    }
+    // Another device of the user asks for all eight before they exist.
+    let (_, token) = server.enroll(DEFAULT_USER).await;
+    let mut asker = RawPeer::join(&server.url_for(&token), "asker").await;
+    for id in &ids {
+        let request = Message::Request(DocMessage {
+            document_id: *id,
+            sender: asker.me().clone(),
+            target: asker.server().clone(),
+            data: empty_sync_data(),
+        });
+        asker.send(&request).await;
+        assert!(matches!(asker.next().await, Message::DocUnavailable { .. }));
+    }
+
+    let _h = phone.connect(fieldsync_client::ConnectOptions::new(server.url()));
+    for id in &ids {
+        phone.wait_acknowledged(*id, WAIT).await.unwrap();
+    }
+    // Whatever the server sends the asker about the eight was queued before the phone's last
+    // acknowledgement; a request for a ninth, missing document comes after all of it.
+    let marker = DocumentId::from_bytes([9; 16]);
+    let request = Message::Request(DocMessage {
+        document_id: marker,
+        sender: asker.me().clone(),
+        target: asker.server().clone(),
+        data: empty_sync_data(),
+    });
+    asker.send(&request).await;
+    let mut given = std::collections::HashSet::new();
+    loop {
+        match asker.next().await {
+            Message::Sync(m) => {
+                given.insert(m.document_id);
+            }
+            Message::DocUnavailable { document_id, .. } if document_id == marker => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(given.len(), 5, "only five were remembered: {given:?}");
+}
+
+/// The first sync message of a peer that has nothing.
+fn empty_sync_data() -> Vec<u8> {
+    let mut d = automerge::AutoCommit::new();
+    let mut state = automerge::sync::State::new();
+    d.sync().generate_sync_message(&mut state).unwrap().encode()
+}
