@@ -323,7 +323,8 @@ impl Actor {
             .is_some_and(|tx| tx.same_channel(&self.tx))
         {
             docs.remove(&self.id);
-            self.hub.park_waiting(self.id, std::mem::take(&mut self.waiting));
+            self.hub
+                .park_waiting(self.id, std::mem::take(&mut self.waiting));
         }
         true
     }

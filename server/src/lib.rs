@@ -312,7 +312,7 @@ pub async fn serve(
         connection::SERVER_PREFIX,
         uuid::Uuid::new_v4()
     ))
-        .expect("a uuid makes a valid peer id");
+    .expect("a uuid makes a valid peer id");
     let (writer, writer_task) = Writer::spawn(storage.clone());
     let hub = Hub::new(
         storage.clone(),

@@ -182,7 +182,10 @@ impl Gate {
         let why = if open.total >= self.max_total {
             Some(format!("{} connections open in total", self.max_total))
         } else if from_ip >= self.max_per_address {
-            Some(format!("{} connections open from this address", self.max_per_address))
+            Some(format!(
+                "{} connections open from this address",
+                self.max_per_address
+            ))
         } else {
             None
         };
@@ -326,7 +329,10 @@ mod tests {
         assert!(gate.admit(a).is_none());
         assert!(gate.admit(b).is_some());
         drop(first);
-        assert!(gate.admit(a).is_some(), "a closed connection frees its place");
+        assert!(
+            gate.admit(a).is_some(),
+            "a closed connection frees its place"
+        );
     }
 
     #[test]

@@ -6,9 +6,9 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use automerge::{ROOT, ReadDoc};
 use automerge::sync::SyncDoc;
 use automerge::transaction::Transactable;
+use automerge::{ROOT, ReadDoc};
 use common::raw::RawPeer;
 use common::{DEFAULT_USER, TestServer, WAIT, visit};
 use fieldsync_client::DocStatus;
@@ -346,7 +346,11 @@ async fn many_half_sent_requests_leave_health_answering() {
         status.as_deref().is_some_and(|s| s.contains(" 200 ")),
         "{status:?}"
     );
-    assert!(asked.elapsed() < Duration::from_secs(2), "{:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
     // Over its cap, the address's connections were closed at once; the others wait for the
     // header timeout (10 s).
     let closed = futures_util::future::join_all(
@@ -381,7 +385,10 @@ async fn a_connection_over_the_per_address_cap_is_closed_at_once() {
         held.push(connect_from("127.0.0.3", server.addr).await);
     }
     let mut fourth = connect_from("127.0.0.3", server.addr).await;
-    assert!(closed_within(&mut fourth, WAIT).await, "the fourth is closed");
+    assert!(
+        closed_within(&mut fourth, WAIT).await,
+        "the fourth is closed"
+    );
     // Other addresses are not affected.
     assert!(health_answers_from("127.0.0.1", server.addr).await);
     // A closed connection frees its place.
@@ -439,7 +446,10 @@ async fn a_forged_drop_notice_does_not_delete_another_phones_document() {
     copy.put(ROOT, "forger", true).unwrap();
     forger.send_sync(id, &mut copy, &mut state).await;
     forger.next().await;
-    phone.change(id, |tx| tx.put(ROOT, "after", true)).await.unwrap();
+    phone
+        .change(id, |tx| tx.put(ROOT, "after", true))
+        .await
+        .unwrap();
     phone.wait_acknowledged(id, WAIT).await.unwrap();
 
     assert!(phone.documents().await.contains(&id));
@@ -448,7 +458,11 @@ async fn a_forged_drop_notice_does_not_delete_another_phones_document() {
             d.get(ROOT, "unsynced").unwrap().is_some() && d.get(ROOT, "after").unwrap().is_some()
         })
         .await;
-    assert_eq!(kept, Some(true), "the phone keeps the document and its edits");
+    assert_eq!(
+        kept,
+        Some(true),
+        "the phone keeps the document and its edits"
+    );
 }
 
 #[tokio::test]
