@@ -13,6 +13,7 @@
 //! an upgrade to a WebSocket: [`Counted`] carries the slot with the socket.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -118,10 +119,18 @@ async fn serve_http<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // Requests being answered on this connection, until their response body has been sent.
+    let (busy, mut in_progress) = watch::channel(0usize);
+    let busy = Arc::new(busy);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(addr));
+        let busy = Busy::start(&busy);
         // A router is always ready, so `call` needs no `poll_ready` first.
-        app.clone().call(request)
+        let answer = app.clone().call(request);
+        async move {
+            let response = answer.await?;
+            Ok::<_, Infallible>(response.map(|body| Tracked { body, _busy: busy }))
+        }
     });
     let connection = http
         .serve_connection(TokioIo::new(io), service)
@@ -130,14 +139,63 @@ async fn serve_http<I>(
     let result = tokio::select! {
         result = connection.as_mut() => result,
         _ = stopped(&mut stop) => {
-            // Ends the connection after the request under way, at once when idle.
+            // Ends the connection after the request under way; one that is idle or still
+            // sending a request head is closed at once.
             connection.as_mut().graceful_shutdown();
-            connection.await
+            tokio::select! {
+                result = connection.as_mut() => result,
+                _ = async { let _ = in_progress.wait_for(|n| *n == 0).await; } => Ok(()),
+            }
         }
     };
     // A timed-out header, a reset, a malformed request: the client's business.
     if let Err(e) = result {
         tracing::debug!(%addr, "HTTP connection ended: {e}");
+    }
+}
+
+/// One request in progress on a connection, from the call until its response body is sent
+/// (or dropped).
+#[derive(Debug)]
+struct Busy(Arc<watch::Sender<usize>>);
+
+impl Busy {
+    fn start(busy: &Arc<watch::Sender<usize>>) -> Self {
+        busy.send_modify(|n| *n += 1);
+        Self(busy.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
+/// A response body that keeps its request counted as in progress until it is done.
+#[derive(Debug)]
+struct Tracked {
+    body: axum::body::Body,
+    _busy: Busy,
+}
+
+impl http_body::Body for Tracked {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -608,3 +608,20 @@ fn empty_sync_data() -> Vec<u8> {
     let mut state = automerge::sync::State::new();
     d.sync().generate_sync_message(&mut state).unwrap().encode()
 }
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_half_sent_requests() {
+    let server = TestServer::start().await;
+    let (_phone, _h) = server.phone().await;
+    let mut half = connect_from("127.0.0.1", server.addr).await;
+    half.write_all(HALF_A_HEAD).await.unwrap();
+    let _silent = connect_from("127.0.0.1", server.addr).await;
+    assert!(health_answers_from("127.0.0.1", server.addr).await);
+    let started = Instant::now();
+    server.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
