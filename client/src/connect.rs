@@ -324,6 +324,9 @@ impl Replica {
                     entry.unavailable = true;
                 }
             }
+            // Only the server's notices are obeyed: other peers' ephemeral messages are
+            // relayed under their own peer ids (docs/protocol.md), so a forged notice cannot
+            // delete a document.
             Message::Ephemeral {
                 document_id,
                 sender,

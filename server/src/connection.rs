@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use fieldsync_core::schema::Author;
 
 use crate::AppState;
-use crate::hub::{Command, Outbound, PeerLink};
+use crate::hub::{Command, Outbound, PeerLink, Waits};
 use crate::storage::directory::Identity;
 
 /// Frames a connection may have queued for sending before it counts as too slow.
@@ -31,6 +31,8 @@ const OUT_QUEUE: usize = 1024;
 const IN_FLIGHT: usize = 64;
 const PING_EVERY: Duration = Duration::from_secs(20);
 const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+/// How the server's own peer ids begin (`crate::serve`); no phone may join under one.
+pub(crate) const SERVER_PREFIX: &str = "fieldsync-";
 
 /// Why a connection ended badly: logged, and sent to the peer when `reply` is set.
 struct Ending {
@@ -78,6 +80,7 @@ pub(crate) async fn run(
         identity.user.role,
         identity.user.areas.clone(),
     ));
+    let waits = Waits::new(state.limits.max_waiting_per_connection);
     let mut c = Connection {
         device: identity.device_id.into(),
         author,
@@ -90,6 +93,7 @@ pub(crate) async fn run(
         permits: Arc::new(Semaphore::new(IN_FLIGHT)),
         kill: Arc::new(Notify::new()),
         replaced: Arc::new(Notify::new()),
+        waits,
     };
     c.serve(socket, closed).await;
     c.state.live.unregister(conn);
@@ -108,6 +112,8 @@ struct Connection {
     permits: Arc<Semaphore>,
     kill: Arc<Notify>,
     replaced: Arc<Notify>,
+    /// Documents this connection waits for, bounded (`hub/waiting.rs`).
+    waits: Arc<Waits>,
 }
 
 impl Connection {
@@ -117,6 +123,7 @@ impl Connection {
         let mut shutdown = self.state.shutdown.clone();
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         let mut last_heard = Instant::now();
+        let join_by = Instant::now() + self.state.limits.join_timeout;
         self.session = Some(Session::new(
             self.state.server_peer.clone(),
             fieldsync_protocol::PeerMetadata {
@@ -131,6 +138,13 @@ impl Connection {
                 _ = self.kill.notified() => break Some(Ending::tell("peer cannot keep up with its messages")),
                 _ = self.replaced.notified() => break Some(Ending::quiet("replaced by a newer connection of the same peer")),
                 _ = shutdown.changed() => break None,
+                // Upgraded but silent: a socket held for nothing.
+                _ = tokio::time::sleep_until(join_by), if self.link.is_none() => {
+                    break Some(Ending::tell(format!(
+                        "no join message within {:?} of connecting",
+                        self.state.limits.join_timeout
+                    )));
+                }
                 _ = closed.changed() => {
                     let reason = closed.borrow().clone().unwrap_or_default();
                     break Some(Ending::tell(reason));
@@ -216,6 +230,13 @@ impl Connection {
                 reply,
                 ..
             } => {
+                // A peer under the server's name could pass off its ephemeral messages, which
+                // are relayed under their sender's id, as the server's notices.
+                if peer == self.state.server_peer || peer.as_str().starts_with(SERVER_PREFIX) {
+                    return Err(Some(Ending::tell(format!(
+                        "peer ids starting with {SERVER_PREFIX:?} are reserved for servers"
+                    ))));
+                }
                 self.link = Some(PeerLink {
                     peer: peer.clone(),
                     conn: self.conn,
@@ -224,6 +245,7 @@ impl Connection {
                     kill: self.kill.clone(),
                     author: self.author.clone(),
                     device: self.device.clone(),
+                    waits: self.waits.clone(),
                 });
                 self.state
                     .register_peer(peer, self.conn, self.replaced.clone());

@@ -26,8 +26,10 @@ use crate::writer::Writer;
 mod access;
 mod edit;
 mod residency;
+mod waiting;
 use access::kind_of;
 pub use edit::{Changed, EditError, EditFn, Editor};
+pub use waiting::Waits;
 
 /// Limits of the document cache.
 #[derive(Debug, Clone)]
@@ -72,6 +74,8 @@ pub struct PeerLink {
     pub author: Arc<Author>,
     /// The enrolled device behind the connection.
     pub device: Arc<str>,
+    /// The documents this connection waits for (`hub/waiting.rs`).
+    pub waits: Arc<Waits>,
 }
 
 impl PeerLink {
@@ -126,6 +130,9 @@ pub struct Hub(Arc<Inner>);
 #[derive(Debug)]
 struct Inner {
     docs: Mutex<HashMap<DocumentId, mpsc::UnboundedSender<Command>>>,
+    /// Peers waiting for documents that have no actor (`hub/waiting.rs`); locked only while
+    /// `docs` is.
+    waiting: Mutex<waiting::Parked>,
     storage: Arc<dyn Storage>,
     writer: Writer,
     cache: Mutex<Cache>,
@@ -152,6 +159,7 @@ impl Hub {
     ) -> Self {
         Self(Arc::new(Inner {
             docs: Mutex::default(),
+            waiting: Mutex::default(),
             storage,
             writer,
             cache: Mutex::new(Cache::new(config.cache_bytes)),
@@ -191,8 +199,13 @@ impl Hub {
             },
             None => command,
         };
-        if matches!(command, Command::Close { .. } | Command::Unload) {
-            return; // nothing to close or unload in an actor that does not exist
+        if let Command::Close { peer, conn } = &command {
+            // Nothing to close in an actor that does not exist, but perhaps a waiting peer.
+            self.forget_waiting(doc, peer, *conn);
+            return;
+        }
+        if matches!(command, Command::Unload) {
+            return;
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let _ = tx.send(command);
@@ -204,7 +217,7 @@ impl Hub {
             doc: None,
             current: None,
             links: HashMap::new(),
-            waiting: HashMap::new(),
+            waiting: self.unpark_waiting(doc),
             parked: HashMap::new(),
             persisted: HashMap::new(),
             owners: HashMap::new(),
@@ -262,7 +275,7 @@ struct Actor {
     links: HashMap<PeerId, PeerLink>,
     /// Peers that asked for the document before it existed. They were told
     /// `doc-unavailable`, and are given the document as soon as some peer creates it.
-    waiting: HashMap<PeerId, PeerLink>,
+    waiting: HashMap<PeerId, waiting::Waiting>,
     /// Sync states of connected peers while the document is unloaded.
     parked: HashMap<PeerId, Vec<u8>>,
     /// Sync states stored for peers' storage ids, as loaded and as since written.
@@ -323,7 +336,8 @@ impl Actor {
                 }
             }
             self.handle(batch).await;
-            if self.links.is_empty() && self.waiting.is_empty() {
+            // Peers waiting for a document that does not exist wait in the hub, not here.
+            if self.links.is_empty() && (self.waiting.is_empty() || self.only_waiting()) {
                 self.unload().await;
                 if self.try_exit(&rx) {
                     break;
@@ -333,9 +347,10 @@ impl Actor {
         self.hub.0.idle.notify_waiters();
     }
 
-    /// Leaves the hub, unless a command arrived meanwhile. Senders hold the hub lock while
-    /// they send, so no command can slip in between this check and the removal.
-    fn try_exit(&self, rx: &mpsc::UnboundedReceiver<Command>) -> bool {
+    /// Leaves the hub, unless a command arrived meanwhile, leaving its waiting peers with
+    /// the hub for the document's next actor. Senders hold the hub lock while they send (and
+    /// start actors), so no command can slip in between this check and the removal.
+    fn try_exit(&mut self, rx: &mpsc::UnboundedReceiver<Command>) -> bool {
         let mut docs = self.hub.0.docs.lock().expect("hub lock poisoned");
         if !rx.is_empty() {
             return false;
@@ -345,6 +360,8 @@ impl Actor {
             .is_some_and(|tx| tx.same_channel(&self.tx))
         {
             docs.remove(&self.id);
+            self.hub
+                .park_waiting(self.id, std::mem::take(&mut self.waiting));
         }
         true
     }
@@ -431,9 +448,7 @@ impl Actor {
         let is_new = !self.links.contains_key(&link.peer);
         let exists = self.doc.as_ref().is_some_and(DocumentSync::exists);
         if is_new && kind == Kind::Request && !exists {
-            if link.author.role != fieldsync_core::schema::Role::Admin {
-                self.waiting.insert(link.peer.clone(), link.clone());
-            }
+            self.wait(&link);
             self.unavailable(&link);
             return;
         }
@@ -525,15 +540,27 @@ impl Actor {
         }
     }
 
+    /// Relays a peer's ephemeral message to the document's other peers, as the protocol
+    /// does: under the sender's own peer id, so that no peer can speak as the server (whose
+    /// ephemeral messages are notices). Only between peers that may read the document: the
+    /// sender must be attached to it (it passed the read rule), and so is every recipient.
     fn relay(&mut self, from: &PeerLink, count: u64, session_id: &str, data: &[u8]) {
+        let attached = self
+            .links
+            .get(&from.peer)
+            .is_some_and(|l| l.conn == from.conn);
+        if !attached || !self.readable(&from.author) {
+            tracing::debug!(doc = %self.id, peer = %from.peer, "ephemeral message from a peer not syncing the document, dropped");
+            return;
+        }
         for link in self.links.values() {
-            if link.peer == from.peer {
+            if link.peer == from.peer || !self.readable(&link.author) {
                 continue;
             }
             link.send(
                 Message::Ephemeral {
                     document_id: self.id,
-                    sender: self.hub.0.server_peer.clone(),
+                    sender: from.peer.clone(),
                     target: link.peer.clone(),
                     count,
                     session_id: session_id.to_owned(),
@@ -545,9 +572,7 @@ impl Actor {
     }
 
     async fn close(&mut self, peer: &PeerId, conn: u64) {
-        if self.waiting.get(peer).is_some_and(|l| l.conn == conn) {
-            self.waiting.remove(peer);
-        }
+        self.stop_waiting(peer, conn);
         if self.links.get(peer).is_none_or(|l| l.conn != conn) {
             return; // an older connection of a peer that has since reconnected
         }
@@ -609,13 +634,7 @@ impl Actor {
                 }
             }
         }
-        if doc.exists() && !self.waiting.is_empty() {
-            for (_, link) in std::mem::take(&mut self.waiting) {
-                if self.readable(&link.author) {
-                    self.attach(&link);
-                }
-            }
-        }
+        self.attach_waiting();
         // Refusals not followed by any commit are audited on their own.
         if !self.pending.is_empty() {
             let writes = std::mem::take(&mut self.pending);

@@ -13,6 +13,7 @@ pub mod caseload;
 mod connection;
 pub mod demo;
 pub mod hub;
+pub mod listen;
 mod live;
 pub mod projection;
 pub mod reindex;
@@ -80,6 +81,20 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Most distinct documents one connection may sync.
     pub max_docs_per_connection: usize,
+    /// Most documents one connection may wait for: asked for before they exist, and given to
+    /// the peer if some peer creates them while it stays connected. A request beyond it is
+    /// answered `doc-unavailable` and not remembered.
+    pub max_waiting_per_connection: usize,
+    /// A client must send a request's head within this (after the TLS handshake, which has
+    /// the same limit), and an idle keep-alive connection is closed after it.
+    pub header_read_timeout: std::time::Duration,
+    /// A WebSocket that has not sent `join` by then is closed.
+    pub join_timeout: std::time::Duration,
+    /// Connections (HTTP and WebSocket) one address may have open at once; more are closed
+    /// at once. Phones behind one carrier-grade NAT address share it.
+    pub max_connections_per_address: usize,
+    /// Connections open at once in total; more are closed at once.
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -101,6 +116,11 @@ impl Default for Config {
             limits: Limits {
                 max_message_bytes: 16 * 1024 * 1024,
                 max_docs_per_connection: 100_000,
+                max_waiting_per_connection: 1_000,
+                header_read_timeout: Duration::from_secs(10),
+                join_timeout: Duration::from_secs(10),
+                max_connections_per_address: 256,
+                max_connections: 10_000,
             },
             document_limits: fieldsync_core::Limits::default(),
             rate_limits: RateLimits::default(),
@@ -315,8 +335,12 @@ pub async fn serve(
         }
         None => false,
     };
-    let server_peer = PeerId::parse(&format!("fieldsync-{}", uuid::Uuid::new_v4()))
-        .expect("a uuid makes a valid peer id");
+    let server_peer = PeerId::parse(&format!(
+        "{}{}",
+        connection::SERVER_PREFIX,
+        uuid::Uuid::new_v4()
+    ))
+    .expect("a uuid makes a valid peer id");
     let (writer, writer_task) = Writer::spawn(storage.clone());
     let hub = Hub::new(
         storage.clone(),
@@ -375,24 +399,19 @@ pub async fn serve(
         });
         (abort, waiter)
     });
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let stopping = async move {
+    let app = router(state.clone());
+    tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
-    };
-    match tls_config {
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stopping)
-                .await
-        }
-        Some(tls_config) => {
-            axum::serve(tls::listener(listener, tls_config), app)
-                .with_graceful_shutdown(stopping)
-                .await
-        }
-    }
-    .context("server failed")?;
+    });
+    listen::serve(
+        listener,
+        tls_config,
+        app,
+        &config.limits,
+        state.shutdown.clone(),
+    )
+    .await;
     if let Some((seeding, waiter)) = demo_task {
         // Unfinished seeding stops here: it holds the hub, which must go before the writer.
         seeding.abort();

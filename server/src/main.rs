@@ -260,6 +260,32 @@ struct ServeArgs {
     /// Most operations one document may hold
     #[arg(long, env = "FIELDSYNC_MAX_DOCUMENT_OPS", default_value_t = DocLimits::default().max_document_ops)]
     max_document_ops: u64,
+    /// Most documents one connection may wait for (asked for before they exist); a request
+    /// beyond it is answered doc-unavailable and not remembered
+    #[arg(
+        long,
+        env = "FIELDSYNC_MAX_WAITING_PER_CONNECTION",
+        default_value_t = 1_000
+    )]
+    max_waiting_per_connection: usize,
+    /// Seconds a client has to send a request's head (and to finish its TLS handshake); also
+    /// how long an idle keep-alive connection stays open
+    #[arg(long, env = "FIELDSYNC_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    header_read_timeout_secs: u64,
+    /// Seconds a WebSocket has to send its join message
+    #[arg(long, env = "FIELDSYNC_JOIN_TIMEOUT_SECS", default_value_t = 10)]
+    join_timeout_secs: u64,
+    /// Connections one address may have open at once (phones behind one carrier-grade NAT
+    /// address share it); more are closed at once
+    #[arg(
+        long,
+        env = "FIELDSYNC_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
+    max_connections_per_address: usize,
+    /// Connections open at once in total; more are closed at once
+    #[arg(long, env = "FIELDSYNC_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
     /// WebSocket and sign-in attempts one address may make per minute (phones behind one
     /// carrier-grade NAT address share it)
     #[arg(long, env = "FIELDSYNC_CONNECTS_PER_MINUTE", default_value_t = 600)]
@@ -318,6 +344,17 @@ fn init_logging(format: LogFormat, filter: EnvFilter, serving: bool) {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Each connection is an open file: with the usual soft limit of 1,024, the file limit
+    // and not the connection caps would decide who gets in.
+    match fieldsync_server::listen::raise_open_file_limit() {
+        Ok(files) if (files as usize) < args.max_connections => tracing::warn!(
+            files,
+            "the open-file limit is below --max-connections ({}): raise the hard limit (ulimit -Hn)",
+            args.max_connections
+        ),
+        Ok(files) => tracing::info!(files, "open-file limit"),
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
     let config = Config {
         database_url: args.db.url(),
         cache_bytes: args.cache_mb * 1024 * 1024,
@@ -325,6 +362,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         limits: Limits {
             max_message_bytes: args.max_message_bytes,
             max_docs_per_connection: args.max_docs_per_connection,
+            max_waiting_per_connection: args.max_waiting_per_connection,
+            header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+            join_timeout: Duration::from_secs(args.join_timeout_secs),
+            max_connections_per_address: args.max_connections_per_address,
+            max_connections: args.max_connections,
         },
         document_limits: DocLimits {
             max_change_bytes: args.max_change_bytes,

@@ -1,25 +1,19 @@
-//! HTTPS and WSS served directly with rustls: loading the certificate and key, the listener that
-//! hands axum only connections whose TLS handshake has completed, and the rule that plain HTTP
-//! stays on loopback.
+//! HTTPS and WSS served directly with rustls: loading the certificate and key, the handshake
+//! with a time limit (run by `crate::listen` in each connection's own task), and the rule that
+//! plain HTTP stays on loopback.
 
-use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use axum::serve::{Listener, ListenerExt, TapIo};
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{InconsistentKeys, ServerConfig};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
-
-/// A client that has not finished its handshake by then is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the PEM certificate chain and private key are.
 #[derive(Debug, Clone)]
@@ -54,7 +48,7 @@ impl TlsConfig {
                     self.key.display()
                 ),
             })?;
-        // axum serves HTTP/1.1 only; saying so lets a client that offers h2 fall back at once.
+        // We serve HTTP/1.1 only; saying so lets a client that offers h2 fall back at once.
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }
@@ -101,67 +95,21 @@ pub fn check_plain_http(addr: SocketAddr, allow_insecure: bool) -> anyhow::Resul
     )
 }
 
-/// What `serve` hands to `axum::serve`. axum gives `ConnectInfo<SocketAddr>` to any listener
-/// wrapped in `tap_io` whose address is a `SocketAddr`; the orphan rule keeps us from giving it
-/// to `TlsListener` directly, hence the tap that does nothing.
-pub(crate) type Tls = TapIo<TlsListener, fn(&mut TlsStream<TcpStream>)>;
-
-pub(crate) fn listener(tcp: TcpListener, config: Arc<ServerConfig>) -> Tls {
-    TlsListener {
-        tcp,
-        acceptor: TlsAcceptor::from(config),
-        handshakes: JoinSet::new(),
-    }
-    .tap_io(|_| {})
-}
-
-/// Accepts TCP connections and runs each TLS handshake in a task of its own, so that a slow or
-/// broken client never holds up the next one; `accept` returns finished handshakes only.
-pub(crate) struct TlsListener {
-    tcp: TcpListener,
-    acceptor: TlsAcceptor,
-    /// Handshakes under way; dropped (and so aborted) with the listener at shutdown.
-    handshakes: JoinSet<Option<(TlsStream<TcpStream>, SocketAddr)>>,
-}
-
-impl Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    // Cancel-safe, as axum requires: both awaited futures are, and a finished handshake stays
-    // in the set until `join_next` returns it.
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let busy = !self.handshakes.is_empty();
-            tokio::select! {
-                // axum's own accept for TCP: it logs errors and waits out running out of files.
-                (tcp, addr) = Listener::accept(&mut self.tcp) => {
-                    let acceptor = self.acceptor.clone();
-                    self.handshakes.spawn(handshake(acceptor, tcp, addr));
-                }
-                Some(done) = self.handshakes.join_next(), if busy => {
-                    if let Ok(Some(connection)) = done {
-                        return connection;
-                    }
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.tcp.local_addr()
-    }
-}
-
-/// Failures are the client's business (a plain HTTP request, an untrusted certificate, a port
-/// scanner), hence debug level only.
-async fn handshake(
-    acceptor: TlsAcceptor,
-    tcp: TcpStream,
+/// Runs one client's TLS handshake, within `limit`. Each connection has a task of its own
+/// (`crate::listen`), so a slow or broken client never holds up another. Failures are the
+/// client's business (a plain HTTP request, an untrusted certificate, a port scanner), hence
+/// debug level only.
+pub(crate) async fn handshake<I>(
+    acceptor: &TlsAcceptor,
+    io: I,
     addr: SocketAddr,
-) -> Option<(TlsStream<TcpStream>, SocketAddr)> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-        Ok(Ok(tls)) => Some((tls, addr)),
+    limit: Duration,
+) -> Option<TlsStream<I>>
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(limit, acceptor.accept(io)).await {
+        Ok(Ok(tls)) => Some(tls),
         Ok(Err(e)) => {
             tracing::debug!(%addr, "TLS handshake failed: {e}");
             None

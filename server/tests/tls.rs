@@ -61,12 +61,17 @@ struct Server {
 
 /// A TLS server on a random loopback port, with one field worker and a device of theirs.
 async fn start() -> Server {
+    start_with(|_| {}).await
+}
+
+async fn start_with(adjust: impl FnOnce(&mut Config)) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let pki = pki(dir.path());
-    let config = Config {
+    let mut config = Config {
         tls: Some(pki.tls),
         ..Config::sqlite_in(dir.path())
     };
+    adjust(&mut config);
     let storage = fieldsync_server::storage::open(&config.database_url)
         .await
         .unwrap();
@@ -200,6 +205,36 @@ async fn health_answers_over_tls_while_another_handshake_is_stuck() {
         .expect("health answers while a handshake is stuck");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"status\":\"ok\""), "{response}");
+}
+
+/// Whether the server ends the stream (end or error) within `WAIT`.
+async fn closed_in_time(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> bool {
+    let mut buf = [0u8; 256];
+    loop {
+        match tokio::time::timeout(WAIT, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_silent_or_half_sent_client_is_closed_after_the_header_timeout() {
+    let server = start_with(|c| c.limits.header_read_timeout = Duration::from_millis(300)).await;
+    // No handshake at all.
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    // A handshake, then half a request head (slowloris over TLS).
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut half = connector(&server.ca).connect(name, tcp).await.unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+        .await
+        .unwrap();
+    assert!(closed_in_time(&mut silent).await, "no handshake");
+    assert!(closed_in_time(&mut half).await, "half a request head");
+    let response = healthz_over_tls(&server).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 }
 
 #[tokio::test]

@@ -41,6 +41,79 @@ impl RawPeer {
         peer
     }
 
+    pub fn me(&self) -> &PeerId {
+        &self.me
+    }
+
+    /// The server's peer id, as its handshake said.
+    pub fn server(&self) -> &PeerId {
+        &self.server
+    }
+
+    pub async fn send(&mut self, message: &Message) {
+        self.ws
+            .send(Ws::Binary(message.encode().into()))
+            .await
+            .unwrap();
+    }
+
+    /// An `ephemeral` message for document `id` with `data`, as this peer.
+    pub async fn send_ephemeral(&mut self, id: DocumentId, count: u64, data: Vec<u8>) {
+        let message = Message::Ephemeral {
+            document_id: id,
+            sender: self.me.clone(),
+            target: self.server.clone(),
+            count,
+            session_id: self.me.to_string(),
+            data,
+        };
+        self.send(&message).await;
+    }
+
+    /// Asks for document `id` and receives it; the copy and its sync state, to go on syncing.
+    pub async fn fetch(&mut self, id: DocumentId) -> (AutoCommit, automerge::sync::State) {
+        let mut doc = AutoCommit::new();
+        let mut state = automerge::sync::State::new();
+        let first = doc.sync().generate_sync_message(&mut state).unwrap();
+        let request = Message::Request(DocMessage {
+            document_id: id,
+            sender: self.me.clone(),
+            target: self.server.clone(),
+            data: first.encode(),
+        });
+        self.send(&request).await;
+        while doc.get_heads().is_empty() {
+            match self.next().await {
+                Message::Sync(m) if m.document_id == id => {
+                    let m = automerge::sync::Message::decode(&m.data).unwrap();
+                    doc.sync().receive_sync_message(&mut state, m).unwrap();
+                }
+                other => panic!("expected the document, got {other:?}"),
+            }
+        }
+        (doc, state)
+    }
+
+    /// Sends what `doc` has to say about document `id` (after a local change: the change).
+    pub async fn send_sync(
+        &mut self,
+        id: DocumentId,
+        doc: &mut AutoCommit,
+        state: &mut automerge::sync::State,
+    ) {
+        let m = doc
+            .sync()
+            .generate_sync_message(state)
+            .expect("something to send");
+        let frame = Message::Sync(DocMessage {
+            document_id: id,
+            sender: self.me.clone(),
+            target: self.server.clone(),
+            data: m.encode(),
+        });
+        self.send(&frame).await;
+    }
+
     /// The next protocol message from the server.
     pub async fn next(&mut self) -> Message {
         loop {

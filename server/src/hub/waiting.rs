@@ -1,0 +1,163 @@
+//! Peers waiting for a document that does not exist yet: they asked for it (`request`), were
+//! told `doc-unavailable`, and are given it if some peer creates it while they stay connected.
+//! Part of the document actor.
+//!
+//! Each connection may wait for at most [`crate::Limits::max_waiting_per_connection`]
+//! documents ([`Waits`]); a request beyond it is answered `doc-unavailable` like any other
+//! and not remembered. An actor whose only peers are waiting ones ends, and leaves them with
+//! the hub ([`Parked`]) for the document's next actor: a waiting document costs one small
+//! map entry per peer, not a task and an Automerge document (30,000 requests for missing
+//! documents on one connection took 650 MB before).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use fieldsync_core::DocumentSync;
+use fieldsync_core::schema::Role;
+use fieldsync_protocol::{DocumentId, PeerId};
+
+use super::{Actor, Hub, PeerLink};
+
+/// Waiting peers of documents without an actor.
+pub(super) type Parked = HashMap<DocumentId, HashMap<PeerId, Waiting>>;
+
+/// How many documents one connection waits for, against its limit; shared by the connection's
+/// [`PeerLink`]s.
+#[derive(Debug)]
+pub struct Waits {
+    count: AtomicUsize,
+    max: usize,
+    /// The limit was reached once: logged once per connection.
+    told: AtomicBool,
+}
+
+impl Waits {
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            count: AtomicUsize::new(0),
+            max,
+            told: AtomicBool::new(false),
+        })
+    }
+
+    /// A place for one more waiting document, or `None` at the limit.
+    fn take(self: &Arc<Self>) -> Option<WaitSlot> {
+        self.count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| WaitSlot(self.clone()))
+    }
+}
+
+/// One waiting document of a connection; frees its place when dropped.
+#[derive(Debug)]
+struct WaitSlot(Arc<Waits>);
+
+impl Drop for WaitSlot {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A peer waiting for the document.
+#[derive(Debug)]
+pub(super) struct Waiting {
+    link: PeerLink,
+    _slot: WaitSlot,
+}
+
+impl Actor {
+    /// Remembers a peer that asked for the document before it exists, within its
+    /// connection's limit. Administrators are not remembered: they read everything, and
+    /// their requests would keep actors for every id they ever tried.
+    pub(super) fn wait(&mut self, link: &PeerLink) {
+        if link.author.role == Role::Admin
+            || self
+                .waiting
+                .get(&link.peer)
+                .is_some_and(|w| w.link.conn == link.conn)
+        {
+            return;
+        }
+        match link.waits.take() {
+            Some(slot) => {
+                self.waiting.insert(
+                    link.peer.clone(),
+                    Waiting {
+                        link: link.clone(),
+                        _slot: slot,
+                    },
+                );
+            }
+            None => {
+                if !link.waits.told.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        peer = %link.peer,
+                        "peer waits for {} documents that do not exist; further ones are not remembered",
+                        link.waits.max
+                    );
+                }
+            }
+        }
+    }
+
+    /// Once the document exists, gives it to the waiting peers that may read it.
+    pub(super) fn attach_waiting(&mut self) {
+        if self.waiting.is_empty() || !self.doc.as_ref().is_some_and(DocumentSync::exists) {
+            return;
+        }
+        for (_, waiting) in std::mem::take(&mut self.waiting) {
+            if self.readable(&waiting.link.author) {
+                self.attach(&waiting.link);
+            }
+        }
+    }
+
+    /// The peer's connection `conn` closed.
+    pub(super) fn stop_waiting(&mut self, peer: &PeerId, conn: u64) {
+        if self.waiting.get(peer).is_some_and(|w| w.link.conn == conn) {
+            self.waiting.remove(peer);
+        }
+    }
+
+    /// Only waiting peers left and no document yet: the actor may end.
+    pub(super) fn only_waiting(&self) -> bool {
+        self.links.is_empty()
+            && !self.waiting.is_empty()
+            && !self.doc.as_ref().is_some_and(DocumentSync::exists)
+    }
+}
+
+impl Hub {
+    /// Keeps an ending actor's waiting peers. Called with the `docs` lock held.
+    pub(super) fn park_waiting(&self, doc: DocumentId, waiting: HashMap<PeerId, Waiting>) {
+        if waiting.is_empty() {
+            return;
+        }
+        let mut parked = self.0.waiting.lock().expect("waiting lock poisoned");
+        parked.insert(doc, waiting);
+    }
+
+    /// The waiting peers of a document whose actor starts. Called with the `docs` lock held.
+    pub(super) fn unpark_waiting(&self, doc: DocumentId) -> HashMap<PeerId, Waiting> {
+        let mut parked = self.0.waiting.lock().expect("waiting lock poisoned");
+        parked.remove(&doc).unwrap_or_default()
+    }
+
+    /// A waiting peer's connection closed while the document has no actor. Called with the
+    /// `docs` lock held.
+    pub(super) fn forget_waiting(&self, doc: DocumentId, peer: &PeerId, conn: u64) {
+        let mut parked = self.0.waiting.lock().expect("waiting lock poisoned");
+        if let Some(waiting) = parked.get_mut(&doc) {
+            if waiting.get(peer).is_some_and(|w| w.link.conn == conn) {
+                waiting.remove(peer);
+            }
+            if waiting.is_empty() {
+                parked.remove(&doc);
+            }
+        }
+    }
+}
