@@ -1,27 +1,83 @@
 //! PostgreSQL, for deployments that outgrow one machine: the same model as SQLite, with
 //! its own migrations and SQL.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use fieldsync_protocol::DocumentId;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
+use super::chunks::{DOCUMENT_LOCKS, Held, covered, lock_key};
 use super::{
     BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Storage, StorageResult, StoredDocument, Write,
-    parse_document_ids, projection_rows_sql, stored_document,
+    Written, parse_document_ids, projection_rows_sql, stored_document,
 };
 
 #[derive(Debug, Clone)]
 pub struct PostgresStorage {
     pool: PgPool,
+    held: Arc<Held>,
 }
 
 impl PostgresStorage {
-    /// Connects and applies pending migrations.
+    /// Connects and applies pending migrations. Several processes may start at once on an
+    /// empty database: sqlx's migrator holds a session advisory lock
+    /// (`pg_advisory_lock`) while it migrates, so one migrates and the others wait, then find
+    /// nothing left to do.
     pub async fn connect(url: &str) -> StorageResult<Self> {
         let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
-        sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        let mut migrator = sqlx::migrate!("migrations/postgres");
+        migrator.set_locking(true);
+        migrator.run(&pool).await?;
+        Ok(Self {
+            pool,
+            held: Arc::default(),
+        })
     }
+
+    async fn read_chunks(&self, doc: DocumentId) -> StorageResult<Option<StoredDocument>> {
+        let id = doc.to_string();
+        let chunks: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT id, data FROM chunks WHERE document_id = $1 ORDER BY id")
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await?;
+        if chunks.is_empty() {
+            return Ok(None);
+        }
+        let states: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT storage_id, state FROM sync_states WHERE document_id = $1")
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(Some(stored_document(chunks, states)))
+    }
+}
+
+/// Takes, in one order for every process (so no two batches deadlock), the advisory lock of
+/// every document the batch touches, held until the transaction ends. Every insert of a
+/// document's chunk is made under it, which is what makes a document's chunk ids commit in
+/// increasing order (`super::chunks::Held`) and orders concurrent compactions, appends and
+/// rebuilds of one document.
+async fn lock_documents(conn: &mut sqlx::PgConnection, batch: &[Write]) -> Result<(), sqlx::Error> {
+    let mut keys: Vec<i32> = batch
+        .iter()
+        .filter_map(Write::document)
+        .map(lock_key)
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    // A function scan yields the array in order, and the locks are taken row by row.
+    sqlx::query("SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS k")
+        .bind(DOCUMENT_LOCKS)
+        .bind(&keys)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 super::projection::projection_writer!(write_projection, sqlx::PgConnection);
@@ -71,27 +127,28 @@ super::activity::activity_impl!(PostgresStorage, sqlx::Postgres);
 impl Storage for PostgresStorage {
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
         Box::pin(async move {
-            let id = doc.to_string();
-            let chunks: Vec<(i64, Vec<u8>)> =
-                sqlx::query_as("SELECT id, data FROM chunks WHERE document_id = $1 ORDER BY id")
-                    .bind(&id)
-                    .fetch_all(&self.pool)
-                    .await?;
-            if chunks.is_empty() {
-                return Ok(None);
-            }
-            let states: Vec<(String, Vec<u8>)> =
-                sqlx::query_as("SELECT storage_id, state FROM sync_states WHERE document_id = $1")
-                    .bind(&id)
-                    .fetch_all(&self.pool)
-                    .await?;
-            Ok(Some(stored_document(chunks, states)))
+            let stored = self.read_chunks(doc).await?;
+            self.held
+                .loaded(doc, stored.as_ref().map_or(0, |s| s.last_chunk));
+            Ok(stored)
         })
     }
 
-    fn write<'a>(&'a self, batch: &'a [Write]) -> BoxFuture<'a, ()> {
+    fn read(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
+        Box::pin(self.read_chunks(doc))
+    }
+
+    fn forget(&self, doc: DocumentId) {
+        self.held.forget(doc);
+    }
+
+    fn write<'a>(&'a self, batch: &'a [Write]) -> BoxFuture<'a, Written> {
         Box::pin(async move {
             let mut tx = self.pool.begin().await?;
+            lock_documents(&mut tx, batch).await?;
+            let mut written = Written::default();
+            // What this process will hold once the transaction commits.
+            let mut advanced: HashMap<DocumentId, i64> = HashMap::new();
             for w in batch {
                 match w {
                     Write::Append {
@@ -108,7 +165,25 @@ impl Storage for PostgresStorage {
                         .bind(bytes.as_slice())
                         .fetch_one(&mut *tx)
                         .await?;
-                        write_projection(&mut tx, &id, chunk, projection).await?;
+                        let held = advanced
+                            .get(doc)
+                            .copied()
+                            .unwrap_or_else(|| self.held.get(*doc));
+                        let (unseen,): (bool,) = sqlx::query_as(
+                            "SELECT EXISTS (SELECT 1 FROM chunks \
+                             WHERE document_id = $1 AND id > $2 AND id <> $3)",
+                        )
+                        .bind(&id)
+                        .bind(held)
+                        .bind(chunk)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        if unseen {
+                            written.behind.push(*doc);
+                        } else {
+                            write_projection(&mut tx, &id, chunk, projection).await?;
+                            advanced.insert(*doc, chunk);
+                        }
                     }
                     Write::Project {
                         doc,
@@ -117,20 +192,36 @@ impl Storage for PostgresStorage {
                     } => {
                         write_projection(&mut tx, &doc.to_string(), *source, projection).await?;
                     }
-                    Write::Compact { doc, snapshot } => {
+                    Write::Compact {
+                        doc,
+                        snapshot,
+                        covers,
+                    } => {
                         let id = doc.to_string();
-                        sqlx::query("DELETE FROM chunks WHERE document_id = $1")
-                            .bind(&id)
+                        let rows: Vec<(i64, Vec<u8>)> =
+                            sqlx::query_as("SELECT id, data FROM chunks WHERE document_id = $1")
+                                .bind(&id)
+                                .fetch_all(&mut *tx)
+                                .await?;
+                        let (gone, kept): (Vec<_>, Vec<_>) =
+                            rows.iter().partition(|(_, data)| covered(data, covers));
+                        let gone: Vec<i64> = gone.into_iter().map(|(row, _)| *row).collect();
+                        sqlx::query("DELETE FROM chunks WHERE id = ANY($1)")
+                            .bind(&gone)
                             .execute(&mut *tx)
                             .await?;
-                        sqlx::query(
-                            "INSERT INTO chunks (document_id, kind, data) VALUES ($1, $2, $3)",
+                        let (chunk,): (i64,) = sqlx::query_as(
+                            "INSERT INTO chunks (document_id, kind, data) VALUES ($1, $2, $3) RETURNING id",
                         )
                         .bind(&id)
                         .bind(CHUNK_SNAPSHOT)
                         .bind(snapshot.as_slice())
-                        .execute(&mut *tx)
+                        .fetch_one(&mut *tx)
                         .await?;
+                        // Every stored row was in the snapshot: this process holds it all.
+                        if kept.is_empty() {
+                            advanced.insert(*doc, chunk);
+                        }
                     }
                     // Together at the end, many rows per statement.
                     Write::Audit(_) | Write::BindActors { .. } => {}
@@ -141,7 +232,8 @@ impl Storage for PostgresStorage {
             write_identity(&mut tx, batch).await?;
             write_sync_states(&mut tx, batch).await?;
             tx.commit().await?;
-            Ok(())
+            self.held.advance(advanced);
+            Ok(written)
         })
     }
 

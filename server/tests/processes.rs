@@ -1,0 +1,85 @@
+//! Several `fieldsync serve` processes on one PostgreSQL database, as a deployment behind a
+//! load balancer runs them: what any of them acknowledged is stored, whatever the others do.
+
+#![cfg(unix)]
+
+mod support;
+
+use std::time::Duration;
+
+use automerge::ROOT;
+use automerge::transaction::Transactable;
+use fieldsync_client::{ConnectOptions, DocStatus, Replica};
+use support::{Postgres, WAIT, start, value, visit};
+
+/// Edits through A after B's: more than a document takes before it is compacted.
+const EDITS_THROUGH_A: i64 = 40;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_on_one_process_keeps_what_another_acknowledged() {
+    let Some(db) = Postgres::create("two processes on one database") else {
+        return;
+    };
+    let (mut a, url_a) = start(&db.url);
+    let (mut b, url_b) = start(&db.url);
+
+    // Step 1: a phone on A creates a visit and keeps it open on A the whole time.
+    let phone_a = Replica::in_memory().await;
+    let _on_a = phone_a.connect(ConnectOptions {
+        max_backoff: Duration::from_millis(200),
+        ..ConnectOptions::new(url_a)
+    });
+    let id = phone_a
+        .create(|tx| {
+            visit(tx)?;
+            tx.put(ROOT, "counter", 0).map(|_| ())
+        })
+        .await
+        .unwrap();
+    phone_a.wait_acknowledged(id, WAIT).await.unwrap();
+
+    // Step 2: a phone on B opens it and makes one edit, which B acknowledges.
+    let phone_b = Replica::in_memory().await;
+    let _on_b = phone_b.connect(ConnectOptions::new(url_b));
+    phone_b.find(id).await;
+    phone_b
+        .wait_doc(id, WAIT, |d| value(d, "counter") == Some(0))
+        .await
+        .unwrap();
+    phone_b
+        .change(id, |tx| tx.put(ROOT, "from_b", 1))
+        .await
+        .unwrap();
+    phone_b.wait_acknowledged(id, WAIT).await.unwrap();
+
+    // Step 3: enough acknowledged edits through A, one commit each, for A to compact the
+    // document it loaded before B's edit.
+    for round in 1..=EDITS_THROUGH_A {
+        phone_a
+            .change(id, |tx| tx.put(ROOT, "counter", round))
+            .await
+            .unwrap();
+        phone_a.wait_acknowledged(id, WAIT).await.unwrap();
+    }
+
+    // Step 4: both die without warning; one comes back; every acknowledged edit is there.
+    a.kill();
+    b.kill();
+    let (_a, url) = start(&db.url);
+    let reader = Replica::in_memory().await;
+    let _reading = reader.connect(ConnectOptions::new(url));
+    reader.find(id).await;
+    reader
+        .wait_status(id, WAIT, |s| s == Some(DocStatus::Acknowledged))
+        .await
+        .expect("the document is on the restarted server");
+    let stored = reader
+        .read(id, |d| (value(d, "counter"), value(d, "from_b")))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        (Some(EDITS_THROUGH_A), Some(1)),
+        "(A's last acknowledged counter, B's acknowledged edit)"
+    );
+}
