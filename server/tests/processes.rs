@@ -83,3 +83,54 @@ async fn compaction_on_one_process_keeps_what_another_acknowledged() {
         "(A's last acknowledged counter, B's acknowledged edit)"
     );
 }
+
+/// How soon a change must cross processes: "about a second", with room for a busy machine.
+const CROSSING: Duration = Duration::from_secs(5);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_through_one_process_reaches_phones_on_another() {
+    let Some(db) = Postgres::create("changes crossing processes") else {
+        return;
+    };
+    let (_a, url_a) = start(&db.url);
+    let (_b, url_b) = start(&db.url);
+
+    // Step 1: the same visit open on both processes, one phone on each.
+    let phone_a = Replica::in_memory().await;
+    let _on_a = phone_a.connect(ConnectOptions::new(url_a));
+    let id = phone_a
+        .create(|tx| {
+            visit(tx)?;
+            tx.put(ROOT, "counter", 0).map(|_| ())
+        })
+        .await
+        .unwrap();
+    phone_a.wait_acknowledged(id, WAIT).await.unwrap();
+    let phone_b = Replica::in_memory().await;
+    let _on_b = phone_b.connect(ConnectOptions::new(url_b));
+    phone_b.find(id).await;
+    phone_b
+        .wait_doc(id, WAIT, |d| value(d, "counter") == Some(0))
+        .await
+        .unwrap();
+
+    // Step 2: each edit reaches the phone on the other process, both ways, promptly.
+    for round in 1..=3 {
+        phone_b
+            .change(id, |tx| tx.put(ROOT, "from_b", round))
+            .await
+            .unwrap();
+        phone_a
+            .wait_doc(id, CROSSING, |d| value(d, "from_b") == Some(round))
+            .await
+            .unwrap_or_else(|_| panic!("B's edit {round} did not reach the phone on A"));
+        phone_a
+            .change(id, |tx| tx.put(ROOT, "counter", round))
+            .await
+            .unwrap();
+        phone_b
+            .wait_doc(id, CROSSING, |d| value(d, "counter") == Some(round))
+            .await
+            .unwrap_or_else(|_| panic!("A's edit {round} did not reach the phone on B"));
+    }
+}

@@ -874,3 +874,118 @@ fn outreach_note(attendees: u64) -> FieldDocument {
         ..outreach_document()
     })
 }
+
+#[tokio::test]
+async fn catching_up_reads_only_what_another_process_stored_since() {
+    let backends = backends().await;
+    for b in &backends {
+        let doc_id = did(24);
+        let other = storage::open(&b.url).await.unwrap();
+        let mut ours = AutoCommit::new();
+        let first = edit(&mut ours, "a", 2);
+        append(&b.storage, doc_id, first).await;
+        b.storage.load(doc_id).await.unwrap();
+        assert!(
+            b.storage.catch_up(doc_id).await.unwrap().is_none(),
+            "{}",
+            b.name
+        );
+        // B stores a change; A reads that, and only that, once.
+        let stored = other.load(doc_id).await.unwrap().unwrap();
+        let mut theirs = AutoCommit::load(&stored.bytes).unwrap();
+        let change = edit(&mut theirs, "b", 1);
+        append(&other, doc_id, change.clone()).await;
+        let caught = b.storage.catch_up(doc_id).await.unwrap().unwrap();
+        assert_eq!((caught.bytes, caught.chunks), (change, 1), "{}", b.name);
+        assert!(
+            b.storage.catch_up(doc_id).await.unwrap().is_none(),
+            "{}",
+            b.name
+        );
+        // Having applied it, A holds every chunk again: its rows are written.
+        ours.load_incremental(&b.storage.read(doc_id).await.unwrap().unwrap().bytes)
+            .unwrap();
+        let written = b
+            .storage
+            .write(&[Write::Append {
+                doc: doc_id,
+                bytes: edit(&mut ours, "c", 1),
+                projection: outreach(5),
+            }])
+            .await
+            .unwrap();
+        assert!(written.behind.is_empty(), "{}", b.name);
+        other.close().await.unwrap();
+    }
+    finish(backends).await;
+}
+
+#[tokio::test]
+async fn other_processes_commits_are_heard_and_a_lost_listener_says_so() {
+    let backends = backends().await;
+    for b in &backends {
+        let Some(mut heard) = b.storage.follow() else {
+            assert_eq!(b.name, "sqlite", "only SQLite has nobody to hear from");
+            continue;
+        };
+        let next = async |heard: &mut tokio::sync::mpsc::Receiver<storage::Elsewhere>| {
+            tokio::time::timeout(Duration::from_secs(10), heard.recv())
+                .await
+                .expect("a notice in time")
+                .expect("the listener runs")
+        };
+        // Step 1: nothing heard before the listener is up.
+        assert_eq!(next(&mut heard).await, storage::Elsewhere::Missed);
+        // Step 2: our own commit is not news; another process's is, once it commits.
+        let other = storage::open(&b.url).await.unwrap();
+        append(&b.storage, did(25), doc_with_changes(1).1.concat()).await;
+        append(&other, did(26), doc_with_changes(1).1.concat()).await;
+        assert_eq!(
+            next(&mut heard).await,
+            storage::Elsewhere::Changed(vec![did(26)])
+        );
+        // Step 3: the listening connection dies; once back, it says notices may be lost.
+        let mut admin = sqlx::PgConnection::connect(&b.url).await.unwrap();
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        )
+        .execute(&mut admin)
+        .await
+        .unwrap();
+        assert_eq!(next(&mut heard).await, storage::Elsewhere::Missed);
+        append(&other, did(27), doc_with_changes(1).1.concat()).await;
+        assert_eq!(
+            next(&mut heard).await,
+            storage::Elsewhere::Changed(vec![did(27)])
+        );
+        // Step 4: a batch of more documents than one notice can name (8000 bytes) is heard
+        // whole, over several notices.
+        let many: Vec<DocumentId> = (0..600u16)
+            .map(|n| {
+                let mut bytes = [7u8; 16];
+                bytes[..2].copy_from_slice(&n.to_be_bytes());
+                DocumentId::from_bytes(bytes)
+            })
+            .collect();
+        let batch: Vec<Write> = many
+            .iter()
+            .map(|doc| Write::Append {
+                doc: *doc,
+                bytes: doc_with_changes(1).1.concat(),
+                projection: Projection::Nothing,
+            })
+            .collect();
+        other.write(&batch).await.unwrap();
+        let mut named = HashSet::new();
+        while named.len() < many.len() {
+            match next(&mut heard).await {
+                storage::Elsewhere::Changed(docs) => named.extend(docs),
+                storage::Elsewhere::Missed => panic!("no connection was lost"),
+            }
+        }
+        assert_eq!(named, many.into_iter().collect());
+        other.close().await.unwrap();
+    }
+    finish(backends).await;
+}

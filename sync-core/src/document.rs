@@ -309,6 +309,22 @@ impl DocumentSync {
         self.dirty = self.doc.get_heads() != self.durable_heads;
     }
 
+    /// Changes another process stored (`chunks` stored chunks, concatenated): applied and
+    /// durable at once, so they are relayed at the next `generate`. Refused while changes of
+    /// ours wait for their commit, whose durable heads it would misstate.
+    pub fn apply_stored(&mut self, stored: &[u8], chunks: usize) -> Result<(), SyncError> {
+        if self.dirty || self.in_commit {
+            return Err(SyncError::Load(Uncommitted.to_string()));
+        }
+        self.doc
+            .load_incremental(stored)
+            .map_err(|e| SyncError::Load(e.to_string()))?;
+        self.durable_heads = self.doc.get_heads();
+        self.stored_bytes += stored.len();
+        self.chunks_since_snapshot += chunks;
+        Ok(())
+    }
+
     /// Storage failed: forget everything not durable, and restart every peer's sync from
     /// scratch, because their states may count changes we no longer have.
     pub fn rolled_back(&mut self) -> Result<(), SyncError> {

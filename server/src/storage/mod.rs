@@ -134,6 +134,16 @@ pub struct Written {
     pub behind: Vec<DocumentId>,
 }
 
+/// What other processes sharing the database did, as this one hears it ([`Storage::follow`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Elsewhere {
+    /// Another process committed new changes of these documents.
+    Changed(Vec<DocumentId>),
+    /// Notices may have been missed (the listening connection was lost and is back, or this is
+    /// its first start): every loaded document is to be checked.
+    Missed,
+}
+
 /// The one interface the server has to a database: documents here, people and devices in
 /// [`Directory`], web sign-in in [`WebDirectory`], caseloads in [`Caseload`], the supervisor's
 /// reads in [`Review`], exports in [`Exports`], the coordinator's reads in [`Activity`].
@@ -160,6 +170,16 @@ pub trait Storage:
 
     /// The document's actor unloaded it: this process no longer holds it.
     fn forget(&self, doc: DocumentId);
+
+    /// The document's chunks stored after the newest one this process holds (see
+    /// [`Storage::load`]), oldest first; `None` if there are none. From now on the process
+    /// holds them: its actor is to apply them.
+    fn catch_up(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>>;
+
+    /// Notices of the changes other processes commit from now on (PostgreSQL `LISTEN`), in a
+    /// task of its own that reconnects when the connection is lost; `None` where no other
+    /// process shares the database (SQLite). The task ends when the receiver is dropped.
+    fn follow(&self) -> Option<tokio::sync::mpsc::Receiver<Elsewhere>>;
 
     /// Applies every write in one transaction: all of them are durable when this returns
     /// `Ok`, none of them if it returns `Err`.

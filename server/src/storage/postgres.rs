@@ -10,14 +10,21 @@ use sqlx::postgres::PgPoolOptions;
 
 use super::chunks::{DOCUMENT_LOCKS, Held, covered, lock_key};
 use super::{
-    BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Storage, StorageResult, StoredDocument, Write,
-    Written, parse_document_ids, projection_rows_sql, stored_document,
+    BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Elsewhere, Storage, StorageResult, StoredDocument,
+    Write, Written, parse_document_ids, projection_rows_sql, stored_document,
 };
+
+/// The channel on which every process announces the documents it committed changes of.
+const CHANGES_CHANNEL: &str = "fieldsync_changes";
+/// PostgreSQL refuses a notification payload of 8000 bytes or more.
+const MAX_PAYLOAD: usize = 7900;
 
 #[derive(Debug, Clone)]
 pub struct PostgresStorage {
     pool: PgPool,
     held: Arc<Held>,
+    /// This process, in its own notifications, so that it skips them.
+    origin: Arc<str>,
 }
 
 impl PostgresStorage {
@@ -33,6 +40,7 @@ impl PostgresStorage {
         Ok(Self {
             pool,
             held: Arc::default(),
+            origin: uuid::Uuid::new_v4().simple().to_string().into(),
         })
     }
 
@@ -52,6 +60,101 @@ impl PostgresStorage {
                 .fetch_all(&self.pool)
                 .await?;
         Ok(Some(stored_document(chunks, states)))
+    }
+}
+
+/// Tells the other processes which documents this batch added changes to: `origin`, then
+/// document ids, separated by spaces, as many notifications as the payload limit needs.
+/// PostgreSQL delivers them when (and only if) the transaction commits.
+async fn notify_changes(
+    conn: &mut sqlx::PgConnection,
+    origin: &str,
+    batch: &[Write],
+) -> Result<(), sqlx::Error> {
+    let mut docs: Vec<String> = batch
+        .iter()
+        .filter_map(|w| match w {
+            Write::Append { doc, .. } => Some(doc.to_string()),
+            _ => None,
+        })
+        .collect();
+    docs.sort_unstable();
+    docs.dedup();
+    let mut payload = String::new();
+    for doc in docs {
+        if !payload.is_empty() && payload.len() + 1 + doc.len() > MAX_PAYLOAD {
+            send_notification(conn, &payload).await?;
+            payload.clear();
+        }
+        if payload.is_empty() {
+            payload.push_str(origin);
+        }
+        payload.push(' ');
+        payload.push_str(&doc);
+    }
+    if !payload.is_empty() {
+        send_notification(conn, &payload).await?;
+    }
+    Ok(())
+}
+
+async fn send_notification(
+    conn: &mut sqlx::PgConnection,
+    payload: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANGES_CHANNEL)
+        .bind(payload)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Listens on [`CHANGES_CHANNEL`] until `tx` is dropped, reconnecting after a lost
+/// connection; reports [`Elsewhere::Missed`] whenever notifications may have been lost.
+async fn listen(pool: PgPool, origin: Arc<str>, tx: tokio::sync::mpsc::Sender<Elsewhere>) {
+    loop {
+        let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("cannot listen for other processes' changes: {e}");
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
+                    _ = tx.closed() => return,
+                }
+            }
+        };
+        if let Err(e) = listener.listen(CHANGES_CHANNEL).await {
+            tracing::warn!("cannot listen for other processes' changes: {e}");
+            continue;
+        }
+        // Whatever committed before the listener was up was not heard.
+        if tx.send(Elsewhere::Missed).await.is_err() {
+            return;
+        }
+        loop {
+            let received = tokio::select! {
+                r = listener.try_recv() => r,
+                _ = tx.closed() => return,
+            };
+            let notification = match received {
+                Ok(Some(n)) => n,
+                // The connection was lost; notifications meanwhile are gone.
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!("listening for other processes' changes: {e}");
+                    break;
+                }
+            };
+            let mut words = notification.payload().split(' ');
+            if words.next() == Some(&*origin) {
+                continue;
+            }
+            let docs = parse_document_ids(words.map(str::to_owned).collect());
+            if !docs.is_empty() && tx.send(Elsewhere::Changed(docs)).await.is_err() {
+                return;
+            }
+        }
     }
 }
 
@@ -140,6 +243,30 @@ impl Storage for PostgresStorage {
 
     fn forget(&self, doc: DocumentId) {
         self.held.forget(doc);
+    }
+
+    fn catch_up(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
+        Box::pin(async move {
+            let chunks: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+                "SELECT id, data FROM chunks WHERE document_id = $1 AND id > $2 ORDER BY id",
+            )
+            .bind(doc.to_string())
+            .bind(self.held.get(doc))
+            .fetch_all(&self.pool)
+            .await?;
+            if chunks.is_empty() {
+                return Ok(None);
+            }
+            let stored = stored_document(chunks, Vec::new());
+            self.held.loaded(doc, stored.last_chunk);
+            Ok(Some(stored))
+        })
+    }
+
+    fn follow(&self) -> Option<tokio::sync::mpsc::Receiver<Elsewhere>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(listen(self.pool.clone(), self.origin.clone(), tx));
+        Some(rx)
     }
 
     fn write<'a>(&'a self, batch: &'a [Write]) -> BoxFuture<'a, Written> {
@@ -231,6 +358,7 @@ impl Storage for PostgresStorage {
             }
             write_identity(&mut tx, batch).await?;
             write_sync_states(&mut tx, batch).await?;
+            notify_changes(&mut tx, &self.origin, batch).await?;
             tx.commit().await?;
             self.held.advance(advanced);
             Ok(written)

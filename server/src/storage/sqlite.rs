@@ -11,8 +11,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use super::chunks::{Held, covered};
 use super::{
-    BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Storage, StorageError, StorageResult, StoredDocument,
-    Write, Written, now_millis, parse_document_ids, projection_rows_sql, stored_document,
+    BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Elsewhere, Storage, StorageError, StorageResult,
+    StoredDocument, Write, Written, now_millis, parse_document_ids, projection_rows_sql,
+    stored_document,
 };
 
 #[derive(Debug, Clone)]
@@ -136,6 +137,29 @@ impl Storage for SqliteStorage {
 
     fn forget(&self, doc: DocumentId) {
         self.held.forget(doc);
+    }
+
+    fn catch_up(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
+        Box::pin(async move {
+            let chunks: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+                "SELECT id, data FROM chunks WHERE document_id = ? AND id > ? ORDER BY id",
+            )
+            .bind(doc.to_string())
+            .bind(self.held.get(doc))
+            .fetch_all(&self.pool)
+            .await?;
+            if chunks.is_empty() {
+                return Ok(None);
+            }
+            let stored = stored_document(chunks, Vec::new());
+            self.held.loaded(doc, stored.last_chunk);
+            Ok(Some(stored))
+        })
+    }
+
+    /// One SQLite file is one process's: nobody else to hear from.
+    fn follow(&self) -> Option<tokio::sync::mpsc::Receiver<Elsewhere>> {
+        None
     }
 
     fn write<'a>(&'a self, batch: &'a [Write]) -> BoxFuture<'a, Written> {
