@@ -134,3 +134,91 @@ async fn a_change_through_one_process_reaches_phones_on_another() {
             .unwrap_or_else(|_| panic!("A's edit {round} did not reach the phone on B"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phones_spread_over_two_processes_converge_and_keep_every_acknowledged_edit() {
+    let Some(db) = Postgres::create("phones spread over two processes") else {
+        return;
+    };
+    const PHONES: usize = 4;
+    const ROUNDS: i64 = 20;
+    let (a, url_a) = start(&db.url);
+    let (b, url_b) = start(&db.url);
+    let mut servers = vec![a, b];
+
+    // Step 1: three documents, created through A; four phones, two on each process, all
+    // holding all three.
+    let creator = Replica::in_memory().await;
+    let _creating = creator.connect(ConnectOptions::new(url_a.clone()));
+    let mut docs = Vec::new();
+    for _ in 0..3 {
+        let id = creator.create(|tx| visit(tx)).await.unwrap();
+        creator.wait_acknowledged(id, WAIT).await.unwrap();
+        docs.push(id);
+    }
+    let mut phones = Vec::new();
+    for p in 0..PHONES {
+        let phone = Replica::in_memory().await;
+        let url = if p % 2 == 0 { &url_a } else { &url_b };
+        let handle = phone.connect(ConnectOptions::new(url.clone()));
+        for id in &docs {
+            phone.find(*id).await;
+            phone
+                .wait_status(*id, WAIT, |s| s == Some(DocStatus::Acknowledged))
+                .await
+                .unwrap();
+        }
+        phones.push((phone, handle));
+    }
+
+    // Step 2: every phone edits every document at the same time, each its own key, waiting
+    // for each acknowledgement.
+    let mut editors = Vec::new();
+    for (p, (phone, _)) in phones.iter().enumerate() {
+        let (phone, docs) = (phone.clone(), docs.clone());
+        editors.push(tokio::spawn(async move {
+            for round in 1..=ROUNDS {
+                for id in &docs {
+                    phone
+                        .change(*id, |tx| tx.put(ROOT, format!("phone{p}"), round))
+                        .await
+                        .unwrap();
+                }
+                for id in &docs {
+                    phone.wait_acknowledged(*id, WAIT).await.unwrap();
+                }
+            }
+        }));
+    }
+    for e in editors {
+        e.await.unwrap();
+    }
+
+    // Step 3: every phone, on either process, ends with every phone's last edit.
+    let all_done = |d: &automerge::Automerge| {
+        (0..PHONES).all(|p| value(d, &format!("phone{p}")) == Some(ROUNDS))
+    };
+    for (phone, _) in &phones {
+        for id in &docs {
+            phone
+                .wait_doc(*id, WAIT, all_done)
+                .await
+                .unwrap_or_else(|_| panic!("a phone did not converge on {id}"));
+        }
+    }
+
+    // Step 4: both die; from a restarted process, all of it is stored.
+    for s in &mut servers {
+        s.kill();
+    }
+    let (_b, url) = start(&db.url);
+    let reader = Replica::in_memory().await;
+    let _reading = reader.connect(ConnectOptions::new(url));
+    for id in &docs {
+        reader.find(*id).await;
+        reader
+            .wait_doc(*id, WAIT, all_done)
+            .await
+            .unwrap_or_else(|_| panic!("{id} lost acknowledged edits"));
+    }
+}
