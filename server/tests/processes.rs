@@ -152,7 +152,7 @@ async fn phones_spread_over_two_processes_converge_and_keep_every_acknowledged_e
     let _creating = creator.connect(ConnectOptions::new(url_a.clone()));
     let mut docs = Vec::new();
     for _ in 0..3 {
-        let id = creator.create(|tx| visit(tx)).await.unwrap();
+        let id = creator.create(visit).await.unwrap();
         creator.wait_acknowledged(id, WAIT).await.unwrap();
         docs.push(id);
     }
