@@ -25,6 +25,7 @@ use crate::writer::Writer;
 
 mod access;
 mod edit;
+mod external;
 mod residency;
 mod waiting;
 use access::kind_of;
@@ -121,6 +122,9 @@ pub enum Command {
     /// Start syncing the document with a connected peer that did not ask for it: a new
     /// document in its user's areas (`crate::caseload`).
     Push { link: PeerLink },
+    /// Another process sharing the database may have stored changes of the document
+    /// (`hub/external.rs`).
+    External,
 }
 
 /// The registry of document actors; cheap to clone.
@@ -400,6 +404,7 @@ impl Actor {
             return;
         }
         let mut unload = false;
+        let mut external = false;
         for command in batch {
             match command {
                 Command::Sync {
@@ -417,10 +422,15 @@ impl Actor {
                 Command::Push { link } => self.push(link),
                 // Deferred: replies to this batch's messages must go out first.
                 Command::Unload => unload = true,
+                // After this batch's own commit, which it must not be mixed into.
+                Command::External => external = true,
             }
         }
         self.commit_and_reply().await;
         self.settle_edits();
+        if external {
+            self.catch_up().await;
+        }
         if unload {
             self.unload().await;
         }

@@ -364,6 +364,10 @@ pub async fn serve(
         caseloads.clone(),
         stop_rx.clone(),
     ));
+    let follower = tokio::spawn(
+        hub.clone()
+            .follow_other_processes(storage.clone(), stop_rx.clone()),
+    );
     let state = Arc::new(AppState {
         hub: hub.clone(),
         storage: storage.clone(),
@@ -423,6 +427,7 @@ pub async fn serve(
         tracing::warn!("some documents were still busy after 10 s");
     }
     let _ = watcher.await;
+    let _ = follower.await;
     let _ = caseload_task.await;
     drop(state);
     drop(hub);

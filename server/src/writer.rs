@@ -4,13 +4,18 @@
 //! own would cost one fsync per change; the writer instead takes everything queued while the
 //! previous transaction was committing and commits it together. Every caller still learns
 //! whether *its* write is durable before it replies to anyone.
+//!
+//! When another process had stored changes of a document that this one's state lacks, storage
+//! keeps the document's query rows as they were rather than write them from an incomplete
+//! state ([`Written::behind`]); the writer then rebuilds them from everything stored, in a task
+//! of its own so that the next batch does not wait.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::storage::{Storage, StorageError, StorageResult, Write};
+use crate::storage::{Storage, StorageError, StorageResult, Write, Written};
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 512;
@@ -74,13 +79,27 @@ async fn run(storage: Arc<dyn Storage>, mut rx: mpsc::Receiver<Request>, failing
             }
         }
         let result = storage.write(&writes).await;
-        if let Err(e) = &result {
-            tracing::error!(writes = writes.len(), "write batch failed: {e}");
+        match &result {
+            Ok(Written { behind }) if !behind.is_empty() => {
+                tokio::spawn(rebuild(storage.clone(), behind.clone()));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(writes = writes.len(), "write batch failed: {e}"),
         }
         failing.store(result.is_err(), Ordering::Relaxed);
         for done in waiters.drain(..) {
-            let _ = done.send(result.clone());
+            let _ = done.send(result.clone().map(|_| ()));
         }
         writes.clear();
+    }
+}
+
+/// Rebuilds the query rows of documents that another process also changed.
+async fn rebuild(storage: Arc<dyn Storage>, docs: Vec<fieldsync_protocol::DocumentId>) {
+    for doc in docs {
+        if let Err(e) = crate::reindex::rebuild(storage.as_ref(), doc).await {
+            // `fieldsync reindex` repairs what is left; the document itself is stored.
+            tracing::warn!(%doc, "query rows not rebuilt: {e}");
+        }
     }
 }

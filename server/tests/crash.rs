@@ -4,120 +4,19 @@
 
 #![cfg(unix)]
 
+mod support;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use automerge::ROOT;
 use automerge::transaction::Transactable;
-use automerge::{ROOT, ReadDoc};
 use fieldsync_client::{ConnectOptions, DocStatus, Replica};
-use fieldsync_core::schema::{FieldDocument, RegionCode, examples};
 use fieldsync_protocol::DocumentId;
-
-/// A valid field visit to carry the test's counter (an extra field the schema ignores).
-fn visit(
-    tx: &mut automerge::transaction::Transaction<'_>,
-) -> Result<(), automerge::AutomergeError> {
-    let area = RegionCode::parse("32.77.01.1001").expect("a valid code");
-    FieldDocument::Visit(examples::visit(&area, "peksos-ani")).write(tx)
-}
-
-const WAIT: Duration = Duration::from_secs(15);
-
-/// The server process, killed when dropped so that a failing test leaves nothing running.
-struct Server(Child);
-
-impl Server {
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Runs an administration command of the binary with `--json`; returns its output object.
-fn cli(db: &str, args: &[&str]) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
-        .args(args)
-        .args(["--json", "--database", db])
-        .output()
-        .expect("the fieldsync binary runs");
-    assert!(out.status.success(), "fieldsync {args:?}: {out:?}");
-    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
-}
-
-/// The field worker the phones sync as, and a token for a new device of theirs.
-fn enroll(db: &str) -> String {
-    let exists = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
-        .args(["user", "show", "--user", "peksos-ani", "--database", db])
-        .output()
-        .unwrap()
-        .status
-        .success();
-    if !exists {
-        let user = cli(
-            db,
-            &[
-                "user",
-                "add",
-                "--id",
-                "peksos-ani",
-                "--name",
-                "Ani",
-                "--role",
-                "peksos",
-                "--area",
-                "32.77.01.1001",
-            ],
-        );
-        assert_eq!(user["id"], "peksos-ani");
-    }
-    let device = cli(db, &["device", "enroll", "--user", "peksos-ani"]);
-    device["token"].as_str().expect("a token").to_owned()
-}
-
-/// Starts the binary on a random port; returns the process and its sync URL, with a token.
-fn start(db: &str) -> (Server, String) {
-    let token = enroll(db);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", db])
-        .env("NO_COLOR", "1")
-        .env("FIELDSYNC_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the fieldsync binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.split("addr=").nth(1) {
-                let addr: String = addr.chars().take_while(|c| !c.is_whitespace()).collect();
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let server = Server(child);
-    let addr = rx
-        .recv_timeout(WAIT)
-        .expect("the server reports its address");
-    (server, format!("ws://{addr}/sync?token={token}"))
-}
-
-fn value(doc: &automerge::Automerge, key: &str) -> Option<i64> {
-    doc.get(ROOT, key)
-        .ok()
-        .flatten()
-        .and_then(|(v, _)| v.as_scalar().and_then(|s| s.as_i64()))
-}
+use support::{WAIT, cli, start, value, visit};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_a_burst_loses_nothing_acknowledged_or_relayed() {

@@ -2,10 +2,12 @@
 //! FIELDSYNC_TEST_POSTGRES_URL names a server (each test gets a fresh database there) and is
 //! reported as skipped otherwise.
 
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ROOT, ReadDoc};
+use automerge::{AutoCommit, ChangeHash, ROOT, ReadDoc};
 use fieldsync_core::schema::{
     DocKind, Envelope, Event, EventKind, FieldDocument, Outreach, Program, RegionCode,
 };
@@ -20,6 +22,8 @@ mod skip;
 
 struct Backend {
     name: &'static str,
+    /// Where it is: a second `storage::open` of it is a second server process.
+    url: String,
     storage: Arc<dyn Storage>,
     _dir: Option<tempfile::TempDir>,
     drop_db: Option<(String, String)>,
@@ -27,11 +31,11 @@ struct Backend {
 
 async fn backends() -> Vec<Backend> {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = storage::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
-        .await
-        .unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let sqlite = storage::open(&url).await.unwrap();
     let mut out = vec![Backend {
         name: "sqlite",
+        url,
         storage: sqlite,
         _dir: Some(dir),
         drop_db: None,
@@ -45,9 +49,11 @@ async fn backends() -> Vec<Backend> {
                 .await
                 .unwrap();
             let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap();
-            let storage = storage::open(&format!("{base}/{db}")).await.unwrap();
+            let url = format!("{base}/{db}");
+            let storage = storage::open(&url).await.unwrap();
             out.push(Backend {
                 name: "postgres",
+                url,
                 storage,
                 _dir: None,
                 drop_db: Some((admin_url, db)),
@@ -90,6 +96,27 @@ fn doc_with_changes(n: i64) -> (AutoCommit, Vec<Vec<u8>>) {
         chunks.push(doc.save_after(&heads));
     }
     (doc, chunks)
+}
+
+/// The hashes of every change of a document: what a snapshot of it covers.
+fn covers(doc: &mut AutoCommit) -> Arc<HashSet<ChangeHash>> {
+    Arc::new(
+        doc.document()
+            .get_changes_meta(&[])
+            .into_iter()
+            .map(|c| c.hash)
+            .collect(),
+    )
+}
+
+/// Makes `n` changes to `doc`; returns them as one chunk row, as an actor appends them.
+fn edit(doc: &mut AutoCommit, key: &str, n: i64) -> Vec<u8> {
+    let heads = doc.get_heads();
+    for i in 0..n {
+        doc.put(ROOT, format!("{key}{i}"), i).unwrap();
+        doc.commit();
+    }
+    doc.save_after(&heads)
 }
 
 #[tokio::test]
@@ -152,6 +179,7 @@ async fn compaction_replaces_every_chunk_by_one_snapshot() {
             .write(&[Write::Compact {
                 doc: did(3),
                 snapshot: doc.save(),
+                covers: covers(&mut doc),
             }])
             .await
             .unwrap();
@@ -572,6 +600,396 @@ async fn caseloads_list_users_move_them_and_find_documents_by_area() {
                 .unwrap()
                 .is_empty()
         );
+    }
+    finish(backends).await;
+}
+
+// Several server processes on one database: each test opens the database a second time, as
+// a second `fieldsync serve` would.
+
+#[tokio::test]
+async fn compaction_keeps_the_chunks_another_process_stored() {
+    let backends = backends().await;
+    for b in &backends {
+        let (a, doc_id) = (&b.storage, did(20));
+        let other = storage::open(&b.url).await.unwrap();
+        // Step 1: process A stores a document and holds it loaded.
+        let mut ours = AutoCommit::new();
+        let first = edit(&mut ours, "a", 3);
+        append(a, doc_id, first).await;
+        a.load(doc_id).await.unwrap().unwrap();
+        // Step 2: process B loads it and stores one change of its own.
+        let stored = other.load(doc_id).await.unwrap().unwrap();
+        let mut theirs = AutoCommit::load(&stored.bytes).unwrap();
+        let change = edit(&mut theirs, "b", 1);
+        append(&other, doc_id, change).await;
+        // Step 3: A, which never loaded B's change, goes on and compacts what it holds.
+        let more = edit(&mut ours, "c", 2);
+        append(a, doc_id, more).await;
+        a.write(&[Write::Compact {
+            doc: doc_id,
+            snapshot: ours.save(),
+            covers: covers(&mut ours),
+        }])
+        .await
+        .unwrap();
+        // Step 4: everything either process stored is there, and A's chunks are gone.
+        let stored = other.read(doc_id).await.unwrap().unwrap();
+        assert_eq!(stored.chunks, 2, "{}: A's snapshot and B's change", b.name);
+        let loaded = AutoCommit::load(&stored.bytes).unwrap();
+        for key in ["a0", "a2", "b0", "c1"] {
+            assert!(
+                loaded.get(ROOT, key).unwrap().is_some(),
+                "{}: {key} lost",
+                b.name
+            );
+        }
+        other.close().await.unwrap();
+    }
+    finish(backends).await;
+}
+
+#[tokio::test]
+async fn two_processes_compacting_at_once_lose_nothing() {
+    let backends = backends().await;
+    for b in &backends {
+        let doc_id = did(21);
+        let other = storage::open(&b.url).await.unwrap();
+        let mut base = AutoCommit::new();
+        let first = edit(&mut base, "base", 2);
+        append(&b.storage, doc_id, first).await;
+        let (mut ours, mut theirs) = (base.fork(), base.fork());
+        b.storage.load(doc_id).await.unwrap();
+        other.load(doc_id).await.unwrap();
+        let (a_change, b_change) = (edit(&mut ours, "a", 1), edit(&mut theirs, "b", 1));
+        append(&b.storage, doc_id, a_change).await;
+        append(&other, doc_id, b_change).await;
+        let compact = |doc: &mut AutoCommit| Write::Compact {
+            doc: doc_id,
+            snapshot: doc.save(),
+            covers: covers(doc),
+        };
+        let (x, y) = ([compact(&mut ours)], [compact(&mut theirs)]);
+        let (r1, r2) = tokio::join!(b.storage.write(&x), other.write(&y));
+        r1.unwrap();
+        r2.unwrap();
+        let stored = b.storage.read(doc_id).await.unwrap().unwrap();
+        let loaded = AutoCommit::load(&stored.bytes).unwrap();
+        for key in ["base1", "a0", "b0"] {
+            assert!(
+                loaded.get(ROOT, key).unwrap().is_some(),
+                "{}: {key} lost",
+                b.name
+            );
+        }
+        other.close().await.unwrap();
+    }
+    finish(backends).await;
+}
+
+#[tokio::test]
+async fn query_rows_come_only_from_a_state_holding_every_stored_chunk() {
+    let backends = backends().await;
+    for b in &backends {
+        let doc_id = did(22);
+        let other = storage::open(&b.url).await.unwrap();
+        // Step 1: an outreach note with 10 attendees, loaded by both processes.
+        let mut ours = AutoCommit::new();
+        outreach_note(10).write(&mut ours).unwrap();
+        let created = ours.save_after(&[]);
+        b.storage
+            .write(&[Write::Append {
+                doc: doc_id,
+                bytes: created,
+                projection: outreach(10),
+            }])
+            .await
+            .unwrap();
+        b.storage.load(doc_id).await.unwrap();
+        let stored = other.load(doc_id).await.unwrap().unwrap();
+        let mut theirs = AutoCommit::load(&stored.bytes).unwrap();
+        // Step 2: B sets 20 attendees; its rows say so.
+        let heads = theirs.get_heads();
+        theirs.put(ROOT, "attendees", 20).unwrap();
+        let written = other
+            .write(&[Write::Append {
+                doc: doc_id,
+                bytes: theirs.save_after(&heads),
+                projection: outreach(20),
+            }])
+            .await
+            .unwrap();
+        assert!(written.behind.is_empty(), "{}", b.name);
+        // Step 3: A, which lacks B's change, changes the place. Its state is not the
+        // document's: the change is stored, the rows stay B's, and A is told.
+        let heads = ours.get_heads();
+        ours.put(ROOT, "place", "Balai RW 06").unwrap();
+        let mut a_rows = outreach(10);
+        if let Projection::Outreach(row) = &mut a_rows {
+            row.place = "Balai RW 06".into();
+        }
+        let written = b
+            .storage
+            .write(&[Write::Append {
+                doc: doc_id,
+                bytes: ours.save_after(&heads),
+                projection: a_rows,
+            }])
+            .await
+            .unwrap();
+        assert_eq!(written.behind, vec![doc_id], "{}", b.name);
+        let rows = b.storage.projection_rows().await.unwrap();
+        assert!(rows[0].contains("|20|"), "{}: {rows:?}", b.name);
+        // Step 4: the rebuild the writer starts makes the rows the merged document's.
+        fieldsync_server::reindex::rebuild(b.storage.as_ref(), doc_id)
+            .await
+            .unwrap();
+        let rows = b.storage.projection_rows().await.unwrap();
+        assert!(
+            rows[0].contains("|20|") && rows[0].contains("Balai RW 06"),
+            "{}: {rows:?}",
+            b.name
+        );
+        other.close().await.unwrap();
+    }
+    finish(backends).await;
+}
+
+#[tokio::test]
+async fn the_writer_rebuilds_rows_a_behind_process_could_not_write() {
+    let backends = backends().await;
+    for b in &backends {
+        let doc_id = did(23);
+        let other = storage::open(&b.url).await.unwrap();
+        let mut ours = AutoCommit::new();
+        outreach_note(10).write(&mut ours).unwrap();
+        append(&b.storage, doc_id, ours.save_after(&[])).await;
+        b.storage.load(doc_id).await.unwrap();
+        let stored = other.load(doc_id).await.unwrap().unwrap();
+        let mut theirs = AutoCommit::load(&stored.bytes).unwrap();
+        let heads = theirs.get_heads();
+        theirs.put(ROOT, "attendees", 20).unwrap();
+        append(&other, doc_id, theirs.save_after(&heads)).await;
+        let (writer, task) = Writer::spawn(b.storage.clone());
+        let heads = ours.get_heads();
+        ours.put(ROOT, "attendees", 30).unwrap();
+        writer
+            .write(Write::Append {
+                doc: doc_id,
+                bytes: ours.save_after(&heads),
+                projection: outreach(30),
+            })
+            .await
+            .unwrap();
+        // The merged document has 20 or 30 (a conflict Automerge settles by actor id); the
+        // rows must show what the stored document reads, whichever it is.
+        let merged =
+            AutoCommit::load(&b.storage.read(doc_id).await.unwrap().unwrap().bytes).unwrap();
+        let want = format!("|{}|", merged.get(ROOT, "attendees").unwrap().unwrap().0);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let rows = b.storage.projection_rows().await.unwrap();
+            if rows.iter().any(|r| r.contains(&want)) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{}: rows never rebuilt to {want}: {rows:?}",
+                b.name
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(writer);
+        task.await.unwrap();
+        other.close().await.unwrap();
+    }
+    finish(backends).await;
+}
+
+#[tokio::test]
+async fn two_processes_starting_at_once_on_an_empty_database_both_start() {
+    let Ok(admin_url) = std::env::var("FIELDSYNC_TEST_POSTGRES_URL") else {
+        eprintln!(
+            "SKIPPED: PostgreSQL migration race (set FIELDSYNC_TEST_POSTGRES_URL=postgres://USER@HOST/DB to run it)"
+        );
+        return;
+    };
+    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap();
+    // A race is a matter of luck: several fresh databases, two processes each.
+    for _ in 0..5 {
+        let db = format!("fieldsync_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let url = format!("{base}/{db}");
+        let (a, b) = tokio::join!(storage::open(&url), storage::open(&url));
+        let (a, b) = (
+            a.expect("first process starts"),
+            b.expect("second process starts"),
+        );
+        assert_eq!(
+            a.meta("storage_id", "a").await.unwrap(),
+            b.meta("storage_id", "b").await.unwrap()
+        );
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {db} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+}
+
+async fn append(storage: &Arc<dyn Storage>, doc: DocumentId, bytes: Vec<u8>) {
+    storage
+        .write(&[Write::Append {
+            doc,
+            bytes,
+            projection: Projection::Nothing,
+        }])
+        .await
+        .unwrap();
+}
+
+fn outreach_document() -> Outreach {
+    Outreach {
+        envelope: Envelope {
+            kind: DocKind::Outreach,
+            schema: 1,
+            area: RegionCode::parse("32.77.01.1001").unwrap(),
+            created_by: "peksos-ani".into(),
+            created_at: "2026-11-20T08:00:00Z".into(),
+        },
+        topic: "Pencegahan stunting".into(),
+        held_at: "2026-11-19T14:00:00Z".into(),
+        place: "Balai RW 05".into(),
+        attendees: 10,
+        notes: "Dihadiri kader posyandu.".into(),
+    }
+}
+
+fn outreach_note(attendees: u64) -> FieldDocument {
+    FieldDocument::Outreach(Outreach {
+        attendees,
+        ..outreach_document()
+    })
+}
+
+#[tokio::test]
+async fn catching_up_reads_only_what_another_process_stored_since() {
+    let backends = backends().await;
+    for b in &backends {
+        let doc_id = did(24);
+        let other = storage::open(&b.url).await.unwrap();
+        let mut ours = AutoCommit::new();
+        let first = edit(&mut ours, "a", 2);
+        append(&b.storage, doc_id, first).await;
+        b.storage.load(doc_id).await.unwrap();
+        assert!(
+            b.storage.catch_up(doc_id).await.unwrap().is_none(),
+            "{}",
+            b.name
+        );
+        // B stores a change; A reads that, and only that, once.
+        let stored = other.load(doc_id).await.unwrap().unwrap();
+        let mut theirs = AutoCommit::load(&stored.bytes).unwrap();
+        let change = edit(&mut theirs, "b", 1);
+        append(&other, doc_id, change.clone()).await;
+        let caught = b.storage.catch_up(doc_id).await.unwrap().unwrap();
+        assert_eq!((caught.bytes, caught.chunks), (change, 1), "{}", b.name);
+        assert!(
+            b.storage.catch_up(doc_id).await.unwrap().is_none(),
+            "{}",
+            b.name
+        );
+        // Having applied it, A holds every chunk again: its rows are written.
+        ours.load_incremental(&b.storage.read(doc_id).await.unwrap().unwrap().bytes)
+            .unwrap();
+        let written = b
+            .storage
+            .write(&[Write::Append {
+                doc: doc_id,
+                bytes: edit(&mut ours, "c", 1),
+                projection: outreach(5),
+            }])
+            .await
+            .unwrap();
+        assert!(written.behind.is_empty(), "{}", b.name);
+        other.close().await.unwrap();
+    }
+    finish(backends).await;
+}
+
+#[tokio::test]
+async fn other_processes_commits_are_heard_and_a_lost_listener_says_so() {
+    let backends = backends().await;
+    for b in &backends {
+        let Some(mut heard) = b.storage.follow() else {
+            assert_eq!(b.name, "sqlite", "only SQLite has nobody to hear from");
+            continue;
+        };
+        let next = async |heard: &mut tokio::sync::mpsc::Receiver<storage::Elsewhere>| {
+            tokio::time::timeout(Duration::from_secs(10), heard.recv())
+                .await
+                .expect("a notice in time")
+                .expect("the listener runs")
+        };
+        // Step 1: nothing heard before the listener is up.
+        assert_eq!(next(&mut heard).await, storage::Elsewhere::Missed);
+        // Step 2: our own commit is not news; another process's is, once it commits.
+        let other = storage::open(&b.url).await.unwrap();
+        append(&b.storage, did(25), doc_with_changes(1).1.concat()).await;
+        append(&other, did(26), doc_with_changes(1).1.concat()).await;
+        assert_eq!(
+            next(&mut heard).await,
+            storage::Elsewhere::Changed(vec![did(26)])
+        );
+        // Step 3: the listening connection dies; once back, it says notices may be lost.
+        let mut admin = sqlx::PgConnection::connect(&b.url).await.unwrap();
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        )
+        .execute(&mut admin)
+        .await
+        .unwrap();
+        assert_eq!(next(&mut heard).await, storage::Elsewhere::Missed);
+        append(&other, did(27), doc_with_changes(1).1.concat()).await;
+        assert_eq!(
+            next(&mut heard).await,
+            storage::Elsewhere::Changed(vec![did(27)])
+        );
+        // Step 4: a batch of more documents than one notice can name (8000 bytes) is heard
+        // whole, over several notices.
+        let many: Vec<DocumentId> = (0..600u16)
+            .map(|n| {
+                let mut bytes = [7u8; 16];
+                bytes[..2].copy_from_slice(&n.to_be_bytes());
+                DocumentId::from_bytes(bytes)
+            })
+            .collect();
+        let batch: Vec<Write> = many
+            .iter()
+            .map(|doc| Write::Append {
+                doc: *doc,
+                bytes: doc_with_changes(1).1.concat(),
+                projection: Projection::Nothing,
+            })
+            .collect();
+        other.write(&batch).await.unwrap();
+        let mut named = HashSet::new();
+        while named.len() < many.len() {
+            match next(&mut heard).await {
+                storage::Elsewhere::Changed(docs) => named.extend(docs),
+                storage::Elsewhere::Missed => panic!("no connection was lost"),
+            }
+        }
+        assert_eq!(named, many.into_iter().collect());
+        other.close().await.unwrap();
     }
     finish(backends).await;
 }

@@ -379,6 +379,26 @@ impl DocumentSync {
         self.dirty = self.doc.get_heads() != self.durable_heads;
     }
 
+    /// Changes another process stored (`chunks` stored chunks, concatenated): applied and
+    /// durable at once, so they are relayed at the next `generate`. Refused while changes of
+    /// ours wait for their commit, whose durable heads it would misstate.
+    pub fn apply_stored(&mut self, stored: &[u8], chunks: usize) -> Result<(), SyncError> {
+        if self.dirty || self.in_commit {
+            return Err(SyncError::Load(Uncommitted.to_string()));
+        }
+        // Another process judged these against its own limits, which may be larger.
+        let size = limits::inspect(stored, &self.limits, self.size).map_err(stored_error)?;
+        self.doc
+            .load_incremental(stored)
+            .map_err(|e| SyncError::Load(e.to_string()))?;
+        self.size.bytes += size.bytes;
+        self.size.ops = self.doc.stats().num_ops;
+        self.durable_heads = self.doc.get_heads();
+        self.stored_bytes += stored.len();
+        self.chunks_since_snapshot += chunks;
+        Ok(())
+    }
+
     /// Storage failed: forget everything not durable, and restart every peer's sync from
     /// scratch, because their states may count changes we no longer have.
     pub fn rolled_back(&mut self) -> Result<(), SyncError> {

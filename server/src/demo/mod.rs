@@ -209,4 +209,36 @@ mod tests {
         assert!(a.len() >= crate::web::session::MIN_PASSWORD_CHARS);
         assert_ne!(a, b);
     }
+
+    /// Two processes started with `--demo` at once on one empty database: one signs people
+    /// up and seeds, the other sees the claim and does nothing.
+    #[tokio::test]
+    async fn two_processes_starting_at_once_seed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+        let announced = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let demo = Demo {
+            announce: Arc::new({
+                let announced = announced.clone();
+                move |_, _| {
+                    announced.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }),
+        };
+        let first = crate::storage::open(&url).await.unwrap();
+        let second = crate::storage::open(&url).await.unwrap();
+        let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let (a, b) = tokio::join!(
+            prepare(&demo, first.as_ref(), addr, false),
+            prepare(&demo, second.as_ref(), addr, false)
+        );
+        let seeding = [a.unwrap(), b.unwrap()];
+        assert_eq!(seeding.iter().filter(|s| **s).count(), 1, "{seeding:?}");
+        assert_eq!(announced.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(
+            first.users().await.unwrap().len(),
+            cimahi::people().len(),
+            "everyone signed up once"
+        );
+    }
 }

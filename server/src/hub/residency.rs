@@ -2,6 +2,8 @@
 //! states, compaction into a snapshot, the cache budget and unloading. Part of the document
 //! actor.
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use fieldsync_core::{DocumentSync, SyncError};
@@ -121,6 +123,14 @@ impl Actor {
         let Some(snapshot) = doc.snapshot() else {
             return;
         };
+        // Storage deletes only the rows whose every change is in the snapshot: another
+        // process may have stored changes this one never loaded.
+        let covers: HashSet<_> = doc
+            .doc()
+            .get_changes_meta(&[])
+            .into_iter()
+            .map(|c| c.hash)
+            .collect();
         let len = snapshot.len();
         match self
             .hub
@@ -129,6 +139,7 @@ impl Actor {
             .write(Write::Compact {
                 doc: self.id,
                 snapshot,
+                covers: Arc::new(covers),
             })
             .await
         {
@@ -161,6 +172,7 @@ impl Actor {
             .lock()
             .expect("cache lock poisoned")
             .remove(self.id);
+        self.hub.0.storage.forget(self.id);
         let mut to_persist = Vec::new();
         for (peer, state) in doc.encoded_sync_states() {
             if let Some(storage) = self.links.get(&peer).and_then(|l| l.storage.clone()) {

@@ -1,13 +1,15 @@
 //! Durable storage of documents and sync states, behind one trait with two backends.
 //!
 //! A document is a list of chunks: change chunks appended as changes arrive, and snapshots
-//! written by compaction. Compaction replaces all of a document's chunks by one snapshot in a
-//! single transaction, so a crash at any moment leaves either the old chunks or the snapshot.
-//! All writes go through [`Storage::write`], which applies a batch in one transaction: the
-//! [`crate::writer`] groups the writes of many documents into one commit.
+//! written by compaction. Compaction replaces the chunks its snapshot covers by the snapshot in
+//! a single transaction, so a crash at any moment leaves either the old chunks or the snapshot;
+//! chunks another process stored meanwhile stay ([`chunks`]). All writes go through
+//! [`Storage::write`], which applies a batch in one transaction: the [`crate::writer`] groups
+//! the writes of many documents into one commit.
 
 pub mod activity;
 pub mod caseload;
+mod chunks;
 pub mod directory;
 pub mod export;
 mod postgres;
@@ -17,12 +19,13 @@ pub mod review;
 mod sqlite;
 pub mod web;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use fieldsync_core::automerge::ChangeHash;
 use fieldsync_protocol::{DocumentId, StorageId};
 
 use crate::projection::Projection;
@@ -73,7 +76,10 @@ pub struct StoredDocument {
 #[derive(Debug, Clone)]
 pub enum Write {
     /// New changes of a document (one or more change chunks, concatenated), and the query
-    /// rows of the state they lead to.
+    /// rows of the state they lead to. The rows are written only if that state includes every
+    /// chunk stored so far, i.e. no other process stored a chunk this one has not loaded;
+    /// otherwise the document is listed in [`Written::behind`] and its rows are left as they
+    /// are until rebuilt.
     Append {
         doc: DocumentId,
         bytes: Vec<u8>,
@@ -86,8 +92,14 @@ pub enum Write {
         source: i64,
         projection: Projection,
     },
-    /// Replace every chunk of the document by this snapshot.
-    Compact { doc: DocumentId, snapshot: Vec<u8> },
+    /// Store this snapshot and delete every chunk row it provably contains: a row goes only
+    /// if each of its changes is one of `covers`, the hashes of every change in the snapshot.
+    /// Rows another process stored meanwhile, and rows that do not parse, stay.
+    Compact {
+        doc: DocumentId,
+        snapshot: Vec<u8>,
+        covers: Arc<HashSet<ChangeHash>>,
+    },
     /// A line of the audit log.
     Audit(AuditEntry),
     /// Automerge actor ids first seen in changes from this device: from now on they are its.
@@ -98,6 +110,38 @@ pub enum Write {
         storage: StorageId,
         state: Vec<u8>,
     },
+}
+
+impl Write {
+    /// The document whose rows this write touches, if any.
+    fn document(&self) -> Option<DocumentId> {
+        match self {
+            Write::Append { doc, .. }
+            | Write::Project { doc, .. }
+            | Write::Compact { doc, .. }
+            | Write::SyncState { doc, .. } => Some(*doc),
+            Write::Audit(_) | Write::BindActors { .. } => None,
+        }
+    }
+}
+
+/// What a committed batch left to do.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// Documents whose changes were stored but whose query rows were not written, because
+    /// another process had stored chunks the writing state lacks: their rows are to be
+    /// rebuilt from everything stored ([`crate::reindex::rebuild`]).
+    pub behind: Vec<DocumentId>,
+}
+
+/// What other processes sharing the database did, as this one hears it ([`Storage::follow`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Elsewhere {
+    /// Another process committed new changes of these documents.
+    Changed(Vec<DocumentId>),
+    /// Notices may have been missed (the listening connection was lost and is back, or this is
+    /// its first start): every loaded document is to be checked.
+    Missed,
 }
 
 /// The one interface the server has to a database: documents here, people and devices in
@@ -115,12 +159,31 @@ pub trait Storage:
     + std::fmt::Debug
     + 'static
 {
-    /// The document's chunks and sync states; `None` if nothing was ever stored.
+    /// The document's chunks and sync states for its actor; `None` if nothing was ever
+    /// stored. This process then holds the document as of its newest chunk, which decides
+    /// whether its later appends may write query rows ([`Write::Append`]).
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>>;
+
+    /// What is stored of the document, without the actor's bookkeeping of [`Storage::load`]:
+    /// for reading it elsewhere (`fieldsync reindex`).
+    fn read(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>>;
+
+    /// The document's actor unloaded it: this process no longer holds it.
+    fn forget(&self, doc: DocumentId);
+
+    /// The document's chunks stored after the newest one this process holds (see
+    /// [`Storage::load`]), oldest first; `None` if there are none. From now on the process
+    /// holds them: its actor is to apply them.
+    fn catch_up(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>>;
+
+    /// Notices of the changes other processes commit from now on (PostgreSQL `LISTEN`), in a
+    /// task of its own that reconnects when the connection is lost; `None` where no other
+    /// process shares the database (SQLite). The task ends when the receiver is dropped.
+    fn follow(&self) -> Option<tokio::sync::mpsc::Receiver<Elsewhere>>;
 
     /// Applies every write in one transaction: all of them are durable when this returns
     /// `Ok`, none of them if it returns `Err`.
-    fn write<'a>(&'a self, batch: &'a [Write]) -> BoxFuture<'a, ()>;
+    fn write<'a>(&'a self, batch: &'a [Write]) -> BoxFuture<'a, Written>;
 
     /// A value of the server's own, created with `init` on first use and stable afterwards.
     fn meta<'a>(&'a self, key: &'a str, init: &'a str) -> BoxFuture<'a, String>;

@@ -1,27 +1,186 @@
 //! PostgreSQL, for deployments that outgrow one machine: the same model as SQLite, with
 //! its own migrations and SQL.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use fieldsync_protocol::DocumentId;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
+use super::chunks::{DOCUMENT_LOCKS, Held, covered, lock_key};
 use super::{
-    BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Storage, StorageResult, StoredDocument, Write,
-    parse_document_ids, projection_rows_sql, stored_document,
+    BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Elsewhere, Storage, StorageResult, StoredDocument,
+    Write, Written, parse_document_ids, projection_rows_sql, stored_document,
 };
+
+/// The channel on which every process announces the documents it committed changes of.
+const CHANGES_CHANNEL: &str = "fieldsync_changes";
+/// PostgreSQL refuses a notification payload of 8000 bytes or more.
+const MAX_PAYLOAD: usize = 7900;
 
 #[derive(Debug, Clone)]
 pub struct PostgresStorage {
     pool: PgPool,
+    held: Arc<Held>,
+    /// This process, in its own notifications, so that it skips them.
+    origin: Arc<str>,
 }
 
 impl PostgresStorage {
-    /// Connects and applies pending migrations.
+    /// Connects and applies pending migrations. Several processes may start at once on an
+    /// empty database: sqlx's migrator holds a session advisory lock
+    /// (`pg_advisory_lock`) while it migrates, so one migrates and the others wait, then find
+    /// nothing left to do.
     pub async fn connect(url: &str) -> StorageResult<Self> {
         let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
-        sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        let mut migrator = sqlx::migrate!("migrations/postgres");
+        migrator.set_locking(true);
+        migrator.run(&pool).await?;
+        Ok(Self {
+            pool,
+            held: Arc::default(),
+            origin: uuid::Uuid::new_v4().simple().to_string().into(),
+        })
     }
+
+    async fn read_chunks(&self, doc: DocumentId) -> StorageResult<Option<StoredDocument>> {
+        let id = doc.to_string();
+        let chunks: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT id, data FROM chunks WHERE document_id = $1 ORDER BY id")
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await?;
+        if chunks.is_empty() {
+            return Ok(None);
+        }
+        let states: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT storage_id, state FROM sync_states WHERE document_id = $1")
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(Some(stored_document(chunks, states)))
+    }
+}
+
+/// Tells the other processes which documents this batch added changes to: `origin`, then
+/// document ids, separated by spaces, as many notifications as the payload limit needs.
+/// PostgreSQL delivers them when (and only if) the transaction commits.
+async fn notify_changes(
+    conn: &mut sqlx::PgConnection,
+    origin: &str,
+    batch: &[Write],
+) -> Result<(), sqlx::Error> {
+    let mut docs: Vec<String> = batch
+        .iter()
+        .filter_map(|w| match w {
+            Write::Append { doc, .. } => Some(doc.to_string()),
+            _ => None,
+        })
+        .collect();
+    docs.sort_unstable();
+    docs.dedup();
+    let mut payload = String::new();
+    for doc in docs {
+        if !payload.is_empty() && payload.len() + 1 + doc.len() > MAX_PAYLOAD {
+            send_notification(conn, &payload).await?;
+            payload.clear();
+        }
+        if payload.is_empty() {
+            payload.push_str(origin);
+        }
+        payload.push(' ');
+        payload.push_str(&doc);
+    }
+    if !payload.is_empty() {
+        send_notification(conn, &payload).await?;
+    }
+    Ok(())
+}
+
+async fn send_notification(
+    conn: &mut sqlx::PgConnection,
+    payload: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANGES_CHANNEL)
+        .bind(payload)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Listens on [`CHANGES_CHANNEL`] until `tx` is dropped, reconnecting after a lost
+/// connection; reports [`Elsewhere::Missed`] whenever notifications may have been lost.
+async fn listen(pool: PgPool, origin: Arc<str>, tx: tokio::sync::mpsc::Sender<Elsewhere>) {
+    loop {
+        let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("cannot listen for other processes' changes: {e}");
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
+                    _ = tx.closed() => return,
+                }
+            }
+        };
+        if let Err(e) = listener.listen(CHANGES_CHANNEL).await {
+            tracing::warn!("cannot listen for other processes' changes: {e}");
+            continue;
+        }
+        // Whatever committed before the listener was up was not heard.
+        if tx.send(Elsewhere::Missed).await.is_err() {
+            return;
+        }
+        loop {
+            let received = tokio::select! {
+                r = listener.try_recv() => r,
+                _ = tx.closed() => return,
+            };
+            let notification = match received {
+                Ok(Some(n)) => n,
+                // The connection was lost; notifications meanwhile are gone.
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!("listening for other processes' changes: {e}");
+                    break;
+                }
+            };
+            let mut words = notification.payload().split(' ');
+            if words.next() == Some(&*origin) {
+                continue;
+            }
+            let docs = parse_document_ids(words.map(str::to_owned).collect());
+            if !docs.is_empty() && tx.send(Elsewhere::Changed(docs)).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Takes, in one order for every process (so no two batches deadlock), the advisory lock of
+/// every document the batch touches, held until the transaction ends. Every insert of a
+/// document's chunk is made under it, which is what makes a document's chunk ids commit in
+/// increasing order (`super::chunks::Held`) and orders concurrent compactions, appends and
+/// rebuilds of one document.
+async fn lock_documents(conn: &mut sqlx::PgConnection, batch: &[Write]) -> Result<(), sqlx::Error> {
+    let mut keys: Vec<i32> = batch
+        .iter()
+        .filter_map(Write::document)
+        .map(lock_key)
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    // A function scan yields the array in order, and the locks are taken row by row.
+    sqlx::query("SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS k")
+        .bind(DOCUMENT_LOCKS)
+        .bind(&keys)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 super::projection::projection_writer!(write_projection, sqlx::PgConnection);
@@ -71,27 +230,52 @@ super::activity::activity_impl!(PostgresStorage, sqlx::Postgres);
 impl Storage for PostgresStorage {
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
         Box::pin(async move {
-            let id = doc.to_string();
-            let chunks: Vec<(i64, Vec<u8>)> =
-                sqlx::query_as("SELECT id, data FROM chunks WHERE document_id = $1 ORDER BY id")
-                    .bind(&id)
-                    .fetch_all(&self.pool)
-                    .await?;
-            if chunks.is_empty() {
-                return Ok(None);
-            }
-            let states: Vec<(String, Vec<u8>)> =
-                sqlx::query_as("SELECT storage_id, state FROM sync_states WHERE document_id = $1")
-                    .bind(&id)
-                    .fetch_all(&self.pool)
-                    .await?;
-            Ok(Some(stored_document(chunks, states)))
+            let stored = self.read_chunks(doc).await?;
+            self.held
+                .loaded(doc, stored.as_ref().map_or(0, |s| s.last_chunk));
+            Ok(stored)
         })
     }
 
-    fn write<'a>(&'a self, batch: &'a [Write]) -> BoxFuture<'a, ()> {
+    fn read(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
+        Box::pin(self.read_chunks(doc))
+    }
+
+    fn forget(&self, doc: DocumentId) {
+        self.held.forget(doc);
+    }
+
+    fn catch_up(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
+        Box::pin(async move {
+            let chunks: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+                "SELECT id, data FROM chunks WHERE document_id = $1 AND id > $2 ORDER BY id",
+            )
+            .bind(doc.to_string())
+            .bind(self.held.get(doc))
+            .fetch_all(&self.pool)
+            .await?;
+            if chunks.is_empty() {
+                return Ok(None);
+            }
+            let stored = stored_document(chunks, Vec::new());
+            self.held.loaded(doc, stored.last_chunk);
+            Ok(Some(stored))
+        })
+    }
+
+    fn follow(&self) -> Option<tokio::sync::mpsc::Receiver<Elsewhere>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(listen(self.pool.clone(), self.origin.clone(), tx));
+        Some(rx)
+    }
+
+    fn write<'a>(&'a self, batch: &'a [Write]) -> BoxFuture<'a, Written> {
         Box::pin(async move {
             let mut tx = self.pool.begin().await?;
+            lock_documents(&mut tx, batch).await?;
+            let mut written = Written::default();
+            // What this process will hold once the transaction commits.
+            let mut advanced: HashMap<DocumentId, i64> = HashMap::new();
             for w in batch {
                 match w {
                     Write::Append {
@@ -108,7 +292,25 @@ impl Storage for PostgresStorage {
                         .bind(bytes.as_slice())
                         .fetch_one(&mut *tx)
                         .await?;
-                        write_projection(&mut tx, &id, chunk, projection).await?;
+                        let held = advanced
+                            .get(doc)
+                            .copied()
+                            .unwrap_or_else(|| self.held.get(*doc));
+                        let (unseen,): (bool,) = sqlx::query_as(
+                            "SELECT EXISTS (SELECT 1 FROM chunks \
+                             WHERE document_id = $1 AND id > $2 AND id <> $3)",
+                        )
+                        .bind(&id)
+                        .bind(held)
+                        .bind(chunk)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        if unseen {
+                            written.behind.push(*doc);
+                        } else {
+                            write_projection(&mut tx, &id, chunk, projection).await?;
+                            advanced.insert(*doc, chunk);
+                        }
                     }
                     Write::Project {
                         doc,
@@ -117,20 +319,36 @@ impl Storage for PostgresStorage {
                     } => {
                         write_projection(&mut tx, &doc.to_string(), *source, projection).await?;
                     }
-                    Write::Compact { doc, snapshot } => {
+                    Write::Compact {
+                        doc,
+                        snapshot,
+                        covers,
+                    } => {
                         let id = doc.to_string();
-                        sqlx::query("DELETE FROM chunks WHERE document_id = $1")
-                            .bind(&id)
+                        let rows: Vec<(i64, Vec<u8>)> =
+                            sqlx::query_as("SELECT id, data FROM chunks WHERE document_id = $1")
+                                .bind(&id)
+                                .fetch_all(&mut *tx)
+                                .await?;
+                        let (gone, kept): (Vec<_>, Vec<_>) =
+                            rows.iter().partition(|(_, data)| covered(data, covers));
+                        let gone: Vec<i64> = gone.into_iter().map(|(row, _)| *row).collect();
+                        sqlx::query("DELETE FROM chunks WHERE id = ANY($1)")
+                            .bind(&gone)
                             .execute(&mut *tx)
                             .await?;
-                        sqlx::query(
-                            "INSERT INTO chunks (document_id, kind, data) VALUES ($1, $2, $3)",
+                        let (chunk,): (i64,) = sqlx::query_as(
+                            "INSERT INTO chunks (document_id, kind, data) VALUES ($1, $2, $3) RETURNING id",
                         )
                         .bind(&id)
                         .bind(CHUNK_SNAPSHOT)
                         .bind(snapshot.as_slice())
-                        .execute(&mut *tx)
+                        .fetch_one(&mut *tx)
                         .await?;
+                        // Every stored row was in the snapshot: this process holds it all.
+                        if kept.is_empty() {
+                            advanced.insert(*doc, chunk);
+                        }
                     }
                     // Together at the end, many rows per statement.
                     Write::Audit(_) | Write::BindActors { .. } => {}
@@ -140,8 +358,10 @@ impl Storage for PostgresStorage {
             }
             write_identity(&mut tx, batch).await?;
             write_sync_states(&mut tx, batch).await?;
+            notify_changes(&mut tx, &self.origin, batch).await?;
             tx.commit().await?;
-            Ok(())
+            self.held.advance(advanced);
+            Ok(written)
         })
     }
 

@@ -1,20 +1,25 @@
 //! The embedded default: one SQLite file in WAL mode, created on first start.
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fieldsync_protocol::DocumentId;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use super::chunks::{Held, covered};
 use super::{
-    BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Storage, StorageError, StorageResult, StoredDocument,
-    Write, now_millis, parse_document_ids, projection_rows_sql, stored_document,
+    BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Elsewhere, Storage, StorageError, StorageResult,
+    StoredDocument, Write, Written, now_millis, parse_document_ids, projection_rows_sql,
+    stored_document,
 };
 
 #[derive(Debug, Clone)]
 pub struct SqliteStorage {
     pool: SqlitePool,
+    held: Arc<Held>,
 }
 
 impl SqliteStorage {
@@ -44,7 +49,28 @@ impl SqliteStorage {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            held: Arc::default(),
+        })
+    }
+
+    async fn read_chunks(&self, doc: DocumentId) -> StorageResult<Option<StoredDocument>> {
+        let id = doc.to_string();
+        let chunks: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT id, data FROM chunks WHERE document_id = ? ORDER BY id")
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await?;
+        if chunks.is_empty() {
+            return Ok(None);
+        }
+        let states: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT storage_id, state FROM sync_states WHERE document_id = ?")
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(Some(stored_document(chunks, states)))
     }
 }
 
@@ -98,28 +124,53 @@ super::activity::activity_impl!(SqliteStorage, sqlx::Sqlite);
 impl Storage for SqliteStorage {
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
         Box::pin(async move {
-            let id = doc.to_string();
-            let chunks: Vec<(i64, Vec<u8>)> =
-                sqlx::query_as("SELECT id, data FROM chunks WHERE document_id = ? ORDER BY id")
-                    .bind(&id)
-                    .fetch_all(&self.pool)
-                    .await?;
-            if chunks.is_empty() {
-                return Ok(None);
-            }
-            let states: Vec<(String, Vec<u8>)> =
-                sqlx::query_as("SELECT storage_id, state FROM sync_states WHERE document_id = ?")
-                    .bind(&id)
-                    .fetch_all(&self.pool)
-                    .await?;
-            Ok(Some(stored_document(chunks, states)))
+            let stored = self.read_chunks(doc).await?;
+            self.held
+                .loaded(doc, stored.as_ref().map_or(0, |s| s.last_chunk));
+            Ok(stored)
         })
     }
 
-    fn write<'a>(&'a self, batch: &'a [Write]) -> BoxFuture<'a, ()> {
+    fn read(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
+        Box::pin(self.read_chunks(doc))
+    }
+
+    fn forget(&self, doc: DocumentId) {
+        self.held.forget(doc);
+    }
+
+    fn catch_up(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
+        Box::pin(async move {
+            let chunks: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+                "SELECT id, data FROM chunks WHERE document_id = ? AND id > ? ORDER BY id",
+            )
+            .bind(doc.to_string())
+            .bind(self.held.get(doc))
+            .fetch_all(&self.pool)
+            .await?;
+            if chunks.is_empty() {
+                return Ok(None);
+            }
+            let stored = stored_document(chunks, Vec::new());
+            self.held.loaded(doc, stored.last_chunk);
+            Ok(Some(stored))
+        })
+    }
+
+    /// One SQLite file is one process's: nobody else to hear from.
+    fn follow(&self) -> Option<tokio::sync::mpsc::Receiver<Elsewhere>> {
+        None
+    }
+
+    fn write<'a>(&'a self, batch: &'a [Write]) -> BoxFuture<'a, Written> {
         Box::pin(async move {
             let now = now_millis();
-            let mut tx = self.pool.begin().await?;
+            // Another process on the same file may commit between a deferred transaction's
+            // first read and its first write; taking the write lock first rules that out.
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut written = Written::default();
+            // What this process will hold once the transaction commits.
+            let mut advanced: HashMap<DocumentId, i64> = HashMap::new();
             for w in batch {
                 match w {
                     Write::Append {
@@ -137,7 +188,25 @@ impl Storage for SqliteStorage {
                         .bind(now)
                         .fetch_one(&mut *tx)
                         .await?;
-                        write_projection(&mut tx, &id, chunk, projection).await?;
+                        let held = advanced
+                            .get(doc)
+                            .copied()
+                            .unwrap_or_else(|| self.held.get(*doc));
+                        let (unseen,): (bool,) = sqlx::query_as(
+                            "SELECT EXISTS (SELECT 1 FROM chunks \
+                             WHERE document_id = ? AND id > ? AND id <> ?)",
+                        )
+                        .bind(&id)
+                        .bind(held)
+                        .bind(chunk)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        if unseen {
+                            written.behind.push(*doc);
+                        } else {
+                            write_projection(&mut tx, &id, chunk, projection).await?;
+                            advanced.insert(*doc, chunk);
+                        }
                     }
                     Write::Project {
                         doc,
@@ -146,21 +215,41 @@ impl Storage for SqliteStorage {
                     } => {
                         write_projection(&mut tx, &doc.to_string(), *source, projection).await?;
                     }
-                    Write::Compact { doc, snapshot } => {
+                    Write::Compact {
+                        doc,
+                        snapshot,
+                        covers,
+                    } => {
                         let id = doc.to_string();
-                        sqlx::query("DELETE FROM chunks WHERE document_id = ?")
-                            .bind(&id)
-                            .execute(&mut *tx)
-                            .await?;
-                        sqlx::query(
-                            "INSERT INTO chunks (document_id, kind, data, created_at) VALUES (?, ?, ?, ?)",
+                        let rows: Vec<(i64, Vec<u8>)> =
+                            sqlx::query_as("SELECT id, data FROM chunks WHERE document_id = ?")
+                                .bind(&id)
+                                .fetch_all(&mut *tx)
+                                .await?;
+                        let mut kept = 0;
+                        for (row, data) in &rows {
+                            if !covered(data, covers) {
+                                kept += 1;
+                                continue;
+                            }
+                            sqlx::query("DELETE FROM chunks WHERE id = ?")
+                                .bind(row)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        let (chunk,): (i64,) = sqlx::query_as(
+                            "INSERT INTO chunks (document_id, kind, data, created_at) VALUES (?, ?, ?, ?) RETURNING id",
                         )
                         .bind(&id)
                         .bind(CHUNK_SNAPSHOT)
                         .bind(snapshot.as_slice())
                         .bind(now)
-                        .execute(&mut *tx)
+                        .fetch_one(&mut *tx)
                         .await?;
+                        // Every stored row was in the snapshot: this process holds it all.
+                        if kept == 0 {
+                            advanced.insert(*doc, chunk);
+                        }
                     }
                     // Together at the end, many rows per statement.
                     Write::Audit(_) | Write::BindActors { .. } => {}
@@ -171,7 +260,8 @@ impl Storage for SqliteStorage {
             write_identity(&mut tx, batch).await?;
             write_sync_states(&mut tx, batch).await?;
             tx.commit().await?;
-            Ok(())
+            self.held.advance(advanced);
+            Ok(written)
         })
     }
 
