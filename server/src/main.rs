@@ -203,6 +203,22 @@ impl DatabaseArgs {
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("fieldsync.db").display()))
     }
+
+    /// The URL, refused (naming the setting) unless it names a database fieldsync speaks; the
+    /// default SQLite file's directory is created here, or refused with why.
+    fn checked_url(&self) -> anyhow::Result<String> {
+        let url = self.url();
+        if self.database.is_some() {
+            fieldsync_server::storage::backend_of(&url).map_err(|e| {
+                anyhow::anyhow!("--database {}: {e}", fieldsync_server::redact(&url))
+            })?;
+        } else {
+            std::fs::create_dir_all(&self.data_dir).with_context(|| {
+                format!("--data-dir {}: cannot create it", self.data_dir.display())
+            })?;
+        }
+        Ok(url)
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -233,32 +249,32 @@ struct ServeArgs {
     #[command(flatten)]
     db: DatabaseArgs,
     /// Memory budget for loaded documents, in MiB
-    #[arg(long, env = "FIELDSYNC_CACHE_MB", default_value_t = 256)]
+    #[arg(long, env = "FIELDSYNC_CACHE_MB", default_value_t = 256, value_parser = cache_mb)]
     cache_mb: usize,
     /// Unload a document after this many idle seconds
-    #[arg(long, env = "FIELDSYNC_IDLE_UNLOAD_SECS", default_value_t = 60)]
+    #[arg(long, env = "FIELDSYNC_IDLE_UNLOAD_SECS", default_value_t = 60, value_parser = seconds)]
     idle_unload_secs: u64,
     /// Largest WebSocket message accepted, in bytes
-    #[arg(long, env = "FIELDSYNC_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    #[arg(long, env = "FIELDSYNC_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024, value_parser = message_bytes)]
     max_message_bytes: usize,
     /// Most documents one connection may sync
     #[arg(
         long,
         env = "FIELDSYNC_MAX_DOCS_PER_CONNECTION",
         default_value_t = 100_000
-    )]
+    , value_parser = count)]
     max_docs_per_connection: usize,
     /// Largest change a phone may send, in uncompressed bytes
-    #[arg(long, env = "FIELDSYNC_MAX_CHANGE_BYTES", default_value_t = DocLimits::default().max_change_bytes)]
+    #[arg(long, env = "FIELDSYNC_MAX_CHANGE_BYTES", default_value_t = DocLimits::default().max_change_bytes, value_parser = amount)]
     max_change_bytes: u64,
     /// Most operations one change may carry
-    #[arg(long, env = "FIELDSYNC_MAX_CHANGE_OPS", default_value_t = DocLimits::default().max_change_ops)]
+    #[arg(long, env = "FIELDSYNC_MAX_CHANGE_OPS", default_value_t = DocLimits::default().max_change_ops, value_parser = amount)]
     max_change_ops: u64,
     /// Largest document, in uncompressed bytes
-    #[arg(long, env = "FIELDSYNC_MAX_DOCUMENT_BYTES", default_value_t = DocLimits::default().max_document_bytes)]
+    #[arg(long, env = "FIELDSYNC_MAX_DOCUMENT_BYTES", default_value_t = DocLimits::default().max_document_bytes, value_parser = amount)]
     max_document_bytes: u64,
     /// Most operations one document may hold
-    #[arg(long, env = "FIELDSYNC_MAX_DOCUMENT_OPS", default_value_t = DocLimits::default().max_document_ops)]
+    #[arg(long, env = "FIELDSYNC_MAX_DOCUMENT_OPS", default_value_t = DocLimits::default().max_document_ops, value_parser = amount)]
     max_document_ops: u64,
     /// Most documents one connection may wait for (asked for before they exist); a request
     /// beyond it is answered doc-unavailable and not remembered
@@ -266,14 +282,14 @@ struct ServeArgs {
         long,
         env = "FIELDSYNC_MAX_WAITING_PER_CONNECTION",
         default_value_t = 1_000
-    )]
+    , value_parser = count)]
     max_waiting_per_connection: usize,
     /// Seconds a client has to send a request's head (and to finish its TLS handshake); also
     /// how long an idle keep-alive connection stays open
-    #[arg(long, env = "FIELDSYNC_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(long, env = "FIELDSYNC_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = seconds)]
     header_read_timeout_secs: u64,
     /// Seconds a WebSocket has to send its join message
-    #[arg(long, env = "FIELDSYNC_JOIN_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(long, env = "FIELDSYNC_JOIN_TIMEOUT_SECS", default_value_t = 10, value_parser = seconds)]
     join_timeout_secs: u64,
     /// Connections one address may have open at once (phones behind one carrier-grade NAT
     /// address share it); more are closed at once
@@ -281,17 +297,17 @@ struct ServeArgs {
         long,
         env = "FIELDSYNC_MAX_CONNECTIONS_PER_ADDRESS",
         default_value_t = 256
-    )]
+    , value_parser = count)]
     max_connections_per_address: usize,
     /// Connections open at once in total; more are closed at once
-    #[arg(long, env = "FIELDSYNC_MAX_CONNECTIONS", default_value_t = 10_000)]
+    #[arg(long, env = "FIELDSYNC_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = count)]
     max_connections: usize,
     /// WebSocket and sign-in attempts one address may make per minute (phones behind one
     /// carrier-grade NAT address share it)
-    #[arg(long, env = "FIELDSYNC_CONNECTS_PER_MINUTE", default_value_t = 600)]
+    #[arg(long, env = "FIELDSYNC_CONNECTS_PER_MINUTE", default_value_t = 600, value_parser = per_minute)]
     connects_per_minute: u32,
     /// Failed sign-ins one address may make per minute before it is refused for the minute
-    #[arg(long, env = "FIELDSYNC_AUTH_FAILURES_PER_MINUTE", default_value_t = 10)]
+    #[arg(long, env = "FIELDSYNC_AUTH_FAILURES_PER_MINUTE", default_value_t = 10, value_parser = per_minute)]
     auth_failures_per_minute: u32,
     /// Seed Kota Cimahi into an empty database on first start (people of every role, six
     /// weeks of records) and print everyone's password: for trying fieldsync out, never for
@@ -300,8 +316,74 @@ struct ServeArgs {
     demo: bool,
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// Settings from the command line and the environment, checked before anything starts: each
+/// refusal is one line naming the setting.
+mod settings {
+    fn whole(s: &str) -> Result<u64, String> {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|_| "must be a whole number".to_owned())
+    }
+
+    fn within(s: &str, min: u64, max: u64) -> Result<u64, String> {
+        let n = whole(s)?;
+        if n < min || n > max {
+            return Err(format!("must be between {min} and {max}"));
+        }
+        Ok(n)
+    }
+
+    /// A count of at least one.
+    pub fn count(s: &str) -> Result<usize, String> {
+        within(s, 1, u32::MAX.into()).map(|n| n as usize)
+    }
+
+    /// An amount (bytes, operations) of at least one.
+    pub fn amount(s: &str) -> Result<u64, String> {
+        within(s, 1, u64::MAX)
+    }
+
+    pub fn seconds(s: &str) -> Result<u64, String> {
+        within(s, 1, 86_400)
+    }
+
+    pub fn per_minute(s: &str) -> Result<u32, String> {
+        within(s, 1, 1_000_000).map(|n| n as u32)
+    }
+
+    pub fn cache_mb(s: &str) -> Result<usize, String> {
+        within(s, 1, 1_048_576).map(|n| n as usize)
+    }
+
+    /// Below 64 KiB an ordinary sync message would not fit.
+    pub fn message_bytes(s: &str) -> Result<usize, String> {
+        within(s, 64 * 1024, 1024 * 1024 * 1024).map(|n| n as usize)
+    }
+}
+use settings::{amount, cache_mb, count, message_bytes, per_minute, seconds};
+
+fn main() -> std::process::ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version go to standard output as usual; a bad setting is one line.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let text = e.to_string();
+            eprintln!("{}", text.lines().next().unwrap_or("invalid command line"));
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: what failed and why, the causes joined.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     // The server logs to standard output; the other commands keep it for their result and
     // log warnings to standard error.
     let serving = matches!(cli.command, Command::Serve(_));
@@ -355,8 +437,32 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Ok(files) => tracing::info!(files, "open-file limit"),
         Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
     }
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| {
+            if args.listen.rsplit_once(':').is_none_or(|(_, port)| port.parse::<u16>().is_err()) {
+                format!(
+                    "--listen {}: not an address; give HOST:PORT, e.g. 127.0.0.1:8080",
+                    args.listen
+                )
+            } else {
+                format!("--listen {}: cannot listen there", args.listen)
+            }
+        })?;
+    // The bound address, not the text: `localhost` or a host name counts as what it resolved to.
+    if args.tls_cert.is_none() {
+        fieldsync_server::tls::check_plain_http(listener.local_addr()?, args.allow_insecure)?;
+    }
+    // Certificate and key are read before anything is created from the other settings.
+    let tls = args
+        .tls_cert
+        .zip(args.tls_key)
+        .map(|(cert, key)| TlsConfig { cert, key });
+    if let Some(tls) = &tls {
+        tls.load()?;
+    }
     let config = Config {
-        database_url: args.db.url(),
+        database_url: args.db.checked_url()?,
         cache_bytes: args.cache_mb * 1024 * 1024,
         idle_unload: Duration::from_secs(args.idle_unload_secs),
         limits: Limits {
@@ -378,26 +484,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             connects_per_minute: args.connects_per_minute,
             auth_failures_per_minute: args.auth_failures_per_minute,
         },
-        tls: args
-            .tls_cert
-            .zip(args.tls_key)
-            .map(|(cert, key)| TlsConfig { cert, key }),
+        tls,
         // --allow-insecure means HTTPS ends at a proxy: browsers still reach us over HTTPS.
         secure_cookies: args.allow_insecure,
         demo: args.demo.then(Default::default),
     };
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    // The bound address, not the text: `localhost` or a host name counts as what it resolved to.
-    if config.tls.is_none() {
-        fieldsync_server::tls::check_plain_http(listener.local_addr()?, args.allow_insecure)?;
-    }
     fieldsync_server::serve(listener, config, shutdown_signal()).await
 }
 
 async fn reindex(args: ReindexArgs) -> anyhow::Result<()> {
-    let url = args.db.url();
+    let url = args.db.checked_url()?;
     let storage = fieldsync_server::storage::open(&url)
         .await
         .with_context(|| format!("cannot open database {}", fieldsync_server::redact(&url)))?;

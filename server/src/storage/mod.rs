@@ -204,10 +204,35 @@ pub trait Storage:
 
 /// Opens the backend a URL names: `sqlite://path` (or a plain path) or `postgres://…`.
 pub async fn open(url: &str) -> StorageResult<Arc<dyn Storage>> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStorage::connect(url).await?))
-    } else {
-        Ok(Arc::new(SqliteStorage::open(url).await?))
+    match backend_of(url)? {
+        Backend::Postgres => Ok(Arc::new(PostgresStorage::connect(url).await?)),
+        Backend::Sqlite => Ok(Arc::new(SqliteStorage::open(url).await?)),
+    }
+}
+
+/// The databases fieldsync speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Which backend a database URL names; anything else is refused before anything is opened or
+/// created (a `mysql://` URL must not become a SQLite file of that name).
+pub fn backend_of(url: &str) -> StorageResult<Backend> {
+    let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+    match scheme {
+        "postgres" | "postgresql" if url.contains("://") => Ok(Backend::Postgres),
+        "sqlite" if url.len() > "sqlite:".len() && !url.ends_with("://") => Ok(Backend::Sqlite),
+        "" => Err(StorageError(
+            "not a database URL: use sqlite://PATH or postgres://USER@HOST/DB".into(),
+        )),
+        other => Err(StorageError(
+            format!(
+                "fieldsync does not speak `{other}`: use sqlite://PATH or postgres://USER@HOST/DB"
+            )
+            .into(),
+        )),
     }
 }
 

@@ -10,9 +10,13 @@ use sqlx::postgres::PgPoolOptions;
 
 use super::chunks::{DOCUMENT_LOCKS, Held, covered, lock_key};
 use super::{
-    BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Elsewhere, Storage, StorageResult, StoredDocument,
+    BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Elsewhere, Storage, StorageError, StorageResult,
+    StoredDocument,
     Write, Written, parse_document_ids, projection_rows_sql, stored_document,
 };
+
+/// How long a start waits for PostgreSQL to answer before it says so and stops.
+pub const CONNECT_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The channel on which every process announces the documents it committed changes of.
 const CHANGES_CHANNEL: &str = "fieldsync_changes";
@@ -32,8 +36,22 @@ impl PostgresStorage {
     /// empty database: sqlx's migrator holds a session advisory lock
     /// (`pg_advisory_lock`) while it migrates, so one migrates and the others wait, then find
     /// nothing left to do.
+    /// Connects (waiting at most [`CONNECT_WITHIN`] for the server) and migrates.
     pub async fn connect(url: &str) -> StorageResult<Self> {
-        let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(CONNECT_WITHIN)
+            .connect(url)
+            .await
+            .map_err(|e| {
+                StorageError(
+                    format!(
+                        "no connection within {} s: {e}",
+                        CONNECT_WITHIN.as_secs()
+                    )
+                    .into(),
+                )
+            })?;
         let mut migrator = sqlx::migrate!("migrations/postgres");
         migrator.set_locking(true);
         migrator.run(&pool).await?;
