@@ -353,10 +353,25 @@ mod log {
     }
 }
 
-/// A server whose rate limit does not count a test's reconnect storms from 127.0.0.1.
+/// A server on SQLite whose rate limit does not count a test's reconnect storms from
+/// 127.0.0.1.
 async fn server() -> TestServer {
     log::capture();
     TestServer::start_with(|c| c.rate_limits.connects_per_minute = 100_000).await
+}
+
+/// The same on a fresh PostgreSQL database (FIELDSYNC_TEST_POSTGRES_URL), `None` (counted as
+/// skipped) if that is not set.
+async fn server_on_postgres() -> Option<(TestServer, common::PgDatabase)> {
+    log::capture();
+    let db = common::PgDatabase::create().await?;
+    let url = db.url.clone();
+    let server = TestServer::start_with(|c| {
+        c.database_url = url;
+        c.rate_limits.connects_per_minute = 100_000;
+    })
+    .await;
+    Some((server, db))
 }
 
 /// Any line with every one of `words` and one of `ids` (documents or peers of this test, since
@@ -401,9 +416,21 @@ fn doc_names(fleet: &Fleet) -> Vec<String> {
 
 #[tokio::test]
 async fn phones_editing_while_every_connection_is_cut_lose_nothing() {
-    let server = server().await;
+    cuts(&server().await).await;
+}
+
+#[tokio::test]
+async fn phones_editing_while_every_connection_is_cut_lose_nothing_on_postgres() {
+    if let Some((server, db)) = server_on_postgres().await {
+        cuts(&server).await;
+        server.stop().await;
+        db.drop_database().await;
+    }
+}
+
+async fn cuts(server: &TestServer) {
     let proxy = Proxy::start(server.addr).await;
-    let fleet = Fleet::start(&server, &proxy.sync_url(), (3, 3), WAIT).await;
+    let fleet = Fleet::start(server, &proxy.sync_url(), (3, 3), WAIT).await;
     let cutter = async {
         for _ in 0..5 {
             tokio::time::sleep(Duration::from_millis(400)).await;
@@ -416,32 +443,56 @@ async fn phones_editing_while_every_connection_is_cut_lose_nothing() {
         "every phone reconnected after every cut: {} connections",
         proxy.accepted()
     );
-    fleet.settle(&server, WAIT).await;
+    fleet.settle(server, WAIT).await;
     log_names_one_of("cuts", &["disconnected: connection lost"], &peers(&fleet));
 }
 
 #[tokio::test]
 async fn five_phones_on_2g_have_twenty_documents_each_acknowledged_in_time() {
-    // 20 visits of ~1 KB each way at 50 kbit/s and a few 600 ms round trips: about 10 s of a
-    // phone's link; the bound leaves room for a loaded test machine.
+    slow_link(&server().await).await;
+}
+
+#[tokio::test]
+async fn five_phones_on_2g_have_twenty_documents_each_acknowledged_in_time_on_postgres() {
+    if let Some((server, db)) = server_on_postgres().await {
+        slow_link(&server).await;
+        server.stop().await;
+        db.drop_database().await;
+    }
+}
+
+async fn slow_link(server: &TestServer) {
+    // 20 new visits each way at 50 kbit/s and a few 600 ms round trips: about 20 s here; the
+    // bound leaves room for a loaded test machine.
     const BOUND: Duration = Duration::from_secs(60);
-    let server = server().await;
     let proxy = Proxy::start(server.addr).await;
     proxy.set(Faults::gprs());
     let started = Instant::now();
-    let fleet = Fleet::start(&server, &proxy.sync_url(), (5, 20), BOUND).await;
+    let fleet = Fleet::start(server, &proxy.sync_url(), (5, 20), BOUND).await;
     let took = started.elapsed();
     eprintln!("2G: 5 phones × 20 documents acknowledged in {took:?}");
     fleet.edit(5, Duration::from_millis(200)).await;
-    fleet.settle(&server, BOUND).await;
+    fleet.settle(server, BOUND).await;
     // A slow link is not a fault: nothing to log.
 }
 
 #[tokio::test]
 async fn a_corrupted_stream_is_disconnected_and_nothing_corrupt_is_stored() {
-    let server = server().await;
+    corruption(&server().await).await;
+}
+
+#[tokio::test]
+async fn a_corrupted_stream_is_disconnected_and_nothing_corrupt_is_stored_on_postgres() {
+    if let Some((server, db)) = server_on_postgres().await {
+        corruption(&server).await;
+        server.stop().await;
+        db.drop_database().await;
+    }
+}
+
+async fn corruption(server: &TestServer) {
     let proxy = Proxy::start(server.addr).await;
-    let fleet = Fleet::start(&server, &proxy.sync_url(), (2, 2), WAIT).await;
+    let fleet = Fleet::start(server, &proxy.sync_url(), (2, 2), WAIT).await;
     proxy.set(Faults {
         corrupt_up_every: Some(97),
         ..Faults::default()
@@ -466,17 +517,29 @@ async fn a_corrupted_stream_is_disconnected_and_nothing_corrupt_is_stored() {
     // A clean network again; connections begun while corrupt start afresh.
     proxy.heal();
     proxy.cut_all();
-    fleet.settle(&server, WAIT).await;
+    fleet.settle(server, WAIT).await;
     log_names_one_of("corruption", &["WARN", "disconnected"], &peers(&fleet));
 }
 
 #[tokio::test]
 async fn a_black_holed_phone_holds_up_nobody_and_catches_up_afterwards() {
-    let server = server().await;
+    black_hole(&server().await).await;
+}
+
+#[tokio::test]
+async fn a_black_holed_phone_holds_up_nobody_and_catches_up_afterwards_on_postgres() {
+    if let Some((server, db)) = server_on_postgres().await {
+        black_hole(&server).await;
+        server.stop().await;
+        db.drop_database().await;
+    }
+}
+
+async fn black_hole(server: &TestServer) {
     let proxy = Proxy::start(server.addr).await;
-    let mut fleet = Fleet::start(&server, &proxy.sync_url(), (1, 2), WAIT).await;
+    let mut fleet = Fleet::start(server, &proxy.sync_url(), (1, 2), WAIT).await;
     // Another phone, straight to the server, with the silent phone's documents open too.
-    let mut other = Phone::through(&server, server.plain_url()).await;
+    let mut other = Phone::through(server, server.plain_url()).await;
     other.create().await;
     for id in fleet.phones[0].own.clone() {
         other.replica.find(id).await;
@@ -517,7 +580,7 @@ async fn a_black_holed_phone_holds_up_nobody_and_catches_up_afterwards() {
             started.elapsed()
         );
     }
-    assert_eq!(health(&server).await, 200);
+    assert_eq!(health(server).await, 200);
     assert_eq!(
         silent.replica.status(silent.own[0]).await,
         Some(DocStatus::Pending),
@@ -526,7 +589,7 @@ async fn a_black_holed_phone_holds_up_nobody_and_catches_up_afterwards() {
     // The network comes back (the old connection's stream lost bytes, so it is cut).
     proxy.heal();
     proxy.cut_all();
-    fleet.settle(&server, WAIT).await;
+    fleet.settle(server, WAIT).await;
 }
 
 /// The server pings every 20 s and gives up on a peer silent for more than 60 s
