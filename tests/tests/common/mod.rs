@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod node;
+pub mod pgcluster;
+pub mod proxy;
 pub mod raw;
 pub mod skip;
 
