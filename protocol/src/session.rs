@@ -4,7 +4,8 @@
 //! with `peer` (or with an error naming the versions we speak), and from then on checks that
 //! each frame's `senderId` is the peer that joined and its `targetId` is us. Anything else is a
 //! [`SessionError`]: the caller sends [`SessionError::reply`] where the socket allows and
-//! closes the connection.
+//! closes the connection. A session that returned an error accepts nothing more
+//! ([`SessionError::Closed`]), so a caller that reads on cannot act on a frame after a violation.
 
 use crate::ids::PeerId;
 use crate::message::{DecodeError, Message, PeerMetadata};
@@ -44,14 +45,17 @@ pub enum SessionError {
     WrongTarget { expected: String, got: String },
     #[error("peer reported an error: {0}")]
     PeerError(String),
+    #[error("the session already ended with an error")]
+    Closed,
 }
 
 impl SessionError {
     /// The `error` message to send before closing, if one should be sent.
     pub fn reply(&self) -> Option<Message> {
         match self {
-            // The peer told us about its own failure; answering would only echo it.
-            Self::PeerError(_) => None,
+            // The peer told us about its own failure; answering would only echo it. A closed
+            // session has answered already.
+            Self::PeerError(_) | Self::Closed => None,
             other => Some(Message::Error {
                 message: other.to_string(),
             }),
@@ -74,6 +78,8 @@ pub struct Session {
     ours: PeerId,
     our_metadata: PeerMetadata,
     state: State,
+    /// An error ended the session; the peer that joined (if any) is still known, for the log.
+    closed: bool,
 }
 
 impl Session {
@@ -82,6 +88,7 @@ impl Session {
             ours,
             our_metadata,
             state: State::AwaitingJoin,
+            closed: false,
         }
     }
 
@@ -100,8 +107,18 @@ impl Session {
         }
     }
 
-    /// Reads one binary frame.
+    /// Reads one binary frame. After an error, every frame is refused with
+    /// [`SessionError::Closed`].
     pub fn receive(&mut self, frame: &[u8]) -> Result<Inbound, SessionError> {
+        if self.closed {
+            return Err(SessionError::Closed);
+        }
+        let result = self.read(frame);
+        self.closed = result.is_err();
+        result
+    }
+
+    fn read(&mut self, frame: &[u8]) -> Result<Inbound, SessionError> {
         let message = match &self.state {
             // The handshake itself is the same in every version.
             State::AwaitingJoin => Message::decode(frame)?,

@@ -395,16 +395,52 @@ fn session_handshake_then_checks_sender_and_target() {
         Ok(Inbound::Message(_))
     ));
     assert!(matches!(
-        session.receive(&sync("intruder", "server")),
+        session.clone().receive(&sync("intruder", "server")),
         Err(SessionError::WrongSender { .. })
     ));
     assert!(matches!(
-        session.receive(&sync("phone", "elsewhere")),
+        session.clone().receive(&sync("phone", "elsewhere")),
         Err(SessionError::WrongTarget { .. })
     ));
     assert_eq!(
-        session.receive(&join("phone", &["1"])),
+        session.clone().receive(&join("phone", &["1"])),
         Err(SessionError::Unexpected("join"))
+    );
+}
+
+/// Found by the `session` fuzz target: a session went on accepting the joined peer's frames
+/// after refusing one, so a caller that did not close at once acted on frames sent after a
+/// violation.
+#[test]
+fn session_accepts_nothing_after_an_error() {
+    let sync = |sender: &str| {
+        Message::Sync(DocMessage {
+            document_id: doc_id(),
+            sender: peer(sender),
+            target: peer("server"),
+            data: vec![],
+        })
+        .encode()
+    };
+    // Step 1: a joined session refuses a frame from another peer.
+    let mut session = Session::new(peer("server"), PeerMetadata::default());
+    session.receive(&join("phone", &["1"])).unwrap();
+    assert!(matches!(
+        session.receive(&sync("intruder")),
+        Err(SessionError::WrongSender { .. })
+    ));
+    // Step 2: from then on nothing passes, not even a valid frame, and nothing more is said.
+    assert_eq!(session.receive(&sync("phone")), Err(SessionError::Closed));
+    assert_eq!(SessionError::Closed.reply(), None);
+    // Step 3: the peer that joined is still known (the server logs it when it disconnects).
+    assert_eq!(session.peer().map(|p| p.as_str()), Some("phone"));
+
+    // A failed handshake ends the session too: a later valid join is refused.
+    let mut session = Session::new(peer("server"), PeerMetadata::default());
+    assert!(session.receive(&sync("phone")).is_err());
+    assert_eq!(
+        session.receive(&join("phone", &["1"])),
+        Err(SessionError::Closed)
     );
 }
 
