@@ -14,6 +14,7 @@ mod connection;
 pub mod demo;
 pub mod hub;
 mod live;
+pub mod ops;
 pub mod projection;
 pub mod reindex;
 pub mod storage;

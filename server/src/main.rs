@@ -48,6 +48,19 @@ enum Command {
     Device(DeviceCommand),
     /// Read the audit log: who read or changed which document, from which device
     Audit(AuditArgs),
+    /// Copy a SQLite database to a new file while it serves, and verify the copy
+    Backup(BackupArgs),
+    /// Read every document and query row and report damage (ids only); exits 1 on damage
+    Check(AdminArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct BackupArgs {
+    /// The backup file to create; never overwritten
+    #[arg(long)]
+    to: PathBuf,
+    #[command(flatten)]
+    admin: AdminArgs,
 }
 
 /// Options every administration command takes.
@@ -293,6 +306,8 @@ fn main() -> anyhow::Result<()> {
         Command::User(command) => runtime.block_on(cli::user(command)),
         Command::Device(command) => runtime.block_on(cli::device(command)),
         Command::Audit(args) => runtime.block_on(cli::audit(args)),
+        Command::Backup(args) => runtime.block_on(cli::backup(args)),
+        Command::Check(args) => runtime.block_on(cli::check(args)),
     }
 }
 
