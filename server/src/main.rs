@@ -15,7 +15,7 @@ mod cli;
 #[derive(Debug, Parser)]
 #[command(
     name = "fieldsync",
-    version,
+    version = fieldsync_server::ops::upgrade::version_line(),
     about = "Offline-first sync server for field social workers"
 )]
 struct Cli {
@@ -300,7 +300,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    match cli.command {
+    let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Reindex(args) => runtime.block_on(reindex(args)),
         Command::User(command) => runtime.block_on(cli::user(command)),
@@ -308,7 +308,14 @@ fn main() -> anyhow::Result<()> {
         Command::Audit(args) => runtime.block_on(cli::audit(args)),
         Command::Backup(args) => runtime.block_on(cli::backup(args)),
         Command::Check(args) => runtime.block_on(cli::check(args)),
+    };
+    // One line an operator can read or grep, causes after colons ("Error: cannot open
+    // database …: storage: …"), not anyhow's multi-line report with a backtrace.
+    if let Err(e) = result {
+        eprintln!("Error: {e:#}");
+        std::process::exit(1);
     }
+    Ok(())
 }
 
 /// Logs to standard output when serving, else to standard error (standard output carries the

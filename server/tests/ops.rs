@@ -517,3 +517,80 @@ async fn restore_drill_backup_while_phones_sync_then_phones_bring_back_the_rest(
     assert_eq!(report["documents"], 7, "{report}");
     assert_eq!(report["indexes"], 1, "{report}");
 }
+
+/// Runs `fieldsync serve` expecting it to refuse to start; returns its standard error.
+fn serve_refused(args: &[&str]) -> String {
+    let child = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the fieldsync binary starts");
+    let id = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let Ok(out) = rx.recv_timeout(WAIT) else {
+        let _ = Command::new("kill").arg(id.to_string()).status();
+        panic!("fieldsync serve {args:?} started instead of refusing");
+    };
+    let out = out.unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_migrated_by_a_newer_fieldsync_is_refused_in_one_line() {
+    let version = fieldsync(&["--version"]);
+    let version = String::from_utf8(version.stdout).unwrap();
+    let schema = fieldsync_server::ops::upgrade::schema_version();
+    assert_eq!(
+        version.trim(),
+        format!(
+            "fieldsync {} (database schema {schema})",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+
+    let databases = databases().await;
+    for db in &databases {
+        storage::open(&db.url).await.unwrap().close().await.unwrap();
+        let newer = schema + 1;
+        macro_rules! on {
+            ($conn:expr) => {{
+                let mut conn = $conn;
+                sqlx::query(
+                    "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+                     execution_time) VALUES ($1, 'from the future', TRUE, $2, 0)",
+                )
+                .bind(newer)
+                .bind(vec![0u8; 48])
+                .execute(&mut conn)
+                .await
+                .unwrap();
+                conn.close().await.unwrap();
+            }};
+        }
+        if db.url.starts_with("postgres") {
+            on!(sqlx::PgConnection::connect(&db.url).await.unwrap());
+        } else {
+            on!(sqlx::SqliteConnection::connect(&db.url).await.unwrap());
+        }
+        let stderr = serve_refused(&["--database", &db.url]);
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("Error:")).collect();
+        assert_eq!(lines.len(), 1, "{stderr}");
+        assert!(
+            lines[0].ends_with(&format!(
+                "this database was upgraded by a newer fieldsync (schema {newer}); this is version {} \
+                 with schema {schema}: run the newer version or restore a backup",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{stderr}"
+        );
+    }
+    finish(databases).await;
+}

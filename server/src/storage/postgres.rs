@@ -19,7 +19,7 @@ impl PostgresStorage {
     /// Connects and applies pending migrations.
     pub async fn connect(url: &str) -> StorageResult<Self> {
         let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
-        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        crate::ops::upgrade::migrate_postgres(&pool).await?;
         Ok(Self { pool })
     }
 }
