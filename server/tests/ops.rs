@@ -594,3 +594,61 @@ async fn a_database_migrated_by_a_newer_fieldsync_is_refused_in_one_line() {
     }
     finish(databases).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_made_by_v0_1_0_opens_migrates_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fieldsync.db");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/v0.1.0/fieldsync.db"
+        ),
+        &path,
+    )
+    .unwrap();
+    let db = format!("sqlite://{}", path.display());
+    let visit_id = DocumentId::from_bytes([0x10; 16]);
+
+    // The field worker v0.1.0 stored gets a new device; the server starts on the old file.
+    let device = json(&[
+        "device",
+        "enroll",
+        "--user",
+        "peksos-ani",
+        "--database",
+        &db,
+    ]);
+    let token = device["token"].as_str().unwrap().to_owned();
+    let (_server, addr) = serve(&["--database", &db]);
+
+    // Migrated to this binary's schema.
+    let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+    let (schema,): (i64,) = sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    assert_eq!(schema, fieldsync_server::ops::upgrade::schema_version());
+
+    // A phone syncs a visit v0.1.0 stored.
+    let phone = Replica::in_memory().await;
+    let _syncing = phone.connect(ConnectOptions::new(format!(
+        "ws://{addr}/sync?token={token}"
+    )));
+    phone.find(visit_id).await;
+    phone
+        .wait_doc(visit_id, WAIT, |d| {
+            counter(d) == Some(1) && matches!(FieldDocument::read(d), Ok(FieldDocument::Visit(_)))
+        })
+        .await
+        .expect("the visit v0.1.0 stored reaches the phone");
+
+    // Every document and query row v0.1.0 wrote reads as this version computes it.
+    let (out, report) = check(&db);
+    assert!(out.status.success(), "{out:?}");
+    // Its three documents, and the caseload index today's server made for Ani.
+    assert_eq!(report["documents"], 4, "{report}");
+    assert_eq!(report["indexes"], 1, "{report}");
+    assert_eq!(report["rows"], 3, "{report}");
+}
