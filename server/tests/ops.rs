@@ -595,41 +595,53 @@ async fn a_database_migrated_by_a_newer_fieldsync_is_refused_in_one_line() {
     finish(databases).await;
 }
 
+/// The highest migration applied to the database.
+async fn schema_of(url: &str) -> i64 {
+    let query = "SELECT MAX(version) FROM _sqlx_migrations";
+    let (schema,): (i64,) = if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_as(query).fetch_one(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_as(query).fetch_one(&mut conn).await.unwrap()
+    };
+    schema
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_made_by_v0_1_0_opens_migrates_and_serves() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("fieldsync.db");
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/v0.1.0/fieldsync.db"
-        ),
-        &path,
-    )
-    .unwrap();
-    let db = format!("sqlite://{}", path.display());
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v0.1.0");
+    let databases = databases().await;
+    for db in &databases {
+        // The SQLite file, or the PostgreSQL dump loaded into the fresh database.
+        if let Some(path) = db.url.strip_prefix("sqlite://") {
+            std::fs::copy(format!("{fixtures}/fieldsync.db"), path).unwrap();
+        } else {
+            let dump = std::fs::read_to_string(format!("{fixtures}/fieldsync.sql")).unwrap();
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(dump))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+        }
+        assert_eq!(schema_of(&db.url).await, 4, "v0.1.0's schema");
+        serves_what_v0_1_0_stored(&db.url).await;
+    }
+    finish(databases).await;
+}
+
+async fn serves_what_v0_1_0_stored(db: &str) {
     let visit_id = DocumentId::from_bytes([0x10; 16]);
-
-    // The field worker v0.1.0 stored gets a new device; the server starts on the old file.
-    let device = json(&[
-        "device",
-        "enroll",
-        "--user",
-        "peksos-ani",
-        "--database",
-        &db,
-    ]);
+    // The field worker v0.1.0 stored gets a new device; the server starts on the old data.
+    let device = json(&["device", "enroll", "--user", "peksos-ani", "--database", db]);
     let token = device["token"].as_str().unwrap().to_owned();
-    let (_server, addr) = serve(&["--database", &db]);
-
-    // Migrated to this binary's schema.
-    let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
-    let (schema,): (i64,) = sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-    assert_eq!(schema, fieldsync_server::ops::upgrade::schema_version());
+    let (_server, addr) = serve(&["--database", db]);
+    assert_eq!(
+        schema_of(db).await,
+        fieldsync_server::ops::upgrade::schema_version(),
+        "{db}: migrated"
+    );
 
     // A phone syncs a visit v0.1.0 stored.
     let phone = Replica::in_memory().await;
@@ -642,13 +654,13 @@ async fn a_database_made_by_v0_1_0_opens_migrates_and_serves() {
             counter(d) == Some(1) && matches!(FieldDocument::read(d), Ok(FieldDocument::Visit(_)))
         })
         .await
-        .expect("the visit v0.1.0 stored reaches the phone");
+        .unwrap_or_else(|_| panic!("{db}: the visit v0.1.0 stored reaches the phone"));
 
     // Every document and query row v0.1.0 wrote reads as this version computes it.
-    let (out, report) = check(&db);
-    assert!(out.status.success(), "{out:?}");
+    let (out, report) = check(db);
+    assert!(out.status.success(), "{db}: {out:?}");
     // Its three documents, and the caseload index today's server made for Ani.
-    assert_eq!(report["documents"], 4, "{report}");
-    assert_eq!(report["indexes"], 1, "{report}");
-    assert_eq!(report["rows"], 3, "{report}");
+    assert_eq!(report["documents"], 4, "{db}: {report}");
+    assert_eq!(report["indexes"], 1, "{db}: {report}");
+    assert_eq!(report["rows"], 3, "{db}: {report}");
 }
