@@ -11,7 +11,7 @@ use fieldsync_server::storage::{self, Storage};
 use fieldsync_server::web::session;
 use serde_json::json;
 
-use crate::{AdminArgs, AuditArgs, DeviceCommand, UserCommand};
+use crate::{AdminArgs, AuditArgs, BackupArgs, DeviceCommand, UserCommand};
 
 async fn open(args: &AdminArgs) -> anyhow::Result<Arc<dyn Storage>> {
     let url = args.db.url();
@@ -297,5 +297,51 @@ pub(crate) async fn audit(args: AuditArgs) -> anyhow::Result<()> {
         print(&args.admin, json!({"entries": lines}), text);
     }
     storage.close().await?;
+    Ok(())
+}
+
+pub(crate) async fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    let report = fieldsync_server::ops::backup::backup(&args.admin.db.url(), &args.to).await?;
+    print(
+        &args.admin,
+        serde_json::to_value(&report)?,
+        format!(
+            "backed up {} documents to {} ({} bytes, integrity ok) in {:.1} s",
+            report.documents,
+            report.file.display(),
+            report.bytes,
+            report.took.as_secs_f64()
+        ),
+    );
+    Ok(())
+}
+
+pub(crate) async fn check(args: AdminArgs) -> anyhow::Result<()> {
+    let url = args.db.url();
+    let storage = open(&args).await?;
+    let report = fieldsync_server::ops::check::check(storage.as_ref(), &url).await?;
+    storage.close().await?;
+    let mut text = format!(
+        "checked {} documents ({} caseload indexes), {} chunks, {} query rows",
+        report.documents, report.indexes, report.chunks, report.rows
+    );
+    if report.changing > 0 {
+        text.push_str(&format!(
+            "; {} changed while being checked and were not judged",
+            report.changing
+        ));
+    }
+    if report.is_clean() {
+        text.push_str(": no damage");
+    } else {
+        text.push_str(&format!(": {} damaged", report.damaged.len()));
+        for d in &report.damaged {
+            text.push_str(&format!("\n  {} {}", d.document, d.problem.describe()));
+        }
+    }
+    print(&args, serde_json::to_value(&report)?, text);
+    if !report.is_clean() {
+        anyhow::bail!("{} damaged documents", report.damaged.len());
+    }
     Ok(())
 }

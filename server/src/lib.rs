@@ -15,6 +15,7 @@ pub mod demo;
 pub mod hub;
 pub mod listen;
 mod live;
+pub mod ops;
 pub mod projection;
 pub mod reindex;
 pub mod storage;

@@ -15,7 +15,7 @@ mod cli;
 #[derive(Debug, Parser)]
 #[command(
     name = "fieldsync",
-    version,
+    version = fieldsync_server::ops::upgrade::version_line(),
     about = "Offline-first sync server for field social workers"
 )]
 struct Cli {
@@ -48,6 +48,19 @@ enum Command {
     Device(DeviceCommand),
     /// Read the audit log: who read or changed which document, from which device
     Audit(AuditArgs),
+    /// Copy a SQLite database to a new file while it serves, and verify the copy
+    Backup(BackupArgs),
+    /// Read every document and query row and report damage (ids only); exits 1 on damage
+    Check(AdminArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct BackupArgs {
+    /// The backup file to create; never overwritten
+    #[arg(long)]
+    to: PathBuf,
+    #[command(flatten)]
+    admin: AdminArgs,
 }
 
 /// Options every administration command takes.
@@ -395,13 +408,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    match cli.command {
+    let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Reindex(args) => runtime.block_on(reindex(args)),
         Command::User(command) => runtime.block_on(cli::user(command)),
         Command::Device(command) => runtime.block_on(cli::device(command)),
         Command::Audit(args) => runtime.block_on(cli::audit(args)),
+        Command::Backup(args) => runtime.block_on(cli::backup(args)),
+        Command::Check(args) => runtime.block_on(cli::check(args)),
+    };
+    // One line an operator can read or grep, causes after colons ("Error: cannot open
+    // database …: storage: …"), not anyhow's multi-line report with a backtrace.
+    if let Err(e) = result {
+        eprintln!("Error: {e:#}");
+        std::process::exit(1);
     }
+    Ok(())
 }
 
 /// Logs to standard output when serving, else to standard error (standard output carries the

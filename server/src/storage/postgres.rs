@@ -52,9 +52,7 @@ impl PostgresStorage {
                     .into(),
                 )
             })?;
-        let mut migrator = sqlx::migrate!("migrations/postgres");
-        migrator.set_locking(true);
-        migrator.run(&pool).await?;
+        crate::ops::upgrade::migrate_postgres(&pool).await?;
         Ok(Self {
             pool,
             held: Arc::default(),
