@@ -35,8 +35,7 @@ impl PostgresStorage {
     /// Connects and applies pending migrations. Several processes may start at once on an
     /// empty database: sqlx's migrator holds a session advisory lock
     /// (`pg_advisory_lock`) while it migrates, so one migrates and the others wait, then find
-    /// nothing left to do.
-    /// Connects (waiting at most [`CONNECT_WITHIN`] for the server) and migrates.
+    /// nothing left to do. Waits at most [`CONNECT_WITHIN`] for the server to answer.
     pub async fn connect(url: &str) -> StorageResult<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(8)
