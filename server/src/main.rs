@@ -389,8 +389,9 @@ fn main() -> std::process::ExitCode {
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            // One line: what failed and why, the causes joined.
-            eprintln!("error: {e:#}");
+            // One line an operator can read or grep, causes after colons ("Error: cannot open
+            // database …: …"), not anyhow's multi-line report with a backtrace.
+            eprintln!("Error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -408,7 +409,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = match cli.command {
+    match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Reindex(args) => runtime.block_on(reindex(args)),
         Command::User(command) => runtime.block_on(cli::user(command)),
@@ -416,14 +417,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(args) => runtime.block_on(cli::audit(args)),
         Command::Backup(args) => runtime.block_on(cli::backup(args)),
         Command::Check(args) => runtime.block_on(cli::check(args)),
-    };
-    // One line an operator can read or grep, causes after colons ("Error: cannot open
-    // database …: storage: …"), not anyhow's multi-line report with a backtrace.
-    if let Err(e) = result {
-        eprintln!("Error: {e:#}");
-        std::process::exit(1);
     }
-    Ok(())
 }
 
 /// Logs to standard output when serving, else to standard error (standard output carries the
