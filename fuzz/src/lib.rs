@@ -157,6 +157,44 @@ pub enum Scalar {
     Counter(i64),
     Timestamp(i64),
     Bytes(Vec<u8>),
+    /// A number at an edge: where casts and checks go wrong.
+    Edge(Edge),
+}
+
+/// Numbers at the edges of the types a reader converts between.
+#[derive(Debug, Clone, Copy)]
+pub struct Edge(pub ScalarValueEdge);
+
+#[derive(Debug, Clone, Copy)]
+pub enum ScalarValueEdge {
+    Uint(u64),
+    Int(i64),
+    F64(f64),
+}
+
+const EDGES: &[ScalarValueEdge] = &[
+    ScalarValueEdge::Uint(u64::MAX),
+    ScalarValueEdge::Uint(i64::MAX as u64 + 1),
+    ScalarValueEdge::Uint(1 << 53),
+    ScalarValueEdge::Uint(2),
+    ScalarValueEdge::Int(i64::MIN),
+    ScalarValueEdge::Int(i64::MAX),
+    ScalarValueEdge::Int(-1),
+    ScalarValueEdge::Int(0),
+    ScalarValueEdge::Int(2),
+    ScalarValueEdge::F64(f64::NAN),
+    ScalarValueEdge::F64(f64::INFINITY),
+    ScalarValueEdge::F64(-0.0),
+    ScalarValueEdge::F64(1e300),
+    ScalarValueEdge::F64(2.0),
+    ScalarValueEdge::F64(9_007_199_254_740_993.0),
+    ScalarValueEdge::F64(1.5),
+];
+
+impl<'a> Arbitrary<'a> for Edge {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(Self(*u.choose(EDGES)?))
+    }
 }
 
 impl Scalar {
@@ -171,6 +209,9 @@ impl Scalar {
             Self::Counter(n) => ScalarValue::counter(*n),
             Self::Timestamp(n) => ScalarValue::Timestamp(*n),
             Self::Bytes(b) => ScalarValue::Bytes(b.clone()),
+            Self::Edge(Edge(ScalarValueEdge::Uint(n))) => ScalarValue::Uint(*n),
+            Self::Edge(Edge(ScalarValueEdge::Int(n))) => ScalarValue::Int(*n),
+            Self::Edge(Edge(ScalarValueEdge::F64(n))) => ScalarValue::F64(*n),
         }
     }
 }
