@@ -164,3 +164,30 @@ fn every_bad_setting_is_refused_by_name_and_nothing_is_created() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     drop(taken);
 }
+
+#[test]
+fn logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args(["serve", "--listen", "localhost"])
+        .current_dir(dir.path())
+        .env("FIELDSYNC_LOG", "info")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("open-file limit"), "a log line: {stdout:?}");
+    assert!(!stdout.contains('\u{1b}'), "no escape codes: {stdout:?}");
+
+    // And as JSON, one object per line.
+    let out = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args(["--log-format", "json", "serve", "--listen", "localhost"])
+        .current_dir(dir.path())
+        .env("FIELDSYNC_LOG", "info")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().next().expect("a log line");
+    let parsed: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(parsed["level"], "INFO", "{line}");
+}
