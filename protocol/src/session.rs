@@ -26,6 +26,10 @@ pub enum Inbound {
     Message(Message),
     /// The peer said it is leaving.
     Leave,
+    /// An `ephemeral` message another peer sent, echoed back: automerge-repo clients pass
+    /// every ephemeral message they receive on to their other peers, keeping its original
+    /// sender. It was already delivered; it is dropped, not treated as a forgery.
+    Echo,
 }
 
 /// Why a connection must end. The text is safe to send to the peer and to log.
@@ -168,6 +172,11 @@ impl Session {
                 return Err(SessionError::PeerError(message.chars().take(200).collect()));
             }
             _ => {}
+        }
+        if let Message::Ephemeral { sender, .. } = &message
+            && sender != peer
+        {
+            return Ok(Inbound::Echo);
         }
         if let Some(sender) = message.sender()
             && sender != peer

@@ -89,3 +89,36 @@ fn the_js_join_without_storage_has_undefined_storage_id() {
         })
     ));
 }
+
+/// The real JS client passes an ephemeral message it received on to its other peers, keeping
+/// the original sender: the server hears its own relay echoed back under another peer's id. It
+/// is dropped quietly, and the session goes on; a `sync` under another peer's id is still a
+/// violation.
+#[test]
+fn an_echoed_ephemeral_message_is_dropped_not_a_violation() {
+    use fieldsync_protocol::{Inbound, PeerId, Session};
+    let echo = vectors()
+        .into_iter()
+        .find(|(name, _)| name == "js-ephemeral-echo")
+        .expect("the captured echo")
+        .1;
+    let Message::Ephemeral { sender, target, .. } = Message::decode(&echo).unwrap() else {
+        panic!("an ephemeral message");
+    };
+    let mut session = Session::new(target, PeerMetadata::default());
+    let me = PeerId::parse("client-b-socket").unwrap();
+    assert_ne!(sender, me);
+    let join = Message::Join {
+        sender: me.clone(),
+        metadata: Some(PeerMetadata::default()),
+        supported_versions: vec!["1".into()],
+    };
+    assert!(matches!(
+        session.receive(&join.encode()),
+        Ok(Inbound::Joined { .. })
+    ));
+    assert_eq!(session.receive(&echo), Ok(Inbound::Echo));
+    // Still open: the joined peer's own frames pass.
+    let leave = Message::Leave { sender: me };
+    assert_eq!(session.receive(&leave.encode()), Ok(Inbound::Leave));
+}

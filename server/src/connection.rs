@@ -253,6 +253,7 @@ impl Connection {
                 Ok(Some(reply.encode()))
             }
             Inbound::Leave => Err(None),
+            Inbound::Echo => Ok(None),
             Inbound::Message(message) => {
                 self.route(message).await.map_err(Some)?;
                 Ok(None)

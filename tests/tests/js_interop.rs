@@ -151,6 +151,50 @@ async fn js_clients_and_the_rust_client_share_a_document_and_converge() {
     b.quit().await;
 }
 
+/// Presence and cursors travel as ephemeral messages: relayed under their sender's id, and the
+/// receiving JS client passes them on (back to the server, under that id). That echo is
+/// dropped, not taken for a forgery: both clients stay connected and keep syncing.
+#[tokio::test]
+async fn ephemeral_messages_between_js_clients_carry_their_sender_and_the_echo_is_harmless() {
+    setup_js();
+    let server = TestServer::start().await;
+    let mut a = JsClient::start(&server.url()).await;
+    let created = a
+        .ok(json!({"cmd": "create", "doc": visit_json("3277015204800002", "Kunjungan.")}))
+        .await;
+    let url = created["url"].as_str().unwrap().to_owned();
+    a.ok(json!({"cmd": "waitSynced", "url": url})).await;
+    let mut b = JsClient::start(&server.url()).await;
+    b.ok(json!({"cmd": "find", "url": url})).await;
+
+    let a_peer = a.ok(json!({"cmd": "peers"})).await;
+    a.ok(json!({"cmd": "broadcast", "url": url, "message": {"cursor": 4}}))
+        .await;
+    let got = b
+        .ok(json!({"cmd": "waitEphemeral", "url": url, "equals": {"cursor": 4}}))
+        .await;
+    assert_ne!(
+        got["senderId"].as_str(),
+        a_peer["peers"][0]["peerId"].as_str(),
+        "not under the server's id: {got}"
+    );
+    // B's echo reached the server; both stay connected and still sync. A client the server
+    // had disconnected would reconnect only after automerge-repo's 5 s retry delay.
+    let started = std::time::Instant::now();
+    b.ok(json!({"cmd": "splice", "url": url, "path": ["notes"], "index": 0, "insert": "[B] "}))
+        .await;
+    b.ok(json!({"cmd": "waitSynced", "url": url})).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "B was still connected: synced in {:?}",
+        started.elapsed()
+    );
+    a.ok(json!({"cmd": "waitFor", "url": url, "path": ["notes"], "equals": "[B] Kunjungan."}))
+        .await;
+    a.quit().await;
+    b.quit().await;
+}
+
 #[tokio::test]
 async fn a_js_client_is_told_a_document_does_not_exist() {
     setup_js();

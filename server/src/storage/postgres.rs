@@ -11,8 +11,7 @@ use sqlx::postgres::PgPoolOptions;
 use super::chunks::{DOCUMENT_LOCKS, Held, covered, lock_key};
 use super::{
     BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Elsewhere, Storage, StorageError, StorageResult,
-    StoredDocument,
-    Write, Written, parse_document_ids, projection_rows_sql, stored_document,
+    StoredDocument, Write, Written, parse_document_ids, projection_rows_sql, stored_document,
 };
 
 /// How long a start waits for PostgreSQL to answer before it says so and stops.
@@ -44,11 +43,7 @@ impl PostgresStorage {
             .await
             .map_err(|e| {
                 StorageError(
-                    format!(
-                        "no connection within {} s: {e}",
-                        CONNECT_WITHIN.as_secs()
-                    )
-                    .into(),
+                    format!("no connection within {} s: {e}", CONNECT_WITHIN.as_secs()).into(),
                 )
             })?;
         crate::ops::upgrade::migrate_postgres(&pool).await?;
