@@ -226,3 +226,33 @@ fn two_supervisors_deciding_differently_offline_converge() {
     assert_eq!(derive_status(events(&a)), derive_status(events(&b)));
     assert_eq!(derive_status(events(&a)).not_applied, vec![3]);
 }
+
+/// Found by the `schema_read` fuzz target: what the reader accepts, the writer must write
+/// back readably (fuzz/regressions/README.md).
+#[test]
+fn numbers_the_writer_cannot_write_are_refused() {
+    use automerge::{AutoCommit, ROOT, ScalarValue, transaction::Transactable};
+    use fieldsync_core::schema::{FieldDocument, RegionCode, examples};
+    let area = RegionCode::parse("32.77.01.1001").unwrap();
+    for (key, value) in [
+        ("schema", ScalarValue::Uint(u64::MAX)),
+        ("schema", ScalarValue::F64(1e300)),
+        ("attendees", ScalarValue::Uint(u64::MAX)),
+        ("attendees", ScalarValue::Int(i64::MAX)),
+    ] {
+        let mut doc = AutoCommit::new();
+        FieldDocument::Outreach(examples::outreach(&area, "peksos-1"))
+            .write(&mut doc)
+            .unwrap();
+        doc.put(ROOT, key, value.clone()).unwrap();
+        if let Ok(Some(read)) = FieldDocument::read_state(&doc) {
+            let mut copy = AutoCommit::new();
+            read.write(&mut copy).unwrap();
+            assert_eq!(
+                FieldDocument::read_state(&copy).ok().flatten().as_ref(),
+                Some(&read),
+                "{key} = {value:?} was accepted but does not survive a write"
+            );
+        }
+    }
+}

@@ -18,6 +18,13 @@ use super::values::{
     check_timestamp,
 };
 
+/// The largest `schema` read at all (a newer version than [`SCHEMA`] is read as
+/// [`FieldDocument::Newer`]): beyond it the number could not be written back the way JS and
+/// this crate write numbers.
+const MAX_SCHEMA: u64 = u32::MAX as u64;
+/// Attendees of one outreach session: beyond it the number is a mistake or an attack.
+const MAX_ATTENDEES: u64 = 1_000_000_000;
+
 /// The schema version this build knows, reads and accepts.
 pub const SCHEMA: u64 = 1;
 
@@ -327,10 +334,16 @@ impl<D: ReadDoc> Reader<'_, D> {
             }
             None => None,
         };
+        // Bounded so that whatever is read can be written back (as a signed integer, as JS
+        // numbers are): found by the `schema_read` fuzz target.
         let schema = match self.scalar(&ROOT, "schema") {
-            Some(ScalarValue::Uint(n)) if n >= 1 => Some(n),
-            Some(ScalarValue::Int(n)) if n >= 1 => Some(n as u64),
-            Some(ScalarValue::F64(n)) if n >= 1.0 && n.fract() == 0.0 => Some(n as u64),
+            Some(ScalarValue::Uint(n)) if (1..=MAX_SCHEMA).contains(&n) => Some(n),
+            Some(ScalarValue::Int(n)) if (1..=MAX_SCHEMA as i64).contains(&n) => Some(n as u64),
+            Some(ScalarValue::F64(n))
+                if (1.0..=MAX_SCHEMA as f64).contains(&n) && n.fract() == 0.0 =>
+            {
+                Some(n as u64)
+            }
             _ => {
                 self.fail("schema", "must be a schema version, 1 or later");
                 None
@@ -538,9 +551,13 @@ impl<D: ReadDoc> Reader<'_, D> {
         let held_at = self.timestamp(&ROOT, "", "heldAt", true);
         let place = self.string(&ROOT, "", "place", true);
         let attendees = match self.scalar(&ROOT, "attendees") {
-            Some(ScalarValue::Uint(n)) => Some(n),
-            Some(ScalarValue::Int(n)) if n >= 0 => Some(n as u64),
-            Some(ScalarValue::F64(n)) if n >= 0.0 && n.fract() == 0.0 && n < 1e9 => Some(n as u64),
+            Some(ScalarValue::Uint(n)) if n < MAX_ATTENDEES => Some(n),
+            Some(ScalarValue::Int(n)) if (0..MAX_ATTENDEES as i64).contains(&n) => Some(n as u64),
+            Some(ScalarValue::F64(n))
+                if (0.0..MAX_ATTENDEES as f64).contains(&n) && n.fract() == 0.0 =>
+            {
+                Some(n as u64)
+            }
             _ => {
                 self.fail("attendees", "must be a whole number, 0 or more");
                 None
