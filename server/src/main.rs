@@ -139,6 +139,17 @@ pub(crate) enum DeviceCommand {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Make a one-time enrollment code for a user's phone (the field app at /app/ exchanges
+    /// it for a device token); prints the code (shown only once)
+    Code {
+        #[arg(long)]
+        user: String,
+        /// The code stops working after this many hours
+        #[arg(long, default_value_t = fieldsync_server::admin::ENROLLMENT_CODE_HOURS)]
+        hours: u32,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
     /// Give a device a new token; the old one stops working at once
     Rotate {
         #[arg(long)]

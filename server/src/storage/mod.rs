@@ -9,6 +9,7 @@
 pub mod activity;
 pub mod caseload;
 pub mod directory;
+pub mod enroll;
 pub mod export;
 mod postgres;
 mod projection;
@@ -110,6 +111,7 @@ pub trait Storage:
     + Review
     + Exports
     + Activity
+    + enroll::Enrollment
     + Send
     + Sync
     + std::fmt::Debug

@@ -21,6 +21,7 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str, &'static str)] {
             ("/referrals", "Rujukan", "Referrals"),
             ("/stats", "Statistik", "Statistics"),
             ("/exports", "Ekspor", "Exports"),
+            ("/admin/enroll", "Pendaftaran HP", "Phone enrollment"),
         ],
         Role::Supervisor => &[
             ("/referrals", "Antrian rujukan", "Referral queue"),
@@ -32,7 +33,7 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str, &'static str)] {
             ("/activity", "Aktivitas", "Activity"),
             ("/exports", "Ekspor", "Exports"),
         ],
-        Role::Admin => &[],
+        Role::Admin => &[("/admin/enroll", "Pendaftaran HP", "Phone enrollment")],
     }
 }
 

@@ -13,9 +13,14 @@
 //! - `api.rs`: the API route list and its OpenAPI document.
 //! - `coordinator.rs`, `supervisor.rs`, `exports.rs`: the pages and API of each group of users.
 //! - `labels.rs`: the names people read for PPKS categories, programs, statuses, types.
+//! - `app.rs`: the field app's files at `/app/`; `enroll.rs`: enrollment codes and their
+//!   exchange for a device; `admin/`: the administrator's pages (enrollment codes).
 
+mod admin;
 pub mod api;
+pub mod app;
 mod coordinator;
+pub mod enroll;
 pub mod error;
 mod exports;
 pub mod i18n;
@@ -65,7 +70,9 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/favicon.ico", get(icon))
         .merge(coordinator::pages())
         .merge(supervisor::pages())
-        .merge(exports::pages());
+        .merge(exports::pages())
+        .merge(admin::pages())
+        .merge(enroll::device_routes());
     Router::new()
         .nest(
             "/api",
@@ -74,6 +81,8 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .merge(api)
         .merge(pages)
         .layer(axum::middleware::map_response(security_headers))
+        // After the layer: the app's files carry their own policy (`app.rs`).
+        .merge(app::routes())
 }
 
 /// API routes beyond `/api/me`, from each part of the web.
@@ -81,6 +90,7 @@ fn extra_api_routes() -> Vec<api::ApiRoute> {
     let mut routes = coordinator::api_routes();
     routes.extend(supervisor::api_routes());
     routes.extend(exports::api_routes());
+    routes.extend(enroll::api_routes());
     routes
 }
 
