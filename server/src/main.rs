@@ -33,7 +33,7 @@ enum Command {
     /// Manage people: add, disable, show
     #[command(subcommand)]
     User(UserCommand),
-    /// Manage devices: enroll, rotate a token, revoke
+    /// Manage devices: enrollment codes for the field app, enroll, rotate a token, revoke
     #[command(subcommand)]
     Device(DeviceCommand),
     /// Read the audit log: who read or changed which document, from which device
