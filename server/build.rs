@@ -87,7 +87,7 @@ fn check_node() {
         panic!(
             "\n\nfieldsync embeds the field app (app/), which is built with Node.js 20 or newer and npm.\n\
              {}\n\
-             Install them (Debian/Ubuntu: apt-get install nodejs npm), or build the server without the \n\
+             Install them (Debian/Ubuntu: apt-get install nodejs npm), or build the server without the\n\
              field app: FIELDSYNC_WITHOUT_APP=1 cargo build (then /app/ says the app was not built).\n",
             match major {
                 None => "Node.js was not found.".to_owned(),

@@ -63,6 +63,8 @@ function showViolations(form, violations) {
  * not lose the record.
  */
 async function create(app, doc) {
+  // One tap, one record, however slow the phone.
+  document.getElementById("save").disabled = true
   const handle = app.replica.repo.create(doc)
   addMine(handle.url)
   adopt(app, handle)

@@ -112,7 +112,15 @@ function render() {
         : name === "record"
           ? recordScreen(app, arg)
           : caseloadScreen(app)
+  // Records arriving while someone types a search must not take the keyboard away.
+  const active = document.activeElement
+  const typing = active?.id === "search" ? [active.selectionStart, active.selectionEnd] : null
   mount(root, header(), h("div", { id: "status" }, statusBar()), body)
+  const search = typing && document.getElementById("search")
+  if (search) {
+    search.focus()
+    search.setSelectionRange(...typing)
+  }
 }
 
 function renderStatusBar() {

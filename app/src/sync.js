@@ -81,6 +81,9 @@ export class Replica extends EventTarget {
     // are known to misbehave in 2.5.6, #690): when the signal returns, and every 10 s while
     // there is no socket, open a new one.
     addEventListener("online", () => this.#reconnect())
+    // A socket outlives the signal for a long time before TCP notices: when the phone says
+    // it is offline, believe it, so the app says so too and reconnects cleanly later.
+    addEventListener("offline", () => this.network.socket?.close())
     setInterval(() => this.#reconnect(), 10_000)
   }
 

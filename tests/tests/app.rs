@@ -2,7 +2,7 @@
 //! phone-sized browser (Debian's Chromium through Playwright, tests/js/app-browser.mjs, with a
 //! persistent profile): enrolled, offline from the service worker, records kept across a
 //! browser restart, acknowledged once online, in the coordinator's feed, a supervisor's
-//! decision arriving, and a revoked phone wiping itself.
+//! decision arriving, a refusal shown with its field, and a revoked phone wiping itself.
 //!
 //! Set FIELDSYNC_SCREENSHOTS=DIR to also save screenshots of the app.
 
@@ -405,7 +405,7 @@ impl Phone {
 }
 
 #[tokio::test]
-async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_and_wiped() {
+async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_refused_and_wiped() {
     let server = TestServer::start().await;
     server
         .add_user("peksos-budi", Role::Peksos, &[KELURAHAN])
@@ -524,8 +524,39 @@ async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_an
         .await;
     phone.screenshot("app-disetujui").await;
 
-    // Step 7: the phone is revoked: the app deletes its data and returns to enrollment.
+    // Step 7: offline, Budi logs a visit, and meanwhile he is moved to another kelurahan: the
+    // server refuses the visit, and the app says which field and why.
+    phone.ok(json!({"cmd": "offline", "offline": true})).await;
+    phone.wait("#online.off").await;
+    phone
+        .ok(json!({"cmd": "click", "selector": "button.brand"}))
+        .await;
+    phone
+        .ok(json!({"cmd": "click", "selector": "#new-visit"}))
+        .await;
+    for (field, value) in [
+        ("#nik", "3277011503700001"),
+        ("#name", "Joko Susilo"),
+        ("#notes", "Lansia tinggal sendiri."),
+    ] {
+        phone
+            .ok(json!({"cmd": "fill", "selector": field, "value": value}))
+            .await;
+    }
+    phone.ok(json!({"cmd": "click", "selector": "#save"})).await;
+    phone.wait("#record-status[data-status=waiting]").await;
     let storage = storage(&server).await;
+    let moved = vec![fieldsync_core::schema::RegionCode::parse("32.77.02.1001").unwrap()];
+    fieldsync_server::admin::set_areas(storage.as_ref(), "peksos-budi", &moved)
+        .await
+        .unwrap();
+    phone.ok(json!({"cmd": "offline", "offline": false})).await;
+    phone.wait("#record-status[data-status=refused]").await;
+    let refusal = phone.wait(".refusal li").await;
+    assert!(refusal.contains("(area)"), "{refusal}");
+    phone.screenshot("app-ditolak").await;
+
+    // Step 8: the phone is revoked: the app deletes its data and returns to enrollment.
     let devices = storage.devices("peksos-budi").await.unwrap();
     let app_device = devices.iter().find(|d| d.label == "field app").unwrap();
     assert!(storage.revoke_device(&app_device.id).await.unwrap());
