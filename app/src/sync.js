@@ -107,19 +107,12 @@ export class Replica extends EventTarget {
     if (this.watched.has(id)) return
     this.watched.add(id)
     handle.on("remote-heads", ({ storageId, heads }) => {
-      if (!storageId || storageId !== this.serverStorage) return
-      this.lastSync = Date.now()
-      localStorage.setItem(LAST_SYNC, String(this.lastSync))
-      if (covers(handle, heads)) {
-        this.acked[id] = handle.heads()
-        save(ACKED, this.acked)
-        if (this.refused[id]) {
-          delete this.refused[id]
-          save(REFUSED, this.refused)
-        }
-      }
-      this.#changed()
+      if (storageId && storageId === this.serverStorage) this.#judge(handle, heads)
     })
+    // A document fetched from the server has usually synced before it is watched: its
+    // remote-heads event is gone, so judge what the repo already knows.
+    const known = this.serverStorage && handle.getSyncInfo(this.serverStorage)
+    if (known?.lastHeads) this.#judge(handle, known.lastHeads)
     handle.on("ephemeral-message", ({ message }) => {
       if (message?.fieldsync !== "change-refused") return
       this.refused[id] = {
@@ -130,6 +123,22 @@ export class Replica extends EventTarget {
       this.#changed()
     })
     handle.on("change", () => this.#changed())
+  }
+
+  /** The server's heads for a document arrived: acknowledged if they cover ours. */
+  #judge(handle, heads) {
+    const id = handle.documentId
+    this.lastSync = Date.now()
+    localStorage.setItem(LAST_SYNC, String(this.lastSync))
+    if (covers(handle, heads)) {
+      this.acked[id] = handle.heads()
+      save(ACKED, this.acked)
+      if (this.refused[id]) {
+        delete this.refused[id]
+        save(REFUSED, this.refused)
+      }
+    }
+    this.#changed()
   }
 
   /** `stored`, `refused` or `waiting`, for a loaded document. */

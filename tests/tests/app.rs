@@ -414,6 +414,14 @@ async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_re
     person(&server, "supervisor-sri", Role::Supervisor, &["32.77"]).await;
     let profile = tempfile::tempdir().unwrap();
 
+    // Step 0: a colleague's phone already logged a visit in Budi's kelurahan.
+    let (colleague, _sync) = server.phone().await;
+    let theirs = colleague
+        .create(common::visit_in(KELURAHAN, common::DEFAULT_USER))
+        .await
+        .unwrap();
+    colleague.wait_acknowledged(theirs, WAIT).await.unwrap();
+
     // Step 1: the coordinator makes a code; Budi opens /app/ and types it in.
     let mut ita = Client::script(&server, "koordinator-ita").await;
     let made = ita
@@ -432,6 +440,10 @@ async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_re
     assert_eq!(phone.wait("#online.ok").await, "Daring");
     phone
         .ok(json!({"cmd": "serviceWorker", "timeoutMs": 30000}))
+        .await;
+    // His caseload, from his index document, holds the colleague's visit.
+    phone
+        .wait_count("button.record[data-type=visit][data-status=stored]", 1)
         .await;
 
     // Step 2: offline, the app starts again from the service worker.
@@ -477,11 +489,15 @@ async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_re
         .wait("#referral-status[data-referral-status=submitted]")
         .await;
 
-    // Step 4: the browser closes and opens again, still offline: both are there, waiting.
+    // Step 4: the browser closes and opens again, still offline: both are there, waiting,
+    // beside the colleague's visit.
     phone.ok(json!({"cmd": "restart"})).await;
     phone.ok(json!({"cmd": "goto", "path": "/app/"})).await;
     phone
         .wait_count("button.record[data-status=waiting]", 2)
+        .await;
+    phone
+        .wait_count("button.record[data-status=stored]", 1)
         .await;
     assert_eq!(phone.wait("#waiting").await, "2 menunggu dikirim");
     phone.screenshot("app-luring").await;
@@ -489,12 +505,17 @@ async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_re
     // Step 5: online, both are acknowledged and the coordinator's feed lists them.
     phone.ok(json!({"cmd": "offline", "offline": false})).await;
     phone
-        .wait_count("button.record[data-status=stored]", 2)
+        .wait_count("button.record[data-status=stored]", 3)
         .await;
     assert_eq!(phone.wait("#waiting").await, "0 menunggu dikirim");
     phone.screenshot("app-tersimpan").await;
     let feed = ita.get("/api/activity").await.json();
-    let items = feed["items"].as_array().unwrap();
+    let items: Vec<&Value> = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["createdBy"] == json!("peksos-budi"))
+        .collect();
     let mut kinds: Vec<&str> = items.iter().map(|i| i["kind"].as_str().unwrap()).collect();
     kinds.sort();
     assert_eq!(kinds, ["referral", "visit"], "{feed}");
