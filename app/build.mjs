@@ -13,7 +13,7 @@ import { createHash } from "node:crypto"
 import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
-import { deflateSync } from "node:zlib"
+import { deflateSync, gzipSync } from "node:zlib"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const outFlag = process.argv.indexOf("--out")
@@ -97,7 +97,7 @@ writeFileSync(
 )
 
 // The service worker: every file of the shell, under a cache named by their hash.
-const files = listFiles(out).filter(f => f !== "sw.js")
+const files = listFiles(out).filter(f => f !== "sw.js" && !f.endsWith(".gz"))
 const digest = createHash("sha256")
 for (const f of files) digest.update(f).update(readFileSync(join(out, f)))
 const version = digest.digest("hex").slice(0, 12)
@@ -108,6 +108,13 @@ writeFileSync(
     .replace('"__VERSION__"', JSON.stringify(version))
     .replace("[/*__FILES__*/]", JSON.stringify(precache)),
 )
+
+// Gzip beside every compressible file: the server sends it to browsers that accept gzip,
+// so a first start over 3G downloads the wasm as about 1.1 MB instead of 3.6 MB.
+for (const f of listFiles(out)) {
+  if (/\.(js|wasm|css|html|webmanifest|svg)$/.test(f))
+    writeFileSync(join(out, `${f}.gz`), gzipSync(readFileSync(join(out, f)), { level: 9 }))
+}
 
 function listFiles(dir, prefix = "") {
   return readdirSync(dir).flatMap(name => {

@@ -324,9 +324,25 @@ async fn the_app_is_served_with_its_own_policy_and_cache_rules() {
     );
     let sw = client.get("/app/sw.js").await;
     assert_eq!(sw.header("cache-control"), Some("no-cache"));
-    let wasm =
+    let wasm_name =
         support::between(&sw.text(), "\"/app/automerge-", "\"").expect("the wasm is pre-cached");
-    let wasm = client.get(&format!("/app/automerge-{wasm}")).await;
+    let wasm = client.get(&format!("/app/automerge-{wasm_name}")).await;
+    let gzipped = client
+        .send(
+            "GET",
+            &format!("/app/automerge-{wasm_name}"),
+            "",
+            Vec::new(),
+            &[("Accept-Encoding", "gzip, br")],
+        )
+        .await;
+    assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
+    assert_eq!(gzipped.header("content-type"), Some("application/wasm"));
+    assert!(
+        gzipped.body.len() < wasm.body.len() / 2,
+        "{}",
+        gzipped.body.len()
+    );
     assert_eq!(wasm.status, 200);
     assert_eq!(wasm.header("content-type"), Some("application/wasm"));
     assert!(

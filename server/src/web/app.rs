@@ -5,13 +5,14 @@
 //! phones on their next start with signal; the content-hashed bundle and wasm are `immutable`.
 //! The app's pages get their own Content-Security-Policy: the page-wide one of the web would
 //! block compiling Automerge's wasm (`'wasm-unsafe-eval'`), and `connect-src 'self'` covers
-//! the same-origin WebSocket in current browsers.
+//! the same-origin WebSocket in current browsers. Browsers that accept gzip get the gzip the
+//! build made of each file (the wasm: 1.1 MB instead of 3.6 MB over a weak link).
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Path;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
@@ -31,10 +32,15 @@ const APP_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval';
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/app", get(|| async { Redirect::permanent("/app/") }))
-        .route("/app/", get(|| async { file("index.html") }))
+        .route(
+            "/app/",
+            get(|headers: HeaderMap| async move { file("index.html", &headers) }),
+        )
         .route(
             "/app/{*path}",
-            get(|Path(path): Path<String>| async move { file(&path) }),
+            get(
+                |Path(path): Path<String>, headers: HeaderMap| async move { file(&path, &headers) },
+            ),
         )
 }
 
@@ -43,11 +49,21 @@ pub fn built() -> bool {
     !files::APP_FILES.is_empty()
 }
 
-fn file(path: &str) -> Response {
-    let found = files::APP_FILES
+fn lookup(path: &str) -> Option<(&'static str, &'static [u8])> {
+    files::APP_FILES
         .iter()
         .find(|(p, _, _)| *p == path)
-        .map(|(p, ty, body)| (*p, *ty, *body));
+        .map(|(_, ty, body)| (*ty, *body))
+}
+
+fn file(path: &str, headers: &HeaderMap) -> Response {
+    // The build wrote a gzip of each compressible file beside it (`app/build.mjs`).
+    let gzip_ok = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let gzipped = lookup(&format!("{path}.gz")).filter(|_| gzip_ok && !path.ends_with(".gz"));
+    let found = lookup(path).map(|(ty, body)| (path, ty, gzipped.map_or(body, |(_, gz)| gz)));
     let mut response = match found {
         Some((p, content_type, body)) => {
             let cache = if is_hashed(p) {
@@ -67,7 +83,7 @@ fn file(path: &str) -> Response {
         }
         None if path == "index.html" => not_built(),
         // Any other path inside the app is the shell (the app routes in the page itself).
-        None if !path.contains('.') && built() => return file("index.html"),
+        None if !path.contains('.') && built() => return file("index.html", headers),
         None => (
             StatusCode::NOT_FOUND,
             [(header::CACHE_CONTROL, "no-cache")],
@@ -76,6 +92,12 @@ fn file(path: &str) -> Response {
             .into_response(),
     };
     let h = response.headers_mut();
+    if found.is_some() {
+        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        if gzipped.is_some() {
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(APP_CSP),
