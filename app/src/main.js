@@ -78,9 +78,9 @@ function scheduleRender() {
 }
 
 /**
- * While the socket is down and the network is up, asks the server whether this device may
- * still sync: a browser cannot read why a WebSocket upgrade failed, and a revoked device
- * must delete what it holds.
+ * At start, and while the socket is down and the network is up, asks the server whether this
+ * device may still sync: a browser cannot read why a WebSocket upgrade failed, and a revoked
+ * device must delete what it holds. The answer also carries the user's current areas.
  */
 async function checkDevice() {
   if (!app.replica || app.replica.online || !navigator.onLine) return
@@ -91,7 +91,12 @@ async function checkDevice() {
   } catch {
     return
   }
-  if (answer.status === 401 && answer.body.error === "device-revoked") {
+  if (answer.status === 200 && answer.body.user?.id === app.enrollment.user.id) {
+    // Reassigned or renamed since enrollment: new records use the areas the server has now.
+    app.enrollment = { ...app.enrollment, user: answer.body.user }
+    localStorage.setItem(ENROLLMENT, JSON.stringify(app.enrollment))
+    app.revoked = null
+  } else if (answer.status === 401 && answer.body.error === "device-revoked") {
     await wipe(app.replica)
     location.replace("/app/?wiped=1")
   } else if (answer.status === 401) {

@@ -93,12 +93,20 @@ async fn an_enrollment_code_works_once_for_its_user_and_sets_a_cookie_only_for_s
 
     // Step 2: the cookie opens /sync, but only from a page of this server.
     let own = format!("http://{}", server.addr);
-    assert_eq!(device_check(&server, &token, Some(&own)).await, 200);
+    let ok = device_check(&server, &token, Some(&own)).await;
+    assert_eq!(ok.status, 200);
     assert_eq!(
-        device_check(&server, &token, Some("http://evil.example")).await,
+        ok.json()["user"]["areas"],
+        json!([KELURAHAN]),
+        "the app learns its areas"
+    );
+    assert_eq!(
+        device_check(&server, &token, Some("http://evil.example"))
+            .await
+            .status,
         401
     );
-    assert_eq!(device_check(&server, &token, None).await, 401);
+    assert_eq!(device_check(&server, &token, None).await.status, 401);
     assert!(
         sync_upgrade(&server, &token, &own).await,
         "same origin upgrades"
@@ -164,7 +172,7 @@ async fn an_enrollment_code_works_once_for_its_user_and_sets_a_cookie_only_for_s
 }
 
 /// `POST /sync/device` with the cookie and an Origin; the status.
-async fn device_check(server: &TestServer, token: &str, origin: Option<&str>) -> u16 {
+async fn device_check(server: &TestServer, token: &str, origin: Option<&str>) -> Reply {
     let mut client = Client::anonymous(server);
     client
         .cookies
@@ -179,7 +187,6 @@ async fn device_check(server: &TestServer, token: &str, origin: Option<&str>) ->
             &extra,
         )
         .await
-        .status
 }
 
 /// Whether `/sync` upgrades a WebSocket that carries only the cookie, from `origin`.

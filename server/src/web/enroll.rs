@@ -335,10 +335,16 @@ async fn device_status(
         .authenticate(&auth::token_hash(&token), now_millis())
         .await?
     {
+        // The user as the server knows them now: the app keeps their name and areas.
         TokenStatus::Valid(identity) => Ok(Json(json!({
             "status": "ok",
             "device": identity.device_id,
-            "user": identity.user.id,
+            "user": {
+                "id": identity.user.id,
+                "name": identity.user.name,
+                "role": identity.user.role.as_str(),
+                "areas": identity.user.areas.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+            },
         }))),
         TokenStatus::Revoked => {
             state.limiter.failed(ip);
