@@ -37,7 +37,10 @@ function open(app, url) {
   loading.add(url)
   app.replica.repo
     .find(url, { allowableStates: ["ready", "unavailable"] })
-    .then(handle => {
+    .then(async handle => {
+      // What the caseload shows is in IndexedDB, so it is still there after a restart
+      // offline (automerge-repo saves a fetched document only after a debounce).
+      if (handle.isReady()) await app.replica.repo.flush([handle.documentId])
       adopt(app, handle)
       app.rerender()
     })

@@ -271,6 +271,50 @@ async fn coordinators_make_codes_only_for_the_field_workers_of_their_areas() {
 }
 
 #[tokio::test]
+async fn a_lost_phone_is_revoked_on_the_devices_page_by_whoever_looks_after_its_worker() {
+    let server = TestServer::start().await;
+    server
+        .add_user("peksos-budi", Role::Peksos, &[KELURAHAN])
+        .await;
+    server
+        .add_user("peksos-cahya", Role::Peksos, &["32.77.02.1001"])
+        .await;
+    person(&server, "koordinator-ita", Role::Coordinator, &["32.77.01"]).await;
+    let (budis, token) = server.enroll("peksos-budi").await;
+    let (cahyas, _) = server.enroll("peksos-cahya").await;
+    let mut ita = Client::browser(&server, "koordinator-ita").await;
+    let page = ita.get("/admin/devices").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains(&budis));
+    assert!(!page.text().contains(&cahyas), "not Ita's worker");
+    // Cahya's phone is not hers to revoke; Budi's is.
+    let refused = ita
+        .post_form("/admin/devices/revoke", &[("device", &cahyas)])
+        .await;
+    assert_eq!(refused.status, 403);
+    let revoked = ita
+        .post_form("/admin/devices/revoke", &[("device", &budis)])
+        .await;
+    assert_eq!(revoked.status, 303, "{}", revoked.text());
+    let own = format!("http://{}", server.addr);
+    let check = device_check(&server, &token, Some(&own)).await;
+    assert_eq!(check.json()["error"], json!("device-revoked"));
+    let storage = storage(&server).await;
+    let lines = storage
+        .audit(&AuditFilter {
+            user_id: Some("peksos-budi".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(lines.iter().any(|l| l.action == "device-revoked"
+        && l.device_id == "web:koordinator-ita"
+        && l.detail.contains(&budis)));
+    storage.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn wrong_codes_are_rate_limited_per_address() {
     let server = TestServer::start().await;
     server

@@ -22,6 +22,7 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str, &'static str)] {
             ("/stats", "Statistik", "Statistics"),
             ("/exports", "Ekspor", "Exports"),
             ("/admin/enroll", "Pendaftaran HP", "Phone enrollment"),
+            ("/admin/devices", "Perangkat", "Devices"),
         ],
         Role::Supervisor => &[
             ("/referrals", "Antrian rujukan", "Referral queue"),
@@ -33,7 +34,10 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str, &'static str)] {
             ("/activity", "Aktivitas", "Activity"),
             ("/exports", "Ekspor", "Exports"),
         ],
-        Role::Admin => &[("/admin/enroll", "Pendaftaran HP", "Phone enrollment")],
+        Role::Admin => &[
+            ("/admin/enroll", "Pendaftaran HP", "Phone enrollment"),
+            ("/admin/devices", "Perangkat", "Devices"),
+        ],
     }
 }
 

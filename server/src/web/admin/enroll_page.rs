@@ -23,11 +23,11 @@ use crate::web::session::{PageUser, Submitted, Viewer};
 
 const PATH: &str = "/admin/enroll";
 
-fn allowed(viewer: &Viewer) -> bool {
+pub(super) fn allowed(viewer: &Viewer) -> bool {
     matches!(viewer.user.role, Role::Admin | Role::Coordinator)
 }
 
-fn forbidden(lang: Lang) -> Response {
+pub(super) fn forbidden(lang: Lang) -> Response {
     layout::error_page(
         lang,
         StatusCode::FORBIDDEN,
