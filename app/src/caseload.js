@@ -124,6 +124,7 @@ export function caseloadScreen(app) {
       h("button", { class: "primary big", id: "new-visit", onclick: () => app.go("visit") }, t("+ Kunjungan", "+ Visit")),
       h("button", { class: "big", id: "new-referral", onclick: () => app.go("referral") }, t("+ Rujukan", "+ Referral")),
     ),
+    h("button", { class: "big wide", id: "new-outreach", onclick: () => app.go("outreach") }, t("+ Catatan penyuluhan", "+ Outreach note")),
     search,
     recordList(app, shown, today),
   )

@@ -209,3 +209,40 @@ const buttons = app =>
     h("button", { class: "primary big", type: "submit", id: "save" }, t("Simpan", "Save")),
     h("button", { class: "big", type: "button", onclick: () => app.go("caseload") }, t("Batal", "Cancel")),
   )
+
+export function outreachForm(app) {
+  const form = h(
+    "form",
+    {
+      class: "record-form",
+      id: "outreach-form",
+      onsubmit: ev => {
+        ev.preventDefault()
+        const v = name => form.elements[name].value.trim()
+        const attendees = Number.parseInt(v("attendees") || "0", 10)
+        const held = v("heldAt") ? new Date(v("heldAt")).toISOString().replace(/\.\d{3}Z$/, "Z") : nowIso()
+        const doc = {
+          ...envelope(app, "outreach", form),
+          topic: v("topic"),
+          heldAt: held,
+          place: v("place"),
+          attendees: Number.isFinite(attendees) && attendees >= 0 ? attendees : 0,
+          notes: v("notes"),
+        }
+        const violations = check(doc)
+        if (violations.length) return showViolations(form, violations)
+        create(app, doc)
+      },
+    },
+    h("h1", {}, t("Catatan penyuluhan baru", "New outreach note")),
+    field("area", t("Kelurahan/desa (kode)", "Village (code)"), area(app.enrollment.user)),
+    field("topic", t("Topik", "Topic"), input("topic", { required: true })),
+    field("heldAt", t("Waktu (kosong: sekarang)", "When (empty: now)"), input("heldAt", { type: "datetime-local" })),
+    field("place", t("Tempat", "Place"), input("place")),
+    field("attendees", t("Jumlah peserta", "Attendees"), input("attendees", { type: "number", min: "0", inputmode: "numeric", value: "0" })),
+    field("notes", t("Catatan", "Notes"), h("textarea", { id: "notes", name: "notes", rows: "4" })),
+    h("p", { class: "error", id: "form-error", role: "alert" }),
+    buttons(app),
+  )
+  return h("main", { class: "screen" }, form)
+}

@@ -10,7 +10,7 @@ import { h, mount } from "./dom.js"
 import { t, setLang, currentLang } from "./i18n.js"
 import { Replica, loadAutomerge } from "./sync.js"
 import { caseloadScreen } from "./caseload.js"
-import { visitForm, referralForm } from "./forms.js"
+import { visitForm, referralForm, outreachForm } from "./forms.js"
 import { recordScreen } from "./record.js"
 import { wipe } from "./wipe.js"
 
@@ -20,7 +20,7 @@ const root = document.getElementById("app")
 export const app = {
   enrollment: null,
   replica: null,
-  /** The screen to show: ["caseload"] | ["visit", fromUrl?] | ["referral", visitUrl?] | ["record", url] */
+  /** The screen to show: ["caseload"] | ["visit"] | ["referral", visitUrl?] | ["outreach"] | ["record", url] */
   screen: ["caseload"],
   persisted: null,
   revoked: null,
@@ -114,7 +114,9 @@ function render() {
       ? visitForm(app, arg)
       : name === "referral"
         ? referralForm(app, arg)
-        : name === "record"
+        : name === "outreach"
+          ? outreachForm(app)
+          : name === "record"
           ? recordScreen(app, arg)
           : caseloadScreen(app)
   // Records arriving while someone types a search must not take the keyboard away.

@@ -48,6 +48,9 @@ export function recordScreen(app, url) {
       row(t("Tindak lanjut", "Follow-up"), doc.followUpOn && day(String(doc.followUpOn))),
       row(t("Program", "Program"), doc.program && label(PROGRAMS, String(doc.program))),
       row(t("Alasan", "Reason"), doc.reason && String(doc.reason)),
+      row(t("Waktu", "When"), doc.heldAt && when(String(doc.heldAt))),
+      row(t("Tempat", "Place"), doc.place && String(doc.place)),
+      row(t("Peserta", "Attendees"), doc.attendees !== undefined ? String(doc.attendees) : null),
       row(t("Dibuat", "Created"), when(String(doc.createdAt ?? ""))),
     ),
     events.length

@@ -612,6 +612,26 @@ async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_re
         .await;
     phone.screenshot("app-disetujui").await;
 
+    // An outreach note, online: stored at once.
+    phone
+        .ok(json!({"cmd": "click", "selector": "button.brand"}))
+        .await;
+    phone
+        .ok(json!({"cmd": "click", "selector": "#new-outreach"}))
+        .await;
+    for (field, value) in [
+        ("#topic", "Pencegahan stunting"),
+        ("#place", "Balai RW 05"),
+        ("#attendees", "25"),
+        ("#notes", "Dihadiri kader posyandu."),
+    ] {
+        phone
+            .ok(json!({"cmd": "fill", "selector": field, "value": value}))
+            .await;
+    }
+    phone.ok(json!({"cmd": "click", "selector": "#save"})).await;
+    phone.wait("#record-status[data-status=stored]").await;
+
     // Step 7: offline, Budi logs a visit, and meanwhile he is moved to another kelurahan: the
     // server refuses the visit, and the app says which field and why.
     phone.ok(json!({"cmd": "offline", "offline": true})).await;
