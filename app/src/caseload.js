@@ -91,7 +91,10 @@ export function summary(app, handle) {
 
 export function caseloadScreen(app) {
   refresh(app)
-  const today = new Date().toISOString().slice(0, 10)
+  const now = new Date()
+  const pad = n => String(n).padStart(2, "0")
+  // Today on the phone's own calendar (WIB, WITA, WIT), not in UTC.
+  const today = `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`
   const rows = [...handles.values()].map(hd => summary(app, hd)).filter(Boolean)
   app.waitingCount = rows.filter(r => r.status !== "stored").length
   const q = query.trim().toLowerCase()
@@ -111,8 +114,7 @@ export function caseloadScreen(app) {
     placeholder: t("Cari nama atau NIK", "Search name or NIK"),
     oninput: ev => {
       query = ev.target.value
-      const list = document.getElementById("records")
-      if (list) list.replaceWith(recordList(app, rowsFiltered(rows), today))
+      app.rerender()
     },
   })
   return h(
@@ -128,11 +130,6 @@ export function caseloadScreen(app) {
     search,
     recordList(app, shown, today),
   )
-}
-
-function rowsFiltered(rows) {
-  const q = query.trim().toLowerCase()
-  return rows.filter(r => !q || r.name.toLowerCase().includes(q) || r.nik.includes(q))
 }
 
 export const STATE_TEXT = {

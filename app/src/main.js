@@ -8,7 +8,7 @@
 import "./app.css"
 import { h, mount } from "./dom.js"
 import { t, setLang, currentLang } from "./i18n.js"
-import { Replica, loadAutomerge } from "./sync.js"
+import { Replica } from "./sync.js"
 import { caseloadScreen } from "./caseload.js"
 import { visitForm, referralForm, outreachForm } from "./forms.js"
 import { recordScreen } from "./record.js"
@@ -44,11 +44,9 @@ async function boot() {
   } catch {
     app.enrollment = null
   }
-  if (!app.enrollment) {
-    // Load the wasm meanwhile, so that it is cached and ready after enrollment.
-    loadAutomerge().catch(() => {})
-    return render()
-  }
+  // Not enrolled: the wasm is not fetched here, the service worker is already fetching it for
+  // its cache (twice would cost another 1.1 MB over a weak link).
+  if (!app.enrollment) return render()
   await startReplica()
 }
 

@@ -11,8 +11,10 @@ self.addEventListener("install", event => {
   event.waitUntil(
     (async () => {
       const cache = await caches.open(CACHE)
-      // `cache: "reload"`: straight from the server, never from the HTTP cache.
-      await cache.addAll(FILES.map(url => new Request(url, { cache: "reload" })))
+      // Content-hashed files may come from the HTTP cache (a name never changes its bytes);
+      // the others (the page, the manifest, the icons) straight from the server.
+      const hashed = url => /-[A-Z0-9]{8}\.[a-z]+$/.test(url)
+      await cache.addAll(FILES.map(url => new Request(url, { cache: hashed(url) ? "default" : "reload" })))
       await self.skipWaiting()
     })(),
   )

@@ -576,6 +576,18 @@ async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_re
         .await;
     assert_eq!(phone.wait("#waiting").await, "0 menunggu dikirim");
     phone.screenshot("app-tersimpan").await;
+    // Search by name or NIK.
+    phone
+        .ok(json!({"cmd": "fill", "selector": "#search", "value": "32770152"}))
+        .await;
+    phone.wait_count("button.record", 3).await;
+    phone
+        .ok(json!({"cmd": "fill", "selector": "#search", "value": "Joko"}))
+        .await;
+    phone.wait_count("button.record", 0).await;
+    phone
+        .ok(json!({"cmd": "fill", "selector": "#search", "value": ""}))
+        .await;
     let feed = ita.get("/api/activity").await.json();
     let items: Vec<&Value> = feed["items"]
         .as_array()
