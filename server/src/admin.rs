@@ -153,6 +153,71 @@ pub async fn rotate_token(storage: &dyn Storage, device_id: &str) -> anyhow::Res
     Ok(token)
 }
 
+/// Letters and digits that cannot be mistaken for one another when read aloud or typed on a
+/// phone: no 0/O, 1/I/L.
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+/// How long an enrollment code works unless told otherwise.
+pub const ENROLLMENT_CODE_HOURS: u32 = 24;
+
+/// A fresh enrollment code, `XXXX-XXXX`: 8 characters from 31, about 40 bits. Guessing is
+/// bounded by the per-address limiter, the expiry and single use, not by the length alone.
+fn new_enrollment_code() -> String {
+    let mut code = String::with_capacity(9);
+    for i in 0..8 {
+        if i == 4 {
+            code.push('-');
+        }
+        // Rejection sampling keeps every character equally likely.
+        let c = loop {
+            let b = rand::random::<u8>();
+            if usize::from(b) < 248 {
+                break CODE_ALPHABET[usize::from(b) % CODE_ALPHABET.len()];
+            }
+        };
+        code.push(char::from(c));
+    }
+    code
+}
+
+/// A code as typed, reduced to what is hashed: capitals, no dashes or spaces.
+pub fn normalize_enrollment_code(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// Makes a one-time enrollment code for `user_id`, made by `made_by` (a user id, or `cli`);
+/// returns the code (shown only now) and when it expires.
+pub async fn make_enrollment_code(
+    storage: &dyn Storage,
+    user_id: &str,
+    made_by: &str,
+    valid_hours: u32,
+) -> anyhow::Result<(String, i64)> {
+    let user = storage
+        .user(user_id)
+        .await?
+        .with_context(|| format!("no user {user_id:?}"))?;
+    if user.disabled {
+        bail!("user {user_id:?} is disabled");
+    }
+    let code = new_enrollment_code();
+    let now = now_millis();
+    let expires_at = now + i64::from(valid_hours.max(1)) * 3_600_000;
+    storage
+        .add_enrollment_code(&crate::storage::enroll::EnrollmentCode {
+            code_hash: auth::token_hash(&normalize_enrollment_code(&code)),
+            user_id: user.id,
+            made_by: made_by.to_owned(),
+            created_at: now,
+            expires_at,
+        })
+        .await?;
+    Ok((code, expires_at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +231,18 @@ mod tests {
         assert_eq!(parse_areas("32.77, 32.73.01").unwrap().len(), 2);
         assert!(parse_areas("Cimahi").is_err());
         assert!(parse_areas("").is_err());
+    }
+
+    #[test]
+    fn enrollment_codes_are_short_unambiguous_and_typed_loosely() {
+        let code = new_enrollment_code();
+        assert_eq!(code.len(), 9);
+        assert_eq!(&code[4..5], "-");
+        assert!(
+            code.chars()
+                .all(|c| c == '-' || CODE_ALPHABET.contains(&(c as u8)))
+        );
+        assert_ne!(code, new_enrollment_code());
+        assert_eq!(normalize_enrollment_code(" abcd-2345 "), "ABCD2345");
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! A token is 256 random bits, shown once at enrollment; the database keeps only its SHA-256.
 //! Tokens come in an `Authorization: Bearer` header, or a `token` query parameter for clients
-//! that cannot set headers (browser and JS WebSocket adapters). They never reach a log line.
+//! that cannot set headers (browser and JS WebSocket adapters), or, for the field app, an
+//! HttpOnly cookie accepted only from our own origin ([`device_cookie`]). They never reach a
+//! log line.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -49,6 +51,35 @@ pub fn request_token(headers: &HeaderMap, query: Option<&str>) -> Option<String>
             .map(|(_, v)| percent_decode(v))
             .filter(|t| !t.is_empty())
     })
+}
+
+/// The cookie in which the field app (`/app/`) keeps its device token: HttpOnly, so page
+/// scripts never read it, and `Path=/sync`, so it goes nowhere else.
+pub const DEVICE_COOKIE: &str = "fieldsync_device";
+
+/// The field app's device token from its cookie, only when the request comes from a page of
+/// this server: browsers send cookies with a WebSocket opened by any site, and the same-origin
+/// policy does not cover WebSockets, so without this check another site could sync as the
+/// phone (cross-site WebSocket hijacking). Browsers always send `Origin` on a WebSocket.
+pub fn device_cookie(headers: &HeaderMap) -> Option<String> {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let origin = header(axum::http::header::ORIGIN)?;
+    let host = header(axum::http::header::HOST)?;
+    let authority = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))?;
+    if !authority.eq_ignore_ascii_case(host) {
+        return None;
+    }
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == DEVICE_COOKIE)
+        .map(|(_, v)| v.to_owned())
+        .filter(|t| !t.is_empty())
 }
 
 /// Tokens are hex with a prefix, so decoding only needs to undo what a client's URL encoder
@@ -200,6 +231,18 @@ mod tests {
             request_token(&headers, Some("token=fst_ab")),
             Some("fst_cd".into())
         );
+    }
+
+    #[test]
+    fn the_device_cookie_counts_only_from_our_own_origin() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "dinsos.example:8443".parse().unwrap());
+        headers.insert("cookie", "a=1; fieldsync_device=fst_ab".parse().unwrap());
+        assert_eq!(device_cookie(&headers), None, "no Origin, no cookie");
+        headers.insert("origin", "https://evil.example".parse().unwrap());
+        assert_eq!(device_cookie(&headers), None);
+        headers.insert("origin", "https://dinsos.example:8443".parse().unwrap());
+        assert_eq!(device_cookie(&headers), Some("fst_ab".into()));
     }
 
     #[test]

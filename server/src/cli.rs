@@ -204,6 +204,23 @@ pub(crate) async fn device(command: DeviceCommand) -> anyhow::Result<()> {
             );
             storage.close().await?;
         }
+        DeviceCommand::Code {
+            user,
+            hours,
+            admin: args,
+        } => {
+            let storage = open(&args).await?;
+            let (code, expires_at) =
+                admin::make_enrollment_code(storage.as_ref(), &user, "cli", hours).await?;
+            print(
+                &args,
+                json!({"user": user, "code": code, "expiresAt": expires_at}),
+                format!(
+                    "enrollment code for {user} (shown only now; works once, for {hours} h): {code}\nopen /app/ on the phone and type it in"
+                ),
+            );
+            storage.close().await?;
+        }
         DeviceCommand::Rotate {
             device,
             admin: args,

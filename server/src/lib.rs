@@ -206,7 +206,9 @@ async fn sync_socket(
         };
         return refuse(StatusCode::TOO_MANY_REQUESTS, "rate-limited", message);
     }
-    let Some(token) = auth::request_token(&headers, query.as_deref()) else {
+    let token =
+        auth::request_token(&headers, query.as_deref()).or_else(|| auth::device_cookie(&headers));
+    let Some(token) = token else {
         state.limiter.failed(ip);
         return refuse(
             StatusCode::UNAUTHORIZED,

@@ -43,7 +43,7 @@ enum Command {
     /// Manage people: add, disable, show
     #[command(subcommand)]
     User(UserCommand),
-    /// Manage devices: enroll, rotate a token, revoke
+    /// Manage devices: enrollment codes for the field app, enroll, rotate a token, revoke
     #[command(subcommand)]
     Device(DeviceCommand),
     /// Read the audit log: who read or changed which document, from which device
@@ -159,6 +159,17 @@ pub(crate) enum DeviceCommand {
         /// The token stops working after this many days
         #[arg(long)]
         expires_in_days: Option<u32>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Make a one-time enrollment code for a user's phone (the field app at /app/ exchanges
+    /// it for a device token); prints the code (shown only once)
+    Code {
+        #[arg(long)]
+        user: String,
+        /// The code stops working after this many hours
+        #[arg(long, default_value_t = fieldsync_server::admin::ENROLLMENT_CODE_HOURS)]
+        hours: u32,
         #[command(flatten)]
         admin: AdminArgs,
     },

@@ -990,6 +990,68 @@ async fn other_processes_commits_are_heard_and_a_lost_listener_says_so() {
         }
         assert_eq!(named, many.into_iter().collect());
         other.close().await.unwrap();
+
+#[tokio::test]
+async fn enrollment_codes_are_taken_once_and_their_attempts_audited() {
+    use fieldsync_core::schema::Role;
+    use fieldsync_server::storage::directory::{AuditEntry, AuditFilter};
+    use fieldsync_server::storage::enroll::{CodeUse, EnrollmentCode};
+    let backends = backends().await;
+    for b in &backends {
+        let s = b.storage.as_ref();
+        add_person(s, "budi", Role::Peksos, "32.77.01.1001").await;
+        let code = |hash: &str, expires_at| EnrollmentCode {
+            code_hash: hash.into(),
+            user_id: "budi".into(),
+            made_by: "admin".into(),
+            created_at: 1_000,
+            expires_at,
+        };
+        s.add_enrollment_code(&code("h1", 5_000)).await.unwrap();
+        s.add_enrollment_code(&code("h2", 2_000)).await.unwrap();
+        let taken = CodeUse::Taken {
+            user_id: "budi".into(),
+        };
+        assert_eq!(
+            s.take_enrollment_code("h1", 3_000).await.unwrap(),
+            taken,
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            s.take_enrollment_code("h1", 3_001).await.unwrap(),
+            CodeUse::AlreadyUsed,
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            s.take_enrollment_code("h2", 3_000).await.unwrap(),
+            CodeUse::Expired
+        );
+        assert_eq!(
+            s.take_enrollment_code("h3", 3_000).await.unwrap(),
+            CodeUse::Unknown
+        );
+        s.audit_now(&AuditEntry {
+            at: 3_000,
+            device_id: "enroll".into(),
+            user_id: "budi".into(),
+            document_id: String::new(),
+            action: "enroll".into(),
+            detail: "device dev_1".into(),
+        })
+        .await
+        .unwrap();
+        let lines = s
+            .audit(&AuditFilter {
+                user_id: Some("budi".into()),
+                limit: 10,
+                ..AuditFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(lines.len(), 1, "{}", b.name);
+        assert_eq!(lines[0].action, "enroll");
     }
     finish(backends).await;
 }

@@ -11,6 +11,7 @@ pub mod activity;
 pub mod caseload;
 mod chunks;
 pub mod directory;
+pub mod enroll;
 pub mod export;
 mod postgres;
 mod projection;
@@ -154,6 +155,7 @@ pub trait Storage:
     + Review
     + Exports
     + Activity
+    + enroll::Enrollment
     + Send
     + Sync
     + std::fmt::Debug

@@ -236,6 +236,7 @@ super::caseload::caseload_impl!(PostgresStorage);
 super::review::review_impl!(PostgresStorage);
 super::export::export_impl!(PostgresStorage);
 super::activity::activity_impl!(PostgresStorage, sqlx::Postgres);
+super::enroll::enroll_impl!(PostgresStorage, postgres);
 
 impl Storage for PostgresStorage {
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {

@@ -22,6 +22,8 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str, &'static str)] {
             ("/referrals", "Rujukan", "Referrals"),
             ("/stats", "Statistik", "Statistics"),
             ("/exports", "Ekspor", "Exports"),
+            ("/admin/enroll", "Pendaftaran HP", "Phone enrollment"),
+            ("/admin/devices", "Perangkat", "Devices"),
         ],
         Role::Supervisor => &[
             ("/referrals", "Antrian rujukan", "Referral queue"),
@@ -34,7 +36,10 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str, &'static str)] {
             ("/activity", "Aktivitas", "Activity"),
             ("/exports", "Ekspor", "Exports"),
         ],
-        Role::Admin => &[],
+        Role::Admin => &[
+            ("/admin/enroll", "Pendaftaran HP", "Phone enrollment"),
+            ("/admin/devices", "Perangkat", "Devices"),
+        ],
     }
 }
 

@@ -14,9 +14,14 @@
 //! - `api.rs`: the API route list and its OpenAPI document.
 //! - `coordinator.rs`, `supervisor.rs`, `exports.rs`: the pages and API of each group of users.
 //! - `labels.rs`: the names people read for PPKS categories, programs, statuses, types.
+//! - `app.rs`: the field app's files at `/app/`; `enroll.rs`: enrollment codes and their
+//!   exchange for a device; `admin/`: the administrator's pages (enrollment codes).
 
+mod admin;
 pub mod api;
+pub mod app;
 mod coordinator;
+pub mod enroll;
 pub mod error;
 mod exports;
 pub mod i18n;
@@ -70,7 +75,9 @@ pub(crate) fn router(state: &AppState) -> Router<Arc<AppState>> {
         .route("/favicon.ico", get(icon))
         .merge(coordinator::pages())
         .merge(supervisor::pages())
-        .merge(exports::pages());
+        .merge(exports::pages())
+        .merge(admin::pages())
+        .merge(enroll::device_routes());
     Router::new()
         .nest(
             "/api",
@@ -83,6 +90,8 @@ pub(crate) fn router(state: &AppState) -> Router<Arc<AppState>> {
         .layer(axum::middleware::map_response(move |response| async move {
             security_headers(response, hsts)
         }))
+        // After the layer: the app's files carry their own policy (`app.rs`).
+        .merge(app::routes())
 }
 
 /// API routes beyond `/api/me`, from each part of the web.
@@ -90,6 +99,7 @@ fn extra_api_routes() -> Vec<api::ApiRoute> {
     let mut routes = coordinator::api_routes();
     routes.extend(supervisor::api_routes());
     routes.extend(exports::api_routes());
+    routes.extend(enroll::api_routes());
     routes
 }
 

@@ -1,0 +1,26 @@
+// A revoked device deletes what it holds: every IndexedDB database of this origin (the
+// replica's and any automerge-repo made), the app's local records, and every cache but the
+// shell's, then starts again at enrollment. The server has already refused the token.
+
+import { DATABASE } from "./sync.js"
+
+export async function wipe(replica) {
+  try {
+    await replica?.repo?.shutdown()
+  } catch {}
+  const names = new Set([DATABASE])
+  try {
+    for (const db of (await indexedDB.databases?.()) || []) if (db.name) names.add(db.name)
+  } catch {}
+  await Promise.all(
+    [...names].map(
+      name =>
+        new Promise(resolve => {
+          const req = indexedDB.deleteDatabase(name)
+          req.onsuccess = req.onerror = req.onblocked = () => resolve()
+        }),
+    ),
+  )
+  for (const key of Object.keys(localStorage)) if (key.startsWith("fieldsync.") && key !== "fieldsync.lang") localStorage.removeItem(key)
+  for (const name of await caches.keys()) if (!name.startsWith("fieldsync-shell-")) await caches.delete(name)
+}

@@ -1,0 +1,68 @@
+// Measures the field app's start in headless Chromium at 360×640 (figures in
+// docs/benchmarks.md): the first start over emulated 3G, and a warm start offline from the
+// service worker, with the CPU at full speed and throttled 4×.
+//
+//   node tests/js/app-bench.mjs --base http://127.0.0.1:PORT --code XXXX-XXXX [--chromium PATH]
+//
+// The code is a fresh enrollment code (fieldsync device code --user ID). Prints one JSON line.
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { parseArgs } from "node:util"
+import { chromium } from "playwright-core"
+
+const { values: args } = parseArgs({
+  options: { base: { type: "string" }, code: { type: "string" }, chromium: { type: "string" } },
+})
+const profile = mkdtempSync(join(tmpdir(), "fieldsync-app-bench-"))
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: args.chromium ?? "/usr/bin/chromium",
+  headless: true,
+  viewport: { width: 360, height: 640 },
+  isMobile: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic"],
+})
+const page = context.pages()[0] ?? (await context.newPage())
+const cdp = await context.newCDPSession(page)
+const url = new URL("/app/", args.base).toString()
+const result = {}
+
+// "Fast 3G" as Chrome DevTools defines it: 562.5 ms RTT, 1.44 Mbit/s down, 675 kbit/s up.
+await cdp.send("Network.enable")
+await cdp.send("Network.emulateNetworkConditions", {
+  offline: false,
+  latency: 562.5,
+  downloadThroughput: (1.44 * 1024 * 1024) / 8,
+  uploadThroughput: (675 * 1024) / 8,
+})
+let t0 = performance.now()
+await page.goto(url)
+await page.locator("#code").waitFor()
+result.first_start_3g_enroll_screen_ms = Math.round(performance.now() - t0)
+await page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: 120_000 })
+result.first_start_3g_shell_cached_ms = Math.round(performance.now() - t0)
+await page.fill("#code", args.code)
+t0 = performance.now()
+await page.click("form.enroll button[type=submit]")
+await page.locator("#online.ok").waitFor({ timeout: 60_000 })
+result.enroll_to_online_3g_ms = Math.round(performance.now() - t0)
+await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 })
+
+async function warmOffline() {
+  const times = []
+  for (let i = 0; i < 5; i++) {
+    const start = performance.now()
+    await page.reload()
+    await page.locator("#new-visit").waitFor()
+    times.push(performance.now() - start)
+  }
+  times.sort((a, b) => a - b)
+  return Math.round(times[2])
+}
+await context.setOffline(true)
+result.warm_offline_start_median_ms = await warmOffline()
+await cdp.send("Emulation.setCPUThrottlingRate", { rate: 4 })
+result.warm_offline_start_cpu4x_median_ms = await warmOffline()
+await context.close()
+rmSync(profile, { recursive: true, force: true })
+console.log(JSON.stringify(result))

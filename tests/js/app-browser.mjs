@@ -1,0 +1,170 @@
+// The field app (/app/) in a real phone-sized browser: Debian's Chromium, headless, driven by
+// Playwright with JSON lines on stdin/stdout, like browser.mjs, but with a persistent profile
+// (so IndexedDB, the service worker and the device cookie survive a restart) and commands to
+// go offline and to restart the browser.
+//
+//   node tests/js/app-browser.mjs --base http://127.0.0.1:PORT --profile DIR [--chromium PATH]
+//
+// Prints {"event":"ready"}, then answers each command line with one line, {"ok":true,...} or
+// {"ok":false,"error":"..."}. Every command times out after 15 s (or its "timeoutMs"):
+//   {"cmd":"goto","path":"/app/"}               -> {"url","status"}
+//   {"cmd":"fill","selector":S,"value":V}       -> {}
+//   {"cmd":"select","selector":S,"value":V}     -> {}
+//   {"cmd":"check","selector":S}                -> {}
+//   {"cmd":"click","selector":S}                -> {"url"}
+//   {"cmd":"waitFor","selector":S}              -> {"text"} once S is visible
+//   {"cmd":"attr","selector":S,"name":A}        -> {"value"}
+//   {"cmd":"count","selector":S}                -> {"count"}
+//   {"cmd":"waitCount","selector":S,"count":N}  -> {} once exactly N elements match S
+//   {"cmd":"offline","offline":true|false}      -> {}
+//   {"cmd":"reload"}                            -> {"url"}
+//   {"cmd":"restart"}                           -> {} (closes the browser, opens the same profile)
+//   {"cmd":"serviceWorker"}                     -> {"controlled": bool} once the page is controlled
+//   {"cmd":"storage"}                           -> {"databases": [names], "localStorage": n}
+//   {"cmd":"screenshot","path":F}               -> {}
+//   {"cmd":"quit"}                              -> {} then exit 0
+import { createInterface } from "node:readline"
+import { parseArgs } from "node:util"
+import { chromium } from "playwright-core"
+
+const { values: args } = parseArgs({
+  options: { base: { type: "string" }, profile: { type: "string" }, chromium: { type: "string" } },
+})
+if (!args.base || !args.profile) {
+  console.error("usage: node app-browser.mjs --base http://HOST:PORT --profile DIR [--chromium PATH]")
+  process.exit(2)
+}
+const log = (...parts) => console.error("[app-browser]", ...parts)
+const url = path => new URL(path, args.base).toString()
+
+let context
+let page
+let offline = false
+
+async function open() {
+  context = await chromium.launchPersistentContext(args.profile, {
+    executablePath: args.chromium ?? process.env.FIELDSYNC_CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    viewport: { width: 360, height: 640 },
+    deviceScaleFactor: 2,
+    isMobile: true,
+    hasTouch: true,
+    locale: "id-ID",
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  })
+  if (offline) await context.setOffline(true)
+  page = context.pages()[0] ?? (await context.newPage())
+  page.on("console", m => log("console:", m.type(), m.text()))
+  page.on("pageerror", e => log("page error:", e.message))
+}
+
+await open()
+
+const commands = {
+  async goto({ path }) {
+    const response = await page.goto(url(path))
+    return { url: page.url(), status: response?.status() }
+  },
+  async fill({ selector, value }) {
+    await page.fill(selector, value)
+    return {}
+  },
+  async select({ selector, value }) {
+    await page.selectOption(selector, value)
+    return {}
+  },
+  async check({ selector }) {
+    await page.check(selector)
+    return {}
+  },
+  async click({ selector }) {
+    await page.click(selector)
+    return { url: page.url() }
+  },
+  async waitFor({ selector }, timeout) {
+    const element = page.locator(selector).first()
+    await element.waitFor({ state: "visible", timeout })
+    return { text: (await element.innerText()).trim() }
+  },
+  async attr({ selector, name }, timeout) {
+    const element = page.locator(selector).first()
+    await element.waitFor({ state: "attached", timeout })
+    return { value: await element.getAttribute(name) }
+  },
+  async count({ selector }) {
+    return { count: await page.locator(selector).count() }
+  },
+  async waitCount({ selector, count }, timeout) {
+    await page.waitForFunction(([s, n]) => document.querySelectorAll(s).length === n, [selector, count], { timeout })
+    return {}
+  },
+  async offline({ offline: value }) {
+    offline = !!value
+    await context.setOffline(offline)
+    return {}
+  },
+  async reload() {
+    await page.reload()
+    return { url: page.url() }
+  },
+  async restart() {
+    await context.close()
+    await open()
+    return {}
+  },
+  async serviceWorker(_, timeout) {
+    await page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout })
+    return { controlled: true }
+  },
+  async storage() {
+    return await page.evaluate(async () => ({
+      databases: (await indexedDB.databases()).map(d => d.name),
+      localStorage: Object.keys(localStorage).filter(k => k.startsWith("fieldsync.") && k !== "fieldsync.lang").length,
+    }))
+  },
+  async screenshot({ path }) {
+    await page.screenshot({ path })
+    return {}
+  },
+  async quit() {
+    await context.close()
+    return {}
+  },
+}
+
+console.log(JSON.stringify({ event: "ready" }))
+const lines = createInterface({ input: process.stdin })
+for await (const line of lines) {
+  if (!line.trim()) continue
+  let request
+  try {
+    request = JSON.parse(line)
+  } catch {
+    console.log(JSON.stringify({ ok: false, error: "not JSON" }))
+    continue
+  }
+  const run = commands[request.cmd]
+  const timeout = request.timeoutMs ?? 15000
+  page.setDefaultTimeout(timeout)
+  try {
+    if (!run) throw new Error(`unknown command ${request.cmd}`)
+    const result = await run(request, timeout)
+    console.log(JSON.stringify({ ok: true, ...result }))
+  } catch (e) {
+    log(`${request.cmd} failed at ${page.url()}: ${e?.message ?? e}`)
+    // With FIELDSYNC_SCREENSHOTS set, what the page showed when a command failed.
+    if (process.env.FIELDSYNC_SCREENSHOTS)
+      await page.screenshot({ path: `${process.env.FIELDSYNC_SCREENSHOTS}/failed-${request.cmd}.png` }).catch(() => {})
+    console.log(JSON.stringify({ ok: false, error: String(e?.message ?? e).split("\n")[0] }))
+  }
+  if (request.cmd === "quit") process.exit(0)
+}
+await context.close()
