@@ -29,7 +29,9 @@ export const app = {
     render()
     window.scrollTo(0, 0)
   },
-  rerender: () => render(),
+  // Batched to one render per frame: a first sync brings hundreds of documents, each of which
+  // asks for a render (rendering the list per document made that quadratic).
+  rerender: () => scheduleRender(),
 }
 
 if ("serviceWorker" in navigator) {

@@ -2,9 +2,12 @@
 // docs/benchmarks.md): the first start over emulated 3G, and a warm start offline from the
 // service worker, with the CPU at full speed and throttled 4×.
 //
-//   node tests/js/app-bench.mjs --base http://127.0.0.1:PORT --code XXXX-XXXX [--chromium PATH]
+//   node tests/js/app-bench.mjs --base http://127.0.0.1:PORT --code XXXX-XXXX [--records N] [--chromium PATH]
 //
-// The code is a fresh enrollment code (fieldsync device code --user ID). Prints one JSON line.
+// The code is a fresh enrollment code (fieldsync device code --user ID). With --records N (the
+// size of that user's caseload, e.g. koordinator-kota of `serve --demo`: 486 documents), also
+// the time until the whole caseload is listed: first over the network, then warm, offline,
+// with the CPU throttled 4×. Prints one JSON line.
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -12,7 +15,12 @@ import { parseArgs } from "node:util"
 import { chromium } from "playwright-core"
 
 const { values: args } = parseArgs({
-  options: { base: { type: "string" }, code: { type: "string" }, chromium: { type: "string" } },
+  options: {
+    base: { type: "string" },
+    code: { type: "string" },
+    records: { type: "string" },
+    chromium: { type: "string" },
+  },
 })
 const profile = mkdtempSync(join(tmpdir(), "fieldsync-app-bench-"))
 const context = await chromium.launchPersistentContext(profile, {
@@ -59,10 +67,29 @@ async function warmOffline() {
   times.sort((a, b) => a - b)
   return Math.round(times[2])
 }
+const records = Number(args.records || 0)
+const listed = () =>
+  page.waitForFunction(n => document.querySelectorAll("button.record").length >= n, records, { timeout: 300_000 })
+if (records) {
+  t0 = performance.now()
+  await listed()
+  result.caseload_first_sync_ms = Math.round(performance.now() - t0)
+}
 await context.setOffline(true)
 result.warm_offline_start_median_ms = await warmOffline()
 await cdp.send("Emulation.setCPUThrottlingRate", { rate: 4 })
 result.warm_offline_start_cpu4x_median_ms = await warmOffline()
+if (records) {
+  const times = []
+  for (let i = 0; i < 3; i++) {
+    const start = performance.now()
+    await page.reload()
+    await listed()
+    times.push(performance.now() - start)
+  }
+  times.sort((a, b) => a - b)
+  result[`caseload_${records}_warm_offline_cpu4x_median_ms`] = Math.round(times[1])
+}
 await context.close()
 rmSync(profile, { recursive: true, force: true })
 console.log(JSON.stringify(result))
