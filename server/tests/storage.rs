@@ -990,6 +990,9 @@ async fn other_processes_commits_are_heard_and_a_lost_listener_says_so() {
         }
         assert_eq!(named, many.into_iter().collect());
         other.close().await.unwrap();
+    }
+    finish(backends).await;
+}
 
 #[tokio::test]
 async fn enrollment_codes_are_taken_once_and_their_attempts_audited() {
