@@ -123,6 +123,8 @@ impl Caseloads {
 
     /// A device of `user` connected: their index is reconciled once per process.
     pub fn connected(self: &Arc<Self>, user: &User) {
+        // Before the device can ask for it: the index is loaded without the document limits.
+        self.hub.index_document(index_id(&self.secret, &user.id));
         if user.role == Role::Admin
             || !self
                 .reconciled

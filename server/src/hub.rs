@@ -149,6 +149,9 @@ struct Inner {
     changes: tokio::sync::broadcast::Sender<Changed>,
     /// Bounds how many heavy applies and loads run at once, whatever the number of documents.
     heavy: Arc<Semaphore>,
+    /// Index documents (`crate::caseload`): written only by the server, as large as a
+    /// caseload, and so loaded without the document limits.
+    unlimited: Mutex<HashSet<DocumentId>>,
     /// Stored documents refused because they exceed the limits (loaded before the limits
     /// existed, or under larger limits).
     oversized: AtomicU64,
@@ -176,6 +179,7 @@ impl Hub {
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
             oversized: AtomicU64::new(0),
+            unlimited: Mutex::default(),
         }))
     }
 

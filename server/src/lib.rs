@@ -286,16 +286,19 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
         )
             .into_response();
     }
-    let problem = match state.storage.ping().await {
-        Err(e) => {
-            tracing::error!("health check: {e}");
-            Some("the database does not answer")
-        }
-        Ok(()) if state.hub.commits_failing() => {
-            Some("storing changes fails: phones are not acknowledged (see the log)")
-        }
-        Ok(()) => None,
-    };
+    // A database that does not answer must not hold up the answer: load balancers time out.
+    let ping = tokio::time::timeout(Duration::from_secs(2), state.storage.ping()).await;
+    let problem =
+        match ping.unwrap_or_else(|_| Err(storage::StorageError("no answer within 2 s".into()))) {
+            Err(e) => {
+                tracing::error!("health check: {e}");
+                Some("the database does not answer")
+            }
+            Ok(()) if state.hub.commits_failing() => {
+                Some("storing changes fails: phones are not acknowledged (see the log)")
+            }
+            Ok(()) => None,
+        };
     let status = if problem.is_some() {
         StatusCode::SERVICE_UNAVAILABLE
     } else {

@@ -5,7 +5,7 @@
 mod common;
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ROOT};
+use automerge::{AutoCommit, ROOT, ReadDoc};
 use common::raw::RawPeer;
 use common::{TestServer, WAIT, visit};
 use fieldsync_client::DocStatus;
@@ -146,4 +146,49 @@ async fn a_failed_commit_is_acknowledged_once_storage_works_again() {
         .expect("acknowledged without a reconnect");
     let (status, _) = get(&server, "/healthz").await;
     assert_eq!(status, 200);
+}
+
+/// A caseload index grows with the caseload, through the server's own edits: it is not held
+/// to the document limits, or a busy kelurahan's index would stop updating and no phone could
+/// restore from it (found by the soak test with the default 4 MiB limit).
+#[tokio::test]
+async fn an_index_larger_than_the_document_limits_still_loads_and_restores() {
+    // A limit just above one visit: the index passes it after a few dozen entries.
+    let mut one = AutoCommit::new();
+    let visit_doc = fieldsync_core::schema::examples::visit(&common::area(), common::DEFAULT_USER);
+    FieldDocument::Visit(visit_doc).write(&mut one).unwrap();
+    let limit = one.document().stats().num_ops + 20;
+    let entries = (limit / 2 + 10) as usize;
+    let server = TestServer::start_with(|c| c.document_limits.max_document_ops = limit).await;
+    let (phone, _h) = server.phone().await;
+    let mut made = Vec::new();
+    for _ in 0..entries {
+        let id = phone.create(visit).await.unwrap();
+        made.push(id);
+    }
+    for id in &made {
+        phone.wait_acknowledged(*id, WAIT).await.unwrap();
+    }
+    drop(_h);
+    // Loaded afresh by a new process: the index is over the limit.
+    let (dir, config) = server.stop().await;
+    let server = TestServer::start_in(dir, config).await;
+    let storage = fieldsync_server::storage::open(&server.config.database_url)
+        .await
+        .unwrap();
+    let url = fieldsync_server::admin::index_url(storage.as_ref(), common::DEFAULT_USER)
+        .await
+        .unwrap();
+    storage.close().await.unwrap();
+    let index = fieldsync_protocol::AutomergeUrl::parse(&url)
+        .unwrap()
+        .document_id();
+    let (fresh, _h2) = server.phone().await;
+    let listed = fresh.restore_from_index(index, WAIT).await.unwrap();
+    assert_eq!(listed, entries);
+    let size = fresh.read(index, |d| d.stats().num_ops).await.unwrap();
+    assert!(
+        size > limit,
+        "the index is over the limit: {size} operations"
+    );
 }

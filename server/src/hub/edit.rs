@@ -137,12 +137,24 @@ impl Hub {
     }
 
     /// Changes `owner`'s index document (creating it when empty); returns once durable.
+    /// Marks `doc` as an index document: written only by the server and as large as its
+    /// caseload, it is loaded without the document limits (what peers send it is still held
+    /// to the change limits, then refused by the rules).
+    pub fn index_document(&self, doc: DocumentId) {
+        self.0
+            .unlimited
+            .lock()
+            .expect("unlimited lock poisoned")
+            .insert(doc);
+    }
+
     pub async fn edit_index(
         &self,
         doc: DocumentId,
         owner: &str,
         change: EditFn,
     ) -> Result<(), EditError> {
+        self.index_document(doc);
         let (reply, answer) = oneshot::channel();
         let op = Op::Index {
             owner: owner.to_owned(),

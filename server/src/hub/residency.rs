@@ -26,7 +26,18 @@ impl Actor {
     /// limits is refused before automerge reads it, logged and counted; a large one is loaded
     /// on a blocking thread.
     pub(super) async fn load(&mut self) -> Result<(), LoadFailure> {
-        let limits = self.hub.0.config.document_limits;
+        let unlimited = self
+            .hub
+            .0
+            .unlimited
+            .lock()
+            .expect("unlimited lock poisoned")
+            .contains(&self.id);
+        let limits = if unlimited {
+            fieldsync_core::Limits::NONE
+        } else {
+            self.hub.0.config.document_limits
+        };
         let stored = self.hub.0.storage.load(self.id).await.map_err(|e| {
             tracing::error!(doc = %self.id, "cannot load document: {e}");
             LoadFailure::Failed
@@ -84,6 +95,16 @@ impl Actor {
             doc.add_peer(peer.clone(), state.as_deref());
         }
         self.index_owner = crate::caseload::index_owner(doc.doc());
+        if unlimited || self.index_owner.is_some() {
+            // An index grows with its caseload, through the server's own edits; what a peer
+            // sends it is still held to the change limits (and then refused by the rules).
+            let config = self.hub.0.config.document_limits;
+            doc.set_limits(fieldsync_core::Limits {
+                max_document_bytes: u64::MAX,
+                max_document_ops: u64::MAX,
+                ..config
+            });
+        }
         self.current = if self.index_owner.is_some() {
             None
         } else {

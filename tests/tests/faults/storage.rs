@@ -63,12 +63,15 @@ async fn postgres_restarted_under_load_loses_nothing_and_serves_again() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         pg.stop_fast().await;
         let asked = Instant::now();
-        let status = health_within(&server, Duration::from_secs(40)).await;
+        let status = health_within(&server, Duration::from_secs(5)).await;
         eprintln!(
             "health while PostgreSQL is down: {status} after {:?}",
             asked.elapsed()
         );
-        assert_eq!(status, 503);
+        assert_eq!(
+            status, 503,
+            "/healthz answers promptly while the database is down"
+        );
         // Phones keep editing into the outage for a while.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         pg.start_again().await;
