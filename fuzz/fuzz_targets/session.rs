@@ -62,6 +62,10 @@ fuzz_target!(|data: &[u8]| {
             Ok(Inbound::Leave) => {
                 assert!(joined.is_some(), "leave accepted before the handshake");
             }
+            // Another peer's ephemeral message echoed back: dropped, nothing acted on.
+            Ok(Inbound::Echo) => {
+                assert!(joined.is_some(), "an echo accepted before the handshake");
+            }
         }
     }
 });
