@@ -72,8 +72,9 @@ async fn postgres_restarted_under_load_loses_nothing_and_serves_again() {
             status, 503,
             "/healthz answers promptly while the database is down"
         );
-        // Phones keep editing into the outage for a while.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Phones keep editing into the outage, longer than a commit waits for a connection
+        // (the pool's 10 s), so that commits fail and are retried.
+        tokio::time::sleep(Duration::from_secs(11)).await;
         pg.start_again().await;
         wait_health(&server, 200, WAIT).await;
     };
