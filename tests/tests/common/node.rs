@@ -1,8 +1,11 @@
 //! A Node.js script driven with JSON lines (tests/js/driver.mjs, tests/js/browser.mjs): it
-//! prints a `ready` line once set up, then answers each command line with one line.
+//! prints a `ready` line once set up, then answers each command line with one line. What it
+//! logs (standard error) is kept and shown only if the test fails: a passing run stays quiet,
+//! though its scripts log expected refusals and timeouts as they go.
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -13,6 +16,18 @@ pub struct NodeDriver {
     child: Child,
     stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
+    /// The script's standard error, printed if the test fails.
+    log: Arc<Mutex<Vec<String>>>,
+    script: String,
+}
+
+impl Drop for NodeDriver {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log.lock().map(|l| l.join("\n")).unwrap_or_default();
+            eprintln!("--- {} logged ---\n{log}\n---", self.script);
+        }
+    }
 }
 
 impl NodeDriver {
@@ -27,15 +42,28 @@ impl NodeDriver {
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("node starts");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut errors = BufReader::new(child.stderr.take().unwrap()).lines();
+        let kept = log.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = errors.next_line().await {
+                if let Ok(mut kept) = kept.lock() {
+                    kept.push(line);
+                }
+            }
+        });
         let stdin = child.stdin.take().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let ready = tokio::time::timeout(ready_within, lines.next_line())
             .await
-            .unwrap_or_else(|_| panic!("{script} starts within {ready_within:?}"))
+            .unwrap_or_else(|_| {
+                let log = log.lock().map(|l| l.join("\n")).unwrap_or_default();
+                panic!("{script} starts within {ready_within:?}; it logged:\n{log}")
+            })
             .unwrap()
             .expect("the driver is alive");
         assert!(
@@ -46,6 +74,8 @@ impl NodeDriver {
             child,
             stdin,
             lines,
+            log,
+            script: script.to_owned(),
         }
     }
 
@@ -74,5 +104,10 @@ impl NodeDriver {
     pub async fn quit(mut self) {
         self.ok(json!({"cmd": "quit"})).await;
         let _ = self.child.wait().await;
+    }
+
+    /// What the script logged so far.
+    pub fn logged(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 }
