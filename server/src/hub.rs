@@ -522,6 +522,13 @@ impl Actor {
         let mut doc = self.doc.take().expect("apply needs a loaded document");
         if !heavy {
             let result = doc.receive(peer, kind, data);
+            if matches!(result, Err(SyncError::Poisoned)) {
+                // Dropped: the next message loads the durable document again.
+                tracing::error!(doc = %self.id, "automerge failed on a message, unloading");
+                self.current = None;
+                self.parked.clear();
+                return result;
+            }
             self.doc = Some(doc);
             return result;
         }
@@ -541,6 +548,12 @@ impl Actor {
         })
         .await;
         match applied {
+            Ok((_, Err(SyncError::Poisoned))) => {
+                tracing::error!(doc = %self.id, "automerge failed on a message, unloading");
+                self.current = None;
+                self.parked.clear();
+                Err(SyncError::Poisoned)
+            }
             Ok((doc, result)) => {
                 self.doc = Some(doc);
                 result

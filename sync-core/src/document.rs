@@ -42,6 +42,10 @@ pub enum SyncError {
     /// Over a size limit: nothing of it was applied or loaded.
     #[error("{0}")]
     TooLarge(LimitError),
+    /// automerge failed inside while applying the message: the document in memory can no
+    /// longer be trusted; drop it and load it again from storage.
+    #[error("the message could not be applied")]
+    Poisoned,
 }
 
 /// [`DocumentSync::generate`] was called while changes were waiting to be committed.
@@ -96,6 +100,8 @@ pub struct DocumentSync {
     /// The document's size as the limits count it: uncompressed bytes stored and applied
     /// since, and operations.
     size: Size,
+    /// automerge panicked while applying a message: nothing more is applied.
+    poisoned: bool,
 }
 
 impl DocumentSync {
@@ -125,10 +131,15 @@ impl DocumentSync {
             }
             Err(e) => return Err(stored_error(e)),
         };
-        let doc = Automerge::load_with_options(
-            stored,
-            LoadOptions::new().on_partial_load(OnPartialLoad::Ignore),
-        )
+        // automerge 0.12 can panic on a malformed document chunk (found by fuzzing): that is
+        // a load error, not a crash of the caller.
+        let doc = std::panic::catch_unwind(|| {
+            Automerge::load_with_options(
+                stored,
+                LoadOptions::new().on_partial_load(OnPartialLoad::Ignore),
+            )
+        })
+        .map_err(|_| SyncError::Load("automerge failed on these bytes".into()))?
         .map_err(|e| SyncError::Load(e.to_string()))?;
         let mut this = Self::from_doc(id, doc, stored.len());
         this.chunks_since_snapshot = chunks;
@@ -166,6 +177,7 @@ impl DocumentSync {
         Self {
             limits: Limits::default(),
             size: Size::default(),
+            poisoned: false,
             id,
             durable_heads: doc.get_heads(),
             doc,
@@ -239,6 +251,9 @@ impl DocumentSync {
         kind: Kind,
         data: &[u8],
     ) -> Result<Receipt, SyncError> {
+        if self.poisoned {
+            return Err(SyncError::Poisoned);
+        }
         let message =
             sync::Message::decode(data).map_err(|e| SyncError::NotASyncMessage(e.to_string()))?;
         if kind == Kind::Request && !self.exists() && !self.peers.contains_key(peer) {
@@ -262,7 +277,16 @@ impl DocumentSync {
             .or_insert_with(|| Peer::new(sync::State::new()));
         entry.quiet = false;
         let saved_state = entry.state.clone();
-        match self.doc.receive_sync_message(&mut entry.state, message) {
+        // automerge 0.12 can panic on a malformed chunk (found by fuzzing): the document may
+        // then be half-changed, so it is poisoned and the caller must load it again.
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.doc.receive_sync_message(&mut entry.state, message)
+        }));
+        let Ok(applied) = applied else {
+            self.poisoned = true;
+            return Err(SyncError::Poisoned);
+        };
+        match applied {
             Ok(()) => {
                 // Automerge skips its next reply when a message reports heads equal to ours,
                 // assuming a reply went out after the previous message. When the runtime

@@ -273,3 +273,32 @@ fn garbage_is_malformed_not_a_panic() {
         );
     }
 }
+
+/// Found by the `limits_inspect` fuzz target: a document chunk with one one-byte actor and
+/// nothing else makes automerge 0.12 panic while loading it. Loading it is an error, and a
+/// message carrying it poisons the document instead of crashing the caller.
+#[test]
+fn a_chunk_automerge_panics_on_is_an_error_not_a_crash() {
+    use sha2::{Digest, Sha256};
+    let body = [1u8, 1, 0, 0, 0, 0];
+    let hash = Sha256::new()
+        .chain_update([0u8, body.len() as u8])
+        .chain_update(body)
+        .finalize();
+    let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83];
+    chunk.extend_from_slice(&hash[..4]);
+    chunk.extend([0, body.len() as u8]);
+    chunk.extend(body);
+
+    assert!(DocumentSync::load(did(), &chunk, 1, Limits::default()).is_err());
+    let mut doc = DocumentSync::new(did());
+    let result = doc.receive(&peer(), Kind::Sync, &message_with(vec![chunk]));
+    assert!(result.is_err(), "{result:?}");
+    if result == Err(SyncError::Poisoned) {
+        assert_eq!(
+            doc.receive(&peer(), Kind::Sync, &message_with(vec![])),
+            Err(SyncError::Poisoned),
+            "nothing more is applied to a poisoned document"
+        );
+    }
+}
