@@ -520,51 +520,39 @@ impl Actor {
         let heavy = DocumentSync::message_size(data, &limits)
             .is_ok_and(|s| s.ops > HEAVY_OPS || s.bytes > HEAVY_BYTES);
         let mut doc = self.doc.take().expect("apply needs a loaded document");
-        if !heavy {
-            let result = doc.receive(peer, kind, data);
-            if matches!(result, Err(SyncError::Poisoned)) {
-                // Dropped: the next message loads the durable document again.
-                tracing::error!(doc = %self.id, "automerge failed on a message, unloading");
-                self.current = None;
-                self.parked.clear();
-                return result;
-            }
-            self.doc = Some(doc);
-            return result;
-        }
-        let permit = self
-            .hub
-            .0
-            .heavy
-            .clone()
-            .acquire_owned()
+        let (doc, result) = if heavy {
+            let permit = self
+                .hub
+                .0
+                .heavy
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let (peer, data) = (peer.clone(), data.to_vec());
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                let result = doc.receive(&peer, kind, &data);
+                (Some(doc), result)
+            })
             .await
-            .expect("the semaphore is never closed");
-        let (peer, data) = (peer.clone(), data.to_vec());
-        let applied = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let result = doc.receive(&peer, kind, &data);
-            (doc, result)
-        })
-        .await;
-        match applied {
-            Ok((_, Err(SyncError::Poisoned))) => {
-                tracing::error!(doc = %self.id, "automerge failed on a message, unloading");
-                self.current = None;
-                self.parked.clear();
-                Err(SyncError::Poisoned)
-            }
-            Ok((doc, result)) => {
-                self.doc = Some(doc);
-                result
-            }
-            Err(e) => {
-                tracing::error!(doc = %self.id, "applying a message failed, unloading: {e}");
-                self.current = None;
-                self.parked.clear();
-                Err(SyncError::Apply("the server failed to apply it".into()))
-            }
+            .unwrap_or_else(|e| {
+                tracing::error!(doc = %self.id, "applying a message failed: {e}");
+                (None, Err(SyncError::Poisoned))
+            })
+        } else {
+            let result = doc.receive(peer, kind, data);
+            (Some(doc), result)
+        };
+        if matches!(result, Err(SyncError::Poisoned)) {
+            // Dropped: the next message loads the durable document again.
+            tracing::error!(doc = %self.id, "automerge failed on a message, unloading");
+            self.current = None;
+            self.parked.clear();
+        } else {
+            self.doc = doc;
         }
+        result
     }
 
     /// Relays a peer's ephemeral message to the document's other peers, as the protocol
