@@ -28,6 +28,13 @@ pub struct ConnectOptions {
     pub token: Option<String>,
     /// DER certificates trusted for `wss://` besides the public (Mozilla) roots.
     pub root_certificates: Vec<Vec<u8>>,
+    /// How often the phone pings the server. fieldsync pings too (every 20 s), but a server
+    /// of the automerge-repo family need not, and a ping is what makes a quiet link speak.
+    pub ping_every: Duration,
+    /// A connection that has carried nothing at all (not even a pong) for this long is dead:
+    /// a link that drops packets without a reset (a black hole, a NAT that forgot us) would
+    /// otherwise look connected for ever, with edits waiting behind it.
+    pub silence_limit: Duration,
 }
 
 impl ConnectOptions {
@@ -39,7 +46,17 @@ impl ConnectOptions {
             max_message_bytes: 64 * 1024 * 1024,
             token: None,
             root_certificates: Vec::new(),
+            ping_every: Duration::from_secs(20),
+            silence_limit: Duration::from_secs(60),
         }
+    }
+
+    /// Pings every `ping_every` and gives a connection up after `silence_limit` without a
+    /// frame from the server.
+    pub fn with_keepalive(mut self, ping_every: Duration, silence_limit: Duration) -> Self {
+        self.ping_every = ping_every;
+        self.silence_limit = silence_limit;
+        self
     }
 
     /// Authenticates as the enrolled device with this token.
@@ -244,8 +261,19 @@ impl Replica {
         };
         self.attach_server(&server, server_storage.as_ref()).await;
         connected.send_replace(true);
-        self.flush(&server, &mut sink).await?;
+        // Sending, too, is bounded by the silence limit: on a dead link a full socket
+        // buffer would otherwise hold the loop (and its silence check) for ever.
+        let silence = options.silence_limit;
+        let flush = async |sink: &mut _| {
+            tokio::time::timeout(silence, self.flush(&server, sink))
+                .await
+                .map_err(|_| format!("sending stalled for {} s", silence.as_secs()))?
+        };
+        flush(&mut sink).await?;
 
+        let every = options.ping_every;
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let mut last_heard = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = stopped(stop) => {
@@ -253,16 +281,28 @@ impl Replica {
                     let _ = sink.close().await;
                     return Ok(Ended::Stopped);
                 }
-                _ = self.0.local_change.notified() => self.flush(&server, &mut sink).await?,
-                frame = stream.next() => match frame {
-                    Some(Ok(WsMessage::Binary(b))) => {
-                        let message = Message::decode(&b).map_err(|e| format!("bad frame from server: {e}"))?;
-                        self.handle(&server, message).await?;
-                        self.flush(&server, &mut sink).await?;
+                _ = self.0.local_change.notified() => flush(&mut sink).await?,
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > silence {
+                        return Err(format!("no word from the server for {} s", silence.as_secs()));
                     }
-                    Some(Ok(WsMessage::Close(_))) | None => return Ok(Ended::Synced),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(format!("connection failed: {e}")),
+                    tokio::time::timeout(silence, sink.send(WsMessage::Ping(Default::default())))
+                        .await
+                        .map_err(|_| format!("sending stalled for {} s", silence.as_secs()))?
+                        .map_err(|e| format!("connection failed: {e}"))?;
+                }
+                frame = stream.next() => {
+                    last_heard = tokio::time::Instant::now();
+                    match frame {
+                        Some(Ok(WsMessage::Binary(b))) => {
+                            let message = Message::decode(&b).map_err(|e| format!("bad frame from server: {e}"))?;
+                            self.handle(&server, message).await?;
+                            flush(&mut sink).await?;
+                        }
+                        Some(Ok(WsMessage::Close(_))) | None => return Ok(Ended::Synced),
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return Err(format!("connection failed: {e}")),
+                    }
                 }
             }
         }

@@ -36,13 +36,22 @@ impl Phone {
     /// A phone of the default user with a device of its own, syncing through `url` (a proxy),
     /// retrying quickly.
     pub async fn through(server: &TestServer, url: String) -> Self {
+        Self::through_with(server, url, |options| options).await
+    }
+
+    /// As `through`, with the connection's options changed by `tweak`.
+    pub async fn through_with(
+        server: &TestServer,
+        url: String,
+        tweak: impl FnOnce(ConnectOptions) -> ConnectOptions,
+    ) -> Self {
         let (_, token) = server.enroll(DEFAULT_USER).await;
         let replica = Replica::in_memory().await;
         replica.set_author(default_author()).await;
         let mut options = ConnectOptions::new(url).with_token(token);
         options.min_backoff = Duration::from_millis(50);
         options.max_backoff = Duration::from_millis(500);
-        let handle = replica.connect(options);
+        let handle = replica.connect(tweak(options));
         Self {
             replica,
             handle,

@@ -190,6 +190,52 @@ async fn black_hole(server: &TestServer) {
     fleet.settle(server, WAIT).await;
 }
 
+/// The phone's side of the same: a link that swallows everything without a reset looks
+/// connected until the phone notices that the server has gone quiet (its pings unanswered),
+/// gives the connection up and tries again, and its edit made meanwhile gets through once
+/// the link works, with nobody cutting anything.
+#[tokio::test]
+async fn a_phone_notices_a_black_hole_and_reconnects_by_itself() {
+    let server = server().await;
+    let proxy = Proxy::start(server.addr).await;
+    // The first retry waits at least 0.5 s: by then the link is healed (a handshake into
+    // the black hole would only time out after 20 s).
+    let mut phone = Phone::through_with(&server, proxy.sync_url(), |mut options| {
+        options.min_backoff = Duration::from_secs(1);
+        options.max_backoff = Duration::from_secs(2);
+        options.with_keepalive(Duration::from_millis(200), Duration::from_millis(1500))
+    })
+    .await;
+    assert!(phone.handle.wait_connected(WAIT).await);
+    phone.create().await;
+    let id = phone.own[0];
+    phone.replica.wait_acknowledged(id, WAIT).await.unwrap();
+    proxy.set(Faults {
+        black_hole: true,
+        ..Faults::default()
+    });
+    phone.edit(id, "Tanpa sinyal".into()).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while phone.handle.is_connected() {
+        assert!(
+            Instant::now() < deadline,
+            "a phone whose server went silent gives the connection up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let why = phone.handle.last_error().unwrap_or_default();
+    assert!(
+        why.contains("no word from the server") || why.contains("sending stalled"),
+        "{why}"
+    );
+    proxy.heal();
+    phone.replica.wait_acknowledged(id, WAIT).await.unwrap();
+    assert_eq!(
+        phone.replica.status(id).await,
+        Some(DocStatus::Acknowledged)
+    );
+}
+
 /// The server pings every 20 s and gives up on a peer silent for more than 60 s
 /// (`server/src/connection.rs`, not configurable): this test waits for that, about 80 s.
 #[tokio::test]
