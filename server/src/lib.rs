@@ -178,11 +178,17 @@ impl AppState {
 
 /// The HTTP routes.
 fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/sync", get(sync_socket))
         .route("/healthz", get(healthz))
-        .merge(web::router(&state))
-        .with_state(state)
+        .merge(web::router());
+    if state.secure_cookies {
+        routes
+            .layer(axum::middleware::map_response(web::strict_transport))
+            .with_state(state)
+    } else {
+        routes.with_state(state)
+    }
 }
 
 /// The WebSocket upgrade, for a device with a valid token only: anything else gets a JSON

@@ -49,8 +49,7 @@ use session::PageUser;
 
 /// The routes of the web and the API, with what they share within one server: the failed
 /// sign-ins (`lockout.rs`) and the running exports.
-pub(crate) fn router(state: &AppState) -> Router<Arc<AppState>> {
-    let hsts = state.secure_cookies;
+pub(crate) fn router() -> Router<Arc<AppState>> {
     let routes = api::routes();
     let document = Arc::new(api::openapi(&routes));
     let mut api = Router::new().route(
@@ -87,9 +86,7 @@ pub(crate) fn router(state: &AppState) -> Router<Arc<AppState>> {
         .merge(pages)
         .layer(Extension(Arc::new(lockout::Lockout::default())))
         .layer(Extension(Arc::new(exports::Admission::default())))
-        .layer(axum::middleware::map_response(move |response| async move {
-            security_headers(response, hsts)
-        }))
+        .layer(axum::middleware::map_response(security_headers))
         // After the layer: the app's files carry their own policy (`app.rs`).
         .merge(app::routes())
 }
@@ -103,19 +100,22 @@ fn extra_api_routes() -> Vec<api::ApiRoute> {
     routes
 }
 
-/// Headers on every web response: nothing but our own files may load, no framing, no
-/// sniffing, and pages with personal data stay out of shared caches. Under TLS (served here,
-/// or by a proxy in front when `secure_cookies` is set) browsers are also told to use only
-/// HTTPS for this host for a year, so that no later visit starts in plain HTTP where the
-/// session cookie could be taken; neither subdomains nor the preload list are assumed.
-fn security_headers(mut response: Response, hsts: bool) -> Response {
+/// Under TLS (served here, or by a proxy in front when `secure_cookies` is set) every
+/// response, the field app's and `/sync`'s included, tells browsers to use only HTTPS for this
+/// host for a year, so that no later visit starts in plain HTTP where a session cookie or the
+/// app's device cookie could be taken; neither subdomains nor the preload list are assumed.
+pub(crate) async fn strict_transport(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    response
+}
+
+/// Headers on every web page and API response: nothing but our own files may load, no
+/// framing, no sniffing, and pages with personal data stay out of shared caches.
+async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
-    if hsts {
-        h.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
-        );
-    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(

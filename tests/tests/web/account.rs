@@ -197,7 +197,17 @@ async fn pages_under_tls_carry_hsts_and_plain_http_pages_do_not() {
     // `secure_cookies` is on behind a TLS proxy, and whenever the server serves TLS itself.
     let secure = TestServer::start_with(|c| c.secure_cookies = true).await;
     let mut client = Client::anonymous(&secure);
-    for path in ["/login", "/api/me", "/static/app.css", "/nowhere"] {
+    // The field app's files and `/sync`'s refusals too: the app's device cookie is as
+    // worth taking as a session cookie.
+    for path in [
+        "/login",
+        "/api/me",
+        "/static/app.css",
+        "/nowhere",
+        "/app/",
+        "/sync",
+        "/healthz",
+    ] {
         let reply = client.get(path).await;
         assert_eq!(
             reply.header("strict-transport-security"),
