@@ -30,6 +30,9 @@ struct Args {
     /// The user id the token belongs to: the author of the simulated visits
     #[arg(long, default_value = "peksos-fieldsim")]
     user: String,
+    /// With --token: the kelurahan the simulated visits are in (one of the user's areas)
+    #[arg(long, default_value = "32.77.01.1001", conflicts_with = "enroll_in")]
+    area: String,
     /// A fieldsync database to enroll one field worker per phone in, each with a device token
     /// of their own (a realistic caseload; instead of --token)
     #[arg(long, conflicts_with_all = ["token", "user"])]
@@ -64,13 +67,16 @@ async fn main() -> anyhow::Result<()> {
     if !args.url.starts_with("ws://") && !args.url.starts_with("wss://") {
         bail!("--url must be a ws:// or wss:// URL");
     }
+    if fieldsync_core::schema::RegionCode::parse(&args.area).is_err() {
+        bail!("--area must be a region code such as 32.77.01.1001");
+    }
 
     let workers = match &args.enroll_in {
         Some(url) => enroll(url, args.phones, args.workers_per_kelurahan.max(1)).await?,
         None => vec![
             Worker {
                 user: args.user.clone(),
-                area: "32.77.01.1001".into(),
+                area: args.area.clone(),
                 token: args.token.clone(),
             };
             args.phones
