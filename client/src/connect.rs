@@ -61,7 +61,7 @@ impl ConnectOptions {
     }
 
     /// Every server to connect to, in the order they are tried.
-    fn urls(&self) -> impl Iterator<Item = &str> {
+    fn urls(&self) -> impl Iterator<Item = &str> + Clone {
         std::iter::once(self.url.as_str()).chain(self.other_urls.iter().map(String::as_str))
     }
 

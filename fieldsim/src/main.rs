@@ -126,7 +126,8 @@ async fn main() -> anyhow::Result<()> {
     for (p, (replica, ids, token)) in phones.into_iter().enumerate() {
         // Phone p starts on server p mod n and moves on to the next ones in turn.
         let mut urls = args.urls.clone();
-        urls.rotate_left(p % urls.len());
+        let n = urls.len();
+        urls.rotate_left(p % n);
         tasks.push(tokio::spawn(async move {
             let mut options = ConnectOptions::new(urls.remove(0));
             options.other_urls = urls;

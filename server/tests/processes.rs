@@ -353,7 +353,8 @@ impl Burst {
         let mut editors = Vec::new();
         for p in 0..phones {
             let mut urls: Vec<String> = addrs.iter().map(|a| format!("ws://{a}/sync")).collect();
-            urls.rotate_left(p % urls.len());
+            let n = urls.len();
+            urls.rotate_left(p % n);
             let first = urls.remove(0);
             let phone = Replica::in_memory().await;
             let handle = phone.connect(ConnectOptions {
@@ -409,14 +410,14 @@ impl Burst {
     /// Waits until every phone had `rounds` more rounds acknowledged than now.
     async fn progress(&mut self, rounds: i64) {
         let now = self.acked.borrow().clone();
-        tokio::time::timeout(
+        let waited = tokio::time::timeout(
             WAIT,
             self.acked
                 .wait_for(|a| a.iter().zip(&now).all(|(a, was)| *a >= was + rounds)),
         )
         .await
-        .unwrap_or_else(|_| panic!("phones stalled at {:?}", self.acked.borrow()))
-        .unwrap();
+        .is_ok_and(|r| r.is_ok());
+        assert!(waited, "phones stalled at {:?}", self.acked.borrow());
     }
 
     /// Stops editing; every phone then holds every phone's acknowledged edits, which are

@@ -1,7 +1,7 @@
 //! `GET /api/activity/stream`: server-sent events naming each document that became durable
 //! and that the viewer may read, so an open feed can refresh itself: changes this process
 //! committed ([`crate::hub::Hub::changes`]) and those other processes sharing the database
-//! did ([`OtherProcesses`]).
+//! did ([`crate::hub::OtherProcesses`]).
 //!
 //! Events carry ids, types and areas only, never content: the page fetches what changed
 //! through the same filtered query as always. A stream that falls behind the hub's broadcast
@@ -28,7 +28,7 @@ use super::super::error::ApiError;
 use super::super::session::{ApiUser, Viewer, require_role};
 use super::{FEED_ROLES, readable_kinds};
 use crate::AppState;
-use crate::hub::{Changed, Heard, OtherProcesses};
+use crate::hub::{Changed, Heard};
 
 /// Longest life of one stream; the browser reconnects on its own.
 const MAX_STREAM: Duration = Duration::from_secs(10 * 60);
