@@ -19,6 +19,10 @@ use crate::{Entry, Replica, State};
 pub struct ConnectOptions {
     /// `ws://host:port/sync` or `wss://host:port/sync` (a `?token=…` query is passed through).
     pub url: String,
+    /// Other servers of the same deployment (processes sharing one database). The first
+    /// connection goes to `url`; after each connection ends or fails, the next one goes to the
+    /// next URL of the list, round-robin, so a phone leaves a server that is gone.
+    pub other_urls: Vec<String>,
     /// First wait after a failed connection; doubles up to `max_backoff`, with jitter.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
@@ -41,6 +45,7 @@ impl ConnectOptions {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            other_urls: Vec::new(),
             min_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(30),
             max_message_bytes: 64 * 1024 * 1024,
@@ -63,6 +68,18 @@ impl ConnectOptions {
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
+    }
+
+    /// Also connects to this server of the same deployment, in turn with the others
+    /// ([`ConnectOptions::other_urls`]).
+    pub fn with_other_url(mut self, url: impl Into<String>) -> Self {
+        self.other_urls.push(url.into());
+        self
+    }
+
+    /// Every server to connect to, in the order they are tried.
+    fn urls(&self) -> impl Iterator<Item = &str> + Clone {
+        std::iter::once(self.url.as_str()).chain(self.other_urls.iter().map(String::as_str))
     }
 
     /// Also trusts this root certificate (DER) for `wss://`: a private CA, or a test CA.
@@ -119,7 +136,8 @@ impl Drop for SyncHandle {
 }
 
 impl Replica {
-    /// Starts syncing with the server at `options.url`, reconnecting until stopped.
+    /// Starts syncing with the server at `options.url`, reconnecting until stopped (to the
+    /// next of `options.other_urls` each time, if there are any).
     pub fn connect(&self, options: ConnectOptions) -> SyncHandle {
         let (stop, stop_rx) = watch::channel(false);
         let (connected_tx, connected) = watch::channel(false);
@@ -128,11 +146,15 @@ impl Replica {
         let task = tokio::spawn(async move {
             let mut backoff = options.min_backoff;
             let mut stop_rx = stop_rx;
+            let mut urls = options.urls().cycle();
             loop {
                 if *stop_rx.borrow() {
                     break;
                 }
-                let outcome = replica.session(&options, &mut stop_rx, &connected_tx).await;
+                let url = urls.next().expect("a cycle of at least one URL");
+                let outcome = replica
+                    .session(url, &options, &mut stop_rx, &connected_tx)
+                    .await;
                 connected_tx.send_replace(false);
                 replica.after_disconnect().await;
                 if let Err(e) = &outcome
@@ -197,6 +219,7 @@ impl Replica {
     /// One connection, from handshake to its end.
     async fn session(
         &self,
+        url: &str,
         options: &ConnectOptions,
         stop: &mut watch::Receiver<bool>,
         connected: &watch::Sender<bool>,
@@ -204,9 +227,7 @@ impl Replica {
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .max_message_size(Some(options.max_message_bytes))
             .max_frame_size(Some(options.max_message_bytes));
-        let mut request = options
-            .url
-            .as_str()
+        let mut request = url
             .into_client_request()
             .map_err(|e| format!("bad server URL: {e}"))?;
         if let Some(token) = &options.token {

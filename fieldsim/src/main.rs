@@ -21,9 +21,15 @@ use fieldsync_client::{ConnectOptions, Replica};
     about = "Load generator: phones editing offline, reconnecting together"
 )]
 struct Args {
-    /// Sync endpoint of the server under test
-    #[arg(long, default_value = "ws://127.0.0.1:8080/sync")]
-    url: String,
+    /// Sync endpoint of the server under test. Repeat it, or give a comma-separated list,
+    /// for several processes of one deployment: phones are spread over them in turn, and each
+    /// phone reconnects to the next one when its connection ends
+    #[arg(
+        long = "url",
+        value_delimiter = ',',
+        default_value = "ws://127.0.0.1:8080/sync"
+    )]
+    urls: Vec<String>,
     /// Device token to connect with (`fieldsync device enroll`); every simulated phone uses it
     #[arg(long, env = "FIELDSYNC_TOKEN")]
     token: Option<String>,
@@ -50,9 +56,14 @@ struct Args {
     /// Edits per document after creation
     #[arg(long, default_value_t = 5)]
     edits: usize,
-    /// Process id of the server, to report its memory and CPU time (Linux only)
+    /// Process id of the server, to report its memory and CPU time (Linux only); repeat it
+    /// for several processes
+    #[arg(long = "server-pid", value_delimiter = ',')]
+    server_pids: Vec<u32>,
+    /// Also report the CPU time of every process of this name during the reconnect (Linux
+    /// only), e.g. `postgres` for a PostgreSQL server on the same machine
     #[arg(long)]
-    server_pid: Option<u32>,
+    database_process: Option<String>,
     /// Give up waiting for acknowledgements after this many seconds
     #[arg(long, default_value_t = 300)]
     timeout_secs: u64,
@@ -64,8 +75,12 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if !args.url.starts_with("ws://") && !args.url.starts_with("wss://") {
-        bail!("--url must be a ws:// or wss:// URL");
+    if let Some(bad) = args
+        .urls
+        .iter()
+        .find(|u| !u.starts_with("ws://") && !u.starts_with("wss://"))
+    {
+        bail!("--url must be a ws:// or wss:// URL, not {bad:?}");
     }
     if fieldsync_core::schema::RegionCode::parse(&args.area).is_err() {
         bail!("--area must be a region code such as 32.77.01.1001");
@@ -106,16 +121,22 @@ async fn main() -> anyhow::Result<()> {
         phones.push((replica, ids, worker.token.clone()));
     }
     let total = args.phones * args.docs;
-    let cpu_before = args.server_pid.and_then(cpu_seconds);
+    let cpu_before: Vec<Option<f64>> = args.server_pids.iter().map(|p| cpu_seconds(*p)).collect();
+    let database_before = args.database_process.as_deref().map(cpu_of_named);
+    let own_before = cpu_seconds(std::process::id());
 
     // Everyone reconnects at once.
     let start = Instant::now();
     let limit = Duration::from_secs(args.timeout_secs);
     let mut tasks = Vec::with_capacity(args.phones);
-    for (replica, ids, token) in phones {
-        let url = args.url.clone();
+    for (p, (replica, ids, token)) in phones.into_iter().enumerate() {
+        // Phone p starts on server p mod n and moves on to the next ones in turn.
+        let mut urls = args.urls.clone();
+        let n = urls.len();
+        urls.rotate_left(p % n);
         tasks.push(tokio::spawn(async move {
-            let mut options = ConnectOptions::new(url);
+            let mut options = ConnectOptions::new(urls.remove(0));
+            options.other_urls = urls;
             options.token = token.clone();
             let handle = replica.connect(options);
             let mut latencies = Vec::with_capacity(ids.len());
@@ -141,14 +162,32 @@ async fn main() -> anyhow::Result<()> {
         failed += f;
     }
     let wall = start.elapsed();
-    let cpu = match (cpu_before, args.server_pid.and_then(cpu_seconds)) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
-    let peak_rss_mib = args
-        .server_pid
-        .and_then(peak_rss_kib)
-        .map(|k| k as f64 / 1024.0);
+    let servers: Vec<Measured> = args
+        .server_pids
+        .iter()
+        .zip(cpu_before)
+        .map(|(pid, before)| Measured {
+            pid: *pid,
+            cpu_seconds: before.zip(cpu_seconds(*pid)).map(|(a, b)| b - a),
+            peak_rss_mib: peak_rss_kib(*pid).map(|k| k as f64 / 1024.0),
+        })
+        .collect();
+    let database_cpu = args
+        .database_process
+        .as_deref()
+        .map(cpu_of_named)
+        .zip(database_before)
+        .map(|(after, before)| after - before);
+    let own_cpu = cpu_seconds(std::process::id())
+        .zip(own_before)
+        .map(|(after, before)| after - before);
+    // Every server's, together (one server: its own).
+    let measured = !servers.is_empty()
+        && servers
+            .iter()
+            .all(|s| s.cpu_seconds.is_some() && s.peak_rss_mib.is_some());
+    let cpu = measured.then(|| servers.iter().filter_map(|s| s.cpu_seconds).sum::<f64>());
+    let peak_rss_mib = measured.then(|| servers.iter().filter_map(|s| s.peak_rss_mib).sum::<f64>());
 
     latencies.sort();
     let pct = |p: f64| -> f64 {
@@ -160,7 +199,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let acked = latencies.len();
     let rate = acked as f64 / wall.as_secs_f64();
-    let cpu_ms_per_doc = cpu.map(|c| c * 1000.0 / acked.max(1) as f64);
+    let per_doc = |cpu: f64| cpu * 1000.0 / acked.max(1) as f64;
+    let cpu_ms_per_doc = cpu.map(per_doc);
     if args.json {
         println!(
             "{}",
@@ -170,6 +210,11 @@ async fn main() -> anyhow::Result<()> {
                 "wallSeconds": wall.as_secs_f64(), "docsPerSecond": rate,
                 "ackP50Ms": pct(0.5), "ackP99Ms": pct(0.99),
                 "serverPeakRssMiB": peak_rss_mib, "serverCpuMsPerDoc": cpu_ms_per_doc,
+                "databaseCpuSeconds": database_cpu, "fieldsimCpuSeconds": own_cpu,
+                "servers": servers.iter().map(|s| serde_json::json!({
+                    "pid": s.pid, "peakRssMiB": s.peak_rss_mib,
+                    "cpuSeconds": s.cpu_seconds, "cpuMsPerDoc": s.cpu_seconds.map(per_doc),
+                })).collect::<Vec<_>>(),
             })
         );
     } else {
@@ -193,6 +238,24 @@ async fn main() -> anyhow::Result<()> {
             }
             _ => println!("server: pass --server-pid to measure memory and CPU"),
         }
+        if let (Some(db), Some(own)) = (database_cpu, own_cpu) {
+            let all = db + own + cpu.unwrap_or(0.0);
+            println!(
+                "CPU: database {db:.1} s ({:.0} % of servers + database + fieldsim), fieldsim {own:.1} s",
+                100.0 * db / all
+            );
+        }
+        if servers.len() > 1 {
+            for s in &servers {
+                if let (Some(rss), Some(cpu)) = (s.peak_rss_mib, s.cpu_seconds) {
+                    println!(
+                        "  pid {}: peak RSS {rss:.0} MiB  CPU {cpu:.1} s ({:.2} ms per document)",
+                        s.pid,
+                        per_doc(cpu)
+                    );
+                }
+            }
+        }
     }
     if failed > 0 {
         bail!(
@@ -201,6 +264,15 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// One server process's figures.
+#[derive(Debug)]
+struct Measured {
+    pid: u32,
+    /// CPU time used during the run.
+    cpu_seconds: Option<f64>,
+    peak_rss_mib: Option<f64>,
 }
 
 /// Who a simulated phone syncs as.
@@ -282,6 +354,35 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     let stime: f64 = fields.get(12)?.parse().ok()?;
     // Clock ticks per second: 100 on every Linux this runs on.
     Some((utime + stime) / 100.0)
+}
+
+/// CPU time of every process called `name`, with that of their children that ended (a
+/// PostgreSQL backend's time moves to the postmaster when it exits), in seconds.
+fn cpu_of_named(name: &str) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let mut total = 0.0;
+    for entry in entries.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] != name {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        // utime, stime, cutime, cstime: fields 14 to 17 of stat(5).
+        total += fields
+            .get(11..15)
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.parse::<f64>().ok())
+            .sum::<f64>();
+    }
+    total / 100.0
 }
 
 /// Peak resident set size of a process, in KiB (Linux /proc).

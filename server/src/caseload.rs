@@ -7,9 +7,15 @@
 //! the same kelurahan, a referral moved into their area), it is offered at once to that user's
 //! connected devices, which sync it as if they had asked for it.
 //!
-//! The task follows the hub's durable changes; an index is also reconciled against the query
-//! tables the first time its user connects to this server process (and after their areas
-//! change), which repairs anything missed while the server was down.
+//! The task follows the hub's durable changes, and those of other processes sharing the
+//! database (`crate::hub::OtherProcesses`). Several processes would fight over an index if
+//! each wrote every change into it, so only the process that committed a change writes the
+//! index entries it calls for; every process offers it to its own connected devices. Entries
+//! are keyed by document id, so an index never lists a document twice, even when two
+//! processes write one entry at once (a reconciliation racing a change): Automerge keeps
+//! one value per key. An index is also reconciled against the query tables the first time
+//! its user connects to this server process (and after their areas change), which repairs
+//! anything missed while a server was down.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -24,7 +30,7 @@ use fieldsync_protocol::DocumentId;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, broadcast, watch};
 
-use crate::hub::{Changed, Hub};
+use crate::hub::{Changed, Heard, Hub, OtherProcesses};
 use crate::live::Registry;
 use crate::storage::Storage;
 use crate::storage::directory::User;
@@ -86,20 +92,30 @@ impl Caseloads {
         }))
     }
 
-    /// Follows the hub's durable changes until `stop`. Changes that queued up meanwhile are
-    /// taken together, so that a burst costs one index edit per user, not one per document.
-    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    /// Follows the hub's durable changes, and those other processes made (`others`), until
+    /// `stop`. Changes that queued up meanwhile are taken together, so that a burst costs one
+    /// index edit per user, not one per document. Indexes follow this process's own changes
+    /// only: the process that commits a change writes the index entries it calls for, and
+    /// the others only offer the document to their devices of the users who gain it.
+    pub async fn run(self: Arc<Self>, others: OtherProcesses, mut stop: watch::Receiver<bool>) {
         let mut changes = self.hub.changes();
+        let mut heard = others.subscribe();
         loop {
-            let first = tokio::select! {
-                c = changes.recv() => c,
+            let (mut batch, mut elsewhere) = (Vec::new(), Vec::new());
+            tokio::select! {
+                c = changes.recv() => match c {
+                    Ok(change) => batch.push(change),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => self.lagged(missed),
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                h = heard.recv() => match h {
+                    Ok(Heard::Changed(change)) => elsewhere.push(change),
+                    // Missed offers: the phones find those documents through their indexes,
+                    // which the processes that made the changes wrote.
+                    Ok(Heard::Missed) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
                 _ = stop.changed() => return,
-            };
-            let mut batch = Vec::new();
-            match first {
-                Ok(change) => batch.push(change),
-                Err(broadcast::error::RecvError::Lagged(missed)) => self.lagged(missed),
-                Err(broadcast::error::RecvError::Closed) => return,
             }
             while batch.len() < BATCH {
                 match changes.try_recv() {
@@ -108,7 +124,15 @@ impl Caseloads {
                     Err(_) => break,
                 }
             }
-            self.placed(&batch).await;
+            while elsewhere.len() < BATCH {
+                match heard.try_recv() {
+                    Ok(Heard::Changed(change)) => elsewhere.push(change),
+                    Ok(Heard::Missed) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                    Err(_) => break,
+                }
+            }
+            self.placed(&batch, Writes::Indexes).await;
+            self.placed(&elsewhere, Writes::Nothing).await;
         }
     }
 
@@ -177,9 +201,9 @@ impl Caseloads {
         }
     }
 
-    /// Documents whose type or area changed (or that were created): index entries follow,
-    /// and users who gain one are offered it.
-    async fn placed(&self, batch: &[Changed]) {
+    /// Documents whose type or area changed (or that were created): users who gain one are
+    /// offered it, and with [`Writes::Indexes`] index entries follow.
+    async fn placed(&self, batch: &[Changed], writes: Writes) {
         let moved: Vec<(&Changed, Option<(DocKind, RegionCode)>)> = batch
             .iter()
             .map(|c| (c, c.kind.zip(c.area.clone())))
@@ -188,8 +212,14 @@ impl Caseloads {
         if moved.is_empty() {
             return;
         }
+        let mut users = self.users().await;
+        if writes == Writes::Nothing {
+            // Only offers to make: to the users connected here.
+            let here = self.live.joined_users();
+            users.retain(|u| here.contains(&u.id));
+        }
         let mut edits = Vec::new();
-        for user in self.users().await {
+        for user in users {
             let author = author(&user);
             let sees = |p: &Option<(DocKind, RegionCode)>| {
                 p.as_ref()
@@ -212,7 +242,7 @@ impl Caseloads {
                     remove.push(change.doc.to_string());
                 }
             }
-            if !put.is_empty() || !remove.is_empty() {
+            if writes == Writes::Indexes && (!put.is_empty() || !remove.is_empty()) {
                 edits.push(async move {
                     self.edit_index(&user, move |tx| put_entries(tx, &put, &remove))
                         .await
@@ -291,6 +321,15 @@ impl Caseloads {
             tracing::warn!(user = %user.id, "index not updated: {e}");
         }
     }
+}
+
+/// Whether a batch of changes is this process's to write into indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writes {
+    /// Changes this process committed.
+    Indexes,
+    /// Changes another process committed, and writes the indexes for.
+    Nothing,
 }
 
 fn author(user: &User) -> Author {

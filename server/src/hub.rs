@@ -30,6 +30,7 @@ mod residency;
 mod waiting;
 use access::kind_of;
 pub use edit::{Changed, EditError, EditFn, Editor};
+pub use external::{Heard, OtherProcesses};
 pub use waiting::Waits;
 
 /// Limits of the document cache.

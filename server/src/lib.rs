@@ -143,6 +143,8 @@ pub struct AppState {
     limiter: Limiter,
     live: Arc<Registry>,
     caseloads: Arc<caseload::Caseloads>,
+    /// Changes other processes sharing the database made, for live views.
+    others: hub::OtherProcesses,
     next_conn: AtomicU64,
     /// Connected peers: peer id → (connection number, how to tell it it was replaced).
     peers: Mutex<HashMap<PeerId, (u64, Arc<Notify>)>>,
@@ -369,17 +371,19 @@ pub async fn serve(
     let caseloads = caseload::Caseloads::new(hub.clone(), storage.clone(), live.clone())
         .await
         .context("cannot read the index secret")?;
-    let caseload_task = tokio::spawn(caseloads.clone().run(stop_rx.clone()));
+    let others = hub::OtherProcesses::default();
+    let caseload_task = tokio::spawn(caseloads.clone().run(others.clone(), stop_rx.clone()));
     let watcher = tokio::spawn(live::watch_security_events(
         storage.clone(),
         live.clone(),
         caseloads.clone(),
         stop_rx.clone(),
     ));
-    let follower = tokio::spawn(
-        hub.clone()
-            .follow_other_processes(storage.clone(), stop_rx.clone()),
-    );
+    let follower = tokio::spawn(hub.clone().follow_other_processes(
+        storage.clone(),
+        others.clone(),
+        stop_rx.clone(),
+    ));
     let state = Arc::new(AppState {
         hub: hub.clone(),
         storage: storage.clone(),
@@ -389,6 +393,7 @@ pub async fn serve(
         limiter: Limiter::new(config.rate_limits.clone()),
         live: live.clone(),
         caseloads,
+        others,
         next_conn: AtomicU64::new(0),
         peers: Mutex::default(),
         shutdown: stop_rx,

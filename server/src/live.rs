@@ -75,6 +75,15 @@ impl Registry {
         }
     }
 
+    /// The users with a joined connection here.
+    pub fn joined_users(&self) -> HashSet<String> {
+        let live = self.live.lock().expect("registry lock poisoned");
+        live.values()
+            .filter(|l| l.out.is_some())
+            .map(|l| l.user.clone())
+            .collect()
+    }
+
     /// Offers a document to every joined connection of `user`; returns how many.
     pub fn offer(&self, user: &str, doc: DocumentId) -> usize {
         let live = self.live.lock().expect("registry lock poisoned");

@@ -160,7 +160,7 @@ async fn sigkill_during_a_burst_loses_nothing_acknowledged_or_relayed() {
 async fn sigterm_shuts_down_gracefully_and_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("term.db").display());
-    let (mut server, url) = start(&db);
+    let (server, url) = start(&db);
     let phone = Replica::in_memory().await;
     let handle = phone.connect(ConnectOptions::new(url));
     let id = phone
@@ -173,17 +173,7 @@ async fn sigterm_shuts_down_gracefully_and_keeps_everything() {
     phone.wait_acknowledged(id, WAIT).await.unwrap();
 
     // SIGTERM with a phone still connected: the process ends by itself, successfully.
-    let status = Command::new("kill")
-        .args(["-TERM", &server.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    // Killing an exited process on drop is harmless, so the guard can stay.
-    let exited = tokio::task::spawn_blocking(move || server.0.wait().unwrap());
-    let status = tokio::time::timeout(WAIT, exited)
-        .await
-        .expect("exits within 15 s")
-        .unwrap();
+    let status = server.terminate().await;
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
     handle.stop().await;
 

@@ -930,6 +930,7 @@ async fn other_processes_commits_are_heard_and_a_lost_listener_says_so() {
     for b in &backends {
         let Some(mut heard) = b.storage.follow() else {
             assert_eq!(b.name, "sqlite", "only SQLite has nobody to hear from");
+            b.storage.tell(vec!["nobody".into()]).await.unwrap();
             continue;
         };
         let next = async |heard: &mut tokio::sync::mpsc::Receiver<storage::Elsewhere>| {
@@ -985,10 +986,23 @@ async fn other_processes_commits_are_heard_and_a_lost_listener_says_so() {
         while named.len() < many.len() {
             match next(&mut heard).await {
                 storage::Elsewhere::Changed(docs) => named.extend(docs),
-                storage::Elsewhere::Missed => panic!("no connection was lost"),
+                other => panic!("no connection was lost and nothing was said: {other:?}"),
             }
         }
         assert_eq!(named, many.into_iter().collect());
+        // Step 5: what a process tells the others is heard by them, not by itself, in order,
+        // however many notices it takes.
+        b.storage.tell(vec!["ours".into()]).await.unwrap();
+        let said: Vec<String> = (0..2000).map(|n| format!("word-{n}")).collect();
+        other.tell(said.clone()).await.unwrap();
+        let mut heard_words = Vec::new();
+        while heard_words.len() < said.len() {
+            match next(&mut heard).await {
+                storage::Elsewhere::Said(words) => heard_words.extend(words),
+                other => panic!("only words were sent: {other:?}"),
+            }
+        }
+        assert_eq!(heard_words, said);
         other.close().await.unwrap();
     }
     finish(backends).await;

@@ -140,6 +140,8 @@ pub struct Written {
 pub enum Elsewhere {
     /// Another process committed new changes of these documents.
     Changed(Vec<DocumentId>),
+    /// Another process told these words ([`Storage::tell`]), for live views.
+    Said(Vec<String>),
     /// Notices may have been missed (the listening connection was lost and is back, or this is
     /// its first start): every loaded document is to be checked.
     Missed,
@@ -182,6 +184,12 @@ pub trait Storage:
     /// task of its own that reconnects when the connection is lost; `None` where no other
     /// process shares the database (SQLite). The task ends when the receiver is dropped.
     fn follow(&self) -> Option<tokio::sync::mpsc::Receiver<Elsewhere>>;
+
+    /// Tells the other processes sharing the database `words` (each without spaces), which
+    /// they hear as [`Elsewhere::Said`]: sent at once, in no transaction, as many PostgreSQL
+    /// notifications as the payload limit needs. For live views, which a lost word only
+    /// delays. Does nothing where no other process shares the database.
+    fn tell(&self, words: Vec<String>) -> BoxFuture<'_, ()>;
 
     /// Applies every write in one transaction: all of them are durable when this returns
     /// `Ok`, none of them if it returns `Err`.

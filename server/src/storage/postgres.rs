@@ -19,6 +19,8 @@ pub const CONNECT_WITHIN: std::time::Duration = std::time::Duration::from_secs(1
 
 /// The channel on which every process announces the documents it committed changes of.
 const CHANGES_CHANNEL: &str = "fieldsync_changes";
+/// The channel on which processes tell each other what live views need ([`Storage::tell`]).
+const LIVE_CHANNEL: &str = "fieldsync_live";
 /// PostgreSQL refuses a notification payload of 8000 bytes or more.
 const MAX_PAYLOAD: usize = 7900;
 
@@ -90,37 +92,46 @@ async fn notify_changes(
         .collect();
     docs.sort_unstable();
     docs.dedup();
+    for payload in payloads(origin, docs) {
+        send_notification(&mut *conn, CHANGES_CHANNEL, &payload).await?;
+    }
+    Ok(())
+}
+
+/// `origin` and then `words`, separated by spaces, in as many payloads as the limit needs.
+fn payloads(origin: &str, words: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut all = Vec::new();
     let mut payload = String::new();
-    for doc in docs {
-        if !payload.is_empty() && payload.len() + 1 + doc.len() > MAX_PAYLOAD {
-            send_notification(conn, &payload).await?;
-            payload.clear();
+    for word in words {
+        if !payload.is_empty() && payload.len() + 1 + word.len() > MAX_PAYLOAD {
+            all.push(std::mem::take(&mut payload));
         }
         if payload.is_empty() {
             payload.push_str(origin);
         }
         payload.push(' ');
-        payload.push_str(&doc);
+        payload.push_str(&word);
     }
     if !payload.is_empty() {
-        send_notification(conn, &payload).await?;
+        all.push(payload);
     }
-    Ok(())
+    all
 }
 
-async fn send_notification(
-    conn: &mut sqlx::PgConnection,
+async fn send_notification<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    channel: &str,
     payload: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANGES_CHANNEL)
+        .bind(channel)
         .bind(payload)
-        .execute(&mut *conn)
+        .execute(conn)
         .await?;
     Ok(())
 }
 
-/// Listens on [`CHANGES_CHANNEL`] until `tx` is dropped, reconnecting after a lost
+/// Listens on [`CHANGES_CHANNEL`] and [`LIVE_CHANNEL`] until `tx` is dropped, reconnecting after a lost
 /// connection; reports [`Elsewhere::Missed`] whenever notifications may have been lost.
 async fn listen(pool: PgPool, origin: Arc<str>, tx: tokio::sync::mpsc::Sender<Elsewhere>) {
     loop {
@@ -134,7 +145,7 @@ async fn listen(pool: PgPool, origin: Arc<str>, tx: tokio::sync::mpsc::Sender<El
                 }
             }
         };
-        if let Err(e) = listener.listen(CHANGES_CHANNEL).await {
+        if let Err(e) = listener.listen_all([CHANGES_CHANNEL, LIVE_CHANNEL]).await {
             tracing::warn!("cannot listen for other processes' changes: {e}");
             continue;
         }
@@ -160,8 +171,16 @@ async fn listen(pool: PgPool, origin: Arc<str>, tx: tokio::sync::mpsc::Sender<El
             if words.next() == Some(&*origin) {
                 continue;
             }
-            let docs = parse_document_ids(words.map(str::to_owned).collect());
-            if !docs.is_empty() && tx.send(Elsewhere::Changed(docs)).await.is_err() {
+            let heard = if notification.channel() == LIVE_CHANNEL {
+                Elsewhere::Said(words.map(str::to_owned).collect())
+            } else {
+                let docs = parse_document_ids(words.map(str::to_owned).collect());
+                if docs.is_empty() {
+                    continue;
+                }
+                Elsewhere::Changed(docs)
+            };
+            if tx.send(heard).await.is_err() {
                 return;
             }
         }
@@ -278,6 +297,15 @@ impl Storage for PostgresStorage {
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         tokio::spawn(listen(self.pool.clone(), self.origin.clone(), tx));
         Some(rx)
+    }
+
+    fn tell(&self, words: Vec<String>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            for payload in payloads(&self.origin, words) {
+                send_notification(&self.pool, LIVE_CHANNEL, &payload).await?;
+            }
+            Ok(())
+        })
     }
 
     fn write<'a>(&'a self, batch: &'a [Write]) -> BoxFuture<'a, Written> {

@@ -163,6 +163,10 @@ impl Storage for SqliteStorage {
         None
     }
 
+    fn tell(&self, _words: Vec<String>) -> BoxFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
     fn write<'a>(&'a self, batch: &'a [Write]) -> BoxFuture<'a, Written> {
         Box::pin(async move {
             let now = now_millis();

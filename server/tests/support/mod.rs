@@ -28,6 +28,22 @@ impl Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+
+    /// Asks the process to stop (SIGTERM, as an init system does) and waits until it has
+    /// ended by itself, at most [`WAIT`]; returns how it ended.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // Killing an exited process on drop is harmless, so the guard can stay.
+        let exited = tokio::task::spawn_blocking(move || self.0.wait().unwrap());
+        tokio::time::timeout(WAIT, exited)
+            .await
+            .expect("the server exits within 15 s of SIGTERM")
+            .unwrap()
+    }
 }
 
 impl Drop for Server {
@@ -47,10 +63,10 @@ pub fn cli(db: &str, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
 }
 
-/// The field worker the phones sync as, and a token for a new device of theirs.
-pub fn enroll(db: &str) -> String {
+/// Adds a user unless they exist: `role` (as the CLI spells it) in `area`.
+pub fn add_user(db: &str, id: &str, role: &str, area: &str) {
     let exists = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
-        .args(["user", "show", "--user", "peksos-ani", "--database", db])
+        .args(["user", "show", "--user", id, "--database", db])
         .output()
         .unwrap()
         .status
@@ -59,29 +75,36 @@ pub fn enroll(db: &str) -> String {
         let user = cli(
             db,
             &[
-                "user",
-                "add",
-                "--id",
-                "peksos-ani",
-                "--name",
-                "Ani",
-                "--role",
-                "peksos",
-                "--area",
-                "32.77.01.1001",
+                "user", "add", "--id", id, "--name", id, "--role", role, "--area", area,
             ],
         );
-        assert_eq!(user["id"], "peksos-ani");
+        assert_eq!(user["id"], id);
     }
-    let device = cli(db, &["device", "enroll", "--user", "peksos-ani"]);
+}
+
+/// A token for a new device of `user`.
+pub fn device_token(db: &str, user: &str) -> String {
+    let device = cli(db, &["device", "enroll", "--user", user]);
     device["token"].as_str().expect("a token").to_owned()
+}
+
+/// The field worker the phones sync as, and a token for a new device of theirs.
+pub fn enroll(db: &str) -> String {
+    add_user(db, "peksos-ani", "peksos", "32.77.01.1001");
+    device_token(db, "peksos-ani")
 }
 
 /// Starts the binary on a random port; returns the process and its sync URL, with a token.
 pub fn start(db: &str) -> (Server, String) {
     let token = enroll(db);
+    let (server, addr) = serve(db, "127.0.0.1:0");
+    (server, format!("ws://{addr}/sync?token={token}"))
+}
+
+/// Starts the binary listening on `listen`; returns the process and the address it listens on.
+pub fn serve(db: &str, listen: &str) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", db])
+        .args(["serve", "--listen", listen, "--database", db])
         .env("NO_COLOR", "1")
         .env("FIELDSYNC_LOG", "info")
         .stdout(Stdio::piped())
@@ -102,7 +125,7 @@ pub fn start(db: &str) -> (Server, String) {
     let addr = rx
         .recv_timeout(WAIT)
         .expect("the server reports its address");
-    (server, format!("ws://{addr}/sync?token={token}"))
+    (server, addr)
 }
 
 pub fn value(doc: &automerge::Automerge, key: &str) -> Option<i64> {

@@ -1,9 +1,11 @@
 //! `GET /api/activity/stream`: server-sent events naming each document that became durable
-//! and that the viewer may read, so an open feed can refresh itself.
+//! and that the viewer may read, so an open feed can refresh itself: changes this process
+//! committed ([`crate::hub::Hub::changes`]) and those other processes sharing the database
+//! did ([`crate::hub::OtherProcesses`]).
 //!
 //! Events carry ids, types and areas only, never content: the page fetches what changed
 //! through the same filtered query as always. A stream that falls behind the hub's broadcast
-//! gets one `reload` event. Streams end when the server shuts down, after [`MAX_STREAM`], and
+//! gets one `reload` event, and so does one when changes of other processes were missed. Streams end when the server shuts down, after [`MAX_STREAM`], and
 //! within [`RECHECK`] (plus a query) once the viewer's session or API token no longer holds
 //! for the same person with the same areas: signed out, revoked, expired, user disabled or
 //! given other areas (`Viewer::still_holds`, a read of one row every [`RECHECK`]). The
@@ -26,7 +28,7 @@ use super::super::error::ApiError;
 use super::super::session::{ApiUser, Viewer, require_role};
 use super::{FEED_ROLES, readable_kinds};
 use crate::AppState;
-use crate::hub::Changed;
+use crate::hub::{Changed, Heard};
 
 /// Longest life of one stream; the browser reconnects on its own.
 const MAX_STREAM: Duration = Duration::from_secs(10 * 60);
@@ -41,6 +43,7 @@ const RECHECK: Duration = Duration::from_secs(1);
 /// What one stream listens to, and for whom.
 struct Listener {
     changes: broadcast::Receiver<Changed>,
+    elsewhere: broadcast::Receiver<Heard>,
     shutdown: watch::Receiver<bool>,
     author: Author,
     kinds: &'static [DocKind],
@@ -96,24 +99,41 @@ impl Listener {
                 }
                 received = self.changes.recv() => match received {
                     Ok(c) => {
-                        if let Some((kind, area)) = self.visible(&c) {
-                            let data = json!({
-                                "document": c.doc.to_string(),
-                                "kind": kind.as_str(),
-                                "area": area.as_str(),
-                            });
-                            return Some(Event::default().event("change").data(data.to_string()));
+                        if let Some(event) = self.event(&c) {
+                            return Some(event);
                         }
                     }
                     // Some changes were missed: the page reloads what it shows.
-                    Err(RecvError::Lagged(_)) => {
-                        return Some(Event::default().event("reload").data("{}"));
+                    Err(RecvError::Lagged(_)) => return Some(reload()),
+                    Err(RecvError::Closed) => return None,
+                },
+                received = self.elsewhere.recv() => match received {
+                    Ok(Heard::Changed(c)) => {
+                        if let Some(event) = self.event(&c) {
+                            return Some(event);
+                        }
                     }
+                    Ok(Heard::Missed) | Err(RecvError::Lagged(_)) => return Some(reload()),
                     Err(RecvError::Closed) => return None,
                 },
             }
         }
     }
+
+    /// The `change` event for `c`, if the viewer may know of it.
+    fn event(&self, c: &Changed) -> Option<Event> {
+        let (kind, area) = self.visible(c)?;
+        let data = json!({
+            "document": c.doc.to_string(),
+            "kind": kind.as_str(),
+            "area": area.as_str(),
+        });
+        Some(Event::default().event("change").data(data.to_string()))
+    }
+}
+
+fn reload() -> Event {
+    Event::default().event("reload").data("{}")
 }
 
 /// `GET /api/activity/stream`
@@ -126,6 +146,7 @@ pub async fn stream(
     // client sees the stream open is delivered.
     let listener = Listener {
         changes: state.hub.changes(),
+        elsewhere: state.others.subscribe(),
         shutdown: state.shutdown.clone(),
         author: viewer.author(),
         kinds: readable_kinds(viewer.user.role),
@@ -155,6 +176,7 @@ mod tests {
     fn listener(role: Role, area: &str) -> Listener {
         Listener {
             changes: broadcast::channel(1).1,
+            elsewhere: broadcast::channel(1).1,
             shutdown: watch::channel(false).1,
             author: Author::user("x", role, vec![RegionCode::parse_prefix(area).unwrap()]),
             kinds: readable_kinds(role),
