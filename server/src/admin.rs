@@ -1,12 +1,12 @@
 //! What the administration commands do (`fieldsync user …`, `fieldsync device …`), apart from
-//! parsing and printing: usable from tests and, later, from the web.
+//! parsing and printing: shared by the CLI, the web (`crate::web::admin`) and tests.
 
 use anyhow::{Context, bail};
-use fieldsync_core::schema::{RegionCode, Role};
+use fieldsync_core::schema::{Nik, RegionCode, Role};
 
 use crate::auth;
 use crate::storage::directory::{Device, User};
-use crate::storage::{Storage, now_millis};
+use crate::storage::{Storage, StorageError, StorageResult, now_millis};
 
 /// Parses `32.77,32.73.01` into area scopes.
 pub fn parse_areas(list: &str) -> anyhow::Result<Vec<RegionCode>> {
@@ -22,14 +22,27 @@ pub fn parse_areas(list: &str) -> anyhow::Result<Vec<RegionCode>> {
     Ok(areas)
 }
 
-fn check_id(id: &str) -> anyhow::Result<()> {
+/// Why a user was not added; the web shows each in both languages.
+#[derive(Debug, thiserror::Error)]
+pub enum AddUserError {
+    #[error("--name must not be empty")]
+    EmptyName,
+    #[error("user id {0:?}: use 1-64 of a-z, 0-9, '.', '_', '-' (e.g. an employee number)")]
+    BadId(String),
+    #[error("a user with id {0:?} already exists")]
+    Taken(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+fn check_id(id: &str) -> Result<(), AddUserError> {
     let ok = !id.is_empty()
         && id.len() <= 64
         && id
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
     if !ok {
-        bail!("user id {id:?}: use 1-64 of a-z, 0-9, '.', '_', '-' (e.g. an employee number)");
+        return Err(AddUserError::BadId(id.to_owned()));
     }
     Ok(())
 }
@@ -60,10 +73,10 @@ pub async fn add_user(
     name: &str,
     role: Role,
     areas: Vec<RegionCode>,
-) -> anyhow::Result<User> {
+) -> Result<User, AddUserError> {
     let name = name.trim();
     if name.is_empty() {
-        bail!("--name must not be empty");
+        return Err(AddUserError::EmptyName);
     }
     let id = match id {
         Some(id) => {
@@ -80,7 +93,7 @@ pub async fn add_user(
         disabled: false,
     };
     if !storage.add_user(&user).await? {
-        bail!("a user with id {:?} already exists", user.id);
+        return Err(AddUserError::Taken(user.id));
     }
     Ok(user)
 }
@@ -139,6 +152,31 @@ pub async fn set_areas(
         bail!("no enabled user {user_id:?}");
     }
     Ok(())
+}
+
+/// Enables a disabled user again. What they had before stays ended (devices, web sessions,
+/// API tokens): enroll their phone again and set a password.
+pub async fn enable_user(storage: &dyn Storage, user_id: &str) -> anyhow::Result<()> {
+    if !storage.enable_user(user_id).await? {
+        bail!("no disabled user {user_id:?}");
+    }
+    Ok(())
+}
+
+/// What a question about a NIK is audited under (`nik:` and 16 hex digits): a hash of the NIK
+/// keyed with a secret of this server, so that a later question about the same NIK finds the
+/// earlier ones while the audit log holds no NIK. Unkeyed, the hash of a 16-digit number
+/// whose digits encode a region and a birth date would be reversed by trying them all.
+pub async fn nik_query_key(storage: &dyn Storage, nik: &Nik) -> StorageResult<String> {
+    use sha2::{Digest, Sha256};
+    let secret = storage.meta("nik_audit_key", &auth::new_token()).await?;
+    let digest = Sha256::new()
+        .chain_update(secret.as_bytes())
+        .chain_update(b":")
+        .chain_update(nik.as_str().as_bytes())
+        .finalize();
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("nik:{hex}"))
 }
 
 /// Gives a device a new token; the old one stops working at once.

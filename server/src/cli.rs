@@ -67,6 +67,16 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
             );
             storage.close().await?;
         }
+        UserCommand::Enable { user, admin: args } => {
+            let storage = open(&args).await?;
+            admin::enable_user(storage.as_ref(), &user).await?;
+            print(
+                &args,
+                json!({"id": user, "disabled": false}),
+                format!("enabled {user}: enroll their phone again; old devices stay revoked"),
+            );
+            storage.close().await?;
+        }
         UserCommand::Show { user, admin: args } => {
             let storage = open(&args).await?;
             let found = storage

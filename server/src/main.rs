@@ -100,6 +100,13 @@ pub(crate) enum UserCommand {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Enable a disabled user again; their old devices, sessions and API tokens stay ended
+    Enable {
+        #[arg(long)]
+        user: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
     /// Show a user and their devices
     Show {
         #[arg(long)]

@@ -57,3 +57,10 @@
   source.addEventListener("change", soon);
   source.addEventListener("reload", soon);
 })();
+
+// A form with data-confirm asks before it is sent (disabling a person); without this script
+// it is sent at once, as the button's label says.
+document.addEventListener("submit", function (e) {
+  var question = e.target.getAttribute && e.target.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) e.preventDefault();
+});

@@ -1,5 +1,6 @@
-//! The web and its JSON API, end to end: sign-in, the coordinator's and the supervisor's
-//! pages, exports, and the OpenAPI document, against a real server with phones syncing.
+//! The web and its JSON API, end to end: sign-in, the coordinator's, the supervisor's and the
+//! administrator's pages, exports, and the OpenAPI document, against a real server with
+//! phones syncing.
 
 mod common;
 #[path = "web/support.rs"]
@@ -7,6 +8,8 @@ mod support;
 
 #[path = "web/account.rs"]
 mod account;
+#[path = "web/admin.rs"]
+mod admin;
 #[path = "web/coordinator.rs"]
 mod coordinator;
 #[path = "web/exports.rs"]

@@ -119,7 +119,7 @@ pub fn now_for_tests() -> i64 {
     super::now_millis()
 }
 
-pub(super) fn join_areas(areas: &[RegionCode]) -> String {
+pub fn join_areas(areas: &[RegionCode]) -> String {
     areas
         .iter()
         .map(RegionCode::as_str)

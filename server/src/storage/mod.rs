@@ -13,6 +13,7 @@ mod chunks;
 pub mod directory;
 pub mod enroll;
 pub mod export;
+pub mod people;
 mod postgres;
 mod projection;
 pub mod query;
@@ -148,8 +149,9 @@ pub enum Elsewhere {
 }
 
 /// The one interface the server has to a database: documents here, people and devices in
-/// [`Directory`], web sign-in in [`WebDirectory`], caseloads in [`Caseload`], the supervisor's
-/// reads in [`Review`], exports in [`Exports`], the coordinator's reads in [`Activity`].
+/// [`Directory`], web sign-in in [`WebDirectory`], the administrator's lists in
+/// [`people::People`], caseloads in [`Caseload`], the supervisor's reads in [`Review`], exports
+/// in [`Exports`], the coordinator's reads in [`Activity`].
 pub trait Storage:
     Directory
     + WebDirectory
@@ -158,6 +160,7 @@ pub trait Storage:
     + Exports
     + Activity
     + enroll::Enrollment
+    + people::People
     + Send
     + Sync
     + std::fmt::Debug

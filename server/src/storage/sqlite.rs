@@ -121,6 +121,7 @@ super::review::review_impl!(SqliteStorage);
 super::export::export_impl!(SqliteStorage);
 super::activity::activity_impl!(SqliteStorage, sqlx::Sqlite);
 super::enroll::enroll_impl!(SqliteStorage, sqlite);
+super::people::people_impl!(SqliteStorage, sqlite);
 
 impl Storage for SqliteStorage {
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {

@@ -22,6 +22,7 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str, &'static str)] {
             ("/referrals", "Rujukan", "Referrals"),
             ("/stats", "Statistik", "Statistics"),
             ("/exports", "Ekspor", "Exports"),
+            ("/admin/people", "Pengguna", "People"),
             ("/admin/enroll", "Pendaftaran HP", "Phone enrollment"),
             ("/admin/devices", "Perangkat", "Devices"),
         ],
@@ -37,8 +38,10 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str, &'static str)] {
             ("/exports", "Ekspor", "Exports"),
         ],
         Role::Admin => &[
+            ("/admin/people", "Pengguna", "People"),
             ("/admin/enroll", "Pendaftaran HP", "Phone enrollment"),
             ("/admin/devices", "Perangkat", "Devices"),
+            ("/admin/audit", "Audit NIK", "NIK audit"),
         ],
     }
 }

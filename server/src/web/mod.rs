@@ -15,7 +15,8 @@
 //! - `coordinator.rs`, `supervisor.rs`, `exports.rs`: the pages and API of each group of users.
 //! - `labels.rs`: the names people read for PPKS categories, programs, statuses, types.
 //! - `app.rs`: the field app's files at `/app/`; `enroll.rs`: enrollment codes and their
-//!   exchange for a device; `admin/`: the administrator's pages (enrollment codes).
+//!   exchange for a device; `admin/`: the administrator's pages (people, enrollment codes,
+//!   devices, the NIK audit question).
 
 mod admin;
 pub mod api;
@@ -42,7 +43,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use fieldsync_core::schema::Role;
-use maud::html;
 
 use crate::AppState;
 use session::PageUser;
@@ -97,6 +97,7 @@ fn extra_api_routes() -> Vec<api::ApiRoute> {
     routes.extend(supervisor::api_routes());
     routes.extend(exports::api_routes());
     routes.extend(enroll::api_routes());
+    routes.extend(admin::api_routes());
     routes
 }
 
@@ -143,19 +144,7 @@ async fn home(PageUser(viewer): PageUser) -> Response {
     match viewer.user.role {
         Role::Supervisor => Redirect::to("/referrals").into_response(),
         Role::Coordinator | Role::Peksos => Redirect::to("/activity").into_response(),
-        Role::Admin => {
-            let lang = viewer.lang;
-            let body = html! {
-                section.narrow {
-                    h1 { (lang.t("Administrator", "Administrator")) }
-                    p { (lang.t(
-                        "Administrator mengelola pengguna dan perangkat dengan perintah fieldsync user dan fieldsync device, dan tidak membaca data penerima manfaat.",
-                        "Administrators manage people and devices with the fieldsync user and fieldsync device commands, and do not read beneficiaries' records."
-                    )) }
-                }
-            };
-            layout::page(lang, Some(&viewer), lang.t("Beranda", "Home"), "/", body).into_response()
-        }
+        Role::Admin => Redirect::to("/admin/people").into_response(),
     }
 }
 

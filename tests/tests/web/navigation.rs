@@ -6,7 +6,17 @@ use crate::common::TestServer;
 use crate::support::{Client, person};
 
 /// The pages a menu may lead to.
-const PAGES: [&str; 5] = ["/activity", "/summary", "/referrals", "/stats", "/exports"];
+const PAGES: [&str; 9] = [
+    "/activity",
+    "/summary",
+    "/referrals",
+    "/stats",
+    "/exports",
+    "/admin/people",
+    "/admin/enroll",
+    "/admin/devices",
+    "/admin/audit",
+];
 
 #[tokio::test]
 async fn every_role_s_menu_lists_exactly_the_pages_it_may_open() {
