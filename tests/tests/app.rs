@@ -2,7 +2,9 @@
 //! phone-sized browser (Debian's Chromium through Playwright, tests/js/app-browser.mjs, with a
 //! persistent profile): enrolled, offline from the service worker, records kept across a
 //! browser restart, acknowledged once online, in the coordinator's feed, a supervisor's
-//! decision arriving, a refusal shown with its field, and a revoked phone wiping itself.
+//! decision arriving, an edit made offline, a refusal shown with its field, and a revoked
+//! phone wiping itself. The app's validator is checked against the Rust rules' conformance
+//! vectors.
 //!
 //! Set FIELDSYNC_SCREENSHOTS=DIR to also save screenshots of the app.
 
@@ -409,6 +411,27 @@ async fn the_app_is_served_with_its_own_policy_and_cache_rules() {
             .unwrap()
             .contains("wasm")
     );
+}
+
+// ---- one rule set ----
+
+/// The app's validator (app/src/schema.js, run by tests/js/app-rules.mjs) finds the violations
+/// the Rust rules find, path for path, in every conformance vector (generated from sync-core
+/// by sync-core/tests/conformance.rs, which fails when the file is stale).
+#[tokio::test]
+async fn the_apps_validator_agrees_with_the_server_on_every_conformance_vector() {
+    let vectors = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sync-core/conformance/vectors.json");
+    let expected = serde_json::from_str::<Value>(&std::fs::read_to_string(&vectors).unwrap())
+        .unwrap()["vectors"]
+        .as_array()
+        .unwrap()
+        .len();
+    let mut node = NodeDriver::start("app-rules.mjs", &[], Duration::from_secs(30)).await;
+    let reply = node.ok(json!({"cmd": "check", "vectors": vectors})).await;
+    assert_eq!(reply["count"], json!(expected), "{reply}");
+    assert!(expected >= 50, "{expected} vectors");
+    assert_eq!(reply["failures"], json!([]), "the app's validator drifted from sync-core");
+    node.quit().await;
 }
 
 // ---- the app in a browser ----
