@@ -241,7 +241,7 @@ function recordList(app, rows, today) {
         {},
         h(
           "button",
-          { class: "record", "data-status": r.status, "data-type": r.type, onclick: () => app.go("record", r.url) },
+          { class: "record", "data-status": r.status, "data-type": r.type, "data-url": r.url, onclick: () => app.go("record", r.url) },
           h("span", { class: "kind" }, typeName(r.type)),
           h("strong", { class: "name" }, r.name || "—"),
           r.nik ? h("span", { class: "nik" }, r.nik) : null,

@@ -647,6 +647,49 @@ async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_re
         .await;
     phone.screenshot("app-disetujui").await;
 
+    // Step 6b: offline, Budi corrects his visit (notes and follow-up date): waiting on the
+    // phone, stored once online, and the coordinator's replica receives the edit.
+    let visit_id = items
+        .iter()
+        .find(|i| i["kind"] == json!("visit"))
+        .unwrap()["document"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    phone.ok(json!({"cmd": "offline", "offline": true})).await;
+    phone.wait("#online.off").await;
+    phone
+        .ok(json!({"cmd": "click", "selector": format!("button.record[data-url='automerge:{visit_id}']")}))
+        .await;
+    phone.ok(json!({"cmd": "click", "selector": "#edit"})).await;
+    let corrected = "Rumah semi permanen, 6 anggota keluarga.";
+    phone
+        .ok(json!({"cmd": "fill", "selector": "#notes", "value": corrected}))
+        .await;
+    phone
+        .ok(json!({"cmd": "fill", "selector": "#followUpOn", "value": "2026-01-12"}))
+        .await;
+    phone.screenshot("app-ubah-kunjungan").await;
+    phone.ok(json!({"cmd": "click", "selector": "#save"})).await;
+    phone.wait("#record-status[data-status=waiting]").await;
+    phone.ok(json!({"cmd": "offline", "offline": false})).await;
+    phone.wait("#record-status[data-status=stored]").await;
+    let (coordinator, _coordinator_sync) = server.phone_as("koordinator-ita").await;
+    let visit_doc = fieldsync_protocol::DocumentId::parse(&visit_id).unwrap();
+    coordinator.find(visit_doc).await;
+    coordinator
+        .wait_doc(visit_doc, WAIT, |doc| {
+            use automerge::ReadDoc;
+            let text = |key: &str| match doc.get(automerge::ROOT, key) {
+                Ok(Some((automerge::Value::Object(_), id))) => doc.text(&id).ok(),
+                _ => None,
+            };
+            text("notes").as_deref() == Some(corrected)
+                && text("followUpOn").as_deref() == Some("2026-01-12")
+        })
+        .await
+        .expect("the coordinator receives the edit");
+
     // An outreach note, online: stored at once.
     phone
         .ok(json!({"cmd": "click", "selector": "button.brand"}))
