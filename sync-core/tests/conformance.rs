@@ -97,7 +97,11 @@ fn event(kind: &str) -> Value {
 fn cases() -> Vec<(String, Value, Vec<Value>)> {
     let mut out: Vec<(String, Value, Vec<Value>)> = Vec::new();
     let mut create = |name: &str, doc: Value| {
-        out.push((format!("create: {name}"), Value::Null, vec![set(json!([]), doc)]))
+        out.push((
+            format!("create: {name}"),
+            Value::Null,
+            vec![set(json!([]), doc)],
+        ))
     };
     create("a valid visit", visit());
     create("a valid referral", referral());
@@ -116,10 +120,30 @@ fn cases() -> Vec<(String, Value, Vec<Value>)> {
         create(what, with(visit(), &nik, Some(json!(value))));
     }
     create("visit without NIK", with(visit(), &nik, None));
-    create("NIK as a number", with(visit(), &nik, Some(json!(3277015204800002u64))));
-    create("KK of 17 digits", with(visit(), &["beneficiary", "kk"], Some(json!("32770101010900031"))));
-    create("KK with a dash", with(visit(), &["beneficiary", "kk"], Some(json!("3277010101-90003"))));
-    create("no KK (optional)", with(visit(), &["beneficiary", "kk"], None));
+    create(
+        "NIK as a number",
+        with(visit(), &nik, Some(json!(3277015204800002u64))),
+    );
+    create(
+        "KK of 17 digits",
+        with(
+            visit(),
+            &["beneficiary", "kk"],
+            Some(json!("32770101010900031")),
+        ),
+    );
+    create(
+        "KK with a dash",
+        with(
+            visit(),
+            &["beneficiary", "kk"],
+            Some(json!("3277010101-90003")),
+        ),
+    );
+    create(
+        "no KK (optional)",
+        with(visit(), &["beneficiary", "kk"], None),
+    );
     for (what, value) in [
         ("area that is a kecamatan, not a kelurahan", "32.77.01"),
         ("area with a one-digit part", "32.7.01.1001"),
@@ -128,18 +152,31 @@ fn cases() -> Vec<(String, Value, Vec<Value>)> {
     ] {
         create(what, with(visit(), &["area"], Some(json!(value))));
     }
-    create("unknown program", with(referral(), &["program"], Some(json!("kis"))));
+    create(
+        "unknown program",
+        with(referral(), &["program"], Some(json!("kis"))),
+    );
     create("program missing", with(referral(), &["program"], None));
     create(
         "unknown PPKS category",
-        with(visit(), &["beneficiary", "ppks", "1"], Some(json!("miskin"))),
+        with(
+            visit(),
+            &["beneficiary", "ppks", "1"],
+            Some(json!("miskin")),
+        ),
     );
     create(
         "PPKS category that is a number",
         with(visit(), &["beneficiary", "ppks", "0"], Some(json!(7))),
     );
-    create("no PPKS categories (empty list)", with(visit(), &["beneficiary", "ppks"], Some(json!([]))));
-    create("PPKS missing", with(visit(), &["beneficiary", "ppks"], None));
+    create(
+        "no PPKS categories (empty list)",
+        with(visit(), &["beneficiary", "ppks"], Some(json!([]))),
+    );
+    create(
+        "PPKS missing",
+        with(visit(), &["beneficiary", "ppks"], None),
+    );
     for (what, value) in [
         ("follow-up on 30 February", "2026-02-30"),
         ("follow-up on 29 February of a leap year", "2024-02-29"),
@@ -158,28 +195,88 @@ fn cases() -> Vec<(String, Value, Vec<Value>)> {
     ] {
         create(what, with(visit(), &["visitedAt"], Some(json!(value))));
     }
-    create("type that is not known", with(visit(), &["type"], Some(json!("catatan"))));
+    create(
+        "type that is not known",
+        with(visit(), &["type"], Some(json!("catatan"))),
+    );
     create("schema 0", with(visit(), &["schema"], Some(json!(0))));
-    create("created by someone else", with(visit(), &["createdBy"], Some(json!("peksos-budi"))));
-    create("name missing", with(visit(), &["beneficiary", "name"], None));
+    create(
+        "created by someone else",
+        with(visit(), &["createdBy"], Some(json!("peksos-budi"))),
+    );
+    create(
+        "name missing",
+        with(visit(), &["beneficiary", "name"], None),
+    );
     create("notes missing", with(visit(), &["notes"], None));
-    create("actions that are not a list", with(visit(), &["actions"], Some(json!("rujuk"))));
-    create("latitude 91", with(visit(), &["location", "lat"], Some(json!(91.0))));
-    create("longitude as text", with(visit(), &["location", "lon"], Some(json!("107"))));
-    create("attendees -1", with(outreach(), &["attendees"], Some(json!(-1))));
-    create("attendees 2.5", with(outreach(), &["attendees"], Some(json!(2.5))));
-    create("consent without given", with(referral(), &["consent", "given"], None));
-    create("consent not given (a schema may hold it)", with(referral(), &["consent", "given"], Some(json!(false))));
-    create("document checklist entry that is text", with(referral(), &["documents", "ktp"], Some(json!("ya"))));
-    create("visit link that is not an automerge URL", with(referral(), &["visit"], Some(json!("http://x"))));
-    create("a supervisor's event by a field worker", with(referral(), &["events", "0", "kind"], Some(json!("approved"))));
-    create("an event by someone else", with(referral(), &["events", "0", "by"], Some(json!("peksos-budi"))));
-    create("an event of unknown kind", with(referral(), &["events", "0", "kind"], Some(json!("paused"))));
+    create(
+        "actions that are not a list",
+        with(visit(), &["actions"], Some(json!("rujuk"))),
+    );
+    create(
+        "latitude 91",
+        with(visit(), &["location", "lat"], Some(json!(91.0))),
+    );
+    create(
+        "longitude as text",
+        with(visit(), &["location", "lon"], Some(json!("107"))),
+    );
+    create(
+        "attendees -1",
+        with(outreach(), &["attendees"], Some(json!(-1))),
+    );
+    create(
+        "attendees 2.5",
+        with(outreach(), &["attendees"], Some(json!(2.5))),
+    );
+    create(
+        "consent without given",
+        with(referral(), &["consent", "given"], None),
+    );
+    create(
+        "consent not given (a schema may hold it)",
+        with(referral(), &["consent", "given"], Some(json!(false))),
+    );
+    create(
+        "document checklist entry that is text",
+        with(referral(), &["documents", "ktp"], Some(json!("ya"))),
+    );
+    create(
+        "visit link that is not an automerge URL",
+        with(referral(), &["visit"], Some(json!("http://x"))),
+    );
+    create(
+        "a supervisor's event by a field worker",
+        with(
+            referral(),
+            &["events", "0", "kind"],
+            Some(json!("approved")),
+        ),
+    );
+    create(
+        "an event by someone else",
+        with(
+            referral(),
+            &["events", "0", "by"],
+            Some(json!("peksos-budi")),
+        ),
+    );
+    create(
+        "an event of unknown kind",
+        with(referral(), &["events", "0", "kind"], Some(json!("paused"))),
+    );
     create(
         "an event with a field too many",
         with(referral(), &["events", "0", "extra"], Some(json!("x"))),
     );
-    create("an event time without a zone", with(referral(), &["events", "0", "at"], Some(json!("2026-11-20T09:46:00"))));
+    create(
+        "an event time without a zone",
+        with(
+            referral(),
+            &["events", "0", "at"],
+            Some(json!("2026-11-20T09:46:00")),
+        ),
+    );
     create("no events", with(referral(), &["events"], Some(json!([]))));
 
     let mut edit = |name: &str, before: Value, edits: Vec<Value>| {
@@ -190,7 +287,10 @@ fn cases() -> Vec<(String, Value, Vec<Value>)> {
         visit(),
         vec![
             set(json!(["notes"]), json!("Sudah diperbaiki.")),
-            set(json!(["actions"]), json!(["rujuk KIS-PBI", "kunjungan ulang"])),
+            set(
+                json!(["actions"]),
+                json!(["rujuk KIS-PBI", "kunjungan ulang"]),
+            ),
             set(json!(["followUpOn"]), json!("2026-12-15")),
         ],
     );
@@ -204,11 +304,31 @@ fn cases() -> Vec<(String, Value, Vec<Value>)> {
         visit(),
         vec![set(json!(["followUpOn"]), json!("2026-11-31"))],
     );
-    edit("createdBy changed", visit(), vec![set(json!(["createdBy"]), json!("peksos-budi"))]);
-    edit("createdAt changed", visit(), vec![set(json!(["createdAt"]), json!("2026-11-21T09:30:00Z"))]);
-    edit("type changed", visit(), vec![set(json!(["type"]), json!("outreach"))]);
-    edit("moved out of the author's areas", visit(), vec![set(json!(["area"]), json!("32.77.02.1001"))]);
-    edit("moved within the author's areas", visit(), vec![set(json!(["area"]), json!("32.77.01.1002"))]);
+    edit(
+        "createdBy changed",
+        visit(),
+        vec![set(json!(["createdBy"]), json!("peksos-budi"))],
+    );
+    edit(
+        "createdAt changed",
+        visit(),
+        vec![set(json!(["createdAt"]), json!("2026-11-21T09:30:00Z"))],
+    );
+    edit(
+        "type changed",
+        visit(),
+        vec![set(json!(["type"]), json!("outreach"))],
+    );
+    edit(
+        "moved out of the author's areas",
+        visit(),
+        vec![set(json!(["area"]), json!("32.77.02.1001"))],
+    );
+    edit(
+        "moved within the author's areas",
+        visit(),
+        vec![set(json!(["area"]), json!("32.77.01.1002"))],
+    );
     edit(
         "a document outside the author's areas",
         with(visit(), &["area"], Some(json!("32.77.02.1001"))),
@@ -243,7 +363,9 @@ fn cases() -> Vec<(String, Value, Vec<Value>)> {
     edit(
         "an event appended under someone else's name",
         referral(),
-        vec![json!({"op": "insert", "path": end, "value": with(event("withdrawn"), &["by"], Some(json!("peksos-budi")))})],
+        vec![
+            json!({"op": "insert", "path": end, "value": with(event("withdrawn"), &["by"], Some(json!("peksos-budi")))}),
+        ],
     );
     edit(
         "an event inserted before one the author had seen",
@@ -258,7 +380,10 @@ fn cases() -> Vec<(String, Value, Vec<Value>)> {
     edit(
         "an event changed",
         referral(),
-        vec![set(json!(["events", 0, "at"]), json!("2026-11-20T10:00:00Z"))],
+        vec![set(
+            json!(["events", 0, "at"]),
+            json!("2026-11-20T10:00:00Z"),
+        )],
     );
     edit(
         "an event replaced by another",

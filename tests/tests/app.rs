@@ -420,7 +420,8 @@ async fn the_app_is_served_with_its_own_policy_and_cache_rules() {
 /// by sync-core/tests/conformance.rs, which fails when the file is stale).
 #[tokio::test]
 async fn the_apps_validator_agrees_with_the_server_on_every_conformance_vector() {
-    let vectors = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sync-core/conformance/vectors.json");
+    let vectors =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sync-core/conformance/vectors.json");
     let expected = serde_json::from_str::<Value>(&std::fs::read_to_string(&vectors).unwrap())
         .unwrap()["vectors"]
         .as_array()
@@ -430,7 +431,11 @@ async fn the_apps_validator_agrees_with_the_server_on_every_conformance_vector()
     let reply = node.ok(json!({"cmd": "check", "vectors": vectors})).await;
     assert_eq!(reply["count"], json!(expected), "{reply}");
     assert!(expected >= 50, "{expected} vectors");
-    assert_eq!(reply["failures"], json!([]), "the app's validator drifted from sync-core");
+    assert_eq!(
+        reply["failures"],
+        json!([]),
+        "the app's validator drifted from sync-core"
+    );
     node.quit().await;
 }
 
@@ -649,10 +654,7 @@ async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_re
 
     // Step 6b: offline, Budi corrects his visit (notes and follow-up date): waiting on the
     // phone, stored once online, and the coordinator's replica receives the edit.
-    let visit_id = items
-        .iter()
-        .find(|i| i["kind"] == json!("visit"))
-        .unwrap()["document"]
+    let visit_id = items.iter().find(|i| i["kind"] == json!("visit")).unwrap()["document"]
         .as_str()
         .unwrap()
         .to_owned();
