@@ -1,15 +1,34 @@
 // The caseload: every document the user's index lists (the server keeps one index document
 // per user: `documents[id] = {url, type, area}`), plus the records made on this phone, which
 // the index lists only once the server has them. Follow-ups due or overdue come first.
+//
+// The list is drawn from the summary store (summaries.js), not from the documents: loading
+// 500 documents through Automerge took 30 s on a slow phone. Documents are loaded in the
+// background, a few at a time: those without a row, this phone's records not yet stored on
+// the server (to send them), every listed one once the phone is online (to sync them: a
+// supervisor's decision arrives only for a loaded document), and the one being opened first.
 
 import { h } from "./dom.js"
 import { t, when, day } from "./i18n.js"
-import { deriveStatus, statusLabel, label, PROGRAMS } from "./schema.js"
+import { statusLabel, label, PROGRAMS } from "./schema.js"
+import { readAll, write, summarize } from "./summaries.js"
 
 const MINE = "fieldsync.mine"
+/** Documents loaded at once in the background: enough to keep IndexedDB busy, few enough
+ * that a tap is answered between two of them. */
+const PARALLEL = 2
 const handles = new Map() // url → DocHandle
-const loading = new Set()
+const rows = new Map() // url → summary row
+const unsaved = new Map() // url → summary row not yet written
+const queue = []
+const queued = new Set()
+let running = 0
+let started = false
+let summariesRead = false
+let syncedOnline = false
 let indexHandle = null
+/** The urls the index lists, once it is loaded. */
+let listed = null
 let query = ""
 
 export const mine = () => {
@@ -26,79 +45,151 @@ export function addMine(url) {
 }
 
 export const handleOf = url => handles.get(url)
+const idOf = url => url.replace(/^automerge:/, "")
 
+/** Follows a loaded document: its row, its acknowledgements and refusals. */
 export function adopt(app, handle) {
+  if (handles.has(handle.url)) return
   handles.set(handle.url, handle)
+  handle.on("change", () => note(handle))
+  note(handle)
   app.replica.watch(handle)
 }
 
-function open(app, url) {
-  if (handles.has(url) || loading.has(url)) return
-  loading.add(url)
-  app.replica.repo
-    .find(url, { allowableStates: ["ready", "unavailable"] })
-    .then(async handle => {
-      // What the caseload shows is in IndexedDB, so it is still there after a restart
-      // offline (automerge-repo saves a fetched document only after a debounce).
-      if (handle.isReady()) await app.replica.repo.flush([handle.documentId])
-      adopt(app, handle)
-      app.rerender()
-    })
-    .catch(e => console.debug("fieldsync: not available yet", url, e?.message))
-    .finally(() => loading.delete(url))
+/** Keeps the document's row up to date (written shortly after, in one transaction). */
+function note(handle) {
+  if (!handle.isReady()) return
+  const old = rows.get(handle.url)
+  const heads = handle.heads()
+  if (old && old.heads.length === heads.length && old.heads.every(x => heads.includes(x))) return
+  const row = summarize(handle)
+  if (!row) return
+  rows.set(row.url, row)
+  unsaved.set(row.url, row)
+  clearTimeout(note.timer)
+  note.timer = setTimeout(saveSummaries, 250)
 }
 
-/** Starts loading what the caseload lists; cheap to call on every render. */
-function refresh(app) {
-  const url = app.enrollment.indexUrl
-  if (url && !indexHandle && !loading.has(url)) {
-    loading.add(url)
+/** Writes the rows changed since the last write; a new record waits for its row. */
+export function saveSummaries() {
+  clearTimeout(note.timer)
+  const batch = [...unsaved.values()]
+  unsaved.clear()
+  return write(batch)
+}
+
+/** Loads `url` before anything queued (a record being opened). */
+export function want(app, url) {
+  if (handles.has(url)) return
+  const at = queue.indexOf(url)
+  if (at >= 0) queue.splice(at, 1)
+  queued.add(url)
+  queue.unshift(url)
+  pump(app)
+}
+
+function enqueue(app, url) {
+  if (handles.has(url) || queued.has(url)) return
+  queued.add(url)
+  queue.push(url)
+  pump(app)
+}
+
+function pump(app) {
+  while (running < PARALLEL && queue.length) {
+    const url = queue.shift()
+    running++
     app.replica.repo
       .find(url, { allowableStates: ["ready", "unavailable"] })
-      .then(handle => {
-        indexHandle = handle
-        handle.on("change", () => app.rerender())
+      .then(async handle => {
+        // What the caseload shows is in IndexedDB, so it is still there after a restart
+        // offline (automerge-repo saves a fetched document only after a debounce).
+        if (handle.isReady()) await app.replica.repo.flush([handle.documentId])
+        adopt(app, handle)
         app.rerender()
       })
-      .catch(() => {})
-      .finally(() => loading.delete(url))
+      .catch(e => {
+        queued.delete(url)
+        console.debug("fieldsync: not available yet", url, e?.message)
+      })
+      .finally(() => {
+        running--
+        pump(app)
+      })
   }
-  const listed = Object.values(indexHandle?.doc()?.documents || {}).map(e => String(e.url))
-  for (const u of new Set([...mine(), ...listed])) open(app, u)
 }
 
-/** What a list row shows of a document. */
-export function summary(app, handle) {
-  const doc = handle.doc()
-  if (!doc || !doc.type) return null
-  const b = doc.beneficiary || {}
-  const row = {
-    url: handle.url,
-    type: String(doc.type),
-    name: String(b.name ?? doc.topic ?? ""),
-    nik: String(b.nik ?? ""),
-    at: String(doc.visitedAt ?? doc.createdAt ?? doc.heldAt ?? ""),
-    followUpOn: doc.followUpOn ? String(doc.followUpOn) : null,
-    status: app.replica.status(handle),
-    doc,
+/** Reads the summaries once; then decides what to load. Cheap to call on every render. */
+function start(app) {
+  if (started) return
+  started = true
+  readAll().then(found => {
+    for (const row of found) if (!rows.has(row.url)) rows.set(row.url, row)
+    summariesRead = true
+    app.rerender()
+    plan(app)
+  })
+  const indexUrl = app.enrollment.indexUrl
+  if (indexUrl)
+    app.replica.repo
+      .find(indexUrl, { allowableStates: ["ready", "unavailable"] })
+      .then(handle => {
+        indexHandle = handle
+        const update = () => {
+          if (!handle.isReady()) return
+          listed = new Set(Object.values(handle.doc()?.documents || {}).map(e => String(e.url)))
+          plan(app)
+          app.rerender()
+        }
+        handle.on("change", update)
+        update()
+      })
+      .catch(() => {})
+  // Online for the first time since the start: sync every listed document.
+  app.replica.addEventListener("change", () => {
+    if (!syncedOnline && app.replica.online) plan(app)
+  })
+}
+
+function plan(app) {
+  if (!summariesRead) return
+  const own = mine()
+  const all = new Set([...own, ...(listed || [])])
+  for (const url of own) {
+    const row = rows.get(url)
+    if (!row || app.replica.statusOf(idOf(url), row.heads) !== "stored") enqueue(app, url)
   }
-  if (row.type === "referral") {
-    row.referralStatus = deriveStatus(doc.events || [])
-    row.program = String(doc.program ?? "")
+  for (const url of all) if (!rows.has(url)) enqueue(app, url)
+  if (app.replica.online && listed) {
+    syncedOnline = true
+    for (const url of all) enqueue(app, url)
   }
-  return row
+  // Documents the server no longer lists (the user was moved elsewhere) leave the list.
+  if (listed && indexHandle?.isReady()) {
+    const gone = [...rows.keys()].filter(url => !all.has(url))
+    for (const url of gone) rows.delete(url)
+    write([], gone)
+  }
+}
+
+/** What a list row shows of a document, with its sync status. */
+function shown(app, row) {
+  const handle = handles.get(row.url)
+  const status = handle?.isReady() ? app.replica.status(handle) : app.replica.statusOf(idOf(row.url), row.heads)
+  return { ...row, status }
 }
 
 export function caseloadScreen(app) {
-  refresh(app)
+  start(app)
   const now = new Date()
   const pad = n => String(n).padStart(2, "0")
   // Today on the phone's own calendar (WIB, WITA, WIT), not in UTC.
   const today = `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`
-  const rows = [...handles.values()].map(hd => summary(app, hd)).filter(Boolean)
-  app.waitingCount = rows.filter(r => r.status !== "stored").length
+  const list = [...rows.values()].map(r => shown(app, r))
+  // Refused records do not wait: they need a correction.
+  app.waitingCount = list.filter(r => r.status === "waiting").length
   const q = query.trim().toLowerCase()
-  const shown = rows
+  const visible = list
     .filter(r => !q || r.name.toLowerCase().includes(q) || r.nik.includes(q))
     .sort((a, b) => {
       const dueA = a.followUpOn && a.followUpOn <= today
@@ -128,7 +219,7 @@ export function caseloadScreen(app) {
     ),
     h("button", { class: "big wide", id: "new-outreach", onclick: () => app.go("outreach") }, t("+ Catatan penyuluhan", "+ Outreach note")),
     search,
-    recordList(app, shown, today),
+    summariesRead ? recordList(app, visible, today) : h("p", { id: "records", class: "empty" }, t("Memuat…", "Loading…")),
   )
 }
 
@@ -150,7 +241,7 @@ function recordList(app, rows, today) {
         {},
         h(
           "button",
-          { class: "record", "data-status": r.status, "data-type": r.type, onclick: () => app.go("record", r.url) },
+          { class: "record", "data-status": r.status, "data-type": r.type, "data-url": r.url, onclick: () => app.go("record", r.url) },
           h("span", { class: "kind" }, typeName(r.type)),
           h("strong", { class: "name" }, r.name || "—"),
           r.nik ? h("span", { class: "nik" }, r.nik) : null,

@@ -4,14 +4,14 @@
 
 import { h } from "./dom.js"
 import { t } from "./i18n.js"
-import { PPKS, PROGRAMS, AREA, check, nowIso, fieldName } from "./schema.js"
-import { addMine, adopt, handleOf } from "./caseload.js"
+import { PPKS, PROGRAMS, AREA, check, authorOf, nowIso, fieldName } from "./schema.js"
+import { addMine, adopt, handleOf, saveSummaries } from "./caseload.js"
 
-function field(id, text, input, hint) {
+export function field(id, text, input, hint) {
   return h("div", { class: "field", "data-field": id }, h("label", { for: id }, text), input, hint ? h("small", {}, hint) : null, h("p", { class: "error", id: `${id}-error` }))
 }
 
-const input = (id, attrs = {}) => h("input", { id, name: id, ...attrs })
+export const input = (id, attrs = {}) => h("input", { id, name: id, ...attrs })
 const area = user => {
   const full = user.areas.filter(a => AREA.test(a))
   if (full.length && full.length === user.areas.length)
@@ -44,7 +44,7 @@ function readBeneficiary(form) {
   return b
 }
 
-function showViolations(form, violations) {
+export function showViolations(form, violations) {
   form.querySelectorAll("p.error").forEach(p => (p.textContent = ""))
   const general = form.querySelector("#form-error")
   general.textContent = violations.length ? t("Periksa isian yang ditandai.", "Check the marked fields.") : ""
@@ -68,7 +68,7 @@ async function create(app, doc) {
   const handle = app.replica.repo.create(doc)
   addMine(handle.url)
   adopt(app, handle)
-  await app.replica.repo.flush([handle.documentId])
+  await Promise.all([app.replica.repo.flush([handle.documentId]), saveSummaries()])
   app.go("record", handle.url)
 }
 
@@ -120,7 +120,7 @@ export function visitForm(app) {
         if (v("purpose")) doc.purpose = v("purpose")
         if (v("followUpOn")) doc.followUpOn = v("followUpOn")
         if (gps) doc.location = gps
-        const violations = check(doc)
+        const violations = check(doc, authorOf(app.enrollment.user))
         if (violations.length) return showViolations(form, violations)
         create(app, doc)
       },
@@ -145,12 +145,6 @@ export function referralForm(app, visitUrl) {
   const prefill = { nik: b.nik && String(b.nik), kk: b.kk && String(b.kk), name: b.name && String(b.name), address: b.address && String(b.address), ppks: (b.ppks || []).map(String) }
   const areaInput = area(app.enrollment.user)
   if (visit?.area) areaInput.value = String(visit.area)
-  const docs = [
-    ["ktp", "KTP", "ID card (KTP)"],
-    ["kk", "Kartu Keluarga", "Family card"],
-    ["sktm", "SKTM", "Hardship letter (SKTM)"],
-    ["suratPuskesmas", "Surat puskesmas", "Health centre letter"],
-  ]
   const form = h(
     "form",
     {
@@ -161,7 +155,7 @@ export function referralForm(app, visitUrl) {
         const v = name => form.elements[name].value.trim()
         const now = nowIso()
         const documents = {}
-        for (const [key] of docs) documents[key] = form.elements[`doc-${key}`].checked
+        for (const [key] of DOCUMENTS) documents[key] = form.elements[`doc-${key}`].checked
         const beneficiary = readBeneficiary(form)
         const doc = {
           ...envelope(app, "referral", form),
@@ -173,7 +167,7 @@ export function referralForm(app, visitUrl) {
           events: [{ kind: "submitted", at: now, by: app.enrollment.user.id }],
         }
         if (visitUrl) doc.visit = visitUrl
-        const violations = check(doc)
+        const violations = check(doc, authorOf(app.enrollment.user))
         if (violations.length) return showViolations(form, violations)
         create(app, doc)
       },
@@ -187,7 +181,7 @@ export function referralForm(app, visitUrl) {
       "fieldset",
       { class: "field" },
       h("legend", {}, t("Dokumen yang ada", "Documents at hand")),
-      docs.map(([key, id, en]) => h("label", { class: "check" }, h("input", { type: "checkbox", name: `doc-${key}`, id: `doc-${key}` }), t(id, en))),
+      documentChecks(),
     ),
     h(
       "div",
@@ -202,12 +196,23 @@ export function referralForm(app, visitUrl) {
   return h("main", { class: "screen" }, form)
 }
 
-const buttons = app =>
+/** A referral's document checklist (docs/schema.md: missing entries count as not there). */
+export const DOCUMENTS = [
+  ["ktp", "KTP", "ID card (KTP)"],
+  ["kk", "Kartu Keluarga", "Family card"],
+  ["sktm", "SKTM", "Hardship letter (SKTM)"],
+  ["suratPuskesmas", "Surat puskesmas", "Health centre letter"],
+]
+export const documentChecks = (have = {}) =>
+  DOCUMENTS.map(([key, id, en]) => h("label", { class: "check" }, h("input", { type: "checkbox", name: `doc-${key}`, id: `doc-${key}`, checked: have[key] === true }), t(id, en)))
+
+/** Save, and Cancel back to the record being changed (`back`) or to the caseload. */
+export const buttons = (app, back) =>
   h(
     "div",
     { class: "actions" },
     h("button", { class: "primary big", type: "submit", id: "save" }, t("Simpan", "Save")),
-    h("button", { class: "big", type: "button", onclick: () => app.go("caseload") }, t("Batal", "Cancel")),
+    h("button", { class: "big", type: "button", onclick: () => (back ? app.go("record", back) : app.go("caseload")) }, t("Batal", "Cancel")),
   )
 
 export function outreachForm(app) {
@@ -229,7 +234,7 @@ export function outreachForm(app) {
           attendees: Number.isFinite(attendees) && attendees >= 0 ? attendees : 0,
           notes: v("notes"),
         }
-        const violations = check(doc)
+        const violations = check(doc, authorOf(app.enrollment.user))
         if (violations.length) return showViolations(form, violations)
         create(app, doc)
       },

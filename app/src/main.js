@@ -12,6 +12,7 @@ import { Replica } from "./sync.js"
 import { caseloadScreen } from "./caseload.js"
 import { visitForm, referralForm, outreachForm } from "./forms.js"
 import { recordScreen } from "./record.js"
+import { editScreen } from "./edit.js"
 import { wipe } from "./wipe.js"
 
 const ENROLLMENT = "fieldsync.enrollment"
@@ -20,7 +21,7 @@ const root = document.getElementById("app")
 export const app = {
   enrollment: null,
   replica: null,
-  /** The screen to show: ["caseload"] | ["visit"] | ["referral", visitUrl?] | ["outreach"] | ["record", url] */
+  /** The screen to show: ["caseload"] | ["visit"] | ["referral", visitUrl?] | ["outreach"] | ["record", url] | ["edit", url] */
   screen: ["caseload"],
   persisted: null,
   revoked: null,
@@ -117,8 +118,10 @@ function render() {
         : name === "outreach"
           ? outreachForm(app)
           : name === "record"
-          ? recordScreen(app, arg)
-          : caseloadScreen(app)
+            ? recordScreen(app, arg)
+            : name === "edit"
+              ? editScreen(app, arg)
+              : caseloadScreen(app)
   // Records arriving while someone types a search must not take the keyboard away.
   const active = document.activeElement
   const typing = active?.id === "search" ? [active.selectionStart, active.selectionEnd] : null

@@ -4,19 +4,22 @@
 import { h } from "./dom.js"
 import { t, when, day } from "./i18n.js"
 import { deriveStatus, statusLabel, label, PROGRAMS, PPKS, fieldName } from "./schema.js"
-import { handleOf, typeName, STATE_TEXT } from "./caseload.js"
+import { handleOf, want, typeName, STATE_TEXT } from "./caseload.js"
+import { MAY_ADD_DOCUMENTS, MAY_WITHDRAW, withdraw } from "./edit.js"
 
 const row = (name, value) => (value === undefined || value === null || value === "" ? null : h("div", { class: "row" }, h("dt", {}, name), h("dd", {}, value)))
 
 export function recordScreen(app, url) {
   const handle = handleOf(url)
-  const doc = handle?.doc()
+  if (!handle) want(app, url)
+  const doc = handle?.isReady() ? handle.doc() : null
   if (!doc) return h("main", { class: "screen" }, h("p", {}, t("Memuat…", "Loading…")))
   const status = app.replica.status(handle)
   const refusal = status === "refused" ? app.replica.refusal(handle.documentId) : null
   const b = doc.beneficiary || {}
   const type = String(doc.type)
   const events = (doc.events || []).map(e => ({ kind: String(e.kind), at: String(e.at), by: String(e.by), note: e.note ? String(e.note) : null }))
+  const referralStatus = deriveStatus(events)
   return h(
     "main",
     { class: "screen record-view", "data-url": url },
@@ -31,7 +34,7 @@ export function recordScreen(app, url) {
         )
       : null,
     type === "referral"
-      ? h("p", { class: "referral-status", id: "referral-status", "data-referral-status": deriveStatus(events) }, t("Status: ", "Status: "), statusLabel(deriveStatus(events)))
+      ? h("p", { class: "referral-status", id: "referral-status", "data-referral-status": referralStatus }, t("Status: ", "Status: "), statusLabel(referralStatus))
       : null,
     h(
       "dl",
@@ -66,6 +69,18 @@ export function recordScreen(app, url) {
       { class: "actions" },
       type === "visit" ? h("button", { class: "primary big", id: "refer", onclick: () => app.go("referral", url) }, t("Rujuk dari kunjungan ini", "Refer from this visit")) : null,
       h("button", { class: "big", onclick: () => app.go("caseload") }, t("Kembali", "Back")),
+    ),
+    h(
+      "div",
+      { class: "actions" },
+      type === "referral"
+        ? [
+            MAY_ADD_DOCUMENTS.includes(referralStatus)
+              ? h("button", { class: "big", id: "add-documents", onclick: () => app.go("edit", url) }, t("Dokumen dilengkapi", "Documents supplied"))
+              : null,
+            MAY_WITHDRAW.includes(referralStatus) ? h("button", { class: "big", id: "withdraw", onclick: () => withdraw(app, url) }, t("Tarik rujukan", "Withdraw")) : null,
+          ]
+        : h("button", { class: "big", id: "edit", onclick: () => app.go("edit", url) }, t("Ubah", "Edit")),
     ),
   )
 }

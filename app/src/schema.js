@@ -107,30 +107,266 @@ export function deriveStatus(events = []) {
   return status
 }
 
-const NIK = /^\d{6}(0[1-9]|[12]\d|3[01]|4[1-9]|[56]\d|7[01])(0[1-9]|1[0-2])\d{6}$/
-const DIGITS16 = /^\d{16}$/
-export const AREA = /^\d{2}\.\d{2}\.\d{2}\.\d{4}$/
+// ---- The rules, as sync-core/src/schema (document.rs, values.rs, rules.rs, history.rs) has
+// them. sync-core/conformance/vectors.json, generated from the Rust rules, holds documents and
+// edits with the violations the server finds; tests/tests/app.rs runs this code on them
+// (tests/js/app-rules.mjs), so the two cannot drift unnoticed. Paths are the server's.
 
-/** Violations of the shape rules, each {path, message}; empty when the record may be written. */
-export function check(doc) {
+export const AREA = /^\d{2}\.\d{2}\.\d{2}\.\d{4}$/
+const REGION_PREFIX = /^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$/
+const MAX_SCHEMA = 2 ** 32 - 1
+const MAX_ATTENDEES = 1_000_000_000
+/** The schema version these rules know. */
+const SCHEMA = 1
+const FIELD_WORKER_EVENTS = ["submitted", "withdrawn", "documents-added"]
+const EVENT_FIELDS = ["kind", "at", "by", "note"]
+const slugs = list => list.map(([slug]) => slug)
+
+const M = {
+  required: ["wajib diisi", "is required"],
+  string: ["harus berupa teks", "must be a string"],
+  nik: ["NIK harus 16 angka dengan tanggal lahir yang sah", "NIK must be 16 digits with a valid birth date"],
+  kk: ["No. KK harus 16 angka", "Family card no. must be 16 digits"],
+  area: ["Kode kelurahan/desa: PP.KK.CC.DDDD", "Village code: PP.KK.CC.DDDD"],
+  date: ["Tanggal tidak sah", "Not a date"],
+  time: ["Waktu tidak sah", "Not a time"],
+  slug: ["bukan pilihan yang dikenal", "not a known choice"],
+  shape: ["bentuknya tidak sah", "has the wrong shape"],
+  number: ["angka di luar batas", "number out of range"],
+  locked: ["tidak boleh diubah", "cannot change once the document exists"],
+  scope: ["di luar wilayah Anda", "outside your areas"],
+  role: ["tidak boleh dilakukan oleh peran Anda", "your role may not do this"],
+  by: ["harus pengguna Anda sendiri", "must be your own user id"],
+  appendOnly: ["riwayat hanya boleh ditambah di akhir", "events are append-only"],
+}
+const msg = key => t(...M[key])
+
+const allDigits = s => /^\d*$/.test(s)
+const two = (s, at) => Number(s.slice(at, at + 2)) || 0
+
+function nikError(s) {
+  if (s.length !== 16 || !allDigits(s)) return "nik"
+  const day = two(s, 6)
+  const month = two(s, 8)
+  if (!((day >= 1 && day <= 31) || (day >= 41 && day <= 71)) || month < 1 || month > 12) return "nik"
+}
+const kkError = s => (s.length === 16 && allDigits(s) ? undefined : "kk")
+const areaError = s => (AREA.test(s) ? undefined : "area")
+
+export function dateError(s) {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(s)) return "date"
+  const [year, month, day] = [Number(s.slice(0, 4)), two(s, 5), two(s, 8)]
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+  if (!days || day === 0 || day > days) return "date"
+}
+function timeError(s) {
+  const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?Z$/.exec(s)
+  if (!m || dateError(m[1]) || Number(m[2]) > 23 || Number(m[3]) > 59 || Number(m[4]) > 60) return "time"
+}
+const oneOf = list => s => (list.includes(s) ? undefined : "slug")
+const isMap = x => x !== null && typeof x === "object" && !Array.isArray(x)
+const join = (path, key) => (path ? `${path}.${key}` : key)
+
+/**
+ * Violations of the schema in a document's state, each {path, message}: what
+ * `FieldDocument::read` reports. Strings are read as Automerge text (JS automerge's default),
+ * which the server's scalar checks (booleans, numbers) do not look at.
+ */
+export function validate(doc) {
   const v = []
-  const add = (path, id, en) => v.push({ path, message: t(id, en) })
-  if (!AREA.test(doc.area || "")) add("area", "Kode kelurahan/desa: PP.KK.CC.DDDD", "Village code: PP.KK.CC.DDDD")
-  const b = doc.beneficiary
-  if (b) {
-    if (!NIK.test(b.nik || "")) add("beneficiary.nik", "NIK harus 16 angka dengan tanggal lahir yang sah", "NIK must be 16 digits with a valid birth date")
-    if (b.kk !== undefined && !DIGITS16.test(b.kk)) add("beneficiary.kk", "No. KK harus 16 angka", "Family card no. must be 16 digits")
-    if (!b.name?.trim()) add("beneficiary.name", "Nama wajib diisi", "Name is required")
+  const fail = (path, key) => v.push({ path, message: msg(key) })
+  const string = (obj, path, key, required) => {
+    const x = obj[key]
+    if (x === undefined) return void (required && fail(join(path, key), "required"))
+    if (typeof x !== "string") return void fail(join(path, key), "string")
+    return x
   }
-  if (doc.type === "visit" && doc.followUpOn && !/^\d{4}-\d{2}-\d{2}$/.test(doc.followUpOn))
-    add("followUpOn", "Tanggal tidak sah", "Not a date")
-  if (doc.type === "referral") {
-    if (!doc.reason?.trim()) add("reason", "Alasan wajib diisi", "Reason is required")
-    if (!doc.consent?.given) add("consent", "Persetujuan penerima manfaat diperlukan", "The beneficiary's consent is required")
+  const parsed = (obj, path, key, required, error) => {
+    const s = string(obj, path, key, required)
+    const e = s === undefined ? undefined : error(s)
+    if (e) fail(join(path, key), e)
+    return e ? undefined : s
   }
-  if (doc.type === "outreach") {
-    if (!doc.topic?.trim()) v.push({ path: "topic", message: t("Topik wajib diisi", "Topic is required") })
+  const object = (obj, path, key, list, required) => {
+    const x = obj[key]
+    if (x === undefined) return void (required && fail(join(path, key), "required"))
+    if (list ? !Array.isArray(x) : !isMap(x)) return void fail(join(path, key), "shape")
+    return x
   }
+  // A scalar: a number, a boolean or null (a string is text, an object).
+  const scalar = x => x === null || typeof x === "number" || typeof x === "boolean"
+  const wholeNumber = (x, min, max) => typeof x === "number" && Number.isInteger(x) && x >= min && x <= max
+
+  const type = string(doc, "", "type", true)
+  const kind = ["visit", "referral", "outreach"].includes(type) ? type : undefined
+  if (type !== undefined && !kind) fail("type", "slug")
+  if (!wholeNumber(doc.schema, 1, MAX_SCHEMA)) fail("schema", "number")
+  parsed(doc, "", "area", true, areaError)
+  string(doc, "", "createdBy", true)
+  parsed(doc, "", "createdAt", true, timeError)
+  if (wholeNumber(doc.schema, 1, MAX_SCHEMA) && doc.schema > SCHEMA) return v
+
+  const beneficiary = () => {
+    const b = object(doc, "", "beneficiary", false, true)
+    if (!b) return
+    parsed(b, "beneficiary", "nik", true, nikError)
+    parsed(b, "beneficiary", "kk", false, kkError)
+    string(b, "beneficiary", "name", true)
+    string(b, "beneficiary", "address", false)
+    const ppks = object(b, "beneficiary", "ppks", true, true)
+    ppks?.forEach((c, i) => {
+      if (typeof c !== "string" || !slugs(PPKS).includes(c)) fail(`beneficiary.ppks[${i}]`, "slug")
+    })
+  }
+  const bool = (obj, path, key) => {
+    const x = obj[key]
+    if (scalar(x) && typeof x !== "boolean") fail(join(path, key), "shape")
+  }
+  if (kind === "visit") {
+    beneficiary()
+    parsed(doc, "", "visitedAt", true, timeError)
+    string(doc, "", "purpose", false)
+    string(doc, "", "notes", true)
+    object(doc, "", "actions", true, true)?.forEach((a, i) => typeof a === "string" || fail(`actions[${i}]`, "string"))
+    parsed(doc, "", "followUpOn", false, dateError)
+    const loc = object(doc, "", "location", false, false)
+    if (loc)
+      for (const [key, limit] of [["lat", 90], ["lon", 180]])
+        if (!(typeof loc[key] === "number" && Math.abs(loc[key]) <= limit)) fail(`location.${key}`, "number")
+  } else if (kind === "referral") {
+    beneficiary()
+    parsed(doc, "", "program", true, oneOf(slugs(PROGRAMS)))
+    string(doc, "", "reason", true)
+    const documents = object(doc, "", "documents", false, true)
+    if (documents) for (const key of ["ktp", "kk", "sktm", "suratPuskesmas"]) bool(documents, "documents", key)
+    const consent = object(doc, "", "consent", false, true)
+    if (consent) {
+      bool(consent, "consent", "given")
+      if (consent.given === undefined) fail("consent.given", "required")
+      parsed(consent, "consent", "at", true, timeError)
+      string(consent, "consent", "by", true)
+    }
+    parsed(doc, "", "visit", false, s => (/^automerge:[1-9A-HJ-NP-Za-km-z]+$/.test(s) ? undefined : "shape"))
+    object(doc, "", "events", true, true)?.forEach((e, i) => {
+      const path = `events[${i}]`
+      if (!isMap(e)) return fail(path, "shape")
+      parsed(e, path, "kind", true, oneOf(Object.keys(STATUS).filter(k => k !== "draft").concat("documents-added")))
+      parsed(e, path, "at", true, timeError)
+      string(e, path, "by", true)
+      string(e, path, "note", false)
+      if (Object.keys(e).some(k => !EVENT_FIELDS.includes(k))) fail(path, "shape")
+    })
+  } else if (kind === "outreach") {
+    string(doc, "", "topic", true)
+    parsed(doc, "", "heldAt", true, timeError)
+    string(doc, "", "place", true)
+    if (!wholeNumber(doc.attendees, 0, MAX_ATTENDEES - 1)) fail("attendees", "number")
+    string(doc, "", "notes", true)
+  }
+  return v
+}
+
+/** A referral event's identity across an edit: events of `before` keep theirs in `after`. */
+export const EVENT_ID = Symbol("event")
+
+/** A deep copy of plain values that keeps each event's identity. */
+export function copy(x) {
+  if (Array.isArray(x)) return x.map(copy)
+  if (!isMap(x)) return x
+  const out = Object.fromEntries(Object.entries(x).map(([k, v]) => [k, copy(v)]))
+  if (x[EVENT_ID] !== undefined) out[EVENT_ID] = x[EVENT_ID]
+  return out
+}
+
+/** Plain values of an Automerge document, its events numbered: the `before` of an edit. */
+export function plainState(doc) {
+  const state = JSON.parse(JSON.stringify(doc))
+  state.events?.forEach((e, i) => isMap(e) && (e[EVENT_ID] = i))
+  return state
+}
+
+const covers = (scope, area) => area === scope || area.startsWith(`${scope}.`)
+const inScope = (author, area) => author.areas.some(scope => covers(scope, area))
+const mayEdit = (role, kind) => role === "peksos" || (role === "coordinator" && kind === "outreach")
+const mayAddEvent = (role, kind) =>
+  role === "peksos" ? FIELD_WORKER_EVENTS.includes(kind) : role === "supervisor" && !FIELD_WORKER_EVENTS.includes(kind)
+const sameEvent = (a, b) => ["kind", "at", "by", "note"].every(k => a[k] === b[k])
+
+/**
+ * Whether `author` ({role, user, areas}) may take a document from `before` (null: a new
+ * document) to `after`: `check_applied` of the server for plain states. Returns the
+ * violations, [] when the change may be written.
+ */
+export function checkChange(before, after, author) {
+  const read = validate(after)
+  if (read.length) return read
+  const v = []
+  const fail = (path, key) => v.push({ path, message: msg(key) })
+  const newEvent = (i, e) => {
+    if (!mayAddEvent(author.role, e.kind)) fail(`events[${i}].kind`, "role")
+    if (e.by !== author.user) fail(`events[${i}].by`, "by")
+  }
+  const events = after.events || []
+  const old = before?.events || []
+  const known = new Set(old.map(e => e[EVENT_ID]))
+  rules()
+  // A new event goes after every event its author had seen (history.rs).
+  const lastSeen = Math.max(-1, ...events.flatMap((e, i) => (known.has(e[EVENT_ID]) ? [i] : [])))
+  events.forEach((e, i) => {
+    if (!known.has(e[EVENT_ID]) && i < lastSeen) fail(`events[${i}]`, "appendOnly")
+  })
+  return v
+
+  function rules() {
+    if (after.schema > SCHEMA) fail("schema", "number")
+    else if (!before) {
+      if (!mayEdit(author.role, after.type)) return fail("type", "role")
+      if (after.createdBy !== author.user) fail("createdBy", "by")
+      if (!inScope(author, after.area)) fail("area", "scope")
+      events.forEach((e, i) => newEvent(i, e))
+    } else {
+      if (after.type !== before.type) return fail("type", "locked")
+      if (after.createdBy !== before.createdBy) fail("createdBy", "locked")
+      if (after.createdAt !== before.createdAt) fail("createdAt", "locked")
+      if (after.schema < before.schema) fail("schema", "locked")
+      if (!inScope(author, before.area)) return fail("area", "scope")
+      if (after.area !== before.area && !inScope(author, after.area)) fail("area", "scope")
+      const at = new Map(events.map((e, i) => [e[EVENT_ID], i]))
+      old.forEach((e, i) => {
+        const j = at.get(e[EVENT_ID])
+        if (j === undefined) fail(`events[${i}]`, "appendOnly")
+        else if (!sameEvent(events[j], e)) fail(`events[${j}]`, "appendOnly")
+      })
+      let added = 0
+      events.forEach((e, i) => {
+        if (e[EVENT_ID] !== undefined && known.has(e[EVENT_ID])) return
+        added++
+        newEvent(i, e)
+      })
+      const rest = d => JSON.stringify({ ...d, events: [] })
+      if (!(added > 0 && rest(before) === rest(after)) && !mayEdit(author.role, after.type)) fail("", "role")
+    }
+  }
+}
+
+/** The enrolled user as the rules see an author. */
+export const authorOf = user => ({ role: user.role, user: user.id, areas: user.areas })
+
+/**
+ * What the app checks before it writes: the server's rules for this user, and what the forms
+ * ask beyond them (a name, a reason, the beneficiary's consent, a topic).
+ */
+export function check(after, author, before = null) {
+  const v = checkChange(before, after, author)
+  const blank = x => typeof x !== "string" || !x.trim()
+  const ask = (path, id, en) => v.some(x => x.path === path) || v.push({ path, message: t(id, en) })
+  if (after.beneficiary && blank(after.beneficiary.name)) ask("beneficiary.name", "Nama wajib diisi", "Name is required")
+  if (after.type === "referral") {
+    if (blank(after.reason)) ask("reason", "Alasan wajib diisi", "Reason is required")
+    if (after.consent?.given !== true) ask("consent", "Persetujuan penerima manfaat diperlukan", "The beneficiary's consent is required")
+  }
+  if (after.type === "outreach" && blank(after.topic)) ask("topic", "Topik wajib diisi", "Topic is required")
   return v
 }
 

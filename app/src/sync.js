@@ -143,8 +143,12 @@ export class Replica extends EventTarget {
 
   /** `stored`, `refused` or `waiting`, for a loaded document. */
   status(handle) {
-    const id = handle.documentId
-    if (sameHeads(this.acked[id], handle.heads())) return "stored"
+    return this.statusOf(handle.documentId, handle.heads())
+  }
+
+  /** The same for a document known only by its heads (a caseload summary). */
+  statusOf(id, heads) {
+    if (sameHeads(this.acked[id], heads)) return "stored"
     if (this.refused[id]) return "refused"
     return "waiting"
   }

@@ -3,12 +3,13 @@
 // shell's, then starts again at enrollment. The server has already refused the token.
 
 import { DATABASE } from "./sync.js"
+import { SUMMARIES } from "./summaries.js"
 
 export async function wipe(replica) {
   try {
     await replica?.repo?.shutdown()
   } catch {}
-  const names = new Set([DATABASE])
+  const names = new Set([DATABASE, SUMMARIES])
   try {
     for (const db of (await indexedDB.databases?.()) || []) if (db.name) names.add(db.name)
   } catch {}

@@ -2,7 +2,9 @@
 //! phone-sized browser (Debian's Chromium through Playwright, tests/js/app-browser.mjs, with a
 //! persistent profile): enrolled, offline from the service worker, records kept across a
 //! browser restart, acknowledged once online, in the coordinator's feed, a supervisor's
-//! decision arriving, a refusal shown with its field, and a revoked phone wiping itself.
+//! decision arriving, an edit made offline, a refusal shown with its field, and a revoked
+//! phone wiping itself. The app's validator is checked against the Rust rules' conformance
+//! vectors.
 //!
 //! Set FIELDSYNC_SCREENSHOTS=DIR to also save screenshots of the app.
 
@@ -411,6 +413,32 @@ async fn the_app_is_served_with_its_own_policy_and_cache_rules() {
     );
 }
 
+// ---- one rule set ----
+
+/// The app's validator (app/src/schema.js, run by tests/js/app-rules.mjs) finds the violations
+/// the Rust rules find, path for path, in every conformance vector (generated from sync-core
+/// by sync-core/tests/conformance.rs, which fails when the file is stale).
+#[tokio::test]
+async fn the_apps_validator_agrees_with_the_server_on_every_conformance_vector() {
+    let vectors =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sync-core/conformance/vectors.json");
+    let expected = serde_json::from_str::<Value>(&std::fs::read_to_string(&vectors).unwrap())
+        .unwrap()["vectors"]
+        .as_array()
+        .unwrap()
+        .len();
+    let mut node = NodeDriver::start("app-rules.mjs", &[], Duration::from_secs(30)).await;
+    let reply = node.ok(json!({"cmd": "check", "vectors": vectors})).await;
+    assert_eq!(reply["count"], json!(expected), "{reply}");
+    assert!(expected >= 50, "{expected} vectors");
+    assert_eq!(
+        reply["failures"],
+        json!([]),
+        "the app's validator drifted from sync-core"
+    );
+    node.quit().await;
+}
+
 // ---- the app in a browser ----
 
 /// Installs Chromium and the npm packages if needed; returns Chromium's path.
@@ -623,6 +651,46 @@ async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_re
         .wait("button.record .referral-status[data-referral-status=approved]")
         .await;
     phone.screenshot("app-disetujui").await;
+
+    // Step 6b: offline, Budi corrects his visit (notes and follow-up date): waiting on the
+    // phone, stored once online, and the coordinator's replica receives the edit.
+    let visit_id = items.iter().find(|i| i["kind"] == json!("visit")).unwrap()["document"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    phone.ok(json!({"cmd": "offline", "offline": true})).await;
+    phone.wait("#online.off").await;
+    phone
+        .ok(json!({"cmd": "click", "selector": format!("button.record[data-url='automerge:{visit_id}']")}))
+        .await;
+    phone.ok(json!({"cmd": "click", "selector": "#edit"})).await;
+    let corrected = "Rumah semi permanen, 6 anggota keluarga.";
+    phone
+        .ok(json!({"cmd": "fill", "selector": "#notes", "value": corrected}))
+        .await;
+    phone
+        .ok(json!({"cmd": "fill", "selector": "#followUpOn", "value": "2026-01-12"}))
+        .await;
+    phone.screenshot("app-ubah-kunjungan").await;
+    phone.ok(json!({"cmd": "click", "selector": "#save"})).await;
+    phone.wait("#record-status[data-status=waiting]").await;
+    phone.ok(json!({"cmd": "offline", "offline": false})).await;
+    phone.wait("#record-status[data-status=stored]").await;
+    let (coordinator, _coordinator_sync) = server.phone_as("koordinator-ita").await;
+    let visit_doc = fieldsync_protocol::DocumentId::parse(&visit_id).unwrap();
+    coordinator.find(visit_doc).await;
+    coordinator
+        .wait_doc(visit_doc, WAIT, |doc| {
+            use automerge::ReadDoc;
+            let text = |key: &str| match doc.get(automerge::ROOT, key) {
+                Ok(Some((automerge::Value::Object(_), id))) => doc.text(&id).ok(),
+                _ => None,
+            };
+            text("notes").as_deref() == Some(corrected)
+                && text("followUpOn").as_deref() == Some("2026-01-12")
+        })
+        .await
+        .expect("the coordinator receives the edit");
 
     // An outreach note, online: stored at once.
     phone

@@ -158,4 +158,29 @@ mod tests {
         assert!(!is_hashed("icon-192.png"));
         assert!(!is_hashed("index.html"));
     }
+
+    /// What `/app/` answers on a server built with `FIELDSYNC_WITHOUT_APP=1` (testing it through
+    /// the router would need a second build of the server without the app).
+    #[tokio::test]
+    async fn a_server_built_without_the_app_says_so_in_both_languages() {
+        let response = not_built();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
+        let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+            .await
+            .unwrap();
+        let page = String::from_utf8(body.to_vec()).unwrap();
+        for said in [
+            "Aplikasi lapangan tidak tersedia",
+            "The field app is not available",
+            "FIELDSYNC_WITHOUT_APP=1",
+            "Node.js 20",
+            "name=\"viewport\"",
+        ] {
+            assert!(page.contains(said), "{said} missing from {page}");
+        }
+    }
 }
