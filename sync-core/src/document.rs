@@ -331,6 +331,12 @@ impl DocumentSync {
         self.reset_to(before)
     }
 
+    /// Undoes local edits not yet committed: the document goes back to `heads` (its heads
+    /// before them), as if they had never been made.
+    pub fn undo(&mut self, heads: &[ChangeHash]) -> Result<(), SyncError> {
+        self.reset_to(heads)
+    }
+
     /// Makes a local edit (a phone's own, or a server-side decision) with `f`. The edit is
     /// uncommitted until the runtime stores it.
     /// If `f` fails, nothing of it is kept (the rules use this: a check inside `f` that
