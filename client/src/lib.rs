@@ -28,6 +28,7 @@ use tokio::sync::{Mutex, Notify, watch};
 
 pub use connect::{ConnectOptions, SyncHandle};
 pub use fieldsync_core::automerge;
+pub use fieldsync_core::index::index_entries;
 pub use store::Store;
 
 /// What can go wrong on the phone side.
@@ -432,16 +433,4 @@ impl Replica {
     fn bump(&self) {
         self.0.version.send_modify(|v| *v += 1);
     }
-}
-
-/// The documents an index document lists (`documents` keyed by id), or `None` if `doc` is not
-/// an index (yet).
-pub fn index_entries(doc: &Automerge) -> Option<Vec<DocumentId>> {
-    use automerge::{ROOT, ReadDoc};
-    let (_, map) = doc.get(ROOT, "documents").ok().flatten()?;
-    Some(
-        doc.keys(&map)
-            .filter_map(|k| DocumentId::parse(&k).ok())
-            .collect(),
-    )
 }

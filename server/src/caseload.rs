@@ -21,10 +21,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fieldsync_core::automerge::transaction::{Transactable, Transaction};
-use fieldsync_core::automerge::{
-    self as automerge, Automerge, AutomergeError, ObjType, ROOT, ReadDoc,
-};
+use fieldsync_core::automerge::AutomergeError;
+use fieldsync_core::automerge::transaction::Transaction;
+use fieldsync_core::index::{IndexEntry, ensure_index, listed, put_entries};
 use fieldsync_core::schema::{Author, DocKind, RegionCode, Role, may_read_placed};
 use fieldsync_protocol::DocumentId;
 use sha2::{Digest, Sha256};
@@ -229,7 +228,7 @@ impl Caseloads {
             for (change, after) in &moved {
                 let (had, has) = (sees(&change.before), sees(after));
                 if let (true, Some((kind, area))) = (has, after) {
-                    let entry = Entry {
+                    let entry = IndexEntry {
                         url: change.doc.url().to_string(),
                         kind: kind.as_str().to_owned(),
                         area: area.to_string(),
@@ -271,13 +270,13 @@ impl Caseloads {
             .placed_in(&user.areas, &kinds)
             .await
             .map_err(|e| e.to_string())?;
-        let wanted: BTreeMap<String, Entry> = placed
+        let wanted: BTreeMap<String, IndexEntry> = placed
             .into_iter()
             .filter_map(|p| {
                 let doc = DocumentId::parse(&p.document_id).ok()?;
                 Some((
                     p.document_id,
-                    Entry {
+                    IndexEntry {
                         url: doc.url().to_string(),
                         kind: p.kind.as_str().to_owned(),
                         area: p.area,
@@ -291,7 +290,7 @@ impl Caseloads {
                 .into_iter()
                 .filter(|d| !wanted.contains_key(d))
                 .collect();
-            let fresh: Vec<(String, Entry)> = wanted.into_iter().collect();
+            let fresh: Vec<(String, IndexEntry)> = wanted.into_iter().collect();
             put_entries(tx, &fresh, &stale)
         })
         .await;
@@ -334,92 +333,6 @@ enum Writes {
 
 fn author(user: &User) -> Author {
     Author::user(user.id.clone(), user.role, user.areas.clone())
-}
-
-/// One line of an index: `documents[<id>] = {url, type, area}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Entry {
-    url: String,
-    kind: String,
-    area: String,
-}
-
-/// Makes the root an index of `owner` if it is not one yet.
-fn ensure_index(tx: &mut Transaction<'_>, owner: &str) -> Result<(), AutomergeError> {
-    if tx.get(ROOT, "documents")?.is_none() {
-        tx.put(ROOT, "type", "index")?;
-        // An int, as JS writes numbers; a uint would reach JS apps as a BigInt.
-        tx.put(ROOT, "schema", 1_i64)?;
-        tx.put(ROOT, "user", owner)?;
-        tx.put_object(ROOT, "documents", ObjType::Map)?;
-    }
-    Ok(())
-}
-
-/// The document ids an index lists.
-fn listed(tx: &Transaction<'_>) -> Vec<String> {
-    match tx.get(ROOT, "documents") {
-        Ok(Some((_, map))) => tx.keys(&map).collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// Adds or updates entries and removes others; writes nothing that is already so.
-fn put_entries(
-    tx: &mut Transaction<'_>,
-    put: &[(String, Entry)],
-    remove: &[String],
-) -> Result<(), AutomergeError> {
-    let Some((_, map)) = tx.get(ROOT, "documents")? else {
-        return Ok(());
-    };
-    for (doc, entry) in put {
-        let current = match tx.get(&map, doc.as_str())? {
-            Some((_, obj)) => {
-                let field = |key: &str| {
-                    tx.get(&obj, key)
-                        .ok()
-                        .flatten()
-                        .and_then(|(v, _)| v.as_str().map(str::to_owned))
-                };
-                Some(Entry {
-                    url: field("url").unwrap_or_default(),
-                    kind: field("type").unwrap_or_default(),
-                    area: field("area").unwrap_or_default(),
-                })
-            }
-            None => None,
-        };
-        if current.as_ref() == Some(entry) {
-            continue;
-        }
-        let obj = tx.put_object(&map, doc.as_str(), ObjType::Map)?;
-        tx.put(&obj, "url", entry.url.as_str())?;
-        tx.put(&obj, "type", entry.kind.as_str())?;
-        tx.put(&obj, "area", entry.area.as_str())?;
-    }
-    for doc in remove {
-        if tx.get(&map, doc.as_str())?.is_some() {
-            tx.delete(&map, doc.as_str())?;
-        }
-    }
-    Ok(())
-}
-
-/// The user an index document belongs to (`{"type": "index", "user": …}`); `None` for any
-/// other document. Phones cannot make one: the write rules accept only field documents.
-pub fn index_owner(doc: &Automerge) -> Option<String> {
-    let text = |key: &str| match doc.get(ROOT, key).ok().flatten() {
-        Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
-            automerge::ScalarValue::Str(s) => Some(s.to_string()),
-            _ => None,
-        },
-        Some((automerge::Value::Object(automerge::ObjType::Text), id)) => doc.text(&id).ok(),
-        _ => None,
-    };
-    (text("type").as_deref() == Some("index"))
-        .then(|| text("user"))
-        .flatten()
 }
 
 #[cfg(test)]

@@ -22,7 +22,8 @@ use tokio::time::Instant;
 use fieldsync_core::schema::Author;
 
 use crate::AppState;
-use crate::hub::{Command, Outbound, PeerLink, Waits};
+use crate::hub::Command;
+use crate::link::{Outbound, PeerLink, Waits};
 use crate::storage::directory::Identity;
 
 /// Frames a connection may have queued for sending before it counts as too slow.

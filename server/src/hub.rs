@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use std::sync::atomic::AtomicU64;
 
-use fieldsync_core::schema::{Author, DocKind, FieldDocument, RegionCode};
+use fieldsync_core::schema::{DocKind, FieldDocument, RegionCode};
 use fieldsync_core::{DocumentSync, Kind, Receipt, SyncError};
 use fieldsync_protocol::{DocMessage, DocumentId, Message, Notice, PeerId, StorageId};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
@@ -28,10 +28,11 @@ mod edit;
 mod external;
 mod residency;
 mod waiting;
+pub use crate::link::{Outbound, PeerLink, Waits};
 use access::kind_of;
-pub use edit::{Changed, EditError, EditFn, Editor};
+pub use edit::Changed;
 pub use external::{Heard, OtherProcesses};
-pub use waiting::Waits;
+pub use fieldsync_core::actor::{EditError, EditFn, Editor};
 
 /// Limits of the document cache.
 #[derive(Debug, Clone)]
@@ -48,53 +49,6 @@ pub struct HubConfig {
 /// it never holds up the async workers that serve every other peer.
 const HEAVY_OPS: u64 = 5_000;
 const HEAVY_BYTES: u64 = 64 * 1024;
-
-/// What a document actor sends to a connection.
-#[derive(Debug)]
-pub enum Outbound {
-    /// One encoded protocol message.
-    Frame(Vec<u8>),
-    /// Send an `error` with this text, then close.
-    Fatal(String),
-    /// Start syncing this document, which the peer did not ask for (`crate::caseload`).
-    Push(DocumentId),
-}
-
-/// How a document actor reaches one connected peer.
-#[derive(Debug, Clone)]
-pub struct PeerLink {
-    pub peer: PeerId,
-    /// Distinguishes a peer's successive connections: a new `join` with the same peer id
-    /// replaces the old connection.
-    pub conn: u64,
-    /// Where to persist this peer's sync state: its storage id, unless it is ephemeral.
-    pub storage: Option<StorageId>,
-    pub out: mpsc::Sender<Outbound>,
-    /// Notified when the peer cannot keep up and must be disconnected.
-    pub kill: Arc<Notify>,
-    /// Who writes through this connection: the write rules' input.
-    pub author: Arc<Author>,
-    /// The enrolled device behind the connection.
-    pub device: Arc<str>,
-    /// The documents this connection waits for (`hub/waiting.rs`).
-    pub waits: Arc<Waits>,
-}
-
-impl PeerLink {
-    fn send(&self, frame: Vec<u8>) {
-        if self.out.try_send(Outbound::Frame(frame)).is_err() {
-            // The peer's queue is full: it is too slow (or gone). Dropping it protects every
-            // other peer of this document from waiting on it.
-            self.kill.notify_one();
-        }
-    }
-
-    fn fatal(&self, reason: String) {
-        if self.out.try_send(Outbound::Fatal(reason)).is_err() {
-            self.kill.notify_one();
-        }
-    }
-}
 
 /// A message for a document actor.
 #[derive(Debug)]

@@ -13,6 +13,7 @@ pub mod caseload;
 mod connection;
 pub mod demo;
 pub mod hub;
+mod link;
 pub mod listen;
 mod live;
 pub mod ops;
@@ -376,7 +377,10 @@ pub async fn serve(
     let watcher = tokio::spawn(live::watch_security_events(
         storage.clone(),
         live.clone(),
-        caseloads.clone(),
+        {
+            let caseloads = caseloads.clone();
+            move |user: &str| caseloads.forget(user)
+        },
         stop_rx.clone(),
     ));
     let follower = tokio::spawn(hub.clone().follow_other_processes(

@@ -9,8 +9,7 @@ use std::time::Duration;
 use fieldsync_protocol::DocumentId;
 use tokio::sync::{mpsc, watch};
 
-use crate::caseload::Caseloads;
-use crate::hub::Outbound;
+use crate::link::Outbound;
 
 use crate::storage::Storage;
 
@@ -121,11 +120,12 @@ impl Registry {
     }
 }
 
-/// Watches the database's security events until `stop` fires.
+/// Watches the database's security events until `stop` fires. `areas_changed` hears of each
+/// user whose areas changed (the caseloads then reconcile that user's index).
 pub(crate) async fn watch_security_events(
     storage: Arc<dyn Storage>,
     registry: Arc<Registry>,
-    caseloads: Arc<Caseloads>,
+    areas_changed: impl Fn(&str) + Send + 'static,
     mut stop: watch::Receiver<bool>,
 ) {
     // Events before this server started were acted on at authentication already.
@@ -163,7 +163,7 @@ pub(crate) async fn watch_security_events(
                 "user-disabled" => registry.close(WIPE, |l| l.user == subject),
                 "token-rotated" => registry.close(REAUTH, |l| l.device == subject),
                 "user-areas-changed" => {
-                    caseloads.forget(subject);
+                    areas_changed(subject);
                     registry.close(REASSIGNED, |l| l.user == subject)
                 }
                 other => {

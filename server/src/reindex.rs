@@ -105,7 +105,7 @@ async fn rows_of(
     );
     if loaded
         .as_ref()
-        .is_ok_and(|d| crate::caseload::index_owner(d).is_some())
+        .is_ok_and(|d| fieldsync_core::index::index_owner(d).is_some())
     {
         return Ok(Some((None, Found::Index)));
     }

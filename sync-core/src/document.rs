@@ -67,6 +67,8 @@ struct Peer {
     unanswered: bool,
     /// Its last change was refused: say nothing to it until it sends something new.
     quiet: bool,
+    /// Reset after a rollback: the next exchange tells it our heads after the reset.
+    retell: bool,
 }
 
 impl Peer {
@@ -75,6 +77,7 @@ impl Peer {
             state,
             unanswered: false,
             quiet: false,
+            retell: false,
         }
     }
 }
@@ -328,6 +331,12 @@ impl DocumentSync {
         self.reset_to(before)
     }
 
+    /// Undoes local edits not yet committed: the document goes back to `heads` (its heads
+    /// before them), as if they had never been made.
+    pub fn undo(&mut self, heads: &[ChangeHash]) -> Result<(), SyncError> {
+        self.reset_to(heads)
+    }
+
     /// Makes a local edit (a phone's own, or a server-side decision) with `f`. The edit is
     /// uncommitted until the runtime stores it.
     /// If `f` fails, nothing of it is kept (the rules use this: a check inside `f` that
@@ -435,6 +444,7 @@ impl DocumentSync {
             let mut state = sync::State::new();
             state.needs_reset = true;
             *p = Peer::new(state);
+            p.retell = true;
         }
         self.in_commit = false;
         self.dirty = false;
@@ -468,8 +478,16 @@ impl DocumentSync {
                 continue;
             }
             peer.unanswered = false;
+            let mut resetting = std::mem::take(&mut peer.retell);
             while let Some(message) = self.doc.generate_sync_message(&mut peer.state) {
                 out.push((id.clone(), message.encode()));
+                if std::mem::take(&mut resetting) {
+                    // After a rollback, the reset to a peer whose capabilities a fresh state
+                    // does not know yet names no heads at all. A peer that holds nothing has
+                    // nothing to answer to that, and the exchange would stall with our heads
+                    // untold: say them in a second message.
+                    peer.state.last_sent_heads.clear();
+                }
             }
         }
         Ok(out)

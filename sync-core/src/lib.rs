@@ -11,12 +11,19 @@
 //!    them;
 //! 4. only then does [`DocumentSync::generate`] return the sync messages for every peer.
 //!
+//! [`actor::DocumentActor`] holds the document actor's decisions on top of it, without
+//! IO: events in (a peer's message, storage's answer, another process's changes, a tick),
+//! effects out (write these, send that), so a whole network of phones and server processes
+//! can be simulated in a test. [`index`] is the format of each user's index document.
+//!
 //! Because `generate` refuses to run while changes are uncommitted, no reply can tell a peer
 //! "I have it" before it is stored. The crate does no IO, reads no clock and draws no
 //! randomness: everything comes in as arguments, so the same inputs give the same outputs on
 //! the server, on a phone and in a test.
 
+pub mod actor;
 mod document;
+pub mod index;
 pub mod limits;
 pub mod schema;
 

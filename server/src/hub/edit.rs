@@ -6,50 +6,14 @@
 
 use std::sync::Arc;
 
-use fieldsync_core::automerge::transaction::Transaction;
-use fieldsync_core::automerge::{ActorId, AutomergeError, ChangeHash};
-use fieldsync_core::schema::{Author, DocKind, FieldDocument, RegionCode, Violation, check_change};
+use fieldsync_core::actor::{EditError, EditFn, Editor};
+use fieldsync_core::automerge::{ActorId, ChangeHash};
+use fieldsync_core::schema::{Author, DocKind, FieldDocument, RegionCode, check_change};
 use fieldsync_protocol::DocumentId;
 use tokio::sync::oneshot;
 
 use super::{Actor, Command, Hub};
 use crate::storage::{AuditEntry, Write, now_millis};
-
-/// An edit of one document, as a function over an Automerge transaction.
-pub type EditFn = Box<dyn FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError> + Send>;
-
-/// Who edits or reads, and the device the audit log and actor ids name.
-#[derive(Debug, Clone)]
-pub struct Editor {
-    pub author: Arc<Author>,
-    /// `web:<user id>` for people on the web.
-    pub device: Arc<str>,
-}
-
-impl Editor {
-    /// A person signed in on the web.
-    pub fn web(author: Author) -> Self {
-        let user = author.user.clone().unwrap_or_default();
-        Self {
-            author: Arc::new(author),
-            device: format!("web:{user}").into(),
-        }
-    }
-}
-
-/// Why an edit did not happen.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum EditError {
-    /// No such document, or the editor may not read it (told apart by nobody).
-    #[error("no such document")]
-    NotFound,
-    /// The write rules refused the change; nothing was stored.
-    #[error("change refused: {}", .0.first().map(ToString::to_string).unwrap_or_default())]
-    Refused(Vec<Violation>),
-    /// The edit function failed, or storage did; nothing was stored. For logs only.
-    #[error("edit failed: {0}")]
-    Failed(String),
-}
 
 /// A document changed and the change is durable: what live views need to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,7 +247,7 @@ impl Actor {
         let before = doc.heads();
         doc.change_by(ActorId::random(), change)
             .map_err(|e| EditError::Failed(e.to_string()))?;
-        if crate::caseload::index_owner(doc.doc()).as_deref() != Some(owner) {
+        if fieldsync_core::index::index_owner(doc.doc()).as_deref() != Some(owner) {
             let peer = self.hub.0.server_peer.clone();
             let _ = doc.refuse(&peer, &before);
             return Err(EditError::Failed(format!(

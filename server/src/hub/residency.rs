@@ -94,7 +94,7 @@ impl Actor {
             });
             doc.add_peer(peer.clone(), state.as_deref());
         }
-        self.index_owner = crate::caseload::index_owner(doc.doc());
+        self.index_owner = fieldsync_core::index::index_owner(doc.doc());
         if unlimited || self.index_owner.is_some() {
             // An index grows with its caseload, through the server's own edits; what a peer
             // sends it is still held to the change limits (and then refused by the rules).

@@ -10,57 +10,16 @@
 //! documents on one connection took 650 MB before).
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use fieldsync_core::DocumentSync;
 use fieldsync_core::schema::Role;
 use fieldsync_protocol::{DocumentId, PeerId};
 
 use super::{Actor, Hub, PeerLink};
+use crate::link::WaitSlot;
 
 /// Waiting peers of documents without an actor.
 pub(super) type Parked = HashMap<DocumentId, HashMap<PeerId, Waiting>>;
-
-/// How many documents one connection waits for, against its limit; shared by the connection's
-/// [`PeerLink`]s.
-#[derive(Debug)]
-pub struct Waits {
-    count: AtomicUsize,
-    max: usize,
-    /// The limit was reached once: logged once per connection.
-    told: AtomicBool,
-}
-
-impl Waits {
-    pub fn new(max: usize) -> Arc<Self> {
-        Arc::new(Self {
-            count: AtomicUsize::new(0),
-            max,
-            told: AtomicBool::new(false),
-        })
-    }
-
-    /// A place for one more waiting document, or `None` at the limit.
-    fn take(self: &Arc<Self>) -> Option<WaitSlot> {
-        self.count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| WaitSlot(self.clone()))
-    }
-}
-
-/// One waiting document of a connection; frees its place when dropped.
-#[derive(Debug)]
-struct WaitSlot(Arc<Waits>);
-
-impl Drop for WaitSlot {
-    fn drop(&mut self) {
-        self.0.count.fetch_sub(1, Ordering::AcqRel);
-    }
-}
 
 /// A peer waiting for the document.
 #[derive(Debug)]
@@ -93,11 +52,11 @@ impl Actor {
                 );
             }
             None => {
-                if !link.waits.told.swap(true, Ordering::Relaxed) {
+                if link.waits.first_time_full() {
                     tracing::info!(
                         peer = %link.peer,
                         "peer waits for {} documents that do not exist; further ones are not remembered",
-                        link.waits.max
+                        link.waits.max()
                     );
                 }
             }

@@ -191,7 +191,7 @@ fn verdict(doc: DocumentId, bytes: &[u8], chunks: usize) -> Verdict {
         Ok(loaded) => loaded,
         Err(_) => return Verdict::Damaged(Problem::ChunkDoesNotDecode),
     };
-    if crate::caseload::index_owner(&loaded).is_some() {
+    if fieldsync_core::index::index_owner(&loaded).is_some() {
         return Verdict::Index;
     }
     match FieldDocument::read_state(&loaded) {
