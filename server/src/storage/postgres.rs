@@ -426,4 +426,7 @@ impl Storage for PostgresStorage {
             Ok(())
         })
     }
+    fn pool_stats(&self) -> super::PoolStats {
+        super::PoolStats::of(&self.pool)
+    }
 }

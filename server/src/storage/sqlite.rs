@@ -315,4 +315,7 @@ impl Storage for SqliteStorage {
             Ok(())
         })
     }
+    fn pool_stats(&self) -> super::PoolStats {
+        super::PoolStats::of(&self.pool)
+    }
 }

@@ -48,6 +48,8 @@ struct Listener {
     /// Who is listening, re-checked at `next_check`; `None` in unit tests.
     viewer: Option<(Viewer, Arc<AppState>)>,
     next_check: Instant,
+    /// Counts the stream in the metrics while it lives.
+    _open: crate::metrics::Open,
 }
 
 impl Listener {
@@ -133,6 +135,7 @@ pub async fn stream(
         // The viewer was just checked.
         next_check: Instant::now() + RECHECK,
         viewer: Some((viewer, state.clone())),
+        _open: crate::metrics::sse_listener(),
     };
     let hello = Event::default().retry(RETRY).comment("fieldsync live");
     let events = stream::unfold(
@@ -161,6 +164,7 @@ mod tests {
             ends_at: Instant::now(),
             viewer: None,
             next_check: Instant::now(),
+            _open: crate::metrics::sse_listener(),
         }
     }
 
