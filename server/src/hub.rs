@@ -82,7 +82,11 @@ pub struct PeerLink {
 impl PeerLink {
     fn send(&self, message: &Message) {
         crate::metrics::message_sent(message.kind());
-        if self.out.try_send(Outbound::Frame(message.encode())).is_err() {
+        if self
+            .out
+            .try_send(Outbound::Frame(message.encode()))
+            .is_err()
+        {
             // The peer's queue is full: it is too slow (or gone). Dropping it protects every
             // other peer of this document from waiting on it.
             self.kill.notify_one();

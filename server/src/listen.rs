@@ -238,11 +238,17 @@ impl Gate {
         let mut open = self.open.lock().expect("gate lock poisoned");
         let from_ip = open.by_address.get(&ip).copied().unwrap_or(0);
         let why = if open.total >= self.max_total {
-            Some(("total", format!("{} connections open in total", self.max_total)))
+            Some((
+                "total",
+                format!("{} connections open in total", self.max_total),
+            ))
         } else if from_ip >= self.max_per_address {
             Some((
                 "per_address",
-                format!("{} connections open from this address", self.max_per_address),
+                format!(
+                    "{} connections open from this address",
+                    self.max_per_address
+                ),
             ))
         } else {
             None

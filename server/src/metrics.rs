@@ -13,7 +13,9 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 const SYNC_CONNECTIONS: &str = "fieldsync_sync_connections";
@@ -58,7 +60,9 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(BATCH_WRITES.into()), BATCH_BUCKETS))
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(BATCH_WRITES.into()), BATCH_BUCKETS)
+                })
                 .expect("bucket lists are not empty");
             match builder.install_recorder() {
                 Ok(handle) => {
@@ -95,28 +99,88 @@ pub async fn upkeep(mut stop: tokio::sync::watch::Receiver<bool>) {
 
 fn describe() {
     describe_gauge!(SYNC_CONNECTIONS, "WebSocket sync connections open");
-    describe_gauge!(TCP_CONNECTIONS, "TCP connections open on the main listener (HTTP, WebSocket)");
-    describe_counter!(TCP_REFUSED, "TCP connections closed at once, by reason (per-address or total cap)");
-    describe_counter!(MESSAGES_RECEIVED, "Sync protocol messages received, by type");
+    describe_gauge!(
+        TCP_CONNECTIONS,
+        "TCP connections open on the main listener (HTTP, WebSocket)"
+    );
+    describe_counter!(
+        TCP_REFUSED,
+        "TCP connections closed at once, by reason (per-address or total cap)"
+    );
+    describe_counter!(
+        MESSAGES_RECEIVED,
+        "Sync protocol messages received, by type"
+    );
     describe_counter!(MESSAGES_SENT, "Sync protocol messages sent, by type");
-    describe_counter!(DISCONNECTED, "Sync connections the server ended because the peer misbehaved or was too slow");
-    describe_counter!(CHANGES_REFUSED, "Changes refused and rolled back, by reason");
-    describe_histogram!(COMMIT_SECONDS, Unit::Seconds, "From a sync message's receipt to the durable commit of the changes it brought");
-    describe_gauge!(DOCUMENTS_OPEN, "Documents with an actor (loaded, or with peers waiting)");
+    describe_counter!(
+        DISCONNECTED,
+        "Sync connections the server ended because the peer misbehaved or was too slow"
+    );
+    describe_counter!(
+        CHANGES_REFUSED,
+        "Changes refused and rolled back, by reason"
+    );
+    describe_histogram!(
+        COMMIT_SECONDS,
+        Unit::Seconds,
+        "From a sync message's receipt to the durable commit of the changes it brought"
+    );
+    describe_gauge!(
+        DOCUMENTS_OPEN,
+        "Documents with an actor (loaded, or with peers waiting)"
+    );
     describe_gauge!(DOCUMENTS_LOADED, "Documents loaded in memory");
     describe_counter!(DOCUMENT_LOADS, "Documents loaded from storage");
-    describe_gauge!(CACHE_BYTES, Unit::Bytes, "Estimated memory of the loaded documents");
-    describe_gauge!(CACHE_BUDGET, Unit::Bytes, "The memory budget for loaded documents (--cache-mb)");
-    describe_histogram!(BATCH_WRITES, Unit::Count, "Writes per group-commit transaction");
-    describe_histogram!(BATCH_SECONDS, Unit::Seconds, "Duration of one group-commit transaction");
-    describe_counter!(BATCHES_FAILED, "Group-commit transactions that failed (their changes were not acknowledged)");
-    describe_gauge!(POOL_CONNECTIONS, "Database pool connections, by state (idle, in_use)");
+    describe_gauge!(
+        CACHE_BYTES,
+        Unit::Bytes,
+        "Estimated memory of the loaded documents"
+    );
+    describe_gauge!(
+        CACHE_BUDGET,
+        Unit::Bytes,
+        "The memory budget for loaded documents (--cache-mb)"
+    );
+    describe_histogram!(
+        BATCH_WRITES,
+        Unit::Count,
+        "Writes per group-commit transaction"
+    );
+    describe_histogram!(
+        BATCH_SECONDS,
+        Unit::Seconds,
+        "Duration of one group-commit transaction"
+    );
+    describe_counter!(
+        BATCHES_FAILED,
+        "Group-commit transactions that failed (their changes were not acknowledged)"
+    );
+    describe_gauge!(
+        POOL_CONNECTIONS,
+        "Database pool connections, by state (idle, in_use)"
+    );
     describe_gauge!(POOL_MAX, "Most connections the database pool opens");
-    describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by route template, method and status");
-    describe_histogram!(HTTP_SECONDS, Unit::Seconds, "Time to the response head of an HTTP request, by route template");
-    describe_gauge!(SSE_LISTENERS, "Open server-sent event streams (coordinators' live feeds)");
-    describe_counter!(SECURITY_EVENTS, "Refused device tokens, failed sign-ins and lockouts, refused enrollment codes, by event");
-    describe_counter!(RATE_LIMITED, "Requests refused by the per-address rate limits, by reason");
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by route template, method and status"
+    );
+    describe_histogram!(
+        HTTP_SECONDS,
+        Unit::Seconds,
+        "Time to the response head of an HTTP request, by route template"
+    );
+    describe_gauge!(
+        SSE_LISTENERS,
+        "Open server-sent event streams (coordinators' live feeds)"
+    );
+    describe_counter!(
+        SECURITY_EVENTS,
+        "Refused device tokens, failed sign-ins and lockouts, refused enrollment codes, by event"
+    );
+    describe_counter!(
+        RATE_LIMITED,
+        "Requests refused by the per-address rate limits, by reason"
+    );
     describe_gauge!(BUILD_INFO, "Always 1; the version is a label");
 }
 

@@ -33,7 +33,12 @@ pub async fn observe(request: Request, next: Next) -> Response {
     let span = tracing::info_span!("request", id = %id, %method, route = %route);
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span).await;
-    crate::metrics::http_request(&route, &method, response.status().as_u16(), started.elapsed());
+    crate::metrics::http_request(
+        &route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, value);
     }

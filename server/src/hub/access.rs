@@ -8,8 +8,8 @@ use fieldsync_core::schema::{Author, FieldDocument, Violation, check_applied, ma
 use fieldsync_protocol::{Message, Notice, NoticeViolation};
 
 use super::{Actor, PeerLink};
-use crate::storage::{AuditEntry, Write, now_millis};
 use crate::metrics::Refusal;
+use crate::storage::{AuditEntry, Write, now_millis};
 
 impl Actor {
     /// Whether `author` may be sent the document: an index document only to its user, a

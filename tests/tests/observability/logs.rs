@@ -59,7 +59,11 @@ pub fn capture() -> &'static Sink {
                     .with_ansi(false)
                     .with_writer(sink.clone()),
             )
-            .with(tracing_subscriber::fmt::layer().json().with_writer(sink.clone()))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(sink.clone()),
+            )
             .init();
         sink
     })
@@ -83,7 +87,8 @@ async fn no_secret_or_personal_data_reaches_the_debug_log_and_every_line_has_its
     let (_, header_token) = server.enroll(DEFAULT_USER).await;
     let phone = Replica::in_memory().await;
     phone.set_author(default_author()).await;
-    let mut handle = phone.connect(ConnectOptions::new(server.plain_url()).with_token(&header_token));
+    let mut handle =
+        phone.connect(ConnectOptions::new(server.plain_url()).with_token(&header_token));
     assert!(handle.wait_connected(WAIT).await);
     let mut visit = examples::visit(&area(), DEFAULT_USER);
     visit.beneficiary.nik = Nik::parse(NIK).unwrap();
@@ -101,12 +106,20 @@ async fn no_secret_or_personal_data_reaches_the_debug_log_and_every_line_has_its
 
     // A socket that breaks the protocol is disconnected for cause, in one line.
     let url = server.url();
-    let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
-    socket
-        .send(tokio_tungstenite::tungstenite::Message::Text("hello".into()))
+    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
         .await
         .unwrap();
-    while let Some(Ok(_)) = futures_util::StreamExt::next(&mut socket).await {}
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            "hello".into(),
+        ))
+        .await
+        .unwrap();
+    let closed =
+        async { while let Some(Ok(_)) = futures_util::StreamExt::next(&mut socket).await {} };
+    tokio::time::timeout(WAIT, closed)
+        .await
+        .expect("the server closes the socket");
 
     // A web session: a wrong password, a password typed as the user id, a sign-in, a page,
     // the beneficiary's timeline (the NIK is in its path), an export, and signing out.
@@ -120,7 +133,10 @@ async fn no_secret_or_personal_data_reaches_the_debug_log_and_every_line_has_its
     assert_eq!(browser.get("/activity").await.status, 200);
     let timeline = browser.get(&format!("/beneficiaries/{NIK}")).await;
     assert_eq!(timeline.status, 200);
-    assert!(timeline.text().contains(NAME), "the timeline shows the visit");
+    assert!(
+        timeline.text().contains(NAME),
+        "the timeline shows the visit"
+    );
     let export = browser
         .get("/api/exports/visits.csv?area=32.77.01&from=2026-11-01&to=2026-11-30")
         .await;

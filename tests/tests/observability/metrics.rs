@@ -34,7 +34,9 @@ fn parse(text: &str) -> Vec<Sample> {
             Sample {
                 name: name.to_owned(),
                 labels,
-                value: value.parse().unwrap_or_else(|_| panic!("a number in {line:?}")),
+                value: value
+                    .parse()
+                    .unwrap_or_else(|_| panic!("a number in {line:?}")),
             }
         })
         .collect()
@@ -116,16 +118,61 @@ async fn metrics_show_a_sync_a_web_request_and_a_refusal_without_ids() {
     let text = reply.text();
     let s = parse(&text);
 
-    assert!(value(&s, "fieldsync_sync_connections", &[]) >= 1.0, "{text}");
+    assert!(
+        value(&s, "fieldsync_sync_connections", &[]) >= 1.0,
+        "{text}"
+    );
     assert!(value(&s, "fieldsync_tcp_connections", &[]) >= 2.0, "{text}");
-    assert!(value(&s, "fieldsync_sync_messages_received_total", &[("type", "join")]) >= 2.0);
-    assert!(value(&s, "fieldsync_sync_messages_received_total", &[("type", "sync")]) >= 1.0);
-    assert!(value(&s, "fieldsync_sync_messages_sent_total", &[("type", "sync")]) >= 1.0);
-    assert!(value(&s, "fieldsync_sync_messages_sent_total", &[("type", "peer")]) >= 2.0);
+    assert!(
+        value(
+            &s,
+            "fieldsync_sync_messages_received_total",
+            &[("type", "join")]
+        ) >= 2.0
+    );
+    assert!(
+        value(
+            &s,
+            "fieldsync_sync_messages_received_total",
+            &[("type", "sync")]
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            &s,
+            "fieldsync_sync_messages_sent_total",
+            &[("type", "sync")]
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            &s,
+            "fieldsync_sync_messages_sent_total",
+            &[("type", "peer")]
+        ) >= 2.0
+    );
     // The refusal notice is an ephemeral message.
-    assert!(value(&s, "fieldsync_sync_messages_sent_total", &[("type", "ephemeral")]) >= 1.0);
-    assert!(value(&s, "fieldsync_changes_refused_total", &[("reason", "rules")]) >= 1.0);
-    assert!(value(&s, "fieldsync_security_events_total", &[("event", "token_unknown")]) >= 1.0);
+    assert!(
+        value(
+            &s,
+            "fieldsync_sync_messages_sent_total",
+            &[("type", "ephemeral")]
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            &s,
+            "fieldsync_changes_refused_total",
+            &[("reason", "rules")]
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            &s,
+            "fieldsync_security_events_total",
+            &[("event", "token_unknown")]
+        ) >= 1.0
+    );
     assert!(value(&s, "fieldsync_documents_loaded", &[]) >= 1.0);
     assert!(value(&s, "fieldsync_documents_open", &[]) >= 1.0);
     assert!(value(&s, "fieldsync_document_loads_total", &[]) >= 1.0);
@@ -142,11 +189,21 @@ async fn metrics_show_a_sync_a_web_request_and_a_refusal_without_ids() {
     let commits = value(&s, "fieldsync_change_commit_seconds_count", &[]);
     assert!(commits >= 1.0, "{text}");
     assert_eq!(
-        value(&s, "fieldsync_change_commit_seconds_bucket", &[("le", "+Inf")]),
+        value(
+            &s,
+            "fieldsync_change_commit_seconds_bucket",
+            &[("le", "+Inf")]
+        ),
         commits
     );
     assert!(value(&s, "fieldsync_change_commit_seconds_sum", &[]) > 0.0);
-    assert!(value(&s, "fieldsync_change_commit_seconds_bucket", &[("le", "30")]) <= commits);
+    assert!(
+        value(
+            &s,
+            "fieldsync_change_commit_seconds_bucket",
+            &[("le", "30")]
+        ) <= commits
+    );
     let batches = value(&s, "fieldsync_write_batch_writes_count", &[]);
     assert!(batches >= 1.0);
     // Every batch holds at least one write.
@@ -156,7 +213,10 @@ async fn metrics_show_a_sync_a_web_request_and_a_refusal_without_ids() {
         batches
     );
     assert!(value(&s, "fieldsync_write_batch_seconds_count", &[]) >= batches);
-    assert!(!text.contains("quantile="), "summaries, not histograms:\n{text}");
+    assert!(
+        !text.contains("quantile="),
+        "summaries, not histograms:\n{text}"
+    );
 
     // HTTP by route template and status.
     let login = [("route", "/login"), ("method", "GET"), ("status", "200")];
@@ -165,7 +225,13 @@ async fn metrics_show_a_sync_a_web_request_and_a_refusal_without_ids() {
     assert!(value(&s, "fieldsync_http_requests_total", &sync) >= 1.0);
     let timeline = [("route", "/beneficiaries/{nik}")];
     assert!(value(&s, "fieldsync_http_requests_total", &timeline) >= 1.0);
-    assert!(value(&s, "fieldsync_http_request_seconds_count", &[("route", "/login")]) >= 1.0);
+    assert!(
+        value(
+            &s,
+            "fieldsync_http_request_seconds_count",
+            &[("route", "/login")]
+        ) >= 1.0
+    );
 
     // No label value names anyone or anything.
     let phone_id = id.to_string();
@@ -183,7 +249,10 @@ async fn metrics_show_a_sync_a_web_request_and_a_refusal_without_ids() {
     let documented = metric_names(include_str!("../../../docs/operations.md"));
     for sample in &s {
         let base = base_name(&sample.name);
-        assert!(documented.contains(base), "{base} is not in docs/operations.md");
+        assert!(
+            documented.contains(base),
+            "{base} is not in docs/operations.md"
+        );
     }
     let dashboard: serde_json::Value =
         serde_json::from_str(include_str!("../../../docs/grafana-dashboard.json")).unwrap();
@@ -203,7 +272,11 @@ async fn metrics_show_a_sync_a_web_request_and_a_refusal_without_ids() {
     };
     let reply = side.get("/metrics").await;
     assert_eq!(reply.status, 200);
-    assert!(reply.text().contains("fieldsync_sync_messages_received_total"));
+    assert!(
+        reply
+            .text()
+            .contains("fieldsync_sync_messages_received_total")
+    );
     assert_eq!(side.get("/login").await.status, 404);
     assert_eq!(side.get("/healthz").await.status, 404);
 }
@@ -223,7 +296,13 @@ async fn the_main_listener_serves_metrics_only_to_this_machine_without_a_proxy()
         "X-Forwarded-Host",
     ] {
         let reply = web
-            .send("GET", "/metrics", "", Vec::new(), &[(header, "203.0.113.9")])
+            .send(
+                "GET",
+                "/metrics",
+                "",
+                Vec::new(),
+                &[(header, "203.0.113.9")],
+            )
             .await;
         assert_eq!(reply.status, 404, "{header}");
         assert!(!reply.text().contains("fieldsync_"), "{header}");
@@ -236,7 +315,13 @@ async fn a_request_id_is_kept_when_plain_and_replaced_otherwise() {
     let server = TestServer::start().await;
     let mut web = Client::anonymous(&server);
     let kept = web
-        .send("GET", "/login", "", Vec::new(), &[("X-Request-Id", "proxy-7f3a-01")])
+        .send(
+            "GET",
+            "/login",
+            "",
+            Vec::new(),
+            &[("X-Request-Id", "proxy-7f3a-01")],
+        )
         .await;
     assert_eq!(kept.header("x-request-id"), Some("proxy-7f3a-01"));
     for bad in ["a b", "x\"}{y", &"a".repeat(65)] {
