@@ -101,7 +101,7 @@ fn describe() {
     describe_gauge!(SYNC_CONNECTIONS, "WebSocket sync connections open");
     describe_gauge!(
         TCP_CONNECTIONS,
-        "TCP connections open on the main listener (HTTP, WebSocket)"
+        "TCP connections open (HTTP, WebSocket, metrics)"
     );
     describe_counter!(
         TCP_REFUSED,
