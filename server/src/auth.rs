@@ -182,10 +182,12 @@ impl Limiter {
             };
         }
         if w.failures >= self.limits.auth_failures_per_minute {
+            crate::metrics::rate_limited("failures");
             return Err(Throttled::TooManyFailures);
         }
         w.connects += 1;
         if w.connects > self.limits.connects_per_minute {
+            crate::metrics::rate_limited("connections");
             return Err(Throttled::TooManyConnections);
         }
         Ok(())

@@ -30,6 +30,15 @@ impl Cache {
         }
     }
 
+    /// How many documents are loaded.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn budget(&self) -> usize {
+        self.budget
+    }
+
     /// Records a use of `doc` at `size`; returns the documents to unload to stay in budget.
     pub(crate) fn touch(&mut self, doc: DocumentId, size: usize) -> Vec<DocumentId> {
         self.remove(doc);

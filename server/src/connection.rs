@@ -5,6 +5,9 @@
 //! wrong sender, too slow, silent for too long). Before closing, the peer gets an `error`
 //! message where the socket still allows it. Nothing a bad frame carried reaches storage: the
 //! session rejects it before any document actor sees it.
+//!
+//! Every log line of a connection, here and in the document actors, carries its number
+//! (`conn`): here through the span `sync{conn}`, in the actors as a field.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -18,6 +21,7 @@ use fieldsync_protocol::{DocumentId, Inbound, Message, PeerId, Session, SessionE
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use fieldsync_core::schema::Author;
 
@@ -73,6 +77,7 @@ pub(crate) async fn run(
     identity: Identity,
 ) {
     let conn = state.next_conn.fetch_add(1, Ordering::Relaxed);
+    let _open = crate::metrics::sync_connection();
     let closed = state
         .live
         .register(conn, &identity.device_id, &identity.user.id);
@@ -96,7 +101,9 @@ pub(crate) async fn run(
         replaced: Arc::new(Notify::new()),
         waits,
     };
-    c.serve(socket, closed).await;
+    c.serve(socket, closed)
+        .instrument(tracing::info_span!("sync", conn))
+        .await;
     c.state.live.unregister(conn);
 }
 
@@ -194,6 +201,7 @@ impl Connection {
 
         let peer = self.session.as_ref().and_then(|s| s.peer().cloned());
         if let Some(ending) = ending {
+            crate::metrics::disconnected_for_cause();
             let peer_name = peer.as_ref().map(PeerId::as_str).unwrap_or("-");
             if ending.reply {
                 tracing::warn!(addr = %self.addr, peer = peer_name, "disconnected: {}", ending.reason);
@@ -201,6 +209,7 @@ impl Connection {
                 tracing::info!(addr = %self.addr, peer = peer_name, "disconnected: {}", ending.reason);
             }
             if ending.reply {
+                crate::metrics::message_sent("error");
                 let frame = Message::Error {
                     message: ending.reason,
                 }
@@ -224,6 +233,12 @@ impl Connection {
     ) -> Result<Option<Vec<u8>>, Option<Ending>> {
         let session = self.session.as_mut().expect("session exists while serving");
         let inbound = session.receive(bytes).map_err(|e| Some(Ending::from(e)))?;
+        crate::metrics::message_received(match &inbound {
+            Inbound::Joined { .. } => "join",
+            Inbound::Leave => "leave",
+            Inbound::Echo => "ephemeral",
+            Inbound::Message(m) => m.kind(),
+        });
         match inbound {
             Inbound::Joined {
                 peer,
@@ -251,6 +266,7 @@ impl Connection {
                 self.state
                     .register_peer(peer, self.conn, self.replaced.clone());
                 self.state.live.joined(self.conn, out.clone());
+                crate::metrics::message_sent(reply.kind());
                 Ok(Some(reply.encode()))
             }
             Inbound::Leave => Err(None),
@@ -293,12 +309,14 @@ impl Connection {
                 kind: Kind::Sync,
                 data: m.data,
                 permit,
+                received: std::time::Instant::now(),
             },
             Message::Request(m) => Command::Sync {
                 link,
                 kind: Kind::Request,
                 data: m.data,
                 permit,
+                received: std::time::Instant::now(),
             },
             Message::Ephemeral {
                 count,

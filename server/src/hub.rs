@@ -59,6 +59,8 @@ pub enum Command {
         kind: Kind,
         data: Vec<u8>,
         permit: OwnedSemaphorePermit,
+        /// When the connection read it: the start of the commit latency in the metrics.
+        received: std::time::Instant,
     },
     /// An `ephemeral` message to relay to the document's other peers.
     Ephemeral {
@@ -190,6 +192,7 @@ impl Hub {
             index_owner: None,
             placed: None,
             retry_at: None,
+            received: None,
         };
         tokio::spawn(actor.run(rx));
     }
@@ -210,6 +213,12 @@ impl Hub {
     /// Estimated memory of the loaded documents.
     pub fn cache_used(&self) -> usize {
         self.0.cache.lock().expect("cache lock poisoned").used
+    }
+
+    /// How many documents are loaded, and the budget their memory is held to.
+    pub fn cache_counts(&self) -> (usize, usize) {
+        let cache = self.0.cache.lock().expect("cache lock poisoned");
+        (cache.len(), cache.budget())
     }
 
     /// Waits until every actor has ended (after every connection closed), or `limit` passed.
@@ -259,6 +268,8 @@ struct Actor {
     edit_replies: Vec<edit::PendingEdit>,
     /// After a failed commit: when to ask peers for the lost changes again.
     retry_at: Option<tokio::time::Instant>,
+    /// When the oldest message not yet committed arrived (for the commit latency metric).
+    received: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for Actor {
@@ -367,8 +378,15 @@ impl Actor {
         for command in batch {
             match command {
                 Command::Sync {
-                    link, kind, data, ..
-                } => self.receive(link, kind, &data).await,
+                    link,
+                    kind,
+                    data,
+                    received,
+                    ..
+                } => {
+                    self.received.get_or_insert(received);
+                    self.receive(link, kind, &data).await;
+                }
                 Command::Ephemeral {
                     link,
                     count,
@@ -386,6 +404,7 @@ impl Actor {
             }
         }
         self.commit_and_reply().await;
+        self.received = None;
         self.settle_edits();
         if external {
             self.catch_up().await;
@@ -435,7 +454,7 @@ impl Actor {
             return;
         }
         self.attach(&link);
-        tracing::debug!(doc = %self.id, peer = %link.peer, ?kind, len = data.len(), "received");
+        tracing::debug!(doc = %self.id, peer = %link.peer, conn = link.conn, ?kind, len = data.len(), "received");
         let before = self
             .doc
             .as_ref()
@@ -454,7 +473,7 @@ impl Actor {
             Ok(Receipt::Unavailable) => unreachable!("the peer was attached above"),
             Err(SyncError::TooLarge(e)) => self.refuse_oversized(&link, &e),
             Err(e) => {
-                tracing::warn!(peer = %link.peer, doc = %self.id, "disconnecting peer: {e}");
+                tracing::warn!(peer = %link.peer, conn = link.conn, doc = %self.id, "disconnecting peer: {e}");
                 doc.remove_peer(&link.peer);
                 self.links.remove(&link.peer);
                 link.fatal(e.to_string());
@@ -527,17 +546,14 @@ impl Actor {
             if link.peer == from.peer || !self.readable(&link.author) {
                 continue;
             }
-            link.send(
-                Message::Ephemeral {
-                    document_id: self.id,
-                    sender: from.peer.clone(),
-                    target: link.peer.clone(),
-                    count,
-                    session_id: session_id.to_owned(),
-                    data: data.to_vec(),
-                }
-                .encode(),
-            );
+            link.send(&Message::Ephemeral {
+                document_id: self.id,
+                sender: from.peer.clone(),
+                target: link.peer.clone(),
+                count,
+                session_id: session_id.to_owned(),
+                data: data.to_vec(),
+            });
         }
     }
 
@@ -584,6 +600,9 @@ impl Actor {
             writes.extend(lines);
             match self.hub.0.writer.write_all(writes).await {
                 Ok(()) => {
+                    if let Some(received) = self.received.take() {
+                        crate::metrics::committed(received);
+                    }
                     doc.committed(&commit);
                     self.readers.extend(readers);
                     announce = true;
@@ -655,15 +674,12 @@ impl Actor {
         for (peer, data) in messages {
             tracing::debug!(doc = %self.id, %peer, len = data.len(), "sending");
             if let Some(link) = self.links.get(&peer) {
-                link.send(
-                    Message::Sync(DocMessage {
-                        document_id: self.id,
-                        sender: self.hub.0.server_peer.clone(),
-                        target: peer,
-                        data,
-                    })
-                    .encode(),
-                );
+                link.send(&Message::Sync(DocMessage {
+                    document_id: self.id,
+                    sender: self.hub.0.server_peer.clone(),
+                    target: peer,
+                    data,
+                }));
             }
         }
         self.compact().await;

@@ -16,9 +16,11 @@ pub mod hub;
 mod link;
 pub mod listen;
 mod live;
+pub mod metrics;
 pub mod ops;
 pub mod projection;
 pub mod reindex;
+mod requests;
 pub mod storage;
 pub mod tls;
 pub mod web;
@@ -74,6 +76,9 @@ pub struct Config {
     pub secure_cookies: bool,
     /// `--demo`: seed Kota Cimahi into an empty database and announce its people.
     pub demo: Option<demo::Demo>,
+    /// `--metrics-listen`: a second listener serving only `/metrics`, to anyone who reaches
+    /// it. Without it `/metrics` is served on the main listener to loopback clients only.
+    pub metrics_listener: Option<Arc<std::net::TcpListener>>,
 }
 
 /// Limits that protect the server and other peers from one peer.
@@ -129,6 +134,7 @@ impl Default for Config {
             tls: None,
             secure_cookies: false,
             demo: None,
+            metrics_listener: None,
         }
     }
 }
@@ -184,13 +190,67 @@ fn router(state: Arc<AppState>) -> Router {
     let routes = Router::new()
         .route("/sync", get(sync_socket))
         .route("/healthz", get(healthz))
-        .merge(web::router());
+        .route("/metrics", get(local_metrics))
+        .merge(web::router())
+        .layer(axum::middleware::from_fn(requests::observe));
     if state.secure_cookies {
         routes
             .layer(axum::middleware::map_response(web::strict_transport))
             .with_state(state)
     } else {
         routes.with_state(state)
+    }
+}
+
+/// Headers a reverse proxy adds (nginx as usually configured, Caddy, HAProxy, cloud load
+/// balancers): a request that has one came from elsewhere, whatever its address.
+const PROXY_HEADERS: [&str; 5] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-real-ip",
+];
+
+/// `/metrics` on the main listener: only for a client on this machine that did not come
+/// through a proxy (which would make anyone on the internet look local); anyone else is told
+/// it does not exist. `--metrics-listen` serves it elsewhere without this rule.
+async fn local_metrics(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let proxied = PROXY_HEADERS.iter().any(|h| headers.contains_key(*h));
+    if proxied || !addr.ip().to_canonical().is_loopback() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    metrics_text(State(state)).await
+}
+
+/// The metrics in Prometheus' text format, with the sampled gauges read now.
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    let (documents_loaded, cache_budget) = state.hub.cache_counts();
+    metrics::sample(metrics::Sample {
+        documents_open: state.hub.open_documents(),
+        documents_loaded,
+        cache_bytes: state.hub.cache_used(),
+        cache_budget,
+        pool: state.storage.pool_stats(),
+    });
+    match metrics::render() {
+        Some(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics are off: another metrics recorder was installed first\n",
+        )
+            .into_response(),
     }
 }
 
@@ -218,6 +278,7 @@ async fn sync_socket(
     let token =
         auth::request_token(&headers, query.as_deref()).or_else(|| auth::device_cookie(&headers));
     let Some(token) = token else {
+        metrics::security_event(metrics::Security::TokenMissing);
         state.limiter.failed(ip);
         return refuse(
             StatusCode::UNAUTHORIZED,
@@ -232,10 +293,12 @@ async fn sync_socket(
     let identity = match status {
         Ok(TokenStatus::Valid(identity)) => identity,
         Ok(TokenStatus::Revoked) => {
+            metrics::security_event(metrics::Security::TokenRevoked);
             state.limiter.failed(ip);
             return refuse(StatusCode::UNAUTHORIZED, "device-revoked", live::WIPE);
         }
         Ok(TokenStatus::Expired) => {
+            metrics::security_event(metrics::Security::TokenExpired);
             state.limiter.failed(ip);
             return refuse(
                 StatusCode::UNAUTHORIZED,
@@ -244,6 +307,7 @@ async fn sync_socket(
             );
         }
         Ok(TokenStatus::Unknown) => {
+            metrics::security_event(metrics::Security::TokenUnknown);
             state.limiter.failed(ip);
             tracing::info!(%addr, "refused an unknown token");
             return refuse(
@@ -356,6 +420,7 @@ pub async fn serve(
         uuid::Uuid::new_v4()
     ))
     .expect("a uuid makes a valid peer id");
+    metrics::install();
     let (writer, writer_task) = Writer::spawn(storage.clone());
     let hub = Hub::new(
         storage.clone(),
@@ -425,6 +490,23 @@ pub async fn serve(
         (abort, waiter)
     });
     let app = router(state.clone());
+    let upkeep = tokio::spawn(metrics::upkeep(state.shutdown.clone()));
+    let metrics_task = match &config.metrics_listener {
+        Some(listener) => {
+            let listener = listener.try_clone()?;
+            listener.set_nonblocking(true)?;
+            let listener = TcpListener::from_std(listener)?;
+            tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+            let app = Router::new()
+                .route("/metrics", get(metrics_text))
+                .with_state(state.clone());
+            let (limits, stop) = (config.limits.clone(), state.shutdown.clone());
+            Some(tokio::spawn(async move {
+                listen::serve(listener, None, app, &limits, stop).await;
+            }))
+        }
+        None => None,
+    };
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
@@ -449,6 +531,10 @@ pub async fn serve(
     }
     let _ = watcher.await;
     let _ = follower.await;
+    let _ = upkeep.await;
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
     let _ = caseload_task.await;
     drop(state);
     drop(hub);

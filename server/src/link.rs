@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use fieldsync_core::schema::Author;
-use fieldsync_protocol::{DocumentId, PeerId, StorageId};
+use fieldsync_protocol::{DocumentId, Message, PeerId, StorageId};
 use tokio::sync::{Notify, mpsc};
 
 /// What a document actor sends to a connection.
@@ -41,8 +41,13 @@ pub struct PeerLink {
 }
 
 impl PeerLink {
-    pub(crate) fn send(&self, frame: Vec<u8>) {
-        if self.out.try_send(Outbound::Frame(frame)).is_err() {
+    pub(crate) fn send(&self, message: &Message) {
+        crate::metrics::message_sent(message.kind());
+        if self
+            .out
+            .try_send(Outbound::Frame(message.encode()))
+            .is_err()
+        {
             // The peer's queue is full: it is too slow (or gone). Dropping it protects every
             // other peer of this document from waiting on it.
             self.kill.notify_one();

@@ -238,17 +238,24 @@ impl Gate {
         let mut open = self.open.lock().expect("gate lock poisoned");
         let from_ip = open.by_address.get(&ip).copied().unwrap_or(0);
         let why = if open.total >= self.max_total {
-            Some(format!("{} connections open in total", self.max_total))
+            Some((
+                "total",
+                format!("{} connections open in total", self.max_total),
+            ))
         } else if from_ip >= self.max_per_address {
-            Some(format!(
-                "{} connections open from this address",
-                self.max_per_address
+            Some((
+                "per_address",
+                format!(
+                    "{} connections open from this address",
+                    self.max_per_address
+                ),
             ))
         } else {
             None
         };
-        if let Some(why) = why {
+        if let Some((reason, why)) = why {
             drop(open);
+            crate::metrics::tcp_refused(reason);
             self.refused(ip, &why);
             return None;
         }
@@ -257,6 +264,7 @@ impl Gate {
         Some(Slot {
             gate: self.clone(),
             ip,
+            _open: crate::metrics::tcp_connection(),
         })
     }
 
@@ -286,6 +294,7 @@ impl Gate {
 struct Slot {
     gate: Arc<Gate>,
     ip: IpAddr,
+    _open: crate::metrics::Open,
 }
 
 impl Drop for Slot {

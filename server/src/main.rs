@@ -279,6 +279,10 @@ struct ServeArgs {
     allow_insecure: bool,
     #[command(flatten)]
     db: DatabaseArgs,
+    /// Also serve Prometheus metrics at /metrics on this address, to anyone who reaches it
+    /// (without it, /metrics answers only on the main address, to this machine)
+    #[arg(long, env = "FIELDSYNC_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// Memory budget for loaded documents, in MiB
     #[arg(long, env = "FIELDSYNC_CACHE_MB", default_value_t = 256, value_parser = cache_mb)]
     cache_mb: usize,
@@ -487,6 +491,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 format!("--listen {}: cannot listen there", args.listen)
             }
         })?;
+    let metrics_listener = match &args.metrics_listen {
+        Some(addr) => Some(std::sync::Arc::new(
+            std::net::TcpListener::bind(addr)
+                .with_context(|| format!("--metrics-listen {addr}: cannot listen there"))?,
+        )),
+        None => None,
+    };
     // The bound address, not the text: `localhost` or a host name counts as what it resolved to.
     if args.tls_cert.is_none() {
         fieldsync_server::tls::check_plain_http(listener.local_addr()?, args.allow_insecure)?;
@@ -526,6 +537,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // --allow-insecure means HTTPS ends at a proxy: browsers still reach us over HTTPS.
         secure_cookies: args.allow_insecure,
         demo: args.demo.then(Default::default),
+        metrics_listener,
     };
     fieldsync_server::serve(listener, config, shutdown_signal()).await
 }

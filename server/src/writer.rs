@@ -78,7 +78,9 @@ async fn run(storage: Arc<dyn Storage>, mut rx: mpsc::Receiver<Request>, failing
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         let result = storage.write(&writes).await;
+        crate::metrics::write_batch(writes.len(), started.elapsed(), result.is_ok());
         match &result {
             Ok(Written { behind }) if !behind.is_empty() => {
                 tokio::spawn(rebuild(storage.clone(), behind.clone()));

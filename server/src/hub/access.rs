@@ -8,6 +8,7 @@ use fieldsync_core::schema::{Author, FieldDocument, Violation, check_applied, ma
 use fieldsync_protocol::{Message, Notice, NoticeViolation};
 
 use super::{Actor, PeerLink};
+use crate::metrics::Refusal;
 use crate::storage::{AuditEntry, Write, now_millis};
 
 impl Actor {
@@ -29,29 +30,23 @@ impl Actor {
         }
     }
     pub(super) fn unavailable(&self, link: &PeerLink) {
-        link.send(
-            Message::DocUnavailable {
-                document_id: self.id,
-                sender: self.hub.0.server_peer.clone(),
-                target: link.peer.clone(),
-            }
-            .encode(),
-        );
+        link.send(&Message::DocUnavailable {
+            document_id: self.id,
+            sender: self.hub.0.server_peer.clone(),
+            target: link.peer.clone(),
+        });
     }
 
     /// Sends a notice (docs/protocol.md) to one peer.
     pub(super) fn notify(&self, link: &PeerLink, notice: &Notice) {
-        link.send(
-            Message::Ephemeral {
-                document_id: self.id,
-                sender: self.hub.0.server_peer.clone(),
-                target: link.peer.clone(),
-                count: self.hub.0.notices.fetch_add(1, Ordering::Relaxed),
-                session_id: self.hub.0.server_peer.to_string(),
-                data: notice.encode(),
-            }
-            .encode(),
-        );
+        link.send(&Message::Ephemeral {
+            document_id: self.id,
+            sender: self.hub.0.server_peer.clone(),
+            target: link.peer.clone(),
+            count: self.hub.0.notices.fetch_add(1, Ordering::Relaxed),
+            session_id: self.hub.0.server_peer.to_string(),
+            data: notice.encode(),
+        });
     }
 
     pub(super) fn audit(&self, link: &PeerLink, action: &str, detail: String) -> Write {
@@ -163,6 +158,11 @@ impl Actor {
         } else {
             self.check_actors(link, before).await
         };
+        let reason = match (&actor_violation, self.index_owner.is_some()) {
+            (Some(_), true) => Refusal::ReadOnly,
+            (Some(_), false) => Refusal::Actor,
+            (None, _) => Refusal::Rules,
+        };
         let doc = self.doc.as_mut().expect("judge needs a loaded document");
         let verdict = match actor_violation {
             Some(v) => Err(vec![v]),
@@ -178,13 +178,14 @@ impl Actor {
             }
             Err(violations) => violations,
         };
+        crate::metrics::change_refused(reason);
         let heads = doc.heads().iter().map(ToString::to_string).collect();
         let first = violations
             .first()
             .map(Violation::to_string)
             .unwrap_or_default();
         tracing::info!(
-            doc = %self.id, peer = %link.peer, violations = violations.len(),
+            doc = %self.id, peer = %link.peer, conn = link.conn, violations = violations.len(),
             "change refused: {first}"
         );
         if let Err(e) = doc.refuse(&link.peer, before) {
@@ -220,7 +221,8 @@ impl Actor {
         if let Err(e) = doc.refuse(&link.peer, &heads) {
             tracing::error!(doc = %self.id, "cannot silence a peer: {e}");
         }
-        tracing::warn!(doc = %self.id, peer = %link.peer, "change refused: {e}");
+        crate::metrics::change_refused(Refusal::TooLarge);
+        tracing::warn!(doc = %self.id, peer = %link.peer, conn = link.conn, "change refused: {e}");
         self.pending
             .push(self.audit(link, "refused", e.to_string()));
         let notice = Notice::ChangeRefused {

@@ -216,6 +216,7 @@ impl Actor {
                     self.current = None;
                     self.parked.clear();
                 }
+                crate::metrics::change_refused(crate::metrics::Refusal::Rules);
                 return Err(EditError::Refused(violations));
             }
         };

@@ -113,6 +113,7 @@ impl Actor {
         self.placed = placement(self.current.as_ref());
         self.doc = Some(doc);
         self.touch_cache();
+        crate::metrics::document_loaded();
         Ok(())
     }
 

@@ -213,6 +213,27 @@ pub trait Storage:
 
     /// Closes the pool after in-flight work.
     fn close(&self) -> BoxFuture<'_, ()>;
+
+    /// The connection pool's occupancy now, for metrics.
+    fn pool_stats(&self) -> PoolStats;
+}
+
+/// How many connections a pool holds, how many of them wait idle, and its most.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+impl PoolStats {
+    fn of<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> Self {
+        Self {
+            size: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        }
+    }
 }
 
 /// Opens the backend a URL names: `sqlite://path` (or a plain path) or `postgres://…`.

@@ -455,4 +455,7 @@ impl Storage for PostgresStorage {
             Ok(())
         })
     }
+    fn pool_stats(&self) -> super::PoolStats {
+        super::PoolStats::of(&self.pool)
+    }
 }

@@ -320,4 +320,7 @@ impl Storage for SqliteStorage {
             Ok(())
         })
     }
+    fn pool_stats(&self) -> super::PoolStats {
+        super::PoolStats::of(&self.pool)
+    }
 }

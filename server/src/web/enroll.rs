@@ -214,6 +214,7 @@ async fn enroll(
         CodeUse::Taken { user_id } => user_id.clone(),
         refused => {
             state.limiter.failed(ip);
+            crate::metrics::security_event(crate::metrics::Security::EnrollmentRefused);
             tracing::info!(%addr, why = refused.as_str(), "refused an enrollment code");
             audit(
                 &state,

@@ -222,7 +222,17 @@ pub async fn login(
         } else {
             0
         };
-        tracing::info!(user = %username, failures, held_back, "web sign-in failed");
+        crate::metrics::security_event(if held_back {
+            crate::metrics::Security::Lockout
+        } else {
+            crate::metrics::Security::SignInFailed
+        });
+        // What was typed as a user id is logged only when it is one: people type their
+        // password into the wrong field.
+        match credentials {
+            Some(_) => tracing::info!(user = %username, failures, held_back, "web sign-in failed"),
+            None => tracing::info!(held_back, "web sign-in failed: no such user id"),
+        }
         return again(if held_back {
             Refusal::HeldBack
         } else {

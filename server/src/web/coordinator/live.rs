@@ -51,6 +51,8 @@ struct Listener {
     /// Who is listening, re-checked at `next_check`; `None` in unit tests.
     viewer: Option<(Viewer, Arc<AppState>)>,
     next_check: Instant,
+    /// Counts the stream in the metrics while it lives.
+    _open: crate::metrics::Open,
 }
 
 impl Listener {
@@ -154,6 +156,7 @@ pub async fn stream(
         // The viewer was just checked.
         next_check: Instant::now() + RECHECK,
         viewer: Some((viewer, state.clone())),
+        _open: crate::metrics::sse_listener(),
     };
     let hello = Event::default().retry(RETRY).comment("fieldsync live");
     let events = stream::unfold(
@@ -183,6 +186,7 @@ mod tests {
             ends_at: Instant::now(),
             viewer: None,
             next_check: Instant::now(),
+            _open: crate::metrics::sse_listener(),
         }
     }
 
