@@ -185,12 +185,16 @@ impl AppState {
     }
 }
 
-/// The HTTP routes.
-fn router(state: Arc<AppState>) -> Router {
-    let routes = Router::new()
+/// The HTTP routes. `/metrics` is one of them unless `--metrics-listen` serves it elsewhere:
+/// then nothing on the main address can expose it, whatever a proxy in front forwards.
+fn router(state: Arc<AppState>, metrics_here: bool) -> Router {
+    let mut routes = Router::new()
         .route("/sync", get(sync_socket))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(local_metrics))
+        .route("/healthz", get(healthz));
+    if metrics_here {
+        routes = routes.route("/metrics", get(local_metrics));
+    }
+    let routes = routes
         .merge(web::router())
         .layer(axum::middleware::from_fn(requests::observe));
     if state.secure_cookies {
@@ -489,7 +493,7 @@ pub async fn serve(
         });
         (abort, waiter)
     });
-    let app = router(state.clone());
+    let app = router(state.clone(), config.metrics_listener.is_none());
     let upkeep = tokio::spawn(metrics::upkeep(state.shutdown.clone()));
     let metrics_task = match &config.metrics_listener {
         Some(listener) => {
