@@ -179,6 +179,15 @@ function shown(app, row) {
   return { ...row, status }
 }
 
+/** Records on this phone the server has not stored yet; refused ones need a correction and
+ * are not counted. Worked out afresh for every status bar, whatever the screen, so that a
+ * record refused while it is open is not still counted as waiting. */
+export function waitingCount(app) {
+  let waiting = 0
+  for (const row of rows.values()) if (shown(app, row).status === "waiting") waiting++
+  return waiting
+}
+
 export function caseloadScreen(app) {
   start(app)
   const now = new Date()
@@ -186,8 +195,6 @@ export function caseloadScreen(app) {
   // Today on the phone's own calendar (WIB, WITA, WIT), not in UTC.
   const today = `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`
   const list = [...rows.values()].map(r => shown(app, r))
-  // Refused records do not wait: they need a correction.
-  app.waitingCount = list.filter(r => r.status === "waiting").length
   const q = query.trim().toLowerCase()
   const visible = list
     .filter(r => !q || r.name.toLowerCase().includes(q) || r.nik.includes(q))

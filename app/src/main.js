@@ -9,7 +9,7 @@ import "./app.css"
 import { h, mount } from "./dom.js"
 import { t, setLang, currentLang } from "./i18n.js"
 import { Replica } from "./sync.js"
-import { caseloadScreen } from "./caseload.js"
+import { caseloadScreen, waitingCount } from "./caseload.js"
 import { visitForm, referralForm, outreachForm } from "./forms.js"
 import { recordScreen } from "./record.js"
 import { editScreen } from "./edit.js"
@@ -167,7 +167,7 @@ function langSwitch() {
 
 function statusBar() {
   const r = app.replica
-  const waiting = app.waitingCount ?? 0
+  const waiting = waitingCount(app)
   return h(
     "div",
     { class: "statusbar", "data-online": String(r.online) },
@@ -178,7 +178,7 @@ function statusBar() {
       t("Sinkron terakhir: ", "Last sync: "),
       r.lastSync ? new Date(r.lastSync).toLocaleString(currentLang() === "en" ? "en-GB" : "id-ID") : t("belum pernah", "never"),
     ),
-    h("span", { id: "waiting" }, t(`${waiting} menunggu dikirim`, `${waiting} waiting to sync`)),
+    h("span", { id: "waiting", "data-count": String(waiting) }, t(`${waiting} menunggu dikirim`, `${waiting} waiting to sync`)),
     app.persisted === false
       ? h("p", { class: "warn" }, t(
           "Penyimpanan tetap ditolak browser: data bisa terhapus bila ruang penuh. Pasang aplikasi ke layar utama.",

@@ -56,6 +56,8 @@ export class Replica extends EventTarget {
     this.serverStorage = null
     this.acked = load(ACKED)
     this.refused = load(REFUSED)
+    // The server's last heads per document, kept to judge again once what they name arrives.
+    this.serverHeads = new Map()
     this.lastSync = Number(localStorage.getItem(LAST_SYNC)) || null
     this.watched = new Set()
   }
@@ -122,14 +124,24 @@ export class Replica extends EventTarget {
       save(REFUSED, this.refused)
       this.#changed()
     })
-    handle.on("change", () => this.#changed())
+    // The server's heads often name a change before it is applied here (a supervisor's
+    // decision arriving): once it is, the same heads cover ours, so judge again.
+    handle.on("change", () => {
+      const heads = this.serverHeads.get(id)
+      if (heads) this.#judge(handle, heads, false)
+      else this.#changed()
+    })
   }
 
-  /** The server's heads for a document arrived: acknowledged if they cover ours. */
-  #judge(handle, heads) {
+  /** The server's heads for a document arrived (`heard`), or ours changed: acknowledged if
+   * the server's last heads cover ours. */
+  #judge(handle, heads, heard = true) {
     const id = handle.documentId
-    this.lastSync = Date.now()
-    localStorage.setItem(LAST_SYNC, String(this.lastSync))
+    this.serverHeads.set(id, heads)
+    if (heard) {
+      this.lastSync = Date.now()
+      localStorage.setItem(LAST_SYNC, String(this.lastSync))
+    }
     if (covers(handle, heads)) {
       this.acked[id] = handle.heads()
       save(ACKED, this.acked)

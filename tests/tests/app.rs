@@ -742,6 +742,10 @@ async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_re
     phone.wait("#record-status[data-status=refused]").await;
     let refusal = phone.wait(".refusal li").await;
     assert!(refusal.contains("(area)"), "{refusal}");
+    // A refused record waits for nothing: the status bar of the record's own screen says so.
+    // A refused record waits for nothing, and neither does the referral whose last change
+    // (the supervisor's approval) came from the server: the status bar says so.
+    phone.wait("#waiting[data-count='0']").await;
     phone.screenshot("app-ditolak").await;
 
     // Step 8: the phone is revoked: the app deletes its data and returns to enrollment.
