@@ -98,13 +98,9 @@ pub async fn add_user(
     Ok(user)
 }
 
-/// Enrolls a device for a user; returns it with its token, which is shown only now.
-pub async fn enroll_device(
-    storage: &dyn Storage,
-    user_id: &str,
-    label: Option<&str>,
-    expires_in_days: Option<u32>,
-) -> anyhow::Result<(Device, String)> {
+/// The user `user_id`, who must exist and not be disabled (for enrolling a device or making
+/// an enrollment code).
+async fn active_user(storage: &dyn Storage, user_id: &str) -> anyhow::Result<User> {
     let user = storage
         .user(user_id)
         .await?
@@ -112,6 +108,17 @@ pub async fn enroll_device(
     if user.disabled {
         bail!("user {user_id:?} is disabled");
     }
+    Ok(user)
+}
+
+/// Enrolls a device for a user; returns it with its token, which is shown only now.
+pub async fn enroll_device(
+    storage: &dyn Storage,
+    user_id: &str,
+    label: Option<&str>,
+    expires_in_days: Option<u32>,
+) -> anyhow::Result<(Device, String)> {
+    let user = active_user(storage, user_id).await?;
     let now = now_millis();
     let device = Device {
         id: auth::new_id("dev"),
@@ -234,13 +241,7 @@ pub async fn make_enrollment_code(
     made_by: &str,
     valid_hours: u32,
 ) -> anyhow::Result<(String, i64)> {
-    let user = storage
-        .user(user_id)
-        .await?
-        .with_context(|| format!("no user {user_id:?}"))?;
-    if user.disabled {
-        bail!("user {user_id:?} is disabled");
-    }
+    let user = active_user(storage, user_id).await?;
     let code = new_enrollment_code();
     let now = now_millis();
     let expires_at = now + i64::from(valid_hours.max(1)) * 3_600_000;

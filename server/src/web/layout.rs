@@ -103,6 +103,17 @@ pub fn role_name(lang: Lang, role: Role) -> &'static str {
     }
 }
 
+/// A 500 page for a failure the viewer cannot mend: the cause goes to the log (with
+/// `context`, e.g. "people page"), never to the page.
+pub fn internal_error_page(lang: Lang, context: &str, cause: impl std::fmt::Display) -> Response {
+    tracing::error!("{context}: {cause}");
+    error_page(
+        lang,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        lang.t("Terjadi kesalahan.", "Something went wrong."),
+    )
+}
+
 /// A page that only says what went wrong.
 pub fn error_page(lang: Lang, status: StatusCode, message: &str) -> Response {
     let title = match status {

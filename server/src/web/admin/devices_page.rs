@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
@@ -30,20 +29,16 @@ pub(super) async fn page(
     if !allowed(&viewer) {
         return forbidden(lang);
     }
-    let failed = || {
-        layout::error_page(
-            lang,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            lang.t("Terjadi kesalahan.", "Something went wrong."),
-        )
-    };
-    let Ok(users) = state.storage.users().await else {
-        return failed();
+    let failed = |e| layout::internal_error_page(lang, "devices page", e);
+    let users = match state.storage.users().await {
+        Ok(users) => users,
+        Err(e) => return failed(e),
     };
     let mut rows = Vec::new();
     for user in users.into_iter().filter(|u| may_enroll(&viewer.user, u)) {
-        let Ok(devices) = state.storage.devices(&user.id).await else {
-            return failed();
+        let devices = match state.storage.devices(&user.id).await {
+            Ok(devices) => devices,
+            Err(e) => return failed(e),
         };
         for device in devices {
             rows.push((user.clone(), device));
@@ -150,13 +145,6 @@ pub(super) async fn revoke(
             }
             Redirect::to(PATH).into_response()
         }
-        Err(e) => {
-            tracing::error!("revoking a device: {e}");
-            layout::error_page(
-                lang,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                lang.t("Terjadi kesalahan.", "Something went wrong."),
-            )
-        }
+        Err(e) => layout::internal_error_page(lang, "revoking a device", e),
     }
 }

@@ -94,14 +94,7 @@ async fn render(
     let lang = viewer.lang;
     let users = match state.storage.users().await {
         Ok(users) => users,
-        Err(e) => {
-            tracing::error!("enrollment page: {e}");
-            return layout::error_page(
-                lang,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                lang.t("Terjadi kesalahan.", "Something went wrong."),
-            );
-        }
+        Err(e) => return layout::internal_error_page(lang, "enrollment page", e),
     };
     let users: Vec<_> = users
         .into_iter()

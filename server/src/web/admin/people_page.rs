@@ -424,14 +424,7 @@ async fn render(
     let lang = viewer.lang;
     let people = match listed(state, viewer).await {
         Ok(people) => people,
-        Err(e) => {
-            tracing::error!("people page: {e}");
-            return layout::error_page(
-                lang,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                lang.t("Terjadi kesalahan.", "Something went wrong."),
-            );
-        }
+        Err(e) => return layout::internal_error_page(lang, "people page", e),
     };
     let csrf = viewer.csrf.as_deref().unwrap_or_default();
     let status = match &outcome {
