@@ -485,6 +485,14 @@ impl Phone {
         reply["text"].as_str().unwrap_or_default().to_owned()
     }
 
+    /// Fills each form field (selector, value) in turn.
+    async fn fill_all(&mut self, fields: &[(&str, &str)]) {
+        for (field, value) in fields {
+            self.ok(json!({"cmd": "fill", "selector": field, "value": value}))
+                .await;
+        }
+    }
+
     /// Waits until `selector` matches exactly `n` elements.
     async fn wait_count(&mut self, selector: &str, n: u64) {
         self.ok(json!({"cmd": "waitCount", "selector": selector, "count": n, "timeoutMs": 30000}))
@@ -550,17 +558,15 @@ async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_re
     phone
         .ok(json!({"cmd": "click", "selector": "#new-visit"}))
         .await;
-    for (field, value) in [
-        ("#nik", "3277015204800002"),
-        ("#kk", "3277010101090003"),
-        ("#name", "Siti Aminah"),
-        ("#notes", "Rumah semi permanen, 5 anggota keluarga."),
-        ("#followUpOn", "2026-01-05"),
-    ] {
-        phone
-            .ok(json!({"cmd": "fill", "selector": field, "value": value}))
-            .await;
-    }
+    phone
+        .fill_all(&[
+            ("#nik", "3277015204800002"),
+            ("#kk", "3277010101090003"),
+            ("#name", "Siti Aminah"),
+            ("#notes", "Rumah semi permanen, 5 anggota keluarga."),
+            ("#followUpOn", "2026-01-05"),
+        ])
+        .await;
     phone.screenshot("app-kunjungan-baru").await;
     phone.ok(json!({"cmd": "click", "selector": "#save"})).await;
     phone.wait("#record-status[data-status=waiting]").await;
@@ -699,16 +705,14 @@ async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_re
     phone
         .ok(json!({"cmd": "click", "selector": "#new-outreach"}))
         .await;
-    for (field, value) in [
-        ("#topic", "Pencegahan stunting"),
-        ("#place", "Balai RW 05"),
-        ("#attendees", "25"),
-        ("#notes", "Dihadiri kader posyandu."),
-    ] {
-        phone
-            .ok(json!({"cmd": "fill", "selector": field, "value": value}))
-            .await;
-    }
+    phone
+        .fill_all(&[
+            ("#topic", "Pencegahan stunting"),
+            ("#place", "Balai RW 05"),
+            ("#attendees", "25"),
+            ("#notes", "Dihadiri kader posyandu."),
+        ])
+        .await;
     phone.ok(json!({"cmd": "click", "selector": "#save"})).await;
     phone.wait("#record-status[data-status=stored]").await;
 
@@ -722,15 +726,13 @@ async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_re
     phone
         .ok(json!({"cmd": "click", "selector": "#new-visit"}))
         .await;
-    for (field, value) in [
-        ("#nik", "3277011503700001"),
-        ("#name", "Joko Susilo"),
-        ("#notes", "Lansia tinggal sendiri."),
-    ] {
-        phone
-            .ok(json!({"cmd": "fill", "selector": field, "value": value}))
-            .await;
-    }
+    phone
+        .fill_all(&[
+            ("#nik", "3277011503700001"),
+            ("#name", "Joko Susilo"),
+            ("#notes", "Lansia tinggal sendiri."),
+        ])
+        .await;
     phone.ok(json!({"cmd": "click", "selector": "#save"})).await;
     phone.wait("#record-status[data-status=waiting]").await;
     let storage = storage(&server).await;
