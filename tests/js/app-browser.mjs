@@ -23,7 +23,7 @@
 //   {"cmd":"storage"}                           -> {"databases": [names], "localStorage": n}
 //   {"cmd":"screenshot","path":F}               -> {}
 //   {"cmd":"quit"}                              -> {} then exit 0
-import { createInterface } from "node:readline"
+import { serveCommands } from "./commands.mjs"
 import { parseArgs } from "node:util"
 import { chromium } from "playwright-core"
 
@@ -140,31 +140,13 @@ const commands = {
   },
 }
 
-console.log(JSON.stringify({ event: "ready" }))
-const lines = createInterface({ input: process.stdin })
-for await (const line of lines) {
-  if (!line.trim()) continue
-  let request
-  try {
-    request = JSON.parse(line)
-  } catch {
-    console.log(JSON.stringify({ ok: false, error: "not JSON" }))
-    continue
-  }
-  const run = commands[request.cmd]
-  const timeout = request.timeoutMs ?? 15000
-  page.setDefaultTimeout(timeout)
-  try {
-    if (!run) throw new Error(`unknown command ${request.cmd}`)
-    const result = await run(request, timeout)
-    console.log(JSON.stringify({ ok: true, ...result }))
-  } catch (e) {
-    log(`${request.cmd} failed at ${page.url()}: ${e?.message ?? e}`)
-    // With FIELDSYNC_SCREENSHOTS set, what the page showed when a command failed.
+await serveCommands(commands, {
+  page: () => page,
+  log,
+  // With FIELDSYNC_SCREENSHOTS set, what the page showed when a command failed.
+  onFailure: async request => {
     if (process.env.FIELDSYNC_SCREENSHOTS)
-      await page.screenshot({ path: `${process.env.FIELDSYNC_SCREENSHOTS}/failed-${request.cmd}.png` }).catch(() => {})
-    console.log(JSON.stringify({ ok: false, error: String(e?.message ?? e).split("\n")[0] }))
-  }
-  if (request.cmd === "quit") process.exit(0)
-}
+      await page.screenshot({ path: `${process.env.FIELDSYNC_SCREENSHOTS}/failed-${request.cmd}.png` })
+  },
+})
 await context.close()
