@@ -441,26 +441,11 @@ async fn the_apps_validator_agrees_with_the_server_on_every_conformance_vector()
 
 // ---- the app in a browser ----
 
-/// Installs Chromium and the npm packages if needed; returns Chromium's path.
-fn setup_browser() -> String {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/setup-browser.sh");
-    let out = std::process::Command::new("bash")
-        .arg(script)
-        .output()
-        .expect("bash runs scripts/setup-browser.sh");
-    assert!(
-        out.status.success(),
-        "scripts/setup-browser.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 struct Phone(NodeDriver);
 
 impl Phone {
     async fn start(server: &TestServer, profile: &std::path::Path) -> Self {
-        let chromium = setup_browser();
+        let chromium = common::node::setup_browser();
         let base = format!("http://{}", server.addr);
         let profile = profile.to_str().unwrap();
         let args = [

@@ -20,26 +20,11 @@ use serde_json::{Value, json};
 
 const KELURAHAN: &str = "32.77.01.1001";
 
-/// Installs Chromium and the npm packages if needed; returns Chromium's path.
-fn setup_browser() -> String {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/setup-browser.sh");
-    let out = std::process::Command::new("bash")
-        .arg(script)
-        .output()
-        .expect("bash runs scripts/setup-browser.sh");
-    assert!(
-        out.status.success(),
-        "scripts/setup-browser.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 struct Browser(NodeDriver);
 
 impl Browser {
     async fn start(server: &TestServer) -> Self {
-        let chromium = setup_browser();
+        let chromium = common::node::setup_browser();
         let base = format!("http://{}", server.addr);
         let args = ["--base", base.as_str(), "--chromium", chromium.as_str()];
         Self(NodeDriver::start("browser.mjs", &args, Duration::from_secs(60)).await)

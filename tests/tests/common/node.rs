@@ -12,6 +12,21 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+/// Installs Chromium and the npm packages if needed; returns Chromium's path.
+pub fn setup_browser() -> String {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/setup-browser.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .output()
+        .expect("bash runs scripts/setup-browser.sh");
+    assert!(
+        out.status.success(),
+        "scripts/setup-browser.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 pub struct NodeDriver {
     child: Child,
     stdin: ChildStdin,
