@@ -8,8 +8,8 @@ use automerge::{ROOT, ReadDoc};
 use fieldsync_core::schema::{FieldDocument, Nik, RegionCode, Role, examples};
 use fieldsync_server::storage::directory::{AuditEntry, AuditFilter};
 
-use crate::common::{PgDatabase, TestServer, WAIT, visit_in};
-use crate::support::{Client, Reply, between, encode, person};
+use crate::common::{TestServer, WAIT, visit_in};
+use crate::support::{Client, Reply, between, encode, on_postgres, person};
 
 const KELURAHAN_A: &str = "32.77.01.1001";
 const KELURAHAN_B: &str = "32.77.01.1002";
@@ -49,12 +49,7 @@ async fn a_person_added_on_the_page_signs_in_and_disabling_ends_their_session() 
 
 #[tokio::test]
 async fn people_pages_work_the_same_on_postgres() {
-    let Some(db) = PgDatabase::create().await else {
-        return;
-    };
-    let url = db.url.clone();
-    people_on(TestServer::start_with(|c| c.database_url = url).await).await;
-    db.drop_database().await;
+    on_postgres(people_on).await;
 }
 
 async fn people_on(server: TestServer) {
@@ -313,12 +308,7 @@ async fn the_nik_audit_lists_who_read_and_changed_a_beneficiary() {
 
 #[tokio::test]
 async fn the_nik_audit_works_the_same_on_postgres() {
-    let Some(db) = PgDatabase::create().await else {
-        return;
-    };
-    let url = db.url.clone();
-    nik_audit_on(TestServer::start_with(|c| c.database_url = url).await).await;
-    db.drop_database().await;
+    on_postgres(nik_audit_on).await;
 }
 
 async fn nik_audit_on(server: TestServer) {

@@ -16,8 +16,8 @@ use fieldsync_core::schema::{
 use fieldsync_protocol::DocumentId;
 use serde_json::{Value, json};
 
-use crate::common::{PgDatabase, TestServer, WAIT};
-use crate::support::{Client, person};
+use crate::common::{TestServer, WAIT};
+use crate::support::{Client, on_postgres, person};
 
 pub(super) const DAY_MS: i64 = 86_400_000;
 pub(super) const ANI: &str = "peksos-ani";
@@ -98,12 +98,7 @@ async fn the_queue_lists_referrals_in_scope_oldest_first_and_filters_them() {
 
 #[tokio::test]
 async fn the_queue_works_the_same_on_postgres() {
-    let Some(db) = PgDatabase::create().await else {
-        return;
-    };
-    let url = db.url.clone();
-    queue_on(TestServer::start_with(|c| c.database_url = url).await).await;
-    db.drop_database().await;
+    on_postgres(queue_on).await;
 }
 
 async fn queue_on(server: TestServer) {

@@ -7,8 +7,8 @@ use fieldsync_protocol::DocumentId;
 use serde_json::json;
 
 use super::{ANI, ANI_AREA, create, referral};
-use crate::common::{PgDatabase, TestServer, WAIT};
-use crate::support::{Client, person};
+use crate::common::{TestServer, WAIT};
+use crate::support::{Client, on_postgres, person};
 
 /// A decision by the supervisor's own phone, at a known time.
 async fn decide_at(phone: &Replica, id: &str, kind: EventKind, at: &str) {
@@ -39,12 +39,7 @@ async fn statistics_count_first_decisions_with_rates_and_median_days() {
 
 #[tokio::test]
 async fn statistics_are_the_same_on_postgres() {
-    let Some(db) = PgDatabase::create().await else {
-        return;
-    };
-    let url = db.url.clone();
-    statistics_on(TestServer::start_with(|c| c.database_url = url).await).await;
-    db.drop_database().await;
+    on_postgres(statistics_on).await;
 }
 
 async fn statistics_on(server: TestServer) {

@@ -389,3 +389,14 @@ pub fn between(haystack: &str, start: &str, end: &str) -> Option<String> {
     let len = haystack[from..].find(end)?;
     Some(haystack[from..from + len].to_owned())
 }
+
+/// Runs `test` against a server on a fresh PostgreSQL database, then drops the database;
+/// without PostgreSQL configured the test is counted as skipped and nothing runs.
+pub async fn on_postgres<F: Future<Output = ()>>(test: impl FnOnce(TestServer) -> F) {
+    let Some(db) = crate::common::PgDatabase::create().await else {
+        return;
+    };
+    let url = db.url.clone();
+    test(TestServer::start_with(|c| c.database_url = url).await).await;
+    db.drop_database().await;
+}
