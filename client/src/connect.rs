@@ -122,6 +122,13 @@ impl SyncHandle {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// Waits until the connection is given up (or was never made).
+    pub async fn wait_disconnected(&mut self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, self.connected.wait_for(|c| !*c))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
     /// Why the last connection ended, if it ended badly (as the server said it, or as the
     /// network failed).
     pub fn last_error(&self) -> Option<String> {
