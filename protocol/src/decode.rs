@@ -10,14 +10,17 @@ use minicbor::data::Type;
 use crate::ids::{DocumentId, IdError, PeerId, StorageId};
 use crate::message::{DecodeError, DocMessage, HeadsInfo, Message, PeerMetadata};
 
-/// Reads one whole frame as a message.
-pub(crate) fn message(frame: &[u8]) -> Result<Message, DecodeError> {
-    let mut d = Decoder::new(frame);
-    let fields = Fields::read(&mut d)?;
-    if d.position() != frame.len() {
-        return Err(DecodeError::TrailingBytes);
+impl Message {
+    /// Reads one whole frame. (Here rather than beside [`Message::encode`], so that the
+    /// reader depends on the message types and not the other way round.)
+    pub fn decode(frame: &[u8]) -> Result<Self, DecodeError> {
+        let mut d = Decoder::new(frame);
+        let fields = Fields::read(&mut d)?;
+        if d.position() != frame.len() {
+            return Err(DecodeError::TrailingBytes);
+        }
+        fields.into_message()
     }
-    fields.into_message()
 }
 
 /// At most this many entries in any list or map a message carries. Real clients send a

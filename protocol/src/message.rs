@@ -161,11 +161,6 @@ impl Message {
         }
     }
 
-    /// Reads one frame.
-    pub fn decode(frame: &[u8]) -> Result<Self, DecodeError> {
-        crate::decode::message(frame)
-    }
-
     /// Writes one frame, with minimal CBOR headers.
     pub fn encode(&self) -> Vec<u8> {
         let mut e = Encoder::new(Vec::with_capacity(64 + self.payload_len()));

@@ -15,7 +15,7 @@ mod cli;
 #[derive(Debug, Parser)]
 #[command(
     name = "fieldsync",
-    version = fieldsync_server::ops::upgrade::version_line(),
+    version = fieldsync_server::storage::migrate::version_line(),
     about = "Offline-first sync server for field social workers"
 )]
 struct Cli {

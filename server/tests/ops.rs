@@ -547,7 +547,7 @@ fn serve_refused(args: &[&str]) -> String {
 async fn a_database_migrated_by_a_newer_fieldsync_is_refused_in_one_line() {
     let version = fieldsync(&["--version"]);
     let version = String::from_utf8(version.stdout).unwrap();
-    let schema = fieldsync_server::ops::upgrade::schema_version();
+    let schema = fieldsync_server::storage::migrate::schema_version();
     assert_eq!(
         version.trim(),
         format!(
@@ -639,7 +639,7 @@ async fn serves_what_v0_1_0_stored(db: &str) {
     let (_server, addr) = serve(&["--database", db]);
     assert_eq!(
         schema_of(db).await,
-        fieldsync_server::ops::upgrade::schema_version(),
+        fieldsync_server::storage::migrate::schema_version(),
         "{db}: migrated"
     );
 

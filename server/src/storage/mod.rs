@@ -13,6 +13,7 @@ mod chunks;
 pub mod directory;
 pub mod enroll;
 pub mod export;
+pub mod migrate;
 pub mod people;
 mod postgres;
 mod projection;

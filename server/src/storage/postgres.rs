@@ -48,7 +48,7 @@ impl PostgresStorage {
                     format!("no connection within {} s: {e}", CONNECT_WITHIN.as_secs()).into(),
                 )
             })?;
-        crate::ops::upgrade::migrate_postgres(&pool).await?;
+        super::migrate::migrate_postgres(&pool).await?;
         Ok(Self {
             pool,
             held: Arc::default(),

@@ -48,7 +48,7 @@ impl SqliteStorage {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        crate::ops::upgrade::migrate_sqlite(&pool).await?;
+        super::migrate::migrate_sqlite(&pool).await?;
         Ok(Self {
             pool,
             held: Arc::default(),

@@ -19,7 +19,7 @@ pub enum Lang {
 impl Lang {
     /// The language a request asks for by cookie; Indonesian unless it says English.
     pub fn of(headers: &HeaderMap) -> Self {
-        match super::session::cookie(headers, COOKIE).as_deref() {
+        match super::cookies::cookie(headers, COOKIE).as_deref() {
             Some("en") => Self::En,
             _ => Self::Id,
         }

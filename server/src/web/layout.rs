@@ -10,7 +10,7 @@ use fieldsync_core::schema::Role;
 use maud::{DOCTYPE, Markup, html};
 
 use super::i18n::Lang;
-use super::session::Viewer;
+use super::viewer::Viewer;
 
 /// The navigation entries a role sees: (path, Indonesian, English). Every page a role may
 /// open is here (tests/web/navigation.rs checks both ways).

@@ -21,6 +21,7 @@
 mod admin;
 pub mod api;
 pub mod app;
+mod cookies;
 mod coordinator;
 pub mod enroll;
 pub mod error;
@@ -33,6 +34,7 @@ pub mod reads;
 pub mod session;
 mod signin;
 mod supervisor;
+pub mod viewer;
 
 use std::sync::Arc;
 

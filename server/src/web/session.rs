@@ -14,9 +14,9 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use fieldsync_core::schema::{Author, Role};
+use fieldsync_core::schema::Role;
 use serde::Deserialize;
 
 use super::error::ApiError;
@@ -24,10 +24,8 @@ use super::i18n::Lang;
 use super::layout;
 use crate::AppState;
 use crate::auth;
-use crate::hub::Editor;
-use crate::storage::directory::User;
 use crate::storage::web::ApiToken;
-use crate::storage::{Storage, StorageError, now_millis};
+use crate::storage::{Storage, now_millis};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "fieldsync_session";
@@ -38,81 +36,9 @@ pub(super) const SESSION_MS: i64 = 12 * 3_600_000;
 /// Shortest password `fieldsync user password` accepts.
 pub const MIN_PASSWORD_CHARS: usize = 10;
 
-/// Who is asking, by session cookie or API token.
-#[derive(Debug, Clone)]
-pub struct Viewer {
-    pub user: User,
-    pub lang: Lang,
-    /// The session's CSRF token; `None` when the request came with an API token.
-    pub csrf: Option<String>,
-    /// What they proved who they are with.
-    pub credential: Credential,
-}
-
-/// What a viewer signed in with, kept so that a long answer (the live stream) can check that
-/// it still holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Credential {
-    /// A browser session, by the SHA-256 of its token.
-    Session(String),
-    /// An API token, by the SHA-256 of its secret.
-    ApiToken(String),
-}
-
-impl Viewer {
-    /// Whether what the viewer signed in with still holds, for the same person with the same
-    /// role and areas: `false` once the session has ended or expired, the token has been
-    /// revoked or has expired, or the user has been disabled or given other areas. Reads
-    /// only, so that it can run every second.
-    pub async fn still_holds(&self, storage: &dyn Storage) -> Result<bool, StorageError> {
-        let now = now_millis();
-        let user = match &self.credential {
-            Credential::Session(hash) => storage.session(hash, now).await?.map(|s| s.user),
-            Credential::ApiToken(hash) => storage.api_token_holder(hash, now).await?,
-        };
-        Ok(user.is_some_and(|u| u == self.user))
-    }
-
-    /// The viewer as the read and write rules see them.
-    pub fn author(&self) -> Author {
-        Author::user(
-            self.user.id.clone(),
-            self.user.role,
-            self.user.areas.clone(),
-        )
-    }
-
-    /// The viewer as the author of server-side edits and reads.
-    pub fn editor(&self) -> Editor {
-        Editor::web(self.author())
-    }
-}
-
-/// The value of one cookie of a request.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-}
-
-/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, Secure when served over TLS.
-pub(super) fn set_cookie(
-    state: &AppState,
-    name: &str,
-    value: &str,
-    max_age_secs: i64,
-) -> HeaderValue {
-    let secure = if state.secure_cookies { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
-    ))
-    .expect("cookie values are ASCII")
-}
+pub use super::cookies::cookie;
+pub(super) use super::cookies::set_cookie;
+pub use super::viewer::{Credential, Viewer};
 
 async fn identify(parts: &Parts, state: &AppState) -> Result<Option<Viewer>, ApiError> {
     let lang = Lang::of(&parts.headers);
@@ -367,14 +293,7 @@ mod tests {
     }
 
     #[test]
-    fn cookies_parse() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; fieldsync_session=abc; b=2"),
-        );
-        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("abc"));
-        assert_eq!(cookie(&h, "c"), None);
+    fn comparing_in_constant_time() {
         assert!(constant_time_eq("abc", "abc"));
         assert!(!constant_time_eq("abc", "abd"));
     }

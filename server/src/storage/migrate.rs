@@ -1,13 +1,14 @@
-//! Upgrades: which database schema this binary knows, applying its migrations, and refusing a
-//! database that a newer fieldsync already migrated (running an older binary on it would
-//! misread tables it does not know, so it is refused before anything is served).
+//! The database schema: which version this binary knows, applying its migrations when storage
+//! opens, and refusing a database that a newer fieldsync already migrated (running an older
+//! binary on it would misread tables it does not know, so it is refused before anything is
+//! served).
 
 use std::sync::LazyLock;
 
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::{PgPool, SqlitePool};
 
-use crate::storage::{StorageError, StorageResult};
+use super::{StorageError, StorageResult};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
