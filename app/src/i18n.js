@@ -17,22 +17,23 @@ export function when(iso) {
   if (!iso) return ""
   const d = new Date(iso)
   if (Number.isNaN(d.getTime())) return iso
-  return d.toLocaleString(lang === "en" ? "en-GB" : "id-ID", {
-    day: "numeric",
-    month: "short",
-    year: "numeric",
-    hour: "2-digit",
-    minute: "2-digit",
-  })
+  return format("when", { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" }).format(d)
 }
 
 export function day(ymd) {
   if (!ymd) return ""
   const d = new Date(`${ymd}T00:00:00`)
   if (Number.isNaN(d.getTime())) return ymd
-  return d.toLocaleDateString(lang === "en" ? "en-GB" : "id-ID", {
-    day: "numeric",
-    month: "short",
-    year: "numeric",
-  })
+  return format("day", { day: "numeric", month: "short", year: "numeric" }).format(d)
+}
+
+// One formatter per language and kind, made once: `toLocaleString(locale, options)` builds a
+// new one on every call, which took over half a second of drawing a 486-record list on a CPU
+// slowed to a cheap phone's (docs/benchmarks.md).
+const formats = new Map()
+function format(kind, options) {
+  const key = `${lang} ${kind}`
+  let f = formats.get(key)
+  if (!f) formats.set(key, (f = new Intl.DateTimeFormat(lang === "en" ? "en-GB" : "id-ID", options)))
+  return f
 }
