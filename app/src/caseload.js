@@ -56,7 +56,8 @@ export function adopt(app, handle) {
   app.replica.watch(handle)
 }
 
-/** Keeps the document's row up to date (written shortly after, in one transaction). */
+/** Keeps the document's row up to date (written within 250 ms, with the rows changed
+ * meanwhile, in one transaction). */
 function note(handle) {
   if (!handle.isReady()) return
   const old = rows.get(handle.url)
@@ -66,13 +67,16 @@ function note(handle) {
   if (!row) return
   rows.set(row.url, row)
   unsaved.set(row.url, row)
-  clearTimeout(note.timer)
-  note.timer = setTimeout(saveSummaries, 250)
+  // Not pushed back by the next change: during a first sync the changes come faster than
+  // that, and rows that waited for the end were lost when the app was closed before it (the
+  // next start then loaded every one of those documents through Automerge).
+  note.timer ??= setTimeout(saveSummaries, 250)
 }
 
 /** Writes the rows changed since the last write; a new record waits for its row. */
 export function saveSummaries() {
   clearTimeout(note.timer)
+  note.timer = null
   const batch = [...unsaved.values()]
   unsaved.clear()
   return write(batch)
