@@ -3,7 +3,9 @@
 // the index lists only once the server has them. Follow-ups due or overdue come first.
 //
 // The list is drawn from the summary store (summaries.js), not from the documents: loading
-// 500 documents through Automerge took 30 s on a slow phone. Documents are loaded in the
+// 500 documents through Automerge took 30 s on a slow phone. It is drawn before the repo
+// starts (main.js waits for `listDrawn`), as the wasm's compilation holds the page's only
+// thread for a while, and nothing is drawn meanwhile. Documents are loaded in the
 // background, a few at a time: those without a row, this phone's records not yet stored on
 // the server (to send them), every listed one once the phone is online (to sync them: a
 // supervisor's decision arrives only for a loaded document), and the one being opened first.
@@ -25,6 +27,9 @@ const queued = new Set()
 let running = 0
 let started = false
 let summariesRead = false
+let drawn
+/** Resolves once the list has been drawn from the summaries (main.js starts the repo then). */
+export const listDrawn = new Promise(resolve => (drawn = resolve))
 let syncedOnline = false
 let indexHandle = null
 /** The urls the index lists, once it is loaded. */
@@ -100,6 +105,8 @@ function enqueue(app, url) {
 }
 
 function pump(app) {
+  // Before the repo runs, what is asked for waits in the queue (start() pumps once it does).
+  if (!app.replica.repo) return
   while (running < PARALLEL && queue.length) {
     const url = queue.shift()
     running++
@@ -133,22 +140,26 @@ function start(app) {
     app.rerender()
     plan(app)
   })
-  const indexUrl = app.enrollment.indexUrl
-  if (indexUrl)
-    app.replica.repo
-      .find(indexUrl, { allowableStates: ["ready", "unavailable"] })
-      .then(handle => {
-        indexHandle = handle
-        const update = () => {
-          if (!handle.isReady()) return
-          listed = new Set(Object.values(handle.doc()?.documents || {}).map(e => String(e.url)))
-          plan(app)
-          app.rerender()
-        }
-        handle.on("change", update)
-        update()
-      })
-      .catch(() => {})
+  // The index and every document need the repo, which starts after the list is drawn.
+  app.replica.ready.then(() => {
+    pump(app)
+    const indexUrl = app.enrollment.indexUrl
+    if (indexUrl)
+      app.replica.repo
+        .find(indexUrl, { allowableStates: ["ready", "unavailable"] })
+        .then(handle => {
+          indexHandle = handle
+          const update = () => {
+            if (!handle.isReady()) return
+            listed = new Set(Object.values(handle.doc()?.documents || {}).map(e => String(e.url)))
+            plan(app)
+            app.rerender()
+          }
+          handle.on("change", update)
+          update()
+        })
+        .catch(() => {})
+  })
   // Online for the first time since the start: sync every listed document.
   app.replica.addEventListener("change", () => {
     if (!syncedOnline && app.replica.online) plan(app)
@@ -219,7 +230,7 @@ export function caseloadScreen(app) {
       app.rerender()
     },
   })
-  return h(
+  const screen = h(
     "main",
     { class: "screen" },
     h(
@@ -232,6 +243,8 @@ export function caseloadScreen(app) {
     search,
     summariesRead ? recordList(app, visible, today) : h("p", { id: "records", class: "empty" }, t("Memuat…", "Loading…")),
   )
+  if (summariesRead) drawn()
+  return screen
 }
 
 export const STATE_TEXT = {

@@ -65,6 +65,8 @@ export function showViolations(form, violations) {
 async function create(app, doc) {
   // One tap, one record, however slow the phone.
   document.getElementById("save").disabled = true
+  // The form may be filled in before Automerge's wasm has loaded.
+  await app.replica.ready
   const handle = app.replica.repo.create(doc)
   addMine(handle.url)
   adopt(app, handle)

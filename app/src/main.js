@@ -1,15 +1,15 @@
 // The field app: enrollment, the caseload, new visits and referrals, offline first.
 //
 // Boot: register the service worker (the shell works offline), then either the enrollment
-// screen (no device yet) or the replica (automerge-repo in this page, documents in IndexedDB)
-// and the caseload. The device token is an HttpOnly cookie set by the server at enrollment:
-// this script never sees it, and it is never in a URL.
+// screen (no device yet) or the caseload, listed from its summaries, and then the replica
+// (automerge-repo in this page, documents in IndexedDB). The device token is an HttpOnly
+// cookie set by the server at enrollment: this script never sees it, and it is never in a URL.
 
 import "./app.css"
 import { h, mount } from "./dom.js"
 import { t, setLang, currentLang } from "./i18n.js"
 import { Replica } from "./sync.js"
-import { caseloadScreen, waitingCount } from "./caseload.js"
+import { caseloadScreen, waitingCount, listDrawn } from "./caseload.js"
 import { visitForm, referralForm, outreachForm } from "./forms.js"
 import { recordScreen } from "./record.js"
 import { editScreen } from "./edit.js"
@@ -55,15 +55,22 @@ async function boot() {
 
 async function startReplica() {
   app.replica = new Replica()
-  await app.replica.start()
   app.replica.addEventListener("change", scheduleRender)
+  // The caseload is listed from its summaries first: compiling Automerge's wasm holds this
+  // thread for a while on a slow phone, and the list needs none of it. Should the summaries
+  // not answer (IndexedDB can hang, automerge-repo #701), the repo starts anyway.
+  render()
+  await Promise.race([listDrawn, new Promise(resolve => setTimeout(resolve, 2000))])
+  // After the browser has painted the list.
+  await new Promise(resolve => setTimeout(resolve, 0))
+  await app.replica.start()
   if (navigator.storage?.persist) {
     app.persisted = await navigator.storage.persisted()
     if (!app.persisted) app.persisted = await navigator.storage.persist().catch(() => false)
   }
   setInterval(checkDevice, 15_000)
   checkDevice()
-  render()
+  renderStatusBar()
 }
 
 let pending = false

@@ -60,7 +60,12 @@ export class Replica extends EventTarget {
     this.serverHeads = new Map()
     this.lastSync = Number(localStorage.getItem(LAST_SYNC)) || null
     this.watched = new Set()
+    /** Resolves once `repo` exists. The caseload is listed from its summaries before that:
+     * Automerge's wasm takes a while to compile on a slow phone, and the list needs none of it. */
+    this.ready = new Promise(resolve => (this.#started = resolve))
   }
+
+  #started
 
   async start() {
     await loadAutomerge()
@@ -87,6 +92,7 @@ export class Replica extends EventTarget {
     // it is offline, believe it, so the app says so too and reconnects cleanly later.
     addEventListener("offline", () => this.network.socket?.close())
     setInterval(() => this.#reconnect(), 10_000)
+    this.#started()
   }
 
   #reconnect() {
