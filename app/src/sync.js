@@ -92,6 +92,7 @@ export class Replica extends EventTarget {
     // it is offline, believe it, so the app says so too and reconnects cleanly later.
     addEventListener("offline", () => this.network.socket?.close())
     setInterval(() => this.#reconnect(), 10_000)
+    performance.mark("fieldsync:repo-started")
     this.#started()
   }
 

@@ -21,6 +21,8 @@
 //   {"cmd":"restart"}                           -> {} (closes the browser, opens the same profile)
 //   {"cmd":"serviceWorker"}                     -> {"controlled": bool} once the page is controlled
 //   {"cmd":"storage"}                           -> {"databases": [names], "localStorage": n}
+//   {"cmd":"marks","names":[N,…]}               -> {"marks": [{name, startTime, detail}]} once
+//                                                  the app has made a performance mark of each name
 //   {"cmd":"screenshot","path":F}               -> {}
 //   {"cmd":"quit"}                              -> {} then exit 0
 import { serveCommands } from "./commands.mjs"
@@ -129,6 +131,16 @@ const commands = {
       databases: (await indexedDB.databases()).map(d => d.name),
       localStorage: Object.keys(localStorage).filter(k => k.startsWith("fieldsync.") && k !== "fieldsync.lang").length,
     }))
+  },
+  async marks({ names }, timeout) {
+    await page.waitForFunction(wanted => wanted.every(n => performance.getEntriesByName(n, "mark").length), names, { timeout })
+    const marks = await page.evaluate(() =>
+      performance
+        .getEntriesByType("mark")
+        .filter(m => m.name.startsWith("fieldsync:"))
+        .map(({ name, startTime, detail }) => ({ name, startTime, detail })),
+    )
+    return { marks }
   },
   async screenshot({ path }) {
     await page.screenshot({ path })

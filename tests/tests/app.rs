@@ -586,6 +586,33 @@ async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_re
         .wait_count("button.record[data-status=stored]", 1)
         .await;
     assert_eq!(phone.wait("#waiting").await, "2 menunggu dikirim");
+    // All three were listed from their summaries before the repo started (the wasm, which
+    // holds the page's thread while it compiles, is loaded only after the list is drawn).
+    let marks = phone
+        .ok(json!({
+            "cmd": "marks",
+            "names": ["fieldsync:caseload-listed", "fieldsync:repo-started"],
+            "timeoutMs": 30000,
+        }))
+        .await;
+    let mark = |name: &str| {
+        marks["marks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == json!(name))
+            .cloned()
+            .unwrap()
+    };
+    let (listed, started) = (
+        mark("fieldsync:caseload-listed"),
+        mark("fieldsync:repo-started"),
+    );
+    assert_eq!(listed["detail"]["rows"], json!(3), "{marks}");
+    assert!(
+        listed["startTime"].as_f64().unwrap() < started["startTime"].as_f64().unwrap(),
+        "{marks}"
+    );
     phone.screenshot("app-luring").await;
 
     // Step 5: online, both are acknowledged and the coordinator's feed lists them.
