@@ -11,7 +11,7 @@
 // supervisor's decision arrives only for a loaded document), and the one being opened first.
 
 import { h } from "./dom.js"
-import { t, when, day } from "./i18n.js"
+import { t, when, day, currentLang } from "./i18n.js"
 import { statusLabel, label, PROGRAMS } from "./schema.js"
 import { readAll, write, summarize } from "./summaries.js"
 
@@ -30,6 +30,10 @@ let summariesRead = false
 let drawn
 /** Resolves once the list has been drawn from the summaries (main.js starts the repo then). */
 export const listDrawn = new Promise(resolve => (drawn = resolve))
+/** The screen last drawn and what it showed: most renders (the status bar's, the index
+ * loaded, a document synced unchanged) change nothing in the list, and drawing 500 rows
+ * anew costs the browser styling and laying them all out again. */
+let drawnFrom = null
 let syncedOnline = false
 let indexHandle = null
 /** The urls the index lists, once it is loaded. */
@@ -220,6 +224,15 @@ export function caseloadScreen(app) {
       if (dueA && dueB) return a.followUpOn.localeCompare(b.followUpOn)
       return b.at.localeCompare(a.at)
     })
+  const from = {
+    lang: currentLang(),
+    today,
+    query,
+    summariesRead,
+    rows: visible.map(r => rows.get(r.url)),
+    statuses: visible.map(r => r.status),
+  }
+  if (drawnFrom && sameList(drawnFrom.from, from)) return drawnFrom.screen
   const search = h("input", {
     type: "search",
     id: "search",
@@ -249,7 +262,21 @@ export function caseloadScreen(app) {
     drawn()
     drawn = null
   }
+  drawnFrom = { from, screen }
   return screen
+}
+
+/** Whether the list would show the same: the same rows (a changed document gets a new row
+ * object) in the same order with the same statuses, in the same language, on the same day. */
+function sameList(a, b) {
+  return (
+    a.lang === b.lang &&
+    a.today === b.today &&
+    a.query === b.query &&
+    a.summariesRead === b.summariesRead &&
+    a.rows.length === b.rows.length &&
+    a.rows.every((row, i) => row === b.rows[i] && a.statuses[i] === b.statuses[i])
+  )
 }
 
 export const STATE_TEXT = {

@@ -18,6 +18,12 @@ export function h(tag, attrs = {}, ...children) {
   return el
 }
 
+/** Makes `nodes` the children of `root`. A node already in its place stays there: taken out
+ * and put back, it would be styled and laid out anew, all 500 rows of a caseload. */
 export function mount(root, ...nodes) {
-  root.replaceChildren(...nodes.flat(Infinity).filter(Boolean))
+  const next = nodes.flat(Infinity).filter(Boolean)
+  const now = [...root.childNodes]
+  const inPlace = next.length === now.length && next.every((n, i) => n === now[i] || n.parentNode !== root)
+  if (!inPlace) return root.replaceChildren(...next)
+  next.forEach((n, i) => n !== now[i] && root.replaceChild(n, now[i]))
 }
