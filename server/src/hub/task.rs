@@ -209,7 +209,6 @@ impl Actor {
         heavy: bool,
     ) {
         let mut permits = permits;
-        let mut heavy = heavy;
         loop {
             if events.is_empty() {
                 events = self.waiting_pushes();
@@ -217,7 +216,8 @@ impl Actor {
                     break;
                 }
             }
-            let effects = if std::mem::take(&mut heavy) {
+            // Every step of a heavy batch: its messages may wait for a load or a lookup.
+            let effects = if heavy {
                 self.handle_blocking(events).await
             } else {
                 self.core.handle_all(now(), events)
