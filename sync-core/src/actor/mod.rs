@@ -232,8 +232,12 @@ impl DocumentActor {
             Event::Owners(found) => return self.owners_found(now, found, out),
             Event::Loaded { doc, sync_states } => return self.loaded(*doc, sync_states),
             Event::LoadFailed(why) => return self.load_failed(why, out),
-            // Nothing waits for a peer that left; its sync state is persisted at once.
-            Event::Left { peer, conn } => return self.left(&peer, conn, out),
+            // Nothing waits for a peer that left (its sync state is persisted at once), unless
+            // its own earlier messages wait in the backlog: it must not join after leaving.
+            Event::Left { peer, conn } if self.backlog.is_empty() => {
+                return self.left(&peer, conn, out);
+            }
+            event @ Event::Left { .. } => return self.backlog.push_back(event),
             Event::Tick => {
                 if self.retry_at.is_some_and(|at| now >= at) {
                     self.retry_at = None;

@@ -73,6 +73,8 @@ impl DocumentActor {
                 }
             }
         }
+        // Edits that changed nothing are as stored as the document.
+        self.settle_edits(out);
         if unaudited.is_empty() && self.reads.is_empty() {
             // Refusals that came with no change to commit: nothing waits for their lines.
             if !self.pending.is_empty() {

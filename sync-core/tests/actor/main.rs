@@ -14,10 +14,14 @@ mod sim;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use automerge::ReadDoc;
-use fieldsync_core::actor::{AuditAction, Outcome, Refusal};
+use automerge::sync::SyncDoc;
+use automerge::{ActorId, Automerge, ReadDoc};
+use fieldsync_core::actor::{
+    ActorConfig, AuditAction, DocumentActor, Effect, Event, Outcome, Refusal, Who,
+};
 use fieldsync_core::schema::{Author, RegionCode, Role};
-use fieldsync_protocol::{Notice, StorageId};
+use fieldsync_core::{DocumentSync, Kind};
+use fieldsync_protocol::{DocumentId, Notice, PeerId, StorageId};
 use proptest::prelude::*;
 use sim::{RETRY, Sim, peksos};
 
@@ -427,4 +431,98 @@ fn unloading_waits_for_the_retry_after_a_failed_write() {
     assert!(sim.unloads > 0);
     assert_eq!(sim.store.chunks.len(), 1);
     sim.assert_converged();
+}
+
+/// Found by the load generator: a peer whose message waits for the document's load and
+/// which leaves meanwhile does not join once it is loaded (its actor could never end).
+#[test]
+fn a_peer_that_leaves_while_the_document_loads_does_not_join() {
+    let mut actor = DocumentActor::new(ActorConfig::default());
+    let who = Who {
+        peer: PeerId::parse("phone-0").unwrap(),
+        conn: 1,
+        author: peksos("peksos-ani"),
+        device: "device-phone-0".into(),
+        storage: None,
+    };
+    let hello = automerge::sync::Message::encode(
+        Automerge::new()
+            .generate_sync_message(&mut automerge::sync::State::new())
+            .unwrap(),
+    );
+    let effects = actor.handle_all(
+        0,
+        vec![
+            Event::Sync {
+                from: who.clone(),
+                kind: Kind::Sync,
+                data: hello,
+            },
+            Event::Left {
+                peer: who.peer.clone(),
+                conn: who.conn,
+            },
+        ],
+    );
+    assert!(matches!(effects[..], [Effect::Load]));
+    actor.handle(
+        0,
+        Event::Loaded {
+            doc: Box::new(DocumentSync::new(DocumentId::from_bytes([7; 16]))),
+            sync_states: Vec::new(),
+        },
+    );
+    assert_eq!(actor.peers().count(), 0, "the peer joined after it left");
+}
+
+/// Found by the load generator: a server edit that changes nothing (an index entry that is
+/// already there) is answered at once, with nothing to store.
+#[test]
+fn an_edit_that_changes_nothing_is_answered() {
+    let mut actor = DocumentActor::new(ActorConfig::default());
+    let loaded = Event::Loaded {
+        doc: Box::new(DocumentSync::new(DocumentId::from_bytes([7; 16]))),
+        sync_states: Vec::new(),
+    };
+    actor.handle(0, loaded);
+    let edit = |ticket| Event::IndexEdit {
+        ticket,
+        owner: "peksos-ani".into(),
+        actor: ActorId::from(vec![9; 16]),
+        change: Box::new(|tx| fieldsync_core::index::ensure_index(tx, "peksos-ani")),
+    };
+    let effects = actor.handle(0, edit(1));
+    let Some(Effect::Write { ticket, .. }) =
+        effects.iter().find(|e| matches!(e, Effect::Write { .. }))
+    else {
+        panic!("the first edit is written: {effects:?}");
+    };
+    let done = actor.handle(
+        0,
+        Event::Stored {
+            ticket: *ticket,
+            outcome: Outcome::Committed,
+        },
+    );
+    assert!(done.iter().any(|e| matches!(
+        e,
+        Effect::EditDone {
+            ticket: 1,
+            result: Ok(())
+        }
+    )));
+
+    // The same edit again changes nothing: answered, and nothing is written.
+    let effects = actor.handle(0, edit(2));
+    assert!(
+        effects.iter().any(|e| matches!(
+            e,
+            Effect::EditDone {
+                ticket: 2,
+                result: Ok(())
+            }
+        )),
+        "{effects:?}"
+    );
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Write { .. })));
 }
