@@ -125,24 +125,20 @@ impl DocumentActor {
         if self.index_owner.is_some() {
             let refusal =
                 violation("this index document is maintained by the server and is read-only");
-            return self.verdict(
-                now,
-                &from,
-                &before,
-                Err((Refusal::ReadOnly, vec![refusal])),
-                out,
-            );
+            let refusal = Err((Refusal::ReadOnly, vec![refusal]));
+            return self.verdict(now, &from, &before, &BTreeSet::new(), refusal, out);
         }
-        let unknown: Vec<String> = self
-            .actors_since(&before)
-            .into_iter()
-            .filter(|a| !self.owners.contains_key(a))
+        let actors = self.actors_since(&before);
+        let unknown: Vec<String> = actors
+            .iter()
+            .filter(|a| !self.owners.contains_key(*a))
+            .cloned()
             .collect();
         if unknown.is_empty() {
-            let verdict = self.check(&from, &before);
-            return self.verdict(now, &from, &before, verdict, out);
+            let verdict = self.check(&from, &before, &actors);
+            return self.verdict(now, &from, &before, &actors, verdict, out);
         }
-        self.judging = Some((from, before));
+        self.judging = Some((from, before, actors));
         out.push(Effect::LookupOwners(unknown));
     }
 
@@ -152,15 +148,16 @@ impl DocumentActor {
         found: Result<Vec<(String, String)>, ()>,
         out: &mut Vec<Effect>,
     ) {
-        let Some((from, before)) = self.judging.take() else {
+        let Some((from, before, actors)) = self.judging.take() else {
             return;
         };
+        self.resume = true;
         let verdict = match found {
             Ok(found) => {
                 for (actor, device) in found {
                     self.owners.insert(actor, device.into());
                 }
-                self.check(&from, &before)
+                self.check(&from, &before, &actors)
             }
             Err(()) => Err((
                 Refusal::Authorship,
@@ -169,24 +166,26 @@ impl DocumentActor {
                 )],
             )),
         };
-        self.verdict(now, &from, &before, verdict, out);
+        self.verdict(now, &from, &before, &actors, verdict, out);
     }
 
+    /// The actor ids of the changes since `before` (from their metadata: automerge rebuilds
+    /// whole changes to list them, which costs far more).
     fn actors_since(&self, before: &[ChangeHash]) -> BTreeSet<String> {
         let Some(doc) = self.doc.as_ref() else {
             return BTreeSet::new();
         };
         doc.doc()
-            .get_changes(before)
+            .get_changes_meta(before)
             .iter()
-            .map(|c| c.actor_id().to_hex_string())
+            .map(|c| c.actor.to_hex_string())
             .collect()
     }
 
     /// The write rules and authorship: every actor id must be unknown or the sender's.
-    fn check(&self, from: &Who, before: &[ChangeHash]) -> Verdict {
-        for actor in self.actors_since(before) {
-            if let Some(owner) = self.owners.get(&actor)
+    fn check(&self, from: &Who, before: &[ChangeHash], actors: &BTreeSet<String>) -> Verdict {
+        for actor in actors {
+            if let Some(owner) = self.owners.get(actor)
                 && *owner != from.device
             {
                 return Err((
@@ -209,6 +208,7 @@ impl DocumentActor {
         now: Millis,
         from: &Who,
         before: &[ChangeHash],
+        actors: &BTreeSet<String>,
         verdict: Verdict,
         out: &mut Vec<Effect>,
     ) {
@@ -217,10 +217,10 @@ impl DocumentActor {
         }
         match verdict {
             Ok(after) => {
-                let fresh: Vec<String> = self
-                    .actors_since(before)
-                    .into_iter()
-                    .filter(|a| !self.owners.contains_key(a))
+                let fresh: Vec<String> = actors
+                    .iter()
+                    .filter(|a| !self.owners.contains_key(*a))
+                    .cloned()
                     .collect();
                 for actor in &fresh {
                     self.owners.insert(actor.clone(), from.device.clone());

@@ -92,8 +92,8 @@ pub struct DocumentActor {
     reads: Vec<u64>,
     /// The write storage has not answered yet.
     in_flight: Option<InFlight>,
-    /// A peer's changes applied, waiting for their actor ids' owners.
-    judging: Option<(Who, Vec<ChangeHash>)>,
+    /// A peer's changes applied (and their actor ids), waiting for the ids' owners.
+    judging: Option<(Who, Vec<ChangeHash>, BTreeSet<String>)>,
     /// A load was asked for and not answered.
     loading: bool,
     /// Events that arrived while the actor waited for storage, in order.
