@@ -526,3 +526,41 @@ fn an_edit_that_changes_nothing_is_answered() {
     );
     assert!(!effects.iter().any(|e| matches!(e, Effect::Write { .. })));
 }
+
+/// Step by step: two phones' changes that arrive together cost one write, even when one of
+/// them brings an actor id that storage must be asked about first.
+#[test]
+fn an_owners_lookup_does_not_split_a_batch() {
+    let mut sim = Sim::new(1);
+    let ani = sim.phone("peksos-ani", false);
+    let citra = sim.phone("peksos-citra", false);
+    sim.connect(ani, 0);
+    sim.connect(citra, 0);
+    sim.settle();
+    let stored = sim.store.chunks.len();
+
+    // Step 1: Citra (whose actor id the server has not seen) and Ani edit; both messages
+    // reach the server in one batch.
+    sim.phone_edits(citra);
+    sim.phone_edits(ani);
+    let mut batch = Vec::new();
+    for phone in [citra, ani] {
+        let from = sim.who(phone);
+        let queue = sim.up.get_mut(&(phone, from.conn)).unwrap();
+        while let Some(data) = queue.pop_front() {
+            batch.push(Event::Sync {
+                from: from.clone(),
+                kind: Kind::Sync,
+                data,
+            });
+        }
+    }
+    sim.feed(0, batch);
+
+    // Step 2: one write holds both changes; once it is stored, nothing more is written.
+    sim.answer(0, Outcome::Committed);
+    assert!(sim.processes[0].write.is_none(), "the batch was split");
+    assert_eq!(sim.store.chunks.len(), stored + 1);
+    sim.settle();
+    sim.assert_converged();
+}
