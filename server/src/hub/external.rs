@@ -15,11 +15,13 @@
 
 use std::sync::Arc;
 
+use fieldsync_core::actor::Event;
 use fieldsync_core::schema::{DocKind, RegionCode};
 use fieldsync_protocol::DocumentId;
 use tokio::sync::{broadcast, watch};
 
-use super::{Actor, Changed, Command, Hub, placement, read_state};
+use super::task::Actor;
+use super::{Changed, Command, Hub};
 use crate::storage::{Elsewhere, Storage};
 
 /// Most of this process's changes told to the others in one go.
@@ -181,7 +183,7 @@ impl Hub {
 }
 
 /// Tells the other processes every change this process made durable (its own commits: a
-/// change caught up from elsewhere is not announced here, see [`Actor::catch_up`]), taking
+/// change caught up from elsewhere is not announced here, see `Actor::catch_up`), taking
 /// together whatever queued up meanwhile.
 async fn tell(
     mut changes: broadcast::Receiver<Changed>,
@@ -224,40 +226,24 @@ async fn tell(
 }
 
 impl Actor {
-    /// Applies what other processes stored since this one last read the document, then
-    /// relays it to every peer, and writes nothing: it is stored. Live views here hear of it
-    /// from the process that committed it ([`Heard`]), not from this actor, so that each
-    /// change is announced once and caseload indexes are written by that process alone.
-    pub(super) async fn catch_up(&mut self) {
-        if self.doc.is_none() {
-            return; // loaded afresh, with everything, when next needed
-        }
-        let stored = match self.hub.0.storage.catch_up(self.id).await {
-            Ok(Some(stored)) => stored,
-            Ok(None) => return,
+    /// Reads what other processes stored since this one last read the document, for the core
+    /// to apply and relay ([`fieldsync_core::actor::Effect::CatchUp`]); nothing is written (it
+    /// is stored). Live views here hear of it from the process that committed it ([`Heard`]),
+    /// not from this actor, so that each change is announced once and caseload indexes are
+    /// written by that process alone.
+    pub(super) async fn catch_up(&mut self) -> Option<Event> {
+        match self.hub.0.storage.catch_up(self.id).await {
+            Ok(Some(stored)) => Some(Event::External {
+                bytes: stored.bytes,
+                chunks: stored.chunks,
+            }),
+            Ok(None) => None,
             Err(e) => {
                 // The next notice, or the next load, brings them.
                 tracing::warn!(doc = %self.id, "cannot read other processes' changes: {e}");
-                return;
+                None
             }
-        };
-        let doc = self.doc.as_mut().expect("checked above");
-        let before = doc.heads();
-        if let Err(e) = doc.apply_stored(&stored.bytes, stored.chunks) {
-            tracing::error!(doc = %self.id, "other processes' changes not applied, unloading: {e}");
-            self.unload().await;
-            return;
         }
-        if doc.heads() == before {
-            return;
-        }
-        if self.index_owner.is_none() {
-            self.current = read_state(doc);
-        }
-        // What this process's next change of the document is compared against.
-        self.placed = placement(self.current.as_ref());
-        // Nothing to commit: this sends the new changes to every peer with the document open.
-        self.commit_and_reply().await;
     }
 }
 

@@ -1,31 +1,21 @@
-//! Where a document's memory goes: loading it from storage on demand, persisting peers' sync
-//! states, compaction into a snapshot, the cache budget and unloading. Part of the document
-//! actor.
+//! Where a document's memory goes: loading it from storage when the core asks
+//! ([`Effect::Load`](fieldsync_core::actor::Effect::Load)), on a blocking thread when it is
+//! large, within the document limits; the cache budget the core's estimates are held to; and
+//! forgetting a document the core unloaded or dropped. Part of the document actor task.
 
-use std::collections::HashSet;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use fieldsync_core::actor::{Event, LoadFailure};
 use fieldsync_core::{DocumentSync, SyncError};
-use fieldsync_protocol::StorageId;
 
-use super::{Actor, Command, placement, read_state};
-use crate::storage::Write;
-
-/// Why a document could not be loaded.
-#[derive(Debug)]
-pub(super) enum LoadFailure {
-    /// It exceeds the document limits.
-    Oversized,
-    /// Storage failed, or the stored bytes are damaged.
-    Failed,
-}
+use super::Command;
+use super::task::{Actor, HEAVY_BYTES};
 
 impl Actor {
-    /// Loads the document from storage (or starts it empty). A stored document over the
-    /// limits is refused before automerge reads it, logged and counted; a large one is loaded
-    /// on a blocking thread.
-    pub(super) async fn load(&mut self) -> Result<(), LoadFailure> {
+    /// Loads the document from storage (or starts it empty), with the sync states persisted
+    /// for peers' storage ids. A stored document over the limits is refused before automerge
+    /// reads it, logged and counted; a large one is loaded on a blocking thread.
+    pub(super) async fn load(&mut self) -> Event {
         let unlimited = self
             .hub
             .0
@@ -38,15 +28,19 @@ impl Actor {
         } else {
             self.hub.0.config.document_limits
         };
-        let stored = self.hub.0.storage.load(self.id).await.map_err(|e| {
-            tracing::error!(doc = %self.id, "cannot load document: {e}");
-            LoadFailure::Failed
-        })?;
+        let stored = match self.hub.0.storage.load(self.id).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::error!(doc = %self.id, "cannot load document: {e}");
+                return Event::LoadFailed(LoadFailure::Failed);
+            }
+        };
+        let mut sync_states = Vec::new();
         let loaded = match stored {
             Some(s) => {
-                self.persisted = s.sync_states;
+                sync_states.extend(s.sync_states);
                 let (id, chunks) = (self.id, s.chunks);
-                if s.bytes.len() as u64 > super::HEAVY_BYTES {
+                if s.bytes.len() as u64 > HEAVY_BYTES {
                     let permit = self
                         .hub
                         .0
@@ -79,23 +73,14 @@ impl Actor {
                     doc = %self.id,
                     "stored document refused, not loaded: {e} (raise the document limits to serve it)"
                 );
-                return Err(LoadFailure::Oversized);
+                return Event::LoadFailed(LoadFailure::Oversized);
             }
             Err(e) => {
                 tracing::error!(doc = %self.id, "cannot load document: {e}");
-                return Err(LoadFailure::Failed);
+                return Event::LoadFailed(LoadFailure::Failed);
             }
         };
-        for (peer, link) in &self.links {
-            let state = self.parked.remove(peer).or_else(|| {
-                link.storage
-                    .as_ref()
-                    .and_then(|s| self.persisted.get(s).cloned())
-            });
-            doc.add_peer(peer.clone(), state.as_deref());
-        }
-        self.index_owner = fieldsync_core::index::index_owner(doc.doc());
-        if unlimited || self.index_owner.is_some() {
+        if unlimited || fieldsync_core::index::index_owner(doc.doc()).is_some() {
             // An index grows with its caseload, through the server's own edits; what a peer
             // sends it is still held to the change limits (and then refused by the rules).
             let config = self.hub.0.config.document_limits;
@@ -105,89 +90,38 @@ impl Actor {
                 ..config
             });
         }
-        self.current = if self.index_owner.is_some() {
-            None
-        } else {
-            read_state(&doc)
-        };
-        self.placed = placement(self.current.as_ref());
-        self.doc = Some(doc);
-        self.touch_cache();
         crate::metrics::document_loaded();
-        Ok(())
-    }
-
-    pub(super) async fn persist_sync_states(&mut self, states: Vec<(StorageId, Vec<u8>)>) {
-        for (storage, state) in states {
-            if self.persisted.get(&storage) == Some(&state) {
-                continue;
-            }
-            let write = Write::SyncState {
-                doc: self.id,
-                storage: storage.clone(),
-                state: state.clone(),
-            };
-            match self.hub.0.writer.write(write).await {
-                Ok(()) => {
-                    self.persisted.insert(storage, state);
-                }
-                // A lost sync state only costs the peer a longer exchange next time.
-                Err(e) => tracing::warn!(doc = %self.id, "sync state not saved: {e}"),
-            }
+        Event::Loaded {
+            doc: Box::new(doc),
+            sync_states,
         }
     }
 
-    pub(super) async fn compact(&mut self) {
-        let Some(doc) = self.doc.as_mut() else { return };
-        if !doc.wants_compaction() {
-            return;
-        }
-        let Some(snapshot) = doc.snapshot() else {
+    /// Holds the loaded document to the cache budget, as the most recently used; the
+    /// documents that no longer fit are asked to unload.
+    pub(super) fn touch_cache(&mut self) {
+        let Some(size) = self.resident.take() else {
             return;
         };
-        // Storage deletes only the rows whose every change is in the snapshot: another
-        // process may have stored changes this one never loaded.
-        let covers: HashSet<_> = doc
-            .doc()
-            .get_changes_meta(&[])
-            .into_iter()
-            .map(|c| c.hash)
-            .collect();
-        let len = snapshot.len();
-        match self
-            .hub
-            .0
-            .writer
-            .write(Write::Compact {
-                doc: self.id,
-                snapshot,
-                covers: Arc::new(covers),
-            })
-            .await
-        {
-            Ok(()) => doc.compacted(len),
-            Err(e) => tracing::warn!(doc = %self.id, "compaction failed, chunks kept: {e}"),
+        if self.core.document().is_none() {
+            return;
         }
-    }
-
-    pub(super) fn touch_cache(&mut self) {
-        let Some(doc) = &self.doc else { return };
         let victims = self
             .hub
             .0
             .cache
             .lock()
             .expect("cache lock poisoned")
-            .touch(self.id, doc.approx_memory());
+            .touch(self.id, size);
         for victim in victims {
             self.hub.send_existing(victim, Command::Unload);
         }
     }
 
-    pub(super) async fn unload(&mut self) {
-        let Some(doc) = self.doc.take() else { return };
-        self.current = None;
-        tracing::debug!(doc = %self.id, "unloading");
+    /// The document left memory (unloaded, or dropped as untrustworthy): it no longer counts
+    /// against the budget, and this process no longer holds its chunks.
+    pub(super) fn forget_document(&mut self) {
+        self.resident = None;
         self.hub
             .0
             .cache
@@ -195,13 +129,5 @@ impl Actor {
             .expect("cache lock poisoned")
             .remove(self.id);
         self.hub.0.storage.forget(self.id);
-        let mut to_persist = Vec::new();
-        for (peer, state) in doc.encoded_sync_states() {
-            if let Some(storage) = self.links.get(&peer).and_then(|l| l.storage.clone()) {
-                to_persist.push((storage, state.clone()));
-            }
-            self.parked.insert(peer, state);
-        }
-        self.persist_sync_states(to_persist).await;
     }
 }

@@ -1,6 +1,8 @@
 //! Peers waiting for a document that does not exist yet: they asked for it (`request`), were
 //! told `doc-unavailable`, and are given it if some peer creates it while they stay connected.
-//! Part of the document actor.
+//! The core decides who waits ([`Effect::Wait`](fieldsync_core::actor::Effect::Wait): not
+//! administrators, who read everything and would be remembered for every id they ever tried);
+//! this registry keeps them. Part of the document actor task.
 //!
 //! Each connection may wait for at most [`crate::Limits::max_waiting_per_connection`]
 //! documents ([`Waits`]); a request beyond it is answered `doc-unavailable` like any other
@@ -11,11 +13,11 @@
 
 use std::collections::HashMap;
 
-use fieldsync_core::DocumentSync;
-use fieldsync_core::schema::Role;
+use fieldsync_core::actor::{Event, Who};
 use fieldsync_protocol::{DocumentId, PeerId};
 
-use super::{Actor, Hub, PeerLink};
+use super::task::Actor;
+use super::{Hub, PeerLink};
 use crate::link::WaitSlot;
 
 /// Waiting peers of documents without an actor.
@@ -29,32 +31,29 @@ pub(super) struct Waiting {
 }
 
 impl Actor {
-    /// Remembers a peer that asked for the document before it exists, within its
-    /// connection's limit. Administrators are not remembered: they read everything, and
-    /// their requests would keep actors for every id they ever tried.
-    pub(super) fn wait(&mut self, link: &PeerLink) {
-        if link.author.role == Role::Admin
-            || self
-                .waiting
-                .get(&link.peer)
-                .is_some_and(|w| w.link.conn == link.conn)
+    /// Remembers a peer the core says waits for the document (it asked before the document
+    /// existed), within its connection's limit.
+    pub(super) fn wait(&mut self, who: &Who) {
+        let Some(link) = self.links.get(&(who.peer.clone(), who.conn)) else {
+            return;
+        };
+        if self
+            .waiting
+            .get(&who.peer)
+            .is_some_and(|w| w.link.conn == who.conn)
         {
             return;
         }
         match link.waits.take() {
             Some(slot) => {
-                self.waiting.insert(
-                    link.peer.clone(),
-                    Waiting {
-                        link: link.clone(),
-                        _slot: slot,
-                    },
-                );
+                let link = link.clone();
+                self.waiting
+                    .insert(who.peer.clone(), Waiting { link, _slot: slot });
             }
             None => {
                 if link.waits.first_time_full() {
                     tracing::info!(
-                        peer = %link.peer,
+                        peer = %who.peer,
                         "peer waits for {} documents that do not exist; further ones are not remembered",
                         link.waits.max()
                     );
@@ -63,16 +62,19 @@ impl Actor {
         }
     }
 
-    /// Once the document exists, gives it to the waiting peers that may read it.
-    pub(super) fn attach_waiting(&mut self) {
-        if self.waiting.is_empty() || !self.doc.as_ref().is_some_and(DocumentSync::exists) {
-            return;
+    /// Once the document exists, it is pushed to the waiting peers (the core gives it to
+    /// those that may read it).
+    pub(super) fn waiting_pushes(&mut self) -> Vec<Event> {
+        if self.waiting.is_empty() || !self.core.exists() {
+            return Vec::new();
         }
-        for (_, waiting) in std::mem::take(&mut self.waiting) {
-            if self.readable(&waiting.link.author) {
-                self.attach(&waiting.link);
-            }
-        }
+        let waiting = std::mem::take(&mut self.waiting);
+        waiting
+            .into_values()
+            .map(|w| Event::Push {
+                to: self.remember(w.link),
+            })
+            .collect()
     }
 
     /// The peer's connection `conn` closed.
@@ -80,13 +82,6 @@ impl Actor {
         if self.waiting.get(peer).is_some_and(|w| w.link.conn == conn) {
             self.waiting.remove(peer);
         }
-    }
-
-    /// Only waiting peers left and no document yet: the actor may end.
-    pub(super) fn only_waiting(&self) -> bool {
-        self.links.is_empty()
-            && !self.waiting.is_empty()
-            && !self.doc.as_ref().is_some_and(DocumentSync::exists)
     }
 }
 

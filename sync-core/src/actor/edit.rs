@@ -1,6 +1,7 @@
 //! Changes made on the server in a person's name (a supervisor's decision from the web), and
 //! the server's own changes to index documents: judged by the same rules as a peer's, answered
-//! only once stored ([`Effect::EditDone`] after [`super::Event::Stored`]).
+//! only once stored ([`Effect::EditDone`] after [`super::Event::Stored`]). Reads in a person's
+//! name are answered once audited ([`Effect::ReadDone`]).
 
 use automerge::ActorId;
 
@@ -8,6 +9,30 @@ use super::{AuditAction, DocumentActor, EditError, EditFn, Editor, Effect, Milli
 use crate::schema::{FieldDocument, check_change};
 
 impl DocumentActor {
+    /// A person reads the document: audited with the next write, then answered.
+    pub(super) fn read(
+        &mut self,
+        now: Millis,
+        ticket: u64,
+        editor: &Editor,
+        out: &mut Vec<Effect>,
+    ) {
+        if !self.exists() || !self.readable(&editor.author) {
+            return out.push(Effect::ReadDone {
+                ticket,
+                state: None,
+            });
+        }
+        self.pending.push(Record::Audit {
+            at: now,
+            device: editor.device.clone(),
+            user: editor.author.user.clone().unwrap_or_default(),
+            action: AuditAction::Read,
+            detail: super::kind_of(self.current.as_ref()),
+        });
+        self.reads.push(ticket);
+    }
+
     /// Makes the change under `actor`, bound to the editor's device, and judges it: refused,
     /// it is undone.
     pub(super) fn edit(

@@ -1,11 +1,12 @@
 //! What goes into the document actor ([`Event`]) and what comes out ([`Effect`]), and the
 //! values both carry.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use automerge::transaction::Transaction;
-use automerge::{ActorId, AutomergeError};
-use fieldsync_protocol::{Notice, PeerId};
+use automerge::{ActorId, AutomergeError, ChangeHash};
+use fieldsync_protocol::{Notice, PeerId, StorageId};
 
 use crate::document::{Commit, DocumentSync, Kind};
 use crate::schema::{Author, DocKind, FieldDocument, RegionCode, Violation};
@@ -23,6 +24,8 @@ pub struct Who {
     pub author: Arc<Author>,
     /// The enrolled device behind the connection, which owns the actor ids it writes under.
     pub device: Arc<str>,
+    /// Where the peer's sync state is persisted (its storage id), unless it is ephemeral.
+    pub storage: Option<StorageId>,
 }
 
 /// Who makes a server-side edit: the person, and the device the audit log and actor ids name
@@ -95,8 +98,15 @@ pub enum Event {
         actor: ActorId,
         change: EditFn,
     },
-    /// The document as stored, after an [`Effect::Load`].
-    Loaded(Box<DocumentSync>),
+    /// A person reads the document on the server (a page of the web): answered
+    /// [`Effect::ReadDone`], with the state only once the read is audited.
+    Read { ticket: u64, editor: Editor },
+    /// The document as stored, after an [`Effect::Load`], with the sync states persisted for
+    /// peers' storage ids.
+    Loaded {
+        doc: Box<DocumentSync>,
+        sync_states: Vec<(StorageId, Vec<u8>)>,
+    },
     /// Storage could not give the document ([`Effect::Load`]).
     LoadFailed(LoadFailure),
     /// The owners storage knows of the actor ids of an [`Effect::LookupOwners`] (actor id,
@@ -104,11 +114,16 @@ pub enum Event {
     Owners(Result<Vec<(String, String)>, ()>),
     /// Storage's answer to the [`Effect::Write`] with this ticket.
     Stored { ticket: u64, outcome: Outcome },
+    /// Storage says another process stored changes of the document.
+    StoredElsewhere,
     /// Chunks another process stored that this document lacks (`chunks` of them,
-    /// concatenated), read after storage said the document changed elsewhere.
+    /// concatenated): the answer to [`Effect::CatchUp`].
     External { bytes: Vec<u8>, chunks: usize },
     /// Time passed: a rolled-back document asks its peers again once `retry_after_ms` is up.
     Tick,
+    /// Free the document's memory (the cache needs room, or nobody touched it for long),
+    /// once what is under way is settled: answered [`Effect::Unloaded`].
+    Unload,
 }
 
 impl std::fmt::Debug for Event {
@@ -120,12 +135,15 @@ impl std::fmt::Debug for Event {
             Self::Left { peer, .. } => ("left", Some(peer)),
             Self::Edit { .. } => ("edit", None),
             Self::IndexEdit { .. } => ("index-edit", None),
-            Self::Loaded(_) => ("loaded", None),
+            Self::Read { .. } => ("read", None),
+            Self::Loaded { .. } => ("loaded", None),
             Self::LoadFailed(_) => ("load-failed", None),
             Self::Owners(_) => ("owners", None),
             Self::Stored { .. } => ("stored", None),
+            Self::StoredElsewhere => ("stored-elsewhere", None),
             Self::External { .. } => ("external", None),
             Self::Tick => ("tick", None),
+            Self::Unload => ("unload", None),
         };
         f.debug_struct("Event")
             .field("kind", &name)
@@ -173,15 +191,27 @@ pub enum Effect {
     },
     /// Send an `error` with this text and close the peer's connection.
     Disconnect { to: (PeerId, u64), reason: String },
-    /// The peer stopped syncing the document: persist its sync state (for its storage id).
+    /// Persist a peer's sync state under its storage id (it left, or the document is
+    /// unloaded); nothing waits for it.
     Persist {
-        to: (PeerId, u64),
+        storage: StorageId,
         sync_state: Vec<u8>,
+    },
+    /// Replace the stored chunks whose every change is in `covers` by `snapshot`, in one
+    /// transaction; answer with [`Event::Stored`] carrying `ticket`. Another process's chunks
+    /// stay.
+    Compact {
+        ticket: u64,
+        snapshot: Vec<u8>,
+        covers: HashSet<ChangeHash>,
     },
     /// Load the document from storage and answer [`Event::Loaded`] or [`Event::LoadFailed`].
     Load,
     /// Look up which devices own these actor ids and answer [`Event::Owners`].
     LookupOwners(Vec<String>),
+    /// Read the chunks other processes stored that this process has not applied, and answer
+    /// [`Event::External`] (nothing when there are none).
+    CatchUp,
     /// A request for a document that does not exist: the runtime may remember the peer and
     /// [`Event::Push`] it the document once it exists.
     Wait(Who),
@@ -190,19 +220,44 @@ pub enum Effect {
         ticket: u64,
         result: Result<(), EditError>,
     },
+    /// The answer to [`Event::Read`]: the state, once the read is audited; `None` if the
+    /// document does not exist, the reader may not read it, or the audit was not stored.
+    ReadDone {
+        ticket: u64,
+        state: Option<Box<FieldDocument>>,
+    },
     /// A change is stored: what live views and caseloads compare it against.
     Changed(Placement),
-    /// A change was refused: for the runtime's log line (no personal data in it).
+    /// A peer's change was refused: for the runtime's log line and metrics (no personal data
+    /// in it). The peer was told, and the refusal is audited.
     Refused {
-        peer: PeerId,
+        to: (PeerId, u64),
+        reason: Refusal,
         violations: usize,
         first: String,
     },
     /// The document in memory can no longer be trusted: it was dropped, and is loaded again
     /// when next needed.
     Dropped(String),
-    /// The document is loaded and its memory may have changed (for the cache budget).
+    /// The document is loaded and was just used; its memory may have changed (for the cache
+    /// budget).
     Resident { approx_memory: usize },
+    /// The document left memory ([`Event::Unload`]); peers stay, and it is loaded again when
+    /// next needed.
+    Unloaded,
+}
+
+/// Why a peer's change was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The write rules (role, type, area, append-only history, schema).
+    Rules,
+    /// The change's actor id belongs to another device, or authorship could not be checked.
+    Authorship,
+    /// Someone wrote to a server-maintained index document.
+    ReadOnly,
+    /// Over the change or document size limits.
+    TooLarge,
 }
 
 /// A message to one peer; the runtime encodes it (and numbers notices).

@@ -8,14 +8,18 @@ use automerge::ChangeHash;
 use fieldsync_protocol::{Notice, NoticeViolation};
 
 use super::{
-    AuditAction, DocumentActor, Effect, Millis, Outgoing, Record, Who, audit, kind_of, too_large,
-    violation,
+    AuditAction, DocumentActor, Effect, Millis, Outgoing, Record, Refusal, Who, audit, kind_of,
+    too_large, violation,
 };
 use crate::document::{Kind, Receipt, SyncError};
-use crate::schema::{Role, Violation, check_applied};
+use crate::schema::{FieldDocument, Role, Violation, check_applied};
+
+/// What the rules made of a change: the state after it, or why it is refused.
+type Verdict = Result<Option<FieldDocument>, (Refusal, Vec<Violation>)>;
 
 impl DocumentActor {
-    /// Registers the peer's connection, replacing an older connection of the same peer.
+    /// Registers the peer's connection, replacing an older connection of the same peer. A
+    /// peer new to the document starts from the sync state persisted for its storage id.
     fn attach(&mut self, who: &Who) {
         let Some(doc) = self.doc.as_mut() else { return };
         match self.links.get(&who.peer) {
@@ -26,7 +30,8 @@ impl DocumentActor {
             None => {}
         }
         if !doc.has_peer(&who.peer) {
-            doc.add_peer(who.peer.clone(), None);
+            let persisted = who.storage.as_ref().and_then(|s| self.persisted.get(s));
+            doc.add_peer(who.peer.clone(), persisted.map(Vec::as_slice));
         }
         self.links.insert(who.peer.clone(), who.clone());
     }
@@ -36,16 +41,6 @@ impl DocumentActor {
     pub(super) fn push(&mut self, to: Who) {
         if self.exists() && !self.links.contains_key(&to.peer) && self.readable(&to.author) {
             self.attach(&to);
-        }
-    }
-
-    /// A peer whose persisted sync state is known starts from it (the runtime looks it up by
-    /// the peer's storage id before the first message).
-    pub fn resume(&mut self, who: &Who, sync_state: &[u8]) {
-        if let Some(doc) = self.doc.as_mut()
-            && !self.links.contains_key(&who.peer)
-        {
-            doc.add_peer(who.peer.clone(), Some(sync_state));
         }
     }
 
@@ -102,7 +97,8 @@ impl DocumentActor {
                 if let Err(e) = doc.refuse(&from.peer, &heads) {
                     self.drop_document(format!("cannot silence a peer: {e}"), out);
                 }
-                self.refused(now, &from, heads, vec![too_large(&e)], out);
+                let refusal = (Refusal::TooLarge, vec![too_large(&e)]);
+                self.refused(now, &from, heads, refusal, out);
             }
             Err(SyncError::Poisoned) => {
                 self.links.remove(&from.peer);
@@ -129,18 +125,20 @@ impl DocumentActor {
         if self.index_owner.is_some() {
             let refusal =
                 violation("this index document is maintained by the server and is read-only");
-            return self.verdict(now, &from, &before, Err(vec![refusal]), out);
+            let refusal = Err((Refusal::ReadOnly, vec![refusal]));
+            return self.verdict(now, &from, &before, &BTreeSet::new(), refusal, out);
         }
-        let unknown: Vec<String> = self
-            .actors_since(&before)
-            .into_iter()
-            .filter(|a| !self.owners.contains_key(a))
+        let actors = self.actors_since(&before);
+        let unknown: Vec<String> = actors
+            .iter()
+            .filter(|a| !self.owners.contains_key(*a))
+            .cloned()
             .collect();
         if unknown.is_empty() {
-            let verdict = self.check(&from, &before);
-            return self.verdict(now, &from, &before, verdict, out);
+            let verdict = self.check(&from, &before, &actors);
+            return self.verdict(now, &from, &before, &actors, verdict, out);
         }
-        self.judging = Some((from, before));
+        self.judging = Some((from, before, actors));
         out.push(Effect::LookupOwners(unknown));
     }
 
@@ -150,51 +148,57 @@ impl DocumentActor {
         found: Result<Vec<(String, String)>, ()>,
         out: &mut Vec<Effect>,
     ) {
-        let Some((from, before)) = self.judging.take() else {
+        let Some((from, before, actors)) = self.judging.take() else {
             return;
         };
+        self.resume = true;
         let verdict = match found {
             Ok(found) => {
                 for (actor, device) in found {
                     self.owners.insert(actor, device.into());
                 }
-                self.check(&from, &before)
+                self.check(&from, &before, &actors)
             }
-            Err(()) => Err(vec![violation(
-                "the server cannot check authorship now; try again later",
-            )]),
+            Err(()) => Err((
+                Refusal::Authorship,
+                vec![violation(
+                    "the server cannot check authorship now; try again later",
+                )],
+            )),
         };
-        self.verdict(now, &from, &before, verdict, out);
+        self.verdict(now, &from, &before, &actors, verdict, out);
     }
 
+    /// The actor ids of the changes since `before` (from their metadata: automerge rebuilds
+    /// whole changes to list them, which costs far more).
     fn actors_since(&self, before: &[ChangeHash]) -> BTreeSet<String> {
         let Some(doc) = self.doc.as_ref() else {
             return BTreeSet::new();
         };
         doc.doc()
-            .get_changes(before)
+            .get_changes_meta(before)
             .iter()
-            .map(|c| c.actor_id().to_hex_string())
+            .map(|c| c.actor.to_hex_string())
             .collect()
     }
 
     /// The write rules and authorship: every actor id must be unknown or the sender's.
-    fn check(
-        &self,
-        from: &Who,
-        before: &[ChangeHash],
-    ) -> Result<Option<crate::schema::FieldDocument>, Vec<Violation>> {
-        for actor in self.actors_since(before) {
-            if let Some(owner) = self.owners.get(&actor)
+    fn check(&self, from: &Who, before: &[ChangeHash], actors: &BTreeSet<String>) -> Verdict {
+        for actor in actors {
+            if let Some(owner) = self.owners.get(actor)
                 && *owner != from.device
             {
-                return Err(vec![violation(format!(
-                    "changes under actor id {actor} belong to another device; write under this device's own actor ids"
-                ))]);
+                return Err((
+                    Refusal::Authorship,
+                    vec![violation(format!(
+                        "changes under actor id {actor} belong to another device; write under this device's own actor ids"
+                    ))],
+                ));
             }
         }
         let doc = self.doc.as_ref().expect("check needs a loaded document");
         check_applied(doc.doc(), before, self.current.as_ref(), &from.author)
+            .map_err(|v| (Refusal::Rules, v))
     }
 
     /// Accepted, the change becomes the current state, its new actor ids the sender's; refused,
@@ -204,7 +208,8 @@ impl DocumentActor {
         now: Millis,
         from: &Who,
         before: &[ChangeHash],
-        verdict: Result<Option<crate::schema::FieldDocument>, Vec<Violation>>,
+        actors: &BTreeSet<String>,
+        verdict: Verdict,
         out: &mut Vec<Effect>,
     ) {
         if self.doc.is_none() {
@@ -212,10 +217,10 @@ impl DocumentActor {
         }
         match verdict {
             Ok(after) => {
-                let fresh: Vec<String> = self
-                    .actors_since(before)
-                    .into_iter()
-                    .filter(|a| !self.owners.contains_key(a))
+                let fresh: Vec<String> = actors
+                    .iter()
+                    .filter(|a| !self.owners.contains_key(*a))
+                    .cloned()
                     .collect();
                 for actor in &fresh {
                     self.owners.insert(actor.clone(), from.device.clone());
@@ -232,13 +237,13 @@ impl DocumentActor {
                     .push(audit(now, from, AuditAction::Write, detail));
                 self.enforce_read(out);
             }
-            Err(violations) => {
+            Err(refusal) => {
                 let doc = self.doc.as_mut().expect("checked above");
                 let heads = doc.heads();
                 if let Err(e) = doc.refuse(&from.peer, before) {
                     self.drop_document(format!("cannot undo a refused change: {e}"), out);
                 }
-                self.refused(now, from, heads, violations, out);
+                self.refused(now, from, heads, refusal, out);
             }
         }
     }
@@ -250,7 +255,7 @@ impl DocumentActor {
         now: Millis,
         from: &Who,
         heads: Vec<ChangeHash>,
-        violations: Vec<Violation>,
+        (reason, violations): (Refusal, Vec<Violation>),
         out: &mut Vec<Effect>,
     ) {
         let first = violations
@@ -258,7 +263,8 @@ impl DocumentActor {
             .map(Violation::to_string)
             .unwrap_or_default();
         out.push(Effect::Refused {
-            peer: from.peer.clone(),
+            to: (from.peer.clone(), from.conn),
+            reason,
             violations: violations.len(),
             first: first.clone(),
         });

@@ -20,13 +20,19 @@
 //! - **A failed write rolls back.** The document returns to what is stored, every peer is asked
 //!   to send its changes again, and after `retry_after_ms` (a [`Event::Tick`]) the actor asks.
 //! - **Nothing is sent unaudited.** A connection's first sync of an existing document waits for
-//!   its `read` audit line to be stored.
+//!   its `read` audit line to be stored, and a read on the server ([`Event::Read`]) is answered
+//!   only once its line is.
+//!
+//! `mod.rs` holds the flow (events in order, what waits for storage, loading and unloading,
+//! peers leaving, other processes' changes); `settle.rs` what is written and answered once a
+//! batch of events is handled; `judge.rs` the read rule, the write rules and relaying; `edit.rs`
+//! server-side and index edits.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use automerge::ChangeHash;
-use fieldsync_protocol::PeerId;
+use fieldsync_protocol::{PeerId, StorageId};
 
 use crate::document::{Commit, DocumentSync};
 use crate::limits::LimitError;
@@ -35,10 +41,11 @@ use crate::schema::{Author, DocKind, FieldDocument, RegionCode, Violation};
 mod edit;
 mod events;
 mod judge;
+mod settle;
 
 pub use events::{
     AuditAction, EditError, EditFn, Editor, Effect, Event, LoadFailure, Millis, Outcome, Outgoing,
-    Placement, Record, Who,
+    Placement, Record, Refusal, Who,
 };
 
 /// The actor's settings.
@@ -73,20 +80,31 @@ pub struct DocumentActor {
     readers: BTreeSet<(PeerId, u64)>,
     /// Which device owns each actor id seen in this document's changes.
     owners: BTreeMap<String, Arc<str>>,
+    /// Sync states stored for peers' storage ids, as loaded and as since persisted.
+    persisted: BTreeMap<StorageId, Vec<u8>>,
+    /// Sync states of connected peers while the document is unloaded.
+    parked: BTreeMap<PeerId, Vec<u8>>,
     /// Audit lines and bindings to store with the next write.
     pending: Vec<Record>,
     /// Accepted edits waiting for their changes to be stored.
     edits: Vec<(u64, Vec<ChangeHash>)>,
+    /// Reads on the server whose audit lines are in `pending`.
+    reads: Vec<u64>,
     /// The write storage has not answered yet.
     in_flight: Option<InFlight>,
-    /// A peer's changes applied, waiting for their actor ids' owners.
-    judging: Option<(Who, Vec<ChangeHash>)>,
+    /// A peer's changes applied (and their actor ids), waiting for the ids' owners.
+    judging: Option<(Who, Vec<ChangeHash>, BTreeSet<String>)>,
     /// A load was asked for and not answered.
     loading: bool,
     /// Events that arrived while the actor waited for storage, in order.
     backlog: VecDeque<Event>,
+    /// The backlog waited for a load or a lookup, not a write: it goes on before anything is
+    /// written, so that one batch of events still costs one write.
+    resume: bool,
     /// After a failed write: when to ask the peers again.
     retry_at: Option<Millis>,
+    /// An [`Event::Unload`] waits for what is under way.
+    unload: bool,
     next_ticket: u64,
 }
 
@@ -98,6 +116,10 @@ struct InFlight {
     readers: Vec<(PeerId, u64)>,
     /// Sync messages waiting for those audit lines.
     held: Vec<(PeerId, Vec<u8>)>,
+    /// Reads on the server audited by this write.
+    reads: Vec<u64>,
+    /// A compaction into a snapshot of this many bytes.
+    compaction: Option<usize>,
 }
 
 impl DocumentActor {
@@ -112,13 +134,18 @@ impl DocumentActor {
             links: BTreeMap::new(),
             readers: BTreeSet::new(),
             owners: BTreeMap::new(),
+            persisted: BTreeMap::new(),
+            parked: BTreeMap::new(),
             pending: Vec::new(),
             edits: Vec::new(),
+            reads: Vec::new(),
             in_flight: None,
             judging: None,
             loading: false,
             backlog: VecDeque::new(),
+            resume: false,
             retry_at: None,
+            unload: false,
             next_ticket: 0,
         }
     }
@@ -162,23 +189,6 @@ impl DocumentActor {
         }
     }
 
-    /// Frees the document's memory: every peer's sync state, to persist or to give back to
-    /// [`Event::Loaded`] later. Refused (`None`) while the actor waits for storage.
-    pub fn unload(&mut self) -> Option<Vec<(Who, Vec<u8>)>> {
-        if self.busy() {
-            return None;
-        }
-        let doc = self.doc.take()?;
-        self.current = None;
-        let states = doc.encoded_sync_states();
-        Some(
-            states
-                .into_iter()
-                .filter_map(|(peer, state)| self.links.get(&peer).map(|w| (w.clone(), state)))
-                .collect(),
-        )
-    }
-
     /// Handles one event; see [`Self::handle_all`].
     pub fn handle(&mut self, now: Millis, event: Event) -> Vec<Effect> {
         self.handle_all(now, vec![event])
@@ -191,12 +201,27 @@ impl DocumentActor {
         let mut events: VecDeque<Event> = events.into();
         while let Some(event) = events.pop_front() {
             self.one(now, event, &mut out);
-            if !self.busy() && events.is_empty() {
-                self.settle(now, &mut out);
-                if !self.busy() {
-                    events.extend(self.backlog.drain(..));
-                }
+            if self.busy() || !events.is_empty() {
+                continue;
             }
+            if std::mem::take(&mut self.resume) && !self.backlog.is_empty() {
+                events.extend(self.backlog.drain(..));
+                continue;
+            }
+            self.settle(now, &mut out);
+            if self.busy() {
+                continue;
+            }
+            if self.backlog.is_empty() {
+                self.unload_if_asked(&mut out);
+            } else {
+                events.extend(self.backlog.drain(..));
+            }
+        }
+        if let Some(doc) = &self.doc {
+            out.push(Effect::Resident {
+                approx_memory: doc.approx_memory(),
+            });
         }
         out
     }
@@ -205,14 +230,23 @@ impl DocumentActor {
         match event {
             Event::Stored { ticket, outcome } => return self.stored(now, ticket, outcome, out),
             Event::Owners(found) => return self.owners_found(now, found, out),
-            Event::Loaded(doc) => return self.loaded(*doc, out),
+            Event::Loaded { doc, sync_states } => return self.loaded(*doc, sync_states),
             Event::LoadFailed(why) => return self.load_failed(why, out),
-            // Nothing waits for a peer that left; its sync state is persisted at once.
-            Event::Left { peer, conn } => return self.left(&peer, conn, out),
+            // Nothing waits for a peer that left (its sync state is persisted at once), unless
+            // its own earlier messages wait in the backlog: it must not join after leaving.
+            Event::Left { peer, conn } if self.backlog.is_empty() => {
+                return self.left(&peer, conn, out);
+            }
+            event @ Event::Left { .. } => return self.backlog.push_back(event),
             Event::Tick => {
                 if self.retry_at.is_some_and(|at| now >= at) {
                     self.retry_at = None;
                 }
+                return;
+            }
+            // After whatever else is under way, at the next settle.
+            Event::Unload => {
+                self.unload = true;
                 return;
             }
             // Any event from outside lets the actor speak again after a failed write: the
@@ -227,6 +261,9 @@ impl DocumentActor {
         if self.busy() || (uncommitted && matches!(event, Event::External { .. })) {
             self.backlog.push_back(event);
             return;
+        }
+        if matches!(event, Event::StoredElsewhere) {
+            return self.stored_elsewhere(out);
         }
         let needs_doc = !matches!(event, Event::External { .. });
         if needs_doc && self.doc.is_none() {
@@ -256,23 +293,36 @@ impl DocumentActor {
                 actor,
                 change,
             } => self.index_edit(ticket, &owner, actor, change, out),
+            Event::Read { ticket, editor } => self.read(now, ticket, &editor, out),
             Event::External { bytes, chunks } => self.external(&bytes, chunks, out),
-            Event::Stored { .. }
+            Event::StoredElsewhere
+            | Event::Stored { .. }
             | Event::Left { .. }
             | Event::Owners(_)
-            | Event::Loaded(_)
+            | Event::Loaded { .. }
             | Event::LoadFailed(_)
-            | Event::Tick => unreachable!("handled above"),
+            | Event::Tick
+            | Event::Unload => unreachable!("handled above"),
         }
     }
 
-    fn loaded(&mut self, mut doc: DocumentSync, out: &mut Vec<Effect>) {
+    fn loaded(&mut self, mut doc: DocumentSync, sync_states: Vec<(StorageId, Vec<u8>)>) {
         self.loading = false;
+        self.resume = true;
+        self.persisted = sync_states.into_iter().collect();
         for who in self.links.values() {
             if !doc.has_peer(&who.peer) {
-                doc.add_peer(who.peer.clone(), None);
+                // A peer connected while the document was unloaded goes on from where it was;
+                // one new to this process from what was persisted for it.
+                let state = self.parked.remove(&who.peer).or_else(|| {
+                    who.storage
+                        .as_ref()
+                        .and_then(|s| self.persisted.get(s).cloned())
+                });
+                doc.add_peer(who.peer.clone(), state.as_deref());
             }
         }
+        self.parked.clear();
         self.index_owner = crate::index::index_owner(doc.doc());
         self.current = if self.index_owner.is_some() {
             None
@@ -280,9 +330,6 @@ impl DocumentActor {
             read_state(&doc)
         };
         self.placed = placement(self.current.as_ref());
-        out.push(Effect::Resident {
-            approx_memory: doc.approx_memory(),
-        });
         self.doc = Some(doc);
     }
 
@@ -313,6 +360,12 @@ impl DocumentActor {
                         result: Err(EditError::Failed("the document cannot be loaded".into())),
                     });
                 }
+                (Event::Read { ticket, .. }, _) => {
+                    out.push(Effect::ReadDone {
+                        ticket,
+                        state: None,
+                    });
+                }
                 _ => {}
             }
         }
@@ -322,185 +375,66 @@ impl DocumentActor {
         if self.links.get(peer).is_none_or(|w| w.conn != conn) {
             return; // an older connection of a peer that has since reconnected
         }
-        self.links.remove(peer);
+        let who = self.links.remove(peer).expect("checked above");
         self.readers.remove(&(peer.clone(), conn));
-        if let Some(state) = self.doc.as_mut().and_then(|d| d.remove_peer(peer)) {
-            out.push(Effect::Persist {
-                to: (peer.clone(), conn),
-                sync_state: state,
-            });
+        let state = match self.doc.as_mut() {
+            Some(doc) => doc.remove_peer(peer),
+            None => self.parked.remove(peer),
+        };
+        if let (Some(storage), Some(state)) = (who.storage, state) {
+            self.persist(storage, state, out);
         }
     }
 
-    /// Writes what changed, or, with nothing to write, sends what the peers are owed.
-    fn settle(&mut self, now: Millis, out: &mut Vec<Effect>) {
-        let Some(doc) = self.doc.as_mut() else {
-            return;
-        };
-        if let Some(commit) = doc.take_commit() {
-            // Every connection with the document open is sent this change: those not yet
-            // audited as readers are audited in the change's own transaction.
-            let mut records = std::mem::take(&mut self.pending);
-            let mut readers = Vec::new();
-            for who in self.links.values() {
-                let key = (who.peer.clone(), who.conn);
-                if !self.readers.contains(&key) {
-                    records.push(audit(
-                        now,
-                        who,
-                        AuditAction::Read,
-                        kind_of(self.current.as_ref()),
-                    ));
-                    readers.push(key);
-                }
-            }
-            let ticket = self.ticket();
-            out.push(Effect::Write {
-                ticket,
-                changes: Some(commit.clone()),
-                state: self.current.clone().map(Box::new),
-                records,
-            });
-            self.in_flight = Some(InFlight {
-                ticket,
-                changes: Some(commit),
-                readers,
-                held: Vec::new(),
-            });
+    /// Persists a peer's sync state, unless that is what storage holds already.
+    fn persist(&mut self, storage: StorageId, state: Vec<u8>, out: &mut Vec<Effect>) {
+        if self.persisted.get(&storage) == Some(&state) {
             return;
         }
-        if self.retry_at.is_some() {
-            return; // the peers are asked again at the tick
-        }
-        if !self.pending.is_empty() {
-            out.push(Effect::Record(std::mem::take(&mut self.pending)));
-        }
-        let Ok(messages) = doc.generate() else {
-            return; // unreachable: nothing is uncommitted here
-        };
-        let exists = doc.exists();
-        let mut unaudited = Vec::new();
-        let mut records = Vec::new();
-        for (peer, _) in &messages {
-            if let Some(who) = self.links.get(peer) {
-                let key = (peer.clone(), who.conn);
-                if exists && !self.readers.contains(&key) && !unaudited.contains(&key) {
-                    records.push(audit(
-                        now,
-                        who,
-                        AuditAction::Read,
-                        kind_of(self.current.as_ref()),
-                    ));
-                    unaudited.push(key);
-                }
-            }
-        }
-        if unaudited.is_empty() {
-            self.send_all(messages, out);
-            return;
-        }
-        // Reading is audited before the document leaves.
-        let ticket = self.ticket();
-        out.push(Effect::Write {
-            ticket,
-            changes: None,
-            state: None,
-            records,
-        });
-        self.in_flight = Some(InFlight {
-            ticket,
-            changes: None,
-            readers: unaudited,
-            held: messages,
+        self.persisted.insert(storage.clone(), state.clone());
+        out.push(Effect::Persist {
+            storage,
+            sync_state: state,
         });
     }
 
-    fn send_all(&self, messages: Vec<(PeerId, Vec<u8>)>, out: &mut Vec<Effect>) {
-        for (peer, data) in messages {
-            if let Some(who) = self.links.get(&peer) {
-                out.push(Effect::Send {
-                    to: (peer, who.conn),
-                    message: Outgoing::Sync(data),
-                });
-            }
-        }
-    }
-
-    fn stored(&mut self, now: Millis, ticket: u64, outcome: Outcome, out: &mut Vec<Effect>) {
-        let Some(flight) = self.in_flight.take_if(|f| f.ticket == ticket) else {
-            return; // not ours, or already settled
-        };
-        match (flight.changes, outcome) {
-            (Some(commit), Outcome::Committed) => {
-                let Some(doc) = self.doc.as_mut() else { return };
-                doc.committed(&commit);
-                let approx_memory = doc.approx_memory();
-                self.readers.extend(flight.readers);
-                let after = placement(self.current.as_ref());
-                let before = std::mem::replace(&mut self.placed, after.clone());
-                out.push(Effect::Changed(Placement { before, after }));
-                self.settle_edits(out);
-                out.push(Effect::Resident { approx_memory });
-            }
-            (Some(_), Outcome::Failed) => {
-                self.roll_back(now, out);
-                self.settle_edits(out);
-            }
-            (None, Outcome::Committed) => {
-                self.readers.extend(flight.readers);
-                self.send_all(flight.held, out);
-            }
-            (None, Outcome::Failed) => {
-                // Nothing is sent that was not audited: these peers start afresh when they
-                // reconnect.
-                for (peer, conn) in flight.readers {
-                    self.links.remove(&peer);
-                    if let Some(doc) = self.doc.as_mut() {
-                        doc.remove_peer(&peer);
-                    }
-                    out.push(Effect::Disconnect {
-                        to: (peer, conn),
-                        reason: "the server cannot record this read now; try again later".into(),
-                    });
-                }
-            }
-        }
-    }
-
-    fn roll_back(&mut self, now: Millis, out: &mut Vec<Effect>) {
-        self.pending.clear();
-        let Some(doc) = self.doc.as_mut() else { return };
-        if let Err(e) = doc.rolled_back() {
-            self.drop_document(format!("rollback failed: {e}"), out);
+    /// Frees the document's memory once nothing waits, keeping the peers' sync states for
+    /// its next load and persisting them. After a failed write it waits for the tick that
+    /// asks the peers again: unloaded, nothing would ask them.
+    fn unload_if_asked(&mut self, out: &mut Vec<Effect>) {
+        if self.retry_at.is_some() || !std::mem::take(&mut self.unload) {
             return;
         }
-        self.current = if self.index_owner.is_some() {
-            None
-        } else {
-            read_state(doc)
-        };
-        // Peers are asked to send the lost changes again a moment from now rather than at
-        // once: while storage fails, each document retries about once a period instead of
-        // as fast as its peers answer.
-        self.retry_at = Some(now + self.config.retry_after_ms);
+        let Some(doc) = self.doc.take() else { return };
+        self.current = None;
+        for (peer, state) in doc.encoded_sync_states() {
+            let Some(who) = self.links.get(&peer) else {
+                continue;
+            };
+            if let Some(storage) = who.storage.clone() {
+                self.persist(storage, state.clone(), out);
+            }
+            self.parked.insert(peer, state);
+        }
+        out.push(Effect::Unloaded);
     }
 
-    /// Edits whose changes are stored are told so, the others that they failed.
-    fn settle_edits(&mut self, out: &mut Vec<Effect>) {
-        for (ticket, heads) in std::mem::take(&mut self.edits) {
-            let durable = self.doc.as_ref().is_some_and(|d| d.is_durable(&heads));
-            out.push(Effect::EditDone {
-                ticket,
-                result: if durable {
-                    Ok(())
-                } else {
-                    Err(EditError::Failed("the change was not stored".into()))
-                },
-            });
+    /// Another process stored changes: a loaded document reads them; an unloaded one with
+    /// peers is loaded again, with them, so that its peers hear of them now rather than when
+    /// they next send something; without peers, the next load brings them.
+    fn stored_elsewhere(&mut self, out: &mut Vec<Effect>) {
+        if self.doc.is_some() {
+            out.push(Effect::CatchUp);
+        } else if !self.links.is_empty() {
+            self.loading = true;
+            self.resume = true;
+            out.push(Effect::Load);
         }
     }
 
-    /// Changes another process stored: applied as durable, relayed at the next settle.
+    /// Changes another process stored: applied as durable, relayed at the next settle. Live
+    /// views hear of them from the process that stored them, so no [`Effect::Changed`]: what
+    /// changes here is only what this process's next change is compared against.
     fn external(&mut self, bytes: &[u8], chunks: usize, out: &mut Vec<Effect>) {
         let Some(doc) = self.doc.as_mut() else {
             return; // loaded afresh, with everything, when next needed
@@ -516,9 +450,7 @@ impl DocumentActor {
         if self.index_owner.is_none() {
             self.current = read_state(doc);
         }
-        let after = placement(self.current.as_ref());
-        let before = std::mem::replace(&mut self.placed, after.clone());
-        out.push(Effect::Changed(Placement { before, after }));
+        self.placed = placement(self.current.as_ref());
     }
 
     /// Forgets the document in memory; peers stay and start afresh once it is loaded again.
@@ -527,10 +459,17 @@ impl DocumentActor {
         self.current = None;
         self.in_flight = None;
         self.retry_at = None;
+        self.parked.clear();
         for (ticket, _) in std::mem::take(&mut self.edits) {
             out.push(Effect::EditDone {
                 ticket,
                 result: Err(EditError::Failed("the change was not stored".into())),
+            });
+        }
+        for ticket in std::mem::take(&mut self.reads) {
+            out.push(Effect::ReadDone {
+                ticket,
+                state: None,
             });
         }
         out.push(Effect::Dropped(why));
