@@ -48,7 +48,7 @@ for c in columns:
     print(f"{c:<16}{values[0]:>10.1f}{values[-1]:>10.1f}{top:>10.1f}{slope:>+12.1f}")
 
 panels = [
-    ("server memory (RSS, MiB)", ["rss_mib"]),
+    ("server memory (MiB): resident, and the allocator's live heap", ["rss_mib", "heap_mib"]),
     ("open file descriptors, threads", ["fds", "threads"]),
     ("latency (ms)", ["healthz_ms", "activity_ms", "sync_ms"]),
     ("loaded documents, open sockets", ["open_documents", "sockets"]),

@@ -16,6 +16,7 @@ pub mod hub;
 mod link;
 pub mod listen;
 mod live;
+pub mod memory;
 pub mod metrics;
 pub mod ops;
 pub mod projection;
@@ -240,6 +241,7 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
         cache_bytes: state.hub.cache_used(),
         cache_budget,
         pool: state.storage.pool_stats(),
+        memory: memory::stats(),
     });
     match metrics::render() {
         Some(text) => (

@@ -10,6 +10,11 @@ use fieldsync_server::auth::RateLimits;
 use fieldsync_server::{Config, Limits, TlsConfig};
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc rather than the system's malloc: see `fieldsync_server::memory`.
+#[cfg(unix)]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod cli;
 
 #[derive(Debug, Parser)]
@@ -464,6 +469,11 @@ fn init_logging(format: LogFormat, filter: EnvFilter, serving: bool) {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if !fieldsync_server::memory::start() {
+        tracing::warn!(
+            "the allocator's background threads did not start: freed memory returns to the system only as the server allocates"
+        );
+    }
     // Each connection is an open file: with the usual soft limit of 1,024, the file limit
     // and not the connection caps would decide who gets in.
     match fieldsync_server::listen::raise_open_file_limit() {

@@ -42,6 +42,8 @@ const SSE_LISTENERS: &str = "fieldsync_sse_listeners";
 const SECURITY_EVENTS: &str = "fieldsync_security_events_total";
 const RATE_LIMITED: &str = "fieldsync_rate_limited_total";
 const BUILD_INFO: &str = "fieldsync_build_info";
+const MEMORY_ALLOCATED: &str = "fieldsync_memory_allocated_bytes";
+const MEMORY_RESIDENT: &str = "fieldsync_memory_resident_bytes";
 
 /// Seconds: from a millisecond to half a minute.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -182,6 +184,16 @@ fn describe() {
         "Requests refused by the per-address rate limits, by reason"
     );
     describe_gauge!(BUILD_INFO, "Always 1; the version is a label");
+    describe_gauge!(
+        MEMORY_ALLOCATED,
+        Unit::Bytes,
+        "Heap the server has allocated and not freed (jemalloc)"
+    );
+    describe_gauge!(
+        MEMORY_RESIDENT,
+        Unit::Bytes,
+        "Memory the allocator holds in RAM: the live heap, its metadata, freed pages not yet returned"
+    );
 }
 
 /// Holds a gauge one higher until dropped: an open connection, a listening stream.
@@ -350,6 +362,7 @@ pub struct Sample {
     pub cache_bytes: usize,
     pub cache_budget: usize,
     pub pool: crate::storage::PoolStats,
+    pub memory: Option<crate::memory::Stats>,
 }
 
 pub fn sample(s: Sample) {
@@ -361,4 +374,8 @@ pub fn sample(s: Sample) {
     gauge!(POOL_CONNECTIONS, "state" => "idle").set(s.pool.idle as f64);
     gauge!(POOL_CONNECTIONS, "state" => "in_use").set(in_use as f64);
     gauge!(POOL_MAX).set(s.pool.max as f64);
+    if let Some(memory) = s.memory {
+        gauge!(MEMORY_ALLOCATED).set(memory.allocated as f64);
+        gauge!(MEMORY_RESIDENT).set(memory.resident as f64);
+    }
 }
