@@ -56,11 +56,17 @@ export function addMine(url) {
 export const handleOf = url => handles.get(url)
 const idOf = url => url.replace(/^automerge:/, "")
 
+/** Runs `f` once the handle has settled after a "change" event. A document that was
+ * unavailable when asked for (an index the server creates at the phone's first connection,
+ * a colleague's record not yet stored) and then arrives emits "change" while still
+ * unavailable, and becomes ready just after: read then, or it is never listed. */
+const afterChange = f => queueMicrotask(f)
+
 /** Follows a loaded document: its row, its acknowledgements and refusals. */
 export function adopt(app, handle) {
   if (handles.has(handle.url)) return
   handles.set(handle.url, handle)
-  handle.on("change", () => note(handle))
+  handle.on("change", () => afterChange(() => note(handle)))
   note(handle)
   app.replica.watch(handle)
 }
@@ -159,7 +165,7 @@ function start(app) {
             plan(app)
             app.rerender()
           }
-          handle.on("change", update)
+          handle.on("change", () => afterChange(update))
           update()
         })
         .catch(() => {})

@@ -142,6 +142,29 @@ const commands = {
     )
     return { marks }
   },
+  // Waits until the caseload's summary store (app/src/summaries.js) holds at least `count`
+  // rows: the app writes a row within 250 ms of a document's change.
+  async summaries({ count }, timeout) {
+    await page.waitForFunction(
+      async n => {
+        if (!(await indexedDB.databases()).some(d => d.name === "fieldsync-summaries")) return false
+        return await new Promise(resolve => {
+          const open = indexedDB.open("fieldsync-summaries")
+          open.onerror = () => resolve(false)
+          open.onsuccess = () => {
+            const db = open.result
+            if (!db.objectStoreNames.contains("rows")) return db.close(), resolve(false)
+            const req = db.transaction("rows").objectStore("rows").count()
+            req.onsuccess = () => (db.close(), resolve(req.result >= n))
+            req.onerror = () => (db.close(), resolve(false))
+          }
+        })
+      },
+      count,
+      { timeout, polling: 200 },
+    )
+    return {}
+  },
   async screenshot({ path }) {
     await page.screenshot({ path })
     return {}
@@ -158,7 +181,7 @@ await serveCommands(commands, {
   // With FIELDSYNC_SCREENSHOTS set, what the page showed when a command failed.
   onFailure: async request => {
     if (process.env.FIELDSYNC_SCREENSHOTS)
-      await page.screenshot({ path: `${process.env.FIELDSYNC_SCREENSHOTS}/failed-${request.cmd}.png` })
+      await page.screenshot({ path: `${process.env.FIELDSYNC_SCREENSHOTS}/failed-${request.cmd}.png`, fullPage: true })
   },
 })
 await context.close()

@@ -534,6 +534,12 @@ async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_re
         .wait_count("button.record[data-type=visit][data-status=stored]", 1)
         .await;
 
+    // The app stores what it lists within 250 ms; a phone closed sooner lists the record
+    // again only once online.
+    phone
+        .ok(json!({"cmd": "summaries", "count": 1, "timeoutMs": 30000}))
+        .await;
+
     // Step 2: offline, the app starts again from the service worker.
     phone.ok(json!({"cmd": "offline", "offline": true})).await;
     phone.ok(json!({"cmd": "reload"})).await;
