@@ -111,7 +111,11 @@ impl Actor {
                         tracing::error!(doc = %self.id, "cannot check actor ids: {e}");
                     })));
                 }
-                Effect::Wait(who) => self.wait(&who),
+                Effect::Wait(who) => {
+                    if let Some(link) = self.links.get(&(who.peer.clone(), who.conn)) {
+                        self.waiting.add(&who, link);
+                    }
+                }
                 Effect::EditDone { ticket, result } => {
                     if matches!(result, Err(EditError::Refused(_))) {
                         crate::metrics::change_refused(Counted::Rules);

@@ -41,7 +41,7 @@ pub(super) struct Actor {
     pub(super) links: HashMap<(PeerId, u64), PeerLink>,
     /// Peers that asked for the document before it existed (`waiting.rs`). They were told
     /// `doc-unavailable`, and are pushed the document as soon as some peer creates it.
-    pub(super) waiting: HashMap<PeerId, waiting::Waiting>,
+    pub(super) waiting: waiting::WaitingPeers,
     /// Server-side reads and edits waiting for the core's answer, by ticket.
     pub(super) replies: HashMap<u64, Reply>,
     next_ticket: u64,
@@ -64,7 +64,7 @@ impl Actor {
         id: DocumentId,
         hub: Hub,
         tx: mpsc::UnboundedSender<Command>,
-        waiting: HashMap<PeerId, waiting::Waiting>,
+        waiting: waiting::WaitingPeers,
     ) -> Self {
         Self {
             id,
@@ -176,7 +176,7 @@ impl Actor {
                     });
                 }
                 Command::Close { peer, conn } => {
-                    self.stop_waiting(&peer, conn);
+                    self.waiting.stop(&peer, conn);
                     self.links.remove(&(peer.clone(), conn));
                     events.push(Event::Left { peer, conn });
                 }
@@ -275,6 +275,21 @@ impl Actor {
     }
 
     /// The core's view of a connection; the link is kept to reach it.
+    /// Once the document exists, it is pushed to the peers that waited for it (the core gives
+    /// it to those that may read it).
+    fn waiting_pushes(&mut self) -> Vec<Event> {
+        if self.waiting.is_empty() || !self.core.exists() {
+            return Vec::new();
+        }
+        let links = self.waiting.take();
+        links
+            .into_iter()
+            .map(|link| Event::Push {
+                to: self.remember(link),
+            })
+            .collect()
+    }
+
     pub(super) fn remember(&mut self, link: PeerLink) -> Who {
         let who = who(&link);
         self.links.insert((link.peer.clone(), link.conn), link);

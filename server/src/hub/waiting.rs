@@ -2,7 +2,7 @@
 //! told `doc-unavailable`, and are given it if some peer creates it while they stay connected.
 //! The core decides who waits ([`Effect::Wait`](fieldsync_core::actor::Effect::Wait): not
 //! administrators, who read everything and would be remembered for every id they ever tried);
-//! this registry keeps them. Part of the document actor task.
+//! this registry keeps them, for the document actor task and, between actors, for the hub.
 //!
 //! Each connection may wait for at most [`crate::Limits::max_waiting_per_connection`]
 //! documents ([`Waits`]); a request beyond it is answered `doc-unavailable` like any other
@@ -13,32 +13,35 @@
 
 use std::collections::HashMap;
 
-use fieldsync_core::actor::{Event, Who};
+use fieldsync_core::actor::Who;
 use fieldsync_protocol::{DocumentId, PeerId};
 
-use super::task::Actor;
 use super::{Hub, PeerLink};
 use crate::link::WaitSlot;
 
 /// Waiting peers of documents without an actor.
-pub(super) type Parked = HashMap<DocumentId, HashMap<PeerId, Waiting>>;
+pub(super) type Parked = HashMap<DocumentId, WaitingPeers>;
 
-/// A peer waiting for the document.
+/// The peers waiting for one document, each holding one of its connection's waiting slots.
+#[derive(Debug, Default)]
+pub(super) struct WaitingPeers(HashMap<PeerId, Waiting>);
+
 #[derive(Debug)]
-pub(super) struct Waiting {
+struct Waiting {
     link: PeerLink,
     _slot: WaitSlot,
 }
 
-impl Actor {
+impl WaitingPeers {
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Remembers a peer the core says waits for the document (it asked before the document
-    /// existed), within its connection's limit.
-    pub(super) fn wait(&mut self, who: &Who) {
-        let Some(link) = self.links.get(&(who.peer.clone(), who.conn)) else {
-            return;
-        };
+    /// existed), over `link`, within its connection's limit.
+    pub(super) fn add(&mut self, who: &Who, link: &PeerLink) {
         if self
-            .waiting
+            .0
             .get(&who.peer)
             .is_some_and(|w| w.link.conn == who.conn)
         {
@@ -47,7 +50,7 @@ impl Actor {
         match link.waits.take() {
             Some(slot) => {
                 let link = link.clone();
-                self.waiting
+                self.0
                     .insert(who.peer.clone(), Waiting { link, _slot: slot });
             }
             None => {
@@ -62,32 +65,25 @@ impl Actor {
         }
     }
 
-    /// Once the document exists, it is pushed to the waiting peers (the core gives it to
-    /// those that may read it).
-    pub(super) fn waiting_pushes(&mut self) -> Vec<Event> {
-        if self.waiting.is_empty() || !self.core.exists() {
-            return Vec::new();
-        }
-        let waiting = std::mem::take(&mut self.waiting);
-        waiting
+    /// Every waiting peer's link, leaving none waiting (the document now exists).
+    pub(super) fn take(&mut self) -> Vec<PeerLink> {
+        std::mem::take(&mut self.0)
             .into_values()
-            .map(|w| Event::Push {
-                to: self.remember(w.link),
-            })
+            .map(|w| w.link)
             .collect()
     }
 
     /// The peer's connection `conn` closed.
-    pub(super) fn stop_waiting(&mut self, peer: &PeerId, conn: u64) {
-        if self.waiting.get(peer).is_some_and(|w| w.link.conn == conn) {
-            self.waiting.remove(peer);
+    pub(super) fn stop(&mut self, peer: &PeerId, conn: u64) {
+        if self.0.get(peer).is_some_and(|w| w.link.conn == conn) {
+            self.0.remove(peer);
         }
     }
 }
 
 impl Hub {
     /// Keeps an ending actor's waiting peers. Called with the `docs` lock held.
-    pub(super) fn park_waiting(&self, doc: DocumentId, waiting: HashMap<PeerId, Waiting>) {
+    pub(super) fn park_waiting(&self, doc: DocumentId, waiting: WaitingPeers) {
         if waiting.is_empty() {
             return;
         }
@@ -96,7 +92,7 @@ impl Hub {
     }
 
     /// The waiting peers of a document whose actor starts. Called with the `docs` lock held.
-    pub(super) fn unpark_waiting(&self, doc: DocumentId) -> HashMap<PeerId, Waiting> {
+    pub(super) fn unpark_waiting(&self, doc: DocumentId) -> WaitingPeers {
         let mut parked = self.0.waiting.lock().expect("waiting lock poisoned");
         parked.remove(&doc).unwrap_or_default()
     }
@@ -106,9 +102,7 @@ impl Hub {
     pub(super) fn forget_waiting(&self, doc: DocumentId, peer: &PeerId, conn: u64) {
         let mut parked = self.0.waiting.lock().expect("waiting lock poisoned");
         if let Some(waiting) = parked.get_mut(&doc) {
-            if waiting.get(peer).is_some_and(|w| w.link.conn == conn) {
-                waiting.remove(peer);
-            }
+            waiting.stop(peer, conn);
             if waiting.is_empty() {
                 parked.remove(&doc);
             }
