@@ -253,11 +253,40 @@ async fn the_keyboard_skips_to_content_and_keeps_its_place_while_new_rows_are_an
     let (phone, _handle) = server.phone_as("peksos-budi").await;
     let first = visit_from(&phone, "Ibu Sari Awal").await;
 
+    // Dewi signs in on her phone, whose keyboard capitalised her id, and mistypes her
+    // password first: the id stays in the field (the password does not), and the capital
+    // letter does not matter.
     let mut browser = Browser::start(&server).await;
+    browser
+        .ok(json!({"cmd": "viewport", "width": 390, "height": 844}))
+        .await;
     browser.ok(json!({"cmd": "goto", "path": "/login"})).await;
     assert_contrast(&mut browser, "the sign-in page").await;
     browser
-        .ok(json!({"cmd": "login", "user": "koordinator-dewi", "password": support::password_of("koordinator-dewi")}))
+        .ok(json!({"cmd": "fill", "selector": "#username", "value": "Koordinator-Dewi"}))
+        .await;
+    browser
+        .ok(json!({"cmd": "fill", "selector": "#password", "value": "salah-salah-salah"}))
+        .await;
+    browser
+        .ok(json!({"cmd": "click", "selector": "form button[type=submit]"}))
+        .await;
+    browser
+        .ok(json!({"cmd": "waitFor", "selector": ".alert"}))
+        .await;
+    let kept = browser
+        .ok(json!({"cmd": "attr", "selector": "#username", "name": "value"}))
+        .await;
+    assert_eq!(kept["value"], "Koordinator-Dewi");
+    let password = browser
+        .ok(json!({"cmd": "attr", "selector": "#password", "name": "value"}))
+        .await;
+    assert_eq!(password["value"], Value::Null);
+    let focused = browser.ok(json!({"cmd": "focused"})).await;
+    assert_eq!(focused["focused"]["id"], "password", "{focused}");
+    assert_contrast(&mut browser, "the sign-in page, refused").await;
+    browser
+        .ok(json!({"cmd": "login", "user": "Koordinator-Dewi", "password": support::password_of("koordinator-dewi")}))
         .await;
     // At phone size too, as Dewi would open it on the road.
     for (width, height) in [(390, 844), (1366, 768)] {
