@@ -1,7 +1,8 @@
 //! The pages in a real browser (Debian's Chromium, headless, driven by Playwright through
 //! tests/js/browser.mjs), with phones syncing in the same test: a supervisor approves a
 //! referral and the field worker's phone receives the decision; a coordinator watches a new
-//! visit appear live.
+//! visit appear live; the keyboard and screen readers can follow the pages, whose text has
+//! enough contrast (WCAG AA).
 //!
 //! Set FIELDSYNC_SCREENSHOTS=DIR to also save screenshots of the pages walked through.
 
@@ -102,6 +103,7 @@ async fn a_supervisor_approves_a_referral_in_the_browser_and_the_phone_receives_
     let row = format!("table#queue tr[data-doc=\"{kis}\"]");
     browser.ok(json!({"cmd": "waitFor", "selector": row})).await;
     browser.screenshot("antrian-rujukan").await;
+    assert_contrast(&mut browser, "the referral queue").await;
     let hidden = browser
         .ok(json!({"cmd": "attr", "selector": "table#queue", "name": "id"}))
         .await;
@@ -119,6 +121,7 @@ async fn a_supervisor_approves_a_referral_in_the_browser_and_the_phone_receives_
         .ok(json!({"cmd": "waitFor", "selector": "#status[data-status=submitted]"}))
         .await;
     browser.screenshot("rujukan").await;
+    assert_contrast(&mut browser, "the referral page").await;
     browser
         .ok(json!({"cmd": "click", "selector": "form.decide button[name=kind][value=approved]"}))
         .await;
@@ -128,6 +131,7 @@ async fn a_supervisor_approves_a_referral_in_the_browser_and_the_phone_receives_
     browser
         .ok(json!({"cmd": "waitFor", "selector": "#status[data-status=approved]"}))
         .await;
+    assert_contrast(&mut browser, "the referral page, approved").await;
     browser.quit().await;
 
     // Step 4: the decision, written into the document in Sri's name, reaches Budi's phone.
@@ -141,6 +145,13 @@ async fn a_supervisor_approves_a_referral_in_the_browser_and_the_phone_receives_
         })
         .await
         .expect("the approval reaches the field worker's phone");
+}
+
+/// Every text shown on the current page has WCAG AA contrast with what is behind it.
+async fn assert_contrast(browser: &mut Browser, page: &str) {
+    let report = browser.ok(json!({"cmd": "contrast"})).await;
+    assert!(report["checked"].as_u64().unwrap() > 0, "{page}: {report}");
+    assert_eq!(report["failures"], json!([]), "{page}: text below 4.5:1");
 }
 
 /// Whether an element is on the page now (without waiting for it).
@@ -204,5 +215,123 @@ async fn a_coordinator_sees_a_new_visit_appear_live() {
         "{row}"
     );
     browser.screenshot("aktivitas").await;
+    browser.quit().await;
+}
+
+/// A visit from Budi's phone, for Ibu `name`, acknowledged by the server.
+async fn visit_from(
+    phone: &fieldsync_client::Replica,
+    name: &str,
+) -> fieldsync_protocol::DocumentId {
+    let area = RegionCode::parse(KELURAHAN).unwrap();
+    let name = name.to_owned();
+    let id = phone
+        .create(move |tx| {
+            let mut v = examples::visit(&area, "peksos-budi");
+            v.beneficiary.name = name;
+            FieldDocument::Visit(v).write(tx)
+        })
+        .await
+        .unwrap();
+    phone.wait_acknowledged(id, WAIT).await.unwrap();
+    id
+}
+
+#[tokio::test]
+async fn the_keyboard_skips_to_content_and_keeps_its_place_while_new_rows_are_announced() {
+    let server = TestServer::start().await;
+    server
+        .add_user("peksos-budi", Role::Peksos, &[KELURAHAN])
+        .await;
+    support::person(
+        &server,
+        "koordinator-dewi",
+        Role::Coordinator,
+        &["32.77.01"],
+    )
+    .await;
+    let (phone, _handle) = server.phone_as("peksos-budi").await;
+    let first = visit_from(&phone, "Ibu Sari Awal").await;
+
+    // Dewi signs in on her phone, whose keyboard capitalised her id, and mistypes her
+    // password first: the id stays in the field (the password does not), and the capital
+    // letter does not matter.
+    let mut browser = Browser::start(&server).await;
+    browser
+        .ok(json!({"cmd": "viewport", "width": 390, "height": 844}))
+        .await;
+    browser.ok(json!({"cmd": "goto", "path": "/login"})).await;
+    assert_contrast(&mut browser, "the sign-in page").await;
+    browser
+        .ok(json!({"cmd": "fill", "selector": "#username", "value": "Koordinator-Dewi"}))
+        .await;
+    browser
+        .ok(json!({"cmd": "fill", "selector": "#password", "value": "salah-salah-salah"}))
+        .await;
+    browser
+        .ok(json!({"cmd": "click", "selector": "form button[type=submit]"}))
+        .await;
+    browser
+        .ok(json!({"cmd": "waitFor", "selector": ".alert"}))
+        .await;
+    let kept = browser
+        .ok(json!({"cmd": "attr", "selector": "#username", "name": "value"}))
+        .await;
+    assert_eq!(kept["value"], "Koordinator-Dewi");
+    let password = browser
+        .ok(json!({"cmd": "attr", "selector": "#password", "name": "value"}))
+        .await;
+    assert_eq!(password["value"], Value::Null);
+    let focused = browser.ok(json!({"cmd": "focused"})).await;
+    assert_eq!(focused["focused"]["id"], "password", "{focused}");
+    assert_contrast(&mut browser, "the sign-in page, refused").await;
+    browser
+        .ok(json!({"cmd": "login", "user": "Koordinator-Dewi", "password": support::password_of("koordinator-dewi")}))
+        .await;
+    // At phone size too, as Dewi would open it on the road.
+    for (width, height) in [(390, 844), (1366, 768)] {
+        browser
+            .ok(json!({"cmd": "viewport", "width": width, "height": height}))
+            .await;
+        browser
+            .ok(json!({"cmd": "goto", "path": "/activity"}))
+            .await;
+        browser
+            .ok(json!({"cmd": "waitFor", "selector": "#live-status.on"}))
+            .await;
+        assert_contrast(&mut browser, &format!("the activity feed at {width} px")).await;
+
+        // The first Tab reaches the skip link, which takes the keyboard past the menu.
+        let skip = browser.ok(json!({"cmd": "press", "key": "Tab"})).await;
+        assert_eq!(skip["focused"]["cls"], "skip", "{skip}");
+        assert_eq!(skip["focused"]["text"], "Langsung ke isi", "{skip}");
+        let main = browser.ok(json!({"cmd": "press", "key": "Enter"})).await;
+        assert_eq!(main["focused"]["id"], "main", "{main}");
+        let next = browser.ok(json!({"cmd": "press", "key": "Tab"})).await;
+        assert_ne!(next["focused"]["cls"], "skip", "{next}");
+    }
+
+    // Dewi is on the name of the first visit when a second one arrives.
+    let name = format!("table#feed tr[data-doc=\"{first}\"] a[href^=\"/beneficiaries/\"]");
+    let before = browser.ok(json!({"cmd": "focus", "selector": name})).await;
+    assert_eq!(before["focused"]["text"], "Ibu Sari Awal", "{before}");
+    let second = visit_from(&phone, "Ibu Kartini Live").await;
+    browser
+        .ok(json!({"cmd": "waitFor", "selector": format!("table#feed tr[data-doc=\"{second}\"]"), "timeoutMs": 10000}))
+        .await;
+    let after = browser.ok(json!({"cmd": "focused"})).await;
+    assert_eq!(
+        after["focused"], before["focused"],
+        "focus stays on the same link"
+    );
+    let news = browser
+        .ok(json!({"cmd": "textOf", "selector": "#live-news[aria-live=polite]"}))
+        .await;
+    let said = news["text"].as_str().unwrap();
+    assert!(
+        said.starts_with("1 aktivitas baru") && said.contains("Ibu Kartini Live"),
+        "{news}"
+    );
+    assert!(!said.contains("Ibu Sari Awal"), "only the new row: {news}");
     browser.quit().await;
 }

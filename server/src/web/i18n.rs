@@ -70,16 +70,41 @@ impl Lang {
         self.day((millis + WIB_OFFSET_MS).div_euclid(86_400_000))
     }
 
+    /// A calendar date kept as `YYYY-MM-DD` (a follow-up date), as people read it:
+    /// `14 Des 2026`. Text that is not such a date is shown as it is.
+    pub fn day_text(self, date: &str) -> String {
+        date_days(date).map_or_else(|| date.to_owned(), |days| self.day(days))
+    }
+
+    /// The week that starts on `monday` (epoch milliseconds of its first moment in WIB), as
+    /// a column heading: `minggu 12–18 Okt` (`minggu 28 Sep–4 Okt` across a month) in
+    /// Indonesian, `week of 12 Oct` in English. ISO week numbers ("Mg 42") mean nothing to
+    /// most readers.
+    pub fn week(self, monday: i64) -> String {
+        let first = (monday + WIB_OFFSET_MS).div_euclid(86_400_000);
+        let (_, m1, d1) = civil_from_days(first);
+        let (_, m7, d7) = civil_from_days(first + 6);
+        match self {
+            Self::Id if m1 == m7 => format!("minggu {d1}–{d7} {}", self.month(m7)),
+            Self::Id => format!("minggu {d1} {}–{d7} {}", self.month(m1), self.month(m7)),
+            Self::En => format!("week of {d1} {}", self.month(m1)),
+        }
+    }
+
     fn day(self, days: i64) -> String {
         let (y, m, d) = civil_from_days(days);
+        format!("{d} {} {y}", self.month(m))
+    }
+
+    fn month(self, m: i64) -> &'static str {
         const ID: [&str; 12] = [
             "Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des",
         ];
         const EN: [&str; 12] = [
             "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
         ];
-        let month = if self == Self::Id { ID } else { EN }[(m - 1) as usize];
-        format!("{d} {month} {y}")
+        let names = if self == Self::Id { ID } else { EN };
+        names[(m - 1) as usize]
     }
 }
 
@@ -87,6 +112,7 @@ impl Lang {
 pub const WIB_OFFSET_MS: i64 = 7 * 3_600_000;
 
 pub use fieldsync_core::schema::civil_from_days;
+use fieldsync_core::schema::date_days;
 
 #[cfg(test)]
 mod tests {
@@ -101,5 +127,20 @@ mod tests {
         // 2026-08-16T20:00:00Z is already the 17th in WIB.
         assert_eq!(Lang::Id.date(1_786_910_400_000), "17 Agu 2026");
         assert_eq!(civil_from_days(0), (1970, 1, 1));
+    }
+
+    #[test]
+    fn calendar_dates_and_weeks_in_words() {
+        assert_eq!(Lang::Id.day_text("2026-12-14"), "14 Des 2026");
+        assert_eq!(Lang::En.day_text("2026-12-14"), "14 Dec 2026");
+        assert_eq!(Lang::Id.day_text("besok"), "besok");
+        // Monday 12 October 2026, 00:00 WIB (= 11 October 17:00 UTC).
+        let monday = 1_791_738_000_000;
+        assert_eq!(Lang::Id.date(monday), "12 Okt 2026");
+        assert_eq!(Lang::Id.week(monday), "minggu 12–18 Okt");
+        assert_eq!(Lang::En.week(monday), "week of 12 Oct");
+        let across = monday - 14 * 86_400_000;
+        assert_eq!(Lang::Id.week(across), "minggu 28 Sep–4 Okt");
+        assert_eq!(Lang::En.week(across), "week of 28 Sep");
     }
 }

@@ -61,6 +61,8 @@ pub fn page(lang: Lang, viewer: Option<&Viewer>, title: &str, path: &str, body: 
                 script src={"/static/app.js?v=" (super::assets_version())} defer {}
             }
             body {
+                // The first stop of the Tab key: past the header to what the page is about.
+                a.skip href="#main" { (lang.t("Langsung ke isi", "Skip to content")) }
                 header.top {
                     a.brand href="/" { "fieldsync" span.muted { " · Dinas Sosial" } }
                     @if let Some(v) = viewer {
@@ -87,7 +89,7 @@ pub fn page(lang: Lang, viewer: Option<&Viewer>, title: &str, path: &str, body: 
                         }
                     }
                 }
-                main #main data-csrf=[viewer.and_then(|v| v.csrf.as_deref())] { (body) }
+                main #main tabindex="-1" data-csrf=[viewer.and_then(|v| v.csrf.as_deref())] { (body) }
             }
         }
     }

@@ -171,11 +171,17 @@ impl<T: serde::de::DeserializeOwned + Send> FromRequest<Arc<AppState>> for Submi
                 ),
             ));
         }
-        let form = serde_urlencoded::from_bytes(&bytes).map_err(|e| {
+        // The parser's own words are English, may quote what was typed, and do not say what
+        // to do: the page says what to do, and the log keeps neither.
+        let form = serde_urlencoded::from_bytes(&bytes).map_err(|_| {
+            tracing::debug!("a submitted form could not be read");
             layout::error_page(
                 lang,
                 StatusCode::BAD_REQUEST,
-                &format!("{}: {e}", lang.t("Isian tidak sah", "Invalid form")),
+                lang.t(
+                    "Isian formulir tidak dapat dibaca. Muat ulang halaman lalu coba lagi.",
+                    "The form could not be read. Reload the page and try again.",
+                ),
             )
         })?;
         Ok(Self(viewer, form))

@@ -109,6 +109,21 @@ fn error_page(lang: Lang, e: &ApiError) -> Response {
     layout::error_page(lang, e.status, message)
 }
 
+/// The page for a refused queue or statistics filter. The API's reasons are English (they
+/// name the parameters of the URL); an Indonesian page says in Indonesian what to check
+/// rather than mixing the two.
+fn filter_error_page(lang: Lang, e: &ApiError) -> Response {
+    if e.status == StatusCode::BAD_REQUEST && lang == Lang::Id {
+        return layout::error_page(
+            lang,
+            e.status,
+            "Filter tidak dapat dipakai: periksa tanggal (tanggal awal tidak setelah tanggal \
+             akhir), wilayah, dan angka yang diisi.",
+        );
+    }
+    error_page(lang, e)
+}
+
 /// A document id from a path: anything that is not one is a referral that does not exist.
 fn document_id(s: &str) -> Result<DocumentId, ApiError> {
     DocumentId::parse(s).map_err(|_| ApiError::not_found())

@@ -124,6 +124,43 @@ async fn user_ids_are_not_case_sensitive_and_the_field_is_not_capitalised() {
     assert_eq!(browser.get("/api/me").await.json()["id"], "ani-suryani");
 }
 
+/// However an id is capitalised, failures count in one bucket, and an id nobody has is
+/// answered the same in any capitalisation: a capital letter neither escapes the lockout nor
+/// tells which ids exist.
+#[tokio::test]
+async fn a_capitalised_id_shares_the_lockout_of_the_id() {
+    let server = TestServer::start().await;
+    person(&server, "dewi", Role::Coordinator, &["32.77.01"]).await;
+    let mut guesser = Client::anonymous_from(&server, "127.0.0.2");
+    let mut prober = Client::anonymous_from(&server, "127.0.0.3");
+    let mut answers = Vec::new();
+    for (attempt, typed) in ["Dewi", "DEWI", "dewi", "dEwI", "Dewi", "dewi"]
+        .into_iter()
+        .enumerate()
+    {
+        let known = guesser.sign_in(typed, "salah-Rahasia-9").await;
+        let unknown = prober
+            .sign_in(&typed.replace(['d', 'D'], "N"), "salah-Rahasia-9")
+            .await;
+        assert_eq!(alert(&known), alert(&unknown), "attempt {attempt}");
+        let page = known.text();
+        assert!(page.contains(&format!("value=\"{typed}\"")), "{page}");
+        assert!(
+            !page.contains("salah-Rahasia-9"),
+            "the password is never shown"
+        );
+        answers.push(alert(&known).unwrap());
+    }
+    assert_eq!(answers[0], answers[3]);
+    assert_ne!(
+        answers[3], answers[4],
+        "the fifth failure, in any capitalisation, holds the address back"
+    );
+    let held = guesser.sign_in("dewi", "kata-sandi-dewi").await;
+    assert_eq!(alert(&held).as_deref(), Some(answers[4].as_str()));
+    assert_eq!(guesser.get("/api/me").await.status, 401);
+}
+
 #[tokio::test]
 async fn next_is_only_ever_a_path_on_this_site() {
     let server = TestServer::start().await;

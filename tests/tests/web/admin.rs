@@ -352,6 +352,15 @@ async fn nik_audit_on(server: TestServer) {
 
     let mut ita = Client::browser(&server, "ita").await;
     assert_eq!(ita.get("/admin/audit").await.status, 200);
+    // A form the page cannot read says what to do, in the page's language, not the parser's
+    // English ("invalid digit found in string").
+    let unreadable = ita
+        .post_form("/admin/audit", &[("nik", SITI), ("before", "kemarin")])
+        .await;
+    assert_eq!(unreadable.status, 400);
+    let said = crate::support::between(&unreadable.text(), "<h1>", "</section>").unwrap();
+    assert!(said.contains("Muat ulang halaman"), "{said}");
+    assert!(!said.contains("invalid"), "{said}");
     let reply = ita.post_form("/admin/audit", &[("nik", SITI)]).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let found = cards(&reply.text());

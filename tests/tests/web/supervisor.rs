@@ -191,9 +191,13 @@ async fn queue_on(server: TestServer) {
         &format!("href=\"/referrals/{middle}\""),
         "KTP ✓",
         "SKTM ✗",
+        // How long a referral waited, not a person's age; consent, not approval.
+        ">Menunggu</th>",
+        ">Persetujuan penerima manfaat</th>",
     ] {
         assert!(html.contains(needle), "the queue page has {needle}");
     }
+    assert!(!html.contains("Umur"));
     assert!(!html.contains(&draft));
     let pkh = browser
         .get("/referrals?status=awaiting&program=pkh")

@@ -135,13 +135,15 @@ async fn statistics_on(server: TestServer) {
     assert_eq!(other["total"]["decided"], 0);
 
     // The page: tables and charts.
-    let page = Client::browser(&server, "sri").await.get("/stats").await;
+    let mut sri = Client::browser(&server, "sri").await;
+    let page = sri.get("/stats").await;
     assert_eq!(page.status, 200);
     let html = page.text();
     for needle in [
         "<svg class=\"chart\"",
         "role=\"img\"",
-        "<title>Tingkat persetujuan per program (%)</title>",
+        // "Persetujuan" is the beneficiary's consent; the decision is "disetujui".
+        "<title>Persentase disetujui per program (%)</title>",
         "75,0%",
         "66,7%",
         "3,0 hari",
@@ -151,4 +153,11 @@ async fn statistics_on(server: TestServer) {
         assert!(html.contains(needle), "the statistics page has {needle}");
     }
     assert!(!html.contains("style="), "the CSP forbids inline styles");
+    assert!(!html.to_lowercase().contains("persetujuan"), "{html}");
+    // A refused filter is explained in Indonesian on an Indonesian page.
+    let refused = sri.get("/stats?from=2026-11-31").await;
+    assert_eq!(refused.status, 400);
+    let said = crate::support::between(&refused.text(), "<h1>", "</section>").unwrap();
+    assert!(said.contains("periksa tanggal"), "{said}");
+    assert!(!said.contains("must"), "{said}");
 }

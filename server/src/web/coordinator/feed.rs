@@ -144,6 +144,10 @@ pub async fn page(
                     data-on=(lang.t("Pembaruan langsung aktif", "Live updates on"))
                     data-off=(lang.t("Pembaruan langsung terputus, menyambung ulang…", "Live updates interrupted, reconnecting…")) {}
             }
+            // Where the live script tells screen readers what arrived ("N" is the count).
+            p #live-news .visually-hidden aria-live="polite"
+                data-one=(lang.t("1 aktivitas baru", "1 new activity"))
+                data-many=(lang.t("N aktivitas baru", "N new activities")) {}
             p.muted { (lang.t(
                 "Kunjungan, rujukan, dan penyuluhan semua petugas di wilayah Anda, terbaru di atas.",
                 "Visits, referrals and outreach of every worker in your areas, newest first."

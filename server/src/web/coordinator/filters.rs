@@ -138,19 +138,23 @@ pub fn date_range(
     from: Option<&str>,
     to: Option<&str>,
 ) -> Result<(Option<i64>, Option<i64>), Refusal> {
-    let parse = |field: &str, v: Option<&str>| -> Result<Option<i64>, Refusal> {
+    // `field` is the parameter's name (English, as in the URL) and its name in Indonesian.
+    let parse = |field: (&str, &str), v: Option<&str>| -> Result<Option<i64>, Refusal> {
         v.map(|s| {
             day_start(s).ok_or_else(|| {
                 Refusal::invalid(
-                    format!("Tanggal {field} harus berbentuk TTTT-BB-HH, misalnya 2026-11-20"),
-                    format!("{field} must be a date like 2026-11-20"),
+                    format!(
+                        "Tanggal {} harus berbentuk TTTT-BB-HH, misalnya 2026-11-20",
+                        field.1
+                    ),
+                    format!("{} must be a date like 2026-11-20", field.0),
                 )
             })
         })
         .transpose()
     };
-    let from = parse("from", from)?;
-    let until = parse("to", to)?.map(|t| t + DAY_MS);
+    let from = parse(("from", "mulai"), from)?;
+    let until = parse(("to", "akhir"), to)?.map(|t| t + DAY_MS);
     if let (Some(f), Some(u)) = (from, until)
         && f >= u
     {
@@ -262,7 +266,7 @@ pub fn api_limit(params: &FeedParams) -> Result<i64, Refusal> {
             .filter(|n| (1..=MAX_LIMIT).contains(n))
             .ok_or_else(|| {
                 Refusal::invalid(
-                    format!("limit harus 1 sampai {MAX_LIMIT}"),
+                    format!("Parameter limit harus 1 sampai {MAX_LIMIT}"),
                     format!("limit must be 1 to {MAX_LIMIT}"),
                 )
             }),

@@ -292,8 +292,8 @@ fn workers_table(viewer: &Viewer, s: &Summary) -> Markup {
             thead { tr {
                 th { (lang.t("Petugas", "Worker")) }
                 @for i in 0..WEEKS as i64 {
-                    @let (label, start) = iso_week(s.first_week + i);
-                    th.num title=(lang.date(start)) { (lang.t("Mg ", "W")) (&label[label.len() - 2..]) }
+                    @let start = week_start(s.first_week + i);
+                    th.num title={ (lang.date(start)) " – " (lang.date(start + 6 * 86_400_000)) } { (lang.week(start)) }
                 }
                 th.num { (lang.t("Rujukan terbuka", "Open referrals")) }
                 th { (lang.t("Kunjungan terakhir", "Last visit")) }

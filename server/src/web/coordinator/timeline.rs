@@ -219,7 +219,7 @@ pub async fn page(
                     }
                     div { (summary(lang, r)) }
                     @if let Some(date) = &r.follow_up_on {
-                        div.muted { (lang.t("Tindak lanjut", "Follow-up")) ": " (date) }
+                        div.muted { (lang.t("Tindak lanjut", "Follow-up")) ": " time datetime=(date) { (lang.day_text(date)) } }
                     }
                     @if let Some(events) = t.events.get(&r.document_id) {
                         ul.events {

@@ -88,12 +88,12 @@ mod tests {
                 text: "—".into(),
             },
         ];
-        let svg = bar_chart("Tingkat persetujuan", &bars, 1.0, "rate").into_string();
+        let svg = bar_chart("Persentase disetujui", &bars, 1.0, "rate").into_string();
         let span = WIDTH - BAR_X - VALUE_ROOM;
         assert!(svg.contains(&format!("width=\"{span}\"")), "{svg}");
         assert!(svg.contains(&format!("width=\"{}\"", (span / 2.0).round())));
         assert_eq!(svg.matches("<rect").count(), 2, "no bar without data");
-        assert!(svg.contains("<title>Tingkat persetujuan</title>"));
+        assert!(svg.contains("<title>Persentase disetujui</title>"));
         assert!(svg.contains("PKH &lt;b&gt;"), "labels are escaped");
         assert!(!svg.contains("style="), "the CSP forbids inline styles");
     }

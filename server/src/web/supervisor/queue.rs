@@ -12,7 +12,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::labels::{self, AWAITING, STATUSES};
-use super::{PER_PAGE, area_filter, area_select, checklist, checklist_json, error_page, present};
+use super::{
+    PER_PAGE, area_filter, area_select, checklist, checklist_json, filter_error_page, present,
+};
 use crate::AppState;
 use crate::storage::now_millis;
 use crate::storage::review::{QueueFilter, QueuePage, QueueRow};
@@ -203,7 +205,7 @@ pub(super) async fn page(
     .await;
     let (filters, found, areas) = match result {
         Ok(r) => r,
-        Err(e) => return error_page(lang, &e),
+        Err(e) => return filter_error_page(lang, &e),
     };
     let body = html! {
         h1 { (lang.t("Antrian rujukan", "Referral queue")) }
@@ -263,7 +265,7 @@ fn filter_form(lang: Lang, f: &Filters, areas: &[String]) -> Markup {
             }
             (area_select(lang, areas, f.area.as_ref()))
             label {
-                (lang.t("Lebih lama dari (hari)", "Older than (days)"))
+                (lang.t("Menunggu lebih dari (hari)", "Waiting more than (days)"))
                 input type="number" name="age" min="0" inputmode="numeric" value=[f.age];
             }
             button type="submit" { (lang.t("Terapkan", "Apply")) }
@@ -277,14 +279,15 @@ fn table(lang: Lang, rows: &[QueueRow]) -> Markup {
         div.scroll {
             table #queue {
                 thead { tr {
-                    th.num { (lang.t("Umur", "Age")) }
+                    // How long the referral has waited since it was submitted, not anyone's age.
+                    th.num { (lang.t("Menunggu", "Waiting")) }
                     th { (lang.t("Penerima manfaat", "Beneficiary")) }
                     th { (lang.t("Program", "Program")) }
                     th { (lang.t("Wilayah", "Area")) }
                     th { (lang.t("Peksos", "Field worker")) }
                     th { (lang.t("Status", "Status")) }
                     th { (lang.t("Dokumen", "Documents")) }
-                    th { (lang.t("Persetujuan", "Consent")) }
+                    th { (lang.t("Persetujuan penerima manfaat", "Beneficiary's consent")) }
                 } }
                 tbody {
                     @for r in rows {

@@ -241,7 +241,7 @@ fn render(viewer: &Viewer, loaded: &Loaded, view: View<'_>, visit: Markup) -> Ma
                     dd { (loaded.name_of(&r.envelope.created_by)) }
                     dt { (lang.t("Dibuat", "Created")) } dd { (when(lang, &r.envelope.created_at)) }
                     dt { (lang.t("Dokumen", "Documents")) } dd { (checklist(lang, &r.documents)) }
-                    dt { (lang.t("Persetujuan", "Consent")) }
+                    dt { (lang.t("Persetujuan penerima manfaat", "Beneficiary's consent")) }
                     dd {
                         @if r.consent.given {
                             (lang.t("Diberikan oleh ", "Given by ")) (r.consent.by)

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::charts::{Bar, bar_chart};
 use super::outcomes::{Outcome, Stats, compute};
-use super::{area_filter, area_select, error_page, labels, present};
+use super::{area_filter, area_select, filter_error_page, labels, present};
 use crate::AppState;
 use crate::storage::review::DecisionFilter;
 use crate::web::error::ApiError;
@@ -130,7 +130,7 @@ pub(super) async fn page(
     .await;
     let (stats, areas) = match result {
         Ok(r) => r,
-        Err(e) => return error_page(lang, &e),
+        Err(e) => return filter_error_page(lang, &e),
     };
     let title = lang.t("Statistik hasil rujukan", "Referral outcomes");
     let programs: Vec<(String, &Outcome)> = stats
@@ -165,14 +165,14 @@ pub(super) async fn page(
             (card(lang.t("Diputuskan", "Decided"), stats.total.decided().to_string()))
             (card(lang.t("Disetujui", "Approved"), stats.total.approved.to_string()))
             (card(lang.t("Ditolak", "Rejected"), stats.total.rejected.to_string()))
-            (card(lang.t("Tingkat persetujuan", "Approval rate"), rate_text(lang, &stats.total)))
+            (card(lang.t("Persentase disetujui", "Approval rate"), rate_text(lang, &stats.total)))
             (card(lang.t("Median lama keputusan", "Median days to decision"), days_text(lang, &stats.total)))
         }
         @if stats.total.decided() == 0 {
             p.notice { (lang.t("Belum ada keputusan pada rentang dan wilayah ini.", "No decisions in this range and area yet.")) }
         } @else {
             div.charts {
-                @let rate_title = lang.t("Tingkat persetujuan per program (%)", "Approval rate per program (%)");
+                @let rate_title = lang.t("Persentase disetujui per program (%)", "Approval rate per program (%)");
                 @let days_title = lang.t("Median hari sampai keputusan per program", "Median days to decision per program");
                 figure {
                     figcaption { (rate_title) }
@@ -216,7 +216,7 @@ fn table(lang: Lang, id: &str, first: &str, rows: &[(String, &Outcome)]) -> Mark
                     th.num { (lang.t("Diputuskan", "Decided")) }
                     th.num { (lang.t("Disetujui", "Approved")) }
                     th.num { (lang.t("Ditolak", "Rejected")) }
-                    th.num { (lang.t("Tingkat persetujuan", "Approval rate")) }
+                    th.num { (lang.t("Persentase disetujui", "Approval rate")) }
                     th.num { (lang.t("Median hari", "Median days")) }
                 } }
                 tbody {

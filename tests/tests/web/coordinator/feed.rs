@@ -168,6 +168,12 @@ async fn bad_or_foreign_filters_are_refused_clearly() {
         assert_eq!(reply.json()["error"], "invalid");
     }
     assert_eq!(camat1.get("/activity?type=letter").await.status, 400);
+    // The page names the date field in Indonesian ("Tanggal from" once).
+    let page = camat1.get("/activity?from=2026-13-01").await;
+    assert_eq!(page.status, 400);
+    let said = crate::support::between(&page.text(), "<h1>", "</section>").unwrap();
+    assert!(said.contains("Tanggal mulai harus"), "{said}");
+    assert!(!said.contains("from"), "{said}");
 }
 
 #[tokio::test]

@@ -55,6 +55,12 @@ async fn a_timeline_gathers_one_beneficiary_across_workers() {
     let html = page.text();
     assert_eq!(rows(&html), [&*f.visit_ani, &*f.referral_ani, &*later]);
     assert!(html.contains("SKTM menyusul") && html.contains("Siti Aminah binti Karta"));
+    // The follow-up date (2026-12-01 in the document) as people read it.
+    assert!(
+        html.contains("<time datetime=\"2026-12-01\">1 Des 2026</time>"),
+        "{html}"
+    );
+    assert!(!html.contains(">2026-12-01<"));
 
     let mut camat1 = f.browser("camat1").await;
     let mine = camat1
@@ -205,6 +211,10 @@ async fn summary_counts(f: &Field, started: i64) {
     );
     let page = kota.get("/summary").await;
     assert_eq!(page.status, 200);
+    // Weeks by their days ("minggu 12–18 Okt"), not by ISO number ("Mg 42").
+    let head = crate::support::between(&page.text(), "<thead>", "</thead>").unwrap();
+    assert_eq!(head.matches(">minggu ").count(), 8, "{head}");
+    assert!(!head.contains("Mg "), "{head}");
     assert!(
         page.text().contains("data-worker=\"ani\"")
             && page.text().contains("data-area=\"32.77.02.1003\"")
