@@ -71,15 +71,19 @@ pub fn device_cookie(headers: &HeaderMap) -> Option<String> {
     if !authority.eq_ignore_ascii_case(host) {
         return None;
     }
+    cookie(headers, DEVICE_COOKIE).filter(|t| !t.is_empty())
+}
+
+/// The value of one cookie of a request.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == DEVICE_COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
-        .filter(|t| !t.is_empty())
 }
 
 /// Tokens are hex with a prefix, so decoding only needs to undo what a client's URL encoder

@@ -135,6 +135,26 @@ impl Hub {
         }))
     }
 
+    /// Runs `work` on a blocking thread, at most one per core at a time: a heavy message or
+    /// load never holds up the async workers that serve every other peer.
+    pub(crate) async fn run_heavy<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        let permit = self
+            .0
+            .heavy
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+    }
+
     /// Whether the last attempt to store changes failed.
     pub fn commits_failing(&self) -> bool {
         self.0.writer.failing()

@@ -469,11 +469,7 @@ fn init_logging(format: LogFormat, filter: EnvFilter, serving: bool) {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    if !fieldsync_server::memory::start() {
-        tracing::warn!(
-            "the allocator's background threads did not start: freed memory returns to the system only as the server allocates"
-        );
-    }
+    fieldsync_server::memory::start();
     // Each connection is an open file: with the usual soft limit of 1,024, the file limit
     // and not the connection caps would decide who gets in.
     match fieldsync_server::listen::raise_open_file_limit() {

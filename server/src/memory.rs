@@ -18,15 +18,16 @@ pub struct Stats {
 }
 
 /// Turns on jemalloc's background threads, which give freed pages back to the system without
-/// waiting for the next allocation. Returns whether they run.
-pub fn start() -> bool {
+/// waiting for the next allocation; says so in the log when they do not start.
+pub fn start() {
     #[cfg(unix)]
-    {
-        tikv_jemalloc_ctl::background_thread::write(true).is_ok()
-    }
+    let started = tikv_jemalloc_ctl::background_thread::write(true).is_ok();
     #[cfg(not(unix))]
-    {
-        false
+    let started = false;
+    if !started {
+        tracing::warn!(
+            "the allocator's background threads did not start: freed memory returns to the system only as the server allocates"
+        );
     }
 }
 

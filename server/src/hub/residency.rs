@@ -41,20 +41,10 @@ impl Actor {
                 sync_states.extend(s.sync_states);
                 let (id, chunks) = (self.id, s.chunks);
                 if s.bytes.len() as u64 > HEAVY_BYTES {
-                    let permit = self
-                        .hub
-                        .0
-                        .heavy
-                        .clone()
-                        .acquire_owned()
+                    self.hub
+                        .run_heavy(move || DocumentSync::load(id, &s.bytes, chunks, limits))
                         .await
-                        .expect("the semaphore is never closed");
-                    tokio::task::spawn_blocking(move || {
-                        let _permit = permit;
-                        DocumentSync::load(id, &s.bytes, chunks, limits)
-                    })
-                    .await
-                    .unwrap_or_else(|e| Err(SyncError::Load(e.to_string())))
+                        .unwrap_or_else(|e| Err(SyncError::Load(e.to_string())))
                 } else {
                     DocumentSync::load(id, &s.bytes, chunks, limits)
                 }

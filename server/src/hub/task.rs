@@ -231,22 +231,15 @@ impl Actor {
     /// The core handles a heavy message on a blocking thread (at most one per core at a
     /// time), so that it never holds up the async workers.
     async fn handle_blocking(&mut self, events: Vec<Event>) -> Vec<fieldsync_core::actor::Effect> {
-        let permit = self
-            .hub
-            .0
-            .heavy
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
         let mut core = std::mem::replace(&mut self.core, DocumentActor::new(core_config()));
         let now = now();
-        let handled = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let effects = core.handle_all(now, events);
-            (core, effects)
-        })
-        .await;
+        let handled = self
+            .hub
+            .run_heavy(move || {
+                let effects = core.handle_all(now, events);
+                (core, effects)
+            })
+            .await;
         match handled {
             Ok((core, effects)) => {
                 self.core = core;
