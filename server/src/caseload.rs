@@ -1,9 +1,11 @@
 //! Each user's caseload: the documents in their areas that their role may read.
 //!
-//! Two things follow it. **Index documents**: every user has a read-only Automerge document,
-//! written only by the server, listing the URLs of the documents in their caseload, so that a
-//! replacement phone finds its whole caseload from one URL (printed by `fieldsync device
-//! enroll`). **Push**: when a document enters a user's caseload (a colleague's new visit in
+//! Two things follow it. **Index documents**: every user with a phone has a read-only
+//! Automerge document, written only by the server, listing the URLs of the documents in their
+//! caseload, so that a replacement phone finds its whole caseload from one URL (printed by
+//! `fieldsync device enroll`). A user without a phone (a coordinator working on the web) has
+//! none kept: a city's index would grow with every visit of the city, loaded and rewritten
+//! for nobody (docs/soak.md). Their first phone's first connection builds it. **Push**: when a document enters a user's caseload (a colleague's new visit in
 //! the same kelurahan, a referral moved into their area), it is offered at once to that user's
 //! connected devices, which sync it as if they had asked for it.
 //!
@@ -17,7 +19,7 @@
 //! its user connects to this server process (and after their areas change), which repairs
 //! anything missed while a server was down.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -67,9 +69,11 @@ pub(crate) struct Caseloads {
     storage: Arc<dyn Storage>,
     live: Arc<Registry>,
     secret: String,
+    /// The users with a device (`Storage::device_holders`), and when they were read.
     users: Mutex<(Vec<User>, Option<Instant>)>,
-    /// Users whose index was reconciled by this process.
-    reconciled: Mutex<HashSet<String>>,
+    /// Users whose index was reconciled by this process, and since when. Their indexes are
+    /// kept even before the list of device holders, read every few seconds, has them.
+    reconciled: Mutex<HashMap<String, (User, Instant)>>,
     reconciling: Semaphore,
 }
 
@@ -148,14 +152,15 @@ impl Caseloads {
     pub fn connected(self: &Arc<Self>, user: &User) {
         // Before the device can ask for it: the index is loaded without the document limits.
         self.hub.index_document(index_id(&self.secret, &user.id));
-        if user.role == Role::Admin
-            || !self
-                .reconciled
-                .lock()
-                .expect("caseload lock poisoned")
-                .insert(user.id.clone())
-        {
+        if user.role == Role::Admin {
             return;
+        }
+        {
+            let mut reconciled = self.reconciled.lock().expect("caseload lock poisoned");
+            if reconciled.contains_key(&user.id) {
+                return;
+            }
+            reconciled.insert(user.id.clone(), (user.clone(), Instant::now()));
         }
         let this = self.clone();
         let user = user.clone();
@@ -180,24 +185,49 @@ impl Caseloads {
         self.users.lock().expect("caseload lock poisoned").1 = None;
     }
 
+    /// The users whose caseloads are followed: those with a device, and those reconciled here
+    /// since (a phone enrolled a moment ago).
     async fn users(&self) -> Vec<User> {
-        {
+        let cached = {
             let cached = self.users.lock().expect("caseload lock poisoned");
-            if cached.1.is_some_and(|at| at.elapsed() < USERS_FRESH) {
-                return cached.0.clone();
+            cached
+                .1
+                .is_some_and(|at| at.elapsed() < USERS_FRESH)
+                .then(|| cached.0.clone())
+        };
+        let holders = match cached {
+            Some(users) => users,
+            None => {
+                let asked = Instant::now();
+                match self.storage.device_holders().await {
+                    Ok(users) => {
+                        // A user who lost every device loses their index too; a new phone
+                        // reconciles it again.
+                        self.reconciled
+                            .lock()
+                            .expect("caseload lock poisoned")
+                            .retain(|id, (_, since)| {
+                                *since >= asked || users.iter().any(|u| &u.id == id)
+                            });
+                        *self.users.lock().expect("caseload lock poisoned") =
+                            (users.clone(), Some(asked));
+                        users
+                    }
+                    Err(e) => {
+                        tracing::warn!("cannot read users: {e}");
+                        self.users.lock().expect("caseload lock poisoned").0.clone()
+                    }
+                }
+            }
+        };
+        let reconciled = self.reconciled.lock().expect("caseload lock poisoned");
+        let mut users = holders;
+        for (user, _) in reconciled.values() {
+            if !users.iter().any(|u| u.id == user.id) {
+                users.push(user.clone());
             }
         }
-        match self.storage.users().await {
-            Ok(users) => {
-                *self.users.lock().expect("caseload lock poisoned") =
-                    (users.clone(), Some(Instant::now()));
-                users
-            }
-            Err(e) => {
-                tracing::warn!("cannot read users: {e}");
-                self.users.lock().expect("caseload lock poisoned").0.clone()
-            }
-        }
+        users
     }
 
     /// Documents whose type or area changed (or that were created): users who gain one are

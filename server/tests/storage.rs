@@ -428,6 +428,11 @@ async fn referral_rows_carry_the_derived_status_and_every_event() {
     finish(backends).await;
 }
 
+async fn holders(storage: &dyn Storage) -> Vec<String> {
+    let users = storage.device_holders().await.unwrap();
+    users.into_iter().map(|u| u.id).collect()
+}
+
 async fn add_person(
     storage: &dyn Storage,
     id: &str,
@@ -535,6 +540,24 @@ async fn caseloads_list_users_move_them_and_find_documents_by_area() {
         add_person(s, "budi", Role::Peksos, "32.77.01.1002").await;
         let users: Vec<String> = s.users().await.unwrap().into_iter().map(|u| u.id).collect();
         assert_eq!(users, ["ani", "budi"], "{}", b.name);
+
+        // Index documents are kept for users with a device that is not revoked.
+        assert!(holders(s).await.is_empty(), "{}", b.name);
+        let (device, _) = fieldsync_server::admin::enroll_device(s, "budi", None, None)
+            .await
+            .unwrap();
+        fieldsync_server::admin::enroll_device(s, "ani", None, None)
+            .await
+            .unwrap();
+        assert_eq!(holders(s).await, ["ani", "budi"], "{}", b.name);
+        assert!(s.revoke_device(&device.id).await.unwrap());
+        assert_eq!(holders(s).await, ["ani"], "{}", b.name);
+        add_person(s, "citra", Role::Peksos, "32.77.01.1002").await;
+        fieldsync_server::admin::enroll_device(s, "citra", None, None)
+            .await
+            .unwrap();
+        assert!(s.disable_user("citra").await.unwrap());
+        assert_eq!(holders(s).await, ["ani"], "{}", b.name);
         let kelurahan_b = RegionCode::parse_prefix("32.77.01.1002").unwrap();
         assert!(
             s.set_areas("ani", std::slice::from_ref(&kelurahan_b))

@@ -114,6 +114,56 @@ async fn a_replacement_phone_restores_the_whole_caseload_from_the_index() {
 }
 
 #[tokio::test]
+async fn a_user_without_a_phone_has_no_index_kept_until_their_first_phone_connects() {
+    let server = TestServer::start().await;
+    server.add_user("ani", Role::Peksos, &[KELURAHAN_A]).await;
+    // A city coordinator who works on the web: every visit of the city is in their caseload.
+    server.add_user("kota", Role::Coordinator, &["32.77"]).await;
+    let (ani, _ha) = server.phone_as("ani").await;
+    let mut visits = Vec::new();
+    for _ in 0..2 {
+        let id = ani.create(visit_in(KELURAHAN_A, "ani")).await.unwrap();
+        ani.wait_acknowledged(id, WAIT).await.unwrap();
+        visits.push(id);
+    }
+    // Ani's own index lists both: the caseloads have taken the visits in.
+    let ani_index = index_of(&server, "ani").await;
+    ani.find(ani_index).await;
+    ani.wait_doc(ani_index, WAIT, |d| {
+        index_entries(d).is_some_and(|listed| listed.len() == 2)
+    })
+    .await
+    .expect("Ani's index lists her two visits");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Nothing was written for the coordinator, who has no phone.
+    let kota_index = index_of(&server, "kota").await;
+    let storage = server.storage().await;
+    let stored = storage.read(kota_index).await.unwrap();
+    storage.close().await.unwrap();
+    assert!(
+        stored.is_none(),
+        "no index is kept for a user without a phone"
+    );
+
+    // Their first phone finds the whole caseload, and later visits follow.
+    let (kota, _hk) = server.phone_as("kota").await;
+    kota.find(kota_index).await;
+    kota.wait_doc(kota_index, WAIT, |d| {
+        index_entries(d).is_some_and(|listed| listed.len() == 2)
+    })
+    .await
+    .expect("the first phone's connection brings the index up to date");
+    let third = ani.create(visit_in(KELURAHAN_A, "ani")).await.unwrap();
+    ani.wait_acknowledged(third, WAIT).await.unwrap();
+    kota.wait_doc(kota_index, WAIT, |d| {
+        index_entries(d).is_some_and(|listed| listed.contains(&third))
+    })
+    .await
+    .expect("the index follows new visits once the coordinator has a phone");
+}
+
+#[tokio::test]
 async fn the_index_is_read_only_for_its_user() {
     let server = TestServer::start().await;
     server.add_user("budi", Role::Peksos, &[KELURAHAN_A]).await;

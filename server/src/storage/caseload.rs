@@ -20,6 +20,9 @@ pub struct Placed {
 pub trait Caseload {
     /// Every enabled user.
     fn users(&self) -> BoxFuture<'_, Vec<User>>;
+    /// Every enabled user with a device that is not revoked: the users whose index documents
+    /// are kept.
+    fn device_holders(&self) -> BoxFuture<'_, Vec<User>>;
     /// Gives a user new area scopes; their devices are cut off and reconnect under the new
     /// scopes (a `user-areas-changed` security event). `false` if there is no enabled user.
     fn set_areas<'a>(&'a self, user_id: &'a str, areas: &'a [RegionCode]) -> BoxFuture<'a, bool>;
@@ -42,6 +45,23 @@ macro_rules! caseload_impl {
                     let rows: Vec<(String, String, String, String, Option<i64>)> = sqlx::query_as(
                         "SELECT id, name, role, areas, disabled_at FROM users \
                          WHERE disabled_at IS NULL ORDER BY id",
+                    )
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.into_iter()
+                        .map($crate::storage::directory::user_from_row)
+                        .collect()
+                })
+            }
+
+            fn device_holders(
+                &self,
+            ) -> $crate::storage::BoxFuture<'_, Vec<$crate::storage::directory::User>> {
+                Box::pin(async move {
+                    let rows: Vec<(String, String, String, String, Option<i64>)> = sqlx::query_as(
+                        "SELECT id, name, role, areas, disabled_at FROM users u \
+                         WHERE disabled_at IS NULL AND EXISTS (SELECT 1 FROM devices d \
+                         WHERE d.user_id = u.id AND d.revoked_at IS NULL) ORDER BY id",
                     )
                     .fetch_all(&self.pool)
                     .await?;

@@ -93,7 +93,7 @@ impl TestServer {
         format!("ws://{}/sync?token={token}", self.addr)
     }
 
-    async fn storage(&self) -> std::sync::Arc<dyn fieldsync_server::storage::Storage> {
+    pub async fn storage(&self) -> std::sync::Arc<dyn fieldsync_server::storage::Storage> {
         fieldsync_server::storage::open(&self.config.database_url)
             .await
             .unwrap()
