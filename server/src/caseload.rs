@@ -5,9 +5,10 @@
 //! caseload, so that a replacement phone finds its whole caseload from one URL (printed by
 //! `fieldsync device enroll`). A user without a phone (a coordinator working on the web) has
 //! none kept: a city's index would grow with every visit of the city, loaded and rewritten
-//! for nobody (docs/soak.md). Their first phone's first connection builds it. **Push**: when a document enters a user's caseload (a colleague's new visit in
-//! the same kelurahan, a referral moved into their area), it is offered at once to that user's
-//! connected devices, which sync it as if they had asked for it.
+//! for nobody (docs/soak.md). It is built when their first phone is enrolled on the web, or
+//! else at its first connection. **Push**: when a document enters a user's caseload (a
+//! colleague's new visit in the same kelurahan, a referral moved into their area), it is
+//! offered at once to that user's connected devices, which sync it as if they had asked for it.
 //!
 //! The task follows the hub's durable changes, and those of other processes sharing the
 //! database (`crate::hub::OtherProcesses`). Several processes would fight over an index if
@@ -19,7 +20,7 @@
 //! its user connects to this server process (and after their areas change), which repairs
 //! anything missed while a server was down.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -150,30 +151,47 @@ impl Caseloads {
 
     /// A device of `user` connected: their index is reconciled once per process.
     pub fn connected(self: &Arc<Self>, user: &User) {
-        // Before the device can ask for it: the index is loaded without the document limits.
-        self.hub.index_document(index_id(&self.secret, &user.id));
-        if user.role == Role::Admin {
+        if !self.follow(user) {
             return;
-        }
-        {
-            let mut reconciled = self.reconciled.lock().expect("caseload lock poisoned");
-            if reconciled.contains_key(&user.id) {
-                return;
-            }
-            reconciled.insert(user.id.clone(), (user.clone(), Instant::now()));
         }
         let this = self.clone();
         let user = user.clone();
-        tokio::spawn(async move {
-            let _permit = this.reconciling.acquire().await;
-            if let Err(e) = this.reconcile(&user).await {
-                tracing::warn!(user = %user.id, "index not reconciled: {e}");
-                this.reconciled
-                    .lock()
-                    .expect("caseload lock poisoned")
-                    .remove(&user.id);
-            }
-        });
+        tokio::spawn(async move { this.reconcile_followed(&user).await });
+    }
+
+    /// A phone was enrolled for `user` (on the web): their index is built before the phone
+    /// first asks for it, so that the phone never finds it missing and then arriving.
+    pub async fn enrolled(self: &Arc<Self>, user: &User) {
+        if self.follow(user) {
+            self.reconcile_followed(user).await;
+        }
+    }
+
+    /// Marks `user`'s index as an index document and follows it from now on: `true` if it is
+    /// to be reconciled (the first time in this process).
+    fn follow(&self, user: &User) -> bool {
+        // Before the device can ask for it: the index is loaded without the document limits.
+        self.hub.index_document(index_id(&self.secret, &user.id));
+        if user.role == Role::Admin {
+            return false;
+        }
+        let mut reconciled = self.reconciled.lock().expect("caseload lock poisoned");
+        if reconciled.contains_key(&user.id) {
+            return false;
+        }
+        reconciled.insert(user.id.clone(), (user.clone(), Instant::now()));
+        true
+    }
+
+    async fn reconcile_followed(&self, user: &User) {
+        let _permit = self.reconciling.acquire().await;
+        if let Err(e) = self.reconcile(user).await {
+            tracing::warn!(user = %user.id, "index not reconciled: {e}");
+            self.reconciled
+                .lock()
+                .expect("caseload lock poisoned")
+                .remove(&user.id);
+        }
     }
 
     /// The user's areas changed: reconcile their index when they next connect.
@@ -283,6 +301,11 @@ impl Caseloads {
     }
 
     /// Makes the user's index list exactly their caseload as the query tables hold it.
+    ///
+    /// Only entries listed *before* the query tables are read may be stale: one added
+    /// meanwhile, for a change committed after that read, is not, and removing it would take
+    /// a colleague's new record off the phones until the next reconcile. (Documents leaving
+    /// the caseload meanwhile are removed by their own change's edit.)
     async fn reconcile(&self, user: &User) -> Result<(), String> {
         let author = author(user);
         let Some(any_area) = user.areas.first() else {
@@ -295,6 +318,13 @@ impl Caseloads {
         if kinds.is_empty() {
             return Ok(());
         }
+        let before: Arc<Mutex<Vec<String>>> = Arc::default();
+        let seen = before.clone();
+        self.edit_index(user, move |tx| {
+            *seen.lock().expect("caseload lock poisoned") = listed(tx);
+            Ok(())
+        })
+        .await;
         let placed = self
             .storage
             .placed_in(&user.areas, &kinds)
@@ -315,10 +345,12 @@ impl Caseloads {
             })
             .collect();
         let count = wanted.len();
+        let before = std::mem::take(&mut *before.lock().expect("caseload lock poisoned"));
         self.edit_index(user, move |tx| {
-            let stale: Vec<String> = listed(tx)
+            let now: HashSet<String> = listed(tx).into_iter().collect();
+            let stale: Vec<String> = before
                 .into_iter()
-                .filter(|d| !wanted.contains_key(d))
+                .filter(|d| !wanted.contains_key(d) && now.contains(d))
                 .collect();
             let fresh: Vec<(String, IndexEntry)> = wanted.into_iter().collect();
             put_entries(tx, &fresh, &stale)

@@ -264,6 +264,7 @@ async fn enroll(
         .user(&user_id)
         .await?
         .ok_or_else(|| ApiError::internal("enrolled user vanished"))?;
+    state.caseloads.enrolled(&user).await;
     let index = admin::index_url(state.storage.as_ref(), &user.id)
         .await
         .map_err(ApiError::internal)?;
