@@ -166,13 +166,17 @@ function start(app) {
             app.rerender()
           }
           handle.on("change", () => afterChange(update))
+          // Its server heads say when it is current (prune).
+          app.replica.watch(handle)
           update()
         })
         .catch(() => {})
   })
-  // Online for the first time since the start: sync every listed document.
+  // Online for the first time since the start: sync every listed document. The index's
+  // server heads heard: prune against it.
   app.replica.addEventListener("change", () => {
     if (!syncedOnline && app.replica.online) plan(app)
+    else prune(app)
   })
 }
 
@@ -189,12 +193,21 @@ function plan(app) {
     syncedOnline = true
     for (const url of all) enqueue(app, url)
   }
-  // Documents the server no longer lists (the user was moved elsewhere) leave the list.
-  if (listed && indexHandle?.isReady()) {
-    const gone = [...rows.keys()].filter(url => !all.has(url))
-    for (const url of gone) rows.delete(url)
-    write([], gone)
-  }
+  prune(app)
+}
+
+/** Documents the server no longer lists (the user was moved elsewhere) leave the list; but
+ * only by an index as new as the server's. A copy saved before the server's latest change
+ * (read offline, or just after a restart) lacks records the phone already lists, and would
+ * drop them. */
+function prune(app) {
+  if (!listed || !indexHandle || !app.replica.current(indexHandle)) return
+  const own = new Set(mine())
+  const gone = [...rows.keys()].filter(url => !listed.has(url) && !own.has(url))
+  if (!gone.length) return
+  for (const url of gone) rows.delete(url)
+  write([], gone)
+  app.rerender()
 }
 
 /** What a list row shows of a document, with its sync status. */

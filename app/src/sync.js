@@ -58,6 +58,9 @@ export class Replica extends EventTarget {
     this.refused = load(REFUSED)
     // The server's last heads per document, kept to judge again once what they name arrives.
     this.serverHeads = new Map()
+    /** The documents whose server heads were heard on this page's connection (not recalled
+     * from an earlier one). */
+    this.heard = new Set()
     this.lastSync = Number(localStorage.getItem(LAST_SYNC)) || null
     this.watched = new Set()
     /** Resolves once `repo` exists. The caseload is listed from its summaries before that:
@@ -81,7 +84,10 @@ export class Replica extends EventTarget {
       this.#changed()
     })
     this.repo.networkSubsystem.on("peer-disconnected", ({ peerId }) => {
-      if (peerId === this.serverPeer) this.serverPeer = null
+      if (peerId === this.serverPeer) {
+        this.serverPeer = null
+        this.heard.clear()
+      }
       this.#changed()
     })
     // The adapter's own retry loop was seen to stop after the network came back (its timers
@@ -116,7 +122,9 @@ export class Replica extends EventTarget {
     if (this.watched.has(id)) return
     this.watched.add(id)
     handle.on("remote-heads", ({ storageId, heads }) => {
-      if (storageId && storageId === this.serverStorage) this.#judge(handle, heads)
+      if (!storageId || storageId !== this.serverStorage) return
+      this.heard.add(id)
+      this.#judge(handle, heads)
     })
     // A document fetched from the server has usually synced before it is watched: its
     // remote-heads event is gone, so judge what the repo already knows.
@@ -170,6 +178,15 @@ export class Replica extends EventTarget {
     if (sameHeads(this.acked[id], heads)) return "stored"
     if (this.refused[id]) return "refused"
     return "waiting"
+  }
+
+  /** Whether this phone holds everything the server said it has of a document, as heard on
+   * the current connection: only then does what the document lacks say something. */
+  current(handle) {
+    const id = handle.documentId
+    const heads = this.serverHeads.get(id)
+    if (!this.online || !this.heard.has(id) || !heads || !handle.isReady()) return false
+    return Automerge.hasHeads(handle.doc(), decodeHeads(heads))
   }
 
   refusal(id) {
