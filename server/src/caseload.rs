@@ -318,13 +318,20 @@ impl Caseloads {
         if kinds.is_empty() {
             return Ok(());
         }
+        // A read: an index not made yet stays unmade (its phone would sync it empty first).
         let before: Arc<Mutex<Vec<String>>> = Arc::default();
         let seen = before.clone();
-        self.edit_index(user, move |tx| {
-            *seen.lock().expect("caseload lock poisoned") = listed(tx);
-            Ok(())
-        })
-        .await;
+        self.hub
+            .edit_index(
+                index_id(&self.secret, &user.id),
+                &user.id,
+                Box::new(move |tx| {
+                    *seen.lock().expect("caseload lock poisoned") = listed(tx);
+                    Ok(())
+                }),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
         let placed = self
             .storage
             .placed_in(&user.areas, &kinds)

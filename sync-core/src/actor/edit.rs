@@ -117,6 +117,13 @@ impl DocumentActor {
         if let Err(e) = doc.change_by(actor, change) {
             return out.push(failed(e.to_string()));
         }
+        if before.is_empty() && doc.heads().is_empty() {
+            // A read of an index not made yet: nothing to write, nothing to wait for.
+            return out.push(Effect::EditDone {
+                ticket,
+                result: Ok(()),
+            });
+        }
         if crate::index::index_owner(doc.doc()).as_deref() != Some(owner) {
             let _ = doc.undo(&before);
             return out.push(failed(format!(

@@ -527,6 +527,42 @@ fn an_edit_that_changes_nothing_is_answered() {
     assert!(!effects.iter().any(|e| matches!(e, Effect::Write { .. })));
 }
 
+/// A caseload's reconcile reads an index before it reads the query tables: when the index does
+/// not exist yet, that read must not create it (a phone would sync the empty index first).
+#[test]
+fn reading_an_index_that_does_not_exist_creates_nothing() {
+    let mut actor = DocumentActor::new(ActorConfig::default());
+    let loaded = Event::Loaded {
+        doc: Box::new(DocumentSync::new(DocumentId::from_bytes([7; 16]))),
+        sync_states: Vec::new(),
+    };
+    actor.handle(0, loaded);
+    let effects = actor.handle(
+        0,
+        Event::IndexEdit {
+            ticket: 1,
+            owner: "peksos-ani".into(),
+            actor: ActorId::from(vec![9; 16]),
+            change: Box::new(|tx| {
+                assert!(fieldsync_core::index::listed(tx).is_empty());
+                Ok(())
+            }),
+        },
+    );
+    assert!(
+        effects.iter().any(|e| matches!(
+            e,
+            Effect::EditDone {
+                ticket: 1,
+                result: Ok(())
+            }
+        )),
+        "{effects:?}"
+    );
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Write { .. })));
+    assert!(!actor.exists(), "nothing was made");
+}
+
 /// Step by step: two phones' changes that arrive together cost one write, even when one of
 /// them brings an actor id that storage must be asked about first.
 #[test]
