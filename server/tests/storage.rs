@@ -395,6 +395,7 @@ async fn referral_rows_carry_the_derived_status_and_every_event() {
             event(EventKind::Approved, "supervisor-budi"),
             event(EventKind::Rejected, "supervisor-citra"),
         ],
+        attachments: Vec::new(),
     };
     let projection = Projection::of(Some(&FieldDocument::Referral(referral)));
     for b in &backends {

@@ -229,7 +229,7 @@ impl DocumentActor {
         self.current = if self.index_owner.is_some() {
             None
         } else {
-            read_state(doc)
+            read_state(doc, &self.config.schema)
         };
         // Peers are asked to send the lost changes again a moment from now rather than at
         // once: while storage fails, each document retries about once a period instead of
