@@ -20,6 +20,9 @@ use sqlx::Connection;
 #[path = "../../tests/tests/common/skip.rs"]
 mod skip;
 
+#[path = "storage/blobs.rs"]
+mod blobs;
+
 struct Backend {
     name: &'static str,
     /// Where it is: a second `storage::open` of it is a second server process.

@@ -34,11 +34,13 @@ impl DocumentActor {
                     readers.push(key);
                 }
             }
+            let attachments = crate::attachments::referenced(doc.doc());
             let ticket = self.ticket();
             out.push(Effect::Write {
                 ticket,
                 changes: Some(commit.clone()),
                 state: self.current.clone().map(Box::new),
+                attachments,
                 records,
             });
             self.in_flight = Some(InFlight {
@@ -92,6 +94,7 @@ impl DocumentActor {
             ticket,
             changes: None,
             state: None,
+            attachments: Vec::new(),
             records: lines,
         });
         self.in_flight = Some(InFlight {
