@@ -14,6 +14,7 @@ import { visitForm, referralForm, outreachForm } from "./forms.js"
 import { recordScreen } from "./record.js"
 import { editScreen } from "./edit.js"
 import { wipe } from "./wipe.js"
+import { attachScreen, startAttachments, stopCamera } from "./attachments.js"
 
 const ENROLLMENT = "fieldsync.enrollment"
 const root = document.getElementById("app")
@@ -21,11 +22,12 @@ const root = document.getElementById("app")
 export const app = {
   enrollment: null,
   replica: null,
-  /** The screen to show: ["caseload"] | ["visit"] | ["referral", visitUrl?] | ["outreach"] | ["record", url] | ["edit", url] */
+  /** The screen to show: ["caseload"] | ["visit"] | ["referral", visitUrl?] | ["outreach"] | ["record", url] | ["edit", url] | ["attach", url] */
   screen: ["caseload"],
   persisted: null,
   revoked: null,
   go(...screen) {
+    if (screen[0] !== "attach") stopCamera()
     this.screen = screen
     render()
     window.scrollTo(0, 0)
@@ -64,6 +66,7 @@ async function startReplica() {
   // After the browser has painted the list.
   await new Promise(resolve => setTimeout(resolve, 0))
   await app.replica.start()
+  startAttachments(app)
   if (navigator.storage?.persist) {
     app.persisted = await navigator.storage.persisted()
     if (!app.persisted) app.persisted = await navigator.storage.persist().catch(() => false)
@@ -128,7 +131,9 @@ function render() {
             ? recordScreen(app, arg)
             : name === "edit"
               ? editScreen(app, arg)
-              : caseloadScreen(app)
+              : name === "attach"
+                ? attachScreen(app, arg)
+                : caseloadScreen(app)
   // Records arriving while someone types a search must not take the keyboard away.
   const active = document.activeElement
   const typing = active?.id === "search" ? [active.selectionStart, active.selectionEnd] : null

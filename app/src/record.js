@@ -3,10 +3,23 @@
 
 import { h } from "./dom.js"
 import { t, when, day } from "./i18n.js"
-import { deriveStatus, statusLabel, label, PROGRAMS, PPKS, fieldName } from "./schema.js"
+import { deriveStatus, statusLabel, label, PROGRAMS, PPKS, fieldName, checklist } from "./schema.js"
 import { handleOf, want, typeName, STATE_TEXT } from "./caseload.js"
 import { MAY_ADD_DOCUMENTS, MAY_WITHDRAW, withdraw } from "./edit.js"
+import { attachmentList } from "./attachments.js"
+import { DOCUMENTS } from "./forms.js"
 
+/** The referral's checklist: each item ticked, backed by a scan, or missing. */
+function checklistRow(doc) {
+  const items = checklist(doc).map(({ item, checked, scans }) => {
+    const [, id, en] = DOCUMENTS.find(([key]) => key === item)
+    const how = scans.length ? t(" (scan)", " (scan)") : checked ? "" : null
+    return how === null ? null : `${t(id, en)} ✓${how}`
+  })
+  return items.filter(Boolean).join(", ") || "—"
+}
+
+const plainDoc = doc => JSON.parse(JSON.stringify(doc))
 const row = (name, value) => (value === undefined || value === null || value === "" ? null : h("div", { class: "row" }, h("dt", {}, name), h("dd", {}, value)))
 
 export function recordScreen(app, url) {
@@ -51,11 +64,15 @@ export function recordScreen(app, url) {
       row(t("Tindak lanjut", "Follow-up"), doc.followUpOn && day(String(doc.followUpOn))),
       row(t("Program", "Program"), doc.program && label(PROGRAMS, String(doc.program))),
       row(t("Alasan", "Reason"), doc.reason && String(doc.reason)),
+      type === "referral" ? row(t("Dokumen", "Documents"), checklistRow(plainDoc(doc))) : null,
       row(t("Waktu", "When"), doc.heldAt && when(String(doc.heldAt))),
       row(t("Tempat", "Place"), doc.place && String(doc.place)),
       row(t("Peserta", "Attendees"), doc.attendees !== undefined ? String(doc.attendees) : null),
       row(t("Dibuat", "Created"), when(String(doc.createdAt ?? ""))),
     ),
+    type === "visit" || type === "referral"
+      ? attachmentList(app, url, doc, app.enrollment.user.role === "peksos")
+      : null,
     events.length
       ? h(
           "section",

@@ -56,6 +56,39 @@ export const STATUS = {
   closed: ["Ditutup", "Closed"],
 }
 
+/** What an attachment shows (docs/schema.md), in the order the app offers them. */
+export const ATTACHMENT_KINDS = [
+  ["ktp", "KTP", "ID card (KTP)"],
+  ["kk", "KK", "Family card (KK)"],
+  ["sktm", "SKTM", "Certificate of low income (SKTM)"],
+  ["surat-puskesmas", "Surat puskesmas", "Letter from the puskesmas"],
+  ["rumah", "Foto rumah", "Photo of the house"],
+  ["lainnya", "Lainnya", "Other"],
+]
+export const MEDIA_TYPES = ["image/jpeg", "image/png", "image/webp", "application/pdf"]
+/** The largest attachment the rules accept unless the server says otherwise (Tus-Max-Size). */
+export const DEFAULT_MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+/** The referral checklist: its key in `documents`, the kind of scan that satisfies it. */
+export const CHECKLIST = [
+  ["ktp", "ktp"],
+  ["kk", "kk"],
+  ["sktm", "sktm"],
+  ["suratPuskesmas", "surat-puskesmas"],
+]
+
+/**
+ * The referral checklist item by item: [{item, checked, scans, satisfied}], each satisfied by
+ * its box or by an attached scan of its kind (`Referral::checklist` in Rust).
+ */
+export function checklist(referral) {
+  const attachments = Array.isArray(referral.attachments) ? referral.attachments : []
+  return CHECKLIST.map(([item, kind]) => {
+    const checked = referral.documents?.[item] === true
+    const scans = attachments.filter(a => isMap(a) && a.kind === kind)
+    return { item, checked, scans, satisfied: checked || scans.length > 0 }
+  })
+}
+
 export const label = (list, slug) => {
   const found = list.find(([s]) => s === slug)
   return found ? t(found[1], found[2]) : slug
@@ -76,6 +109,7 @@ const FIELDS = {
   reason: ["Alasan", "Reason"],
   consent: ["Persetujuan", "Consent"],
   events: ["Riwayat", "History"],
+  attachments: ["Foto / dokumen", "Photos / documents"],
 }
 export const fieldName = path => {
   const key = Object.keys(FIELDS).find(k => path === k || path.startsWith(`${k}.`) || path.startsWith(`${k}[`))
@@ -120,6 +154,7 @@ const MAX_ATTENDEES = 1_000_000_000
 const SCHEMA = 1
 const FIELD_WORKER_EVENTS = ["submitted", "withdrawn", "documents-added"]
 const EVENT_FIELDS = ["kind", "at", "by", "note"]
+const ATTACHMENT_FIELDS = ["sha256", "size", "mime", "kind", "takenAt", "caption"]
 const slugs = list => list.map(([slug]) => slug)
 
 const M = {
@@ -138,6 +173,10 @@ const M = {
   role: ["tidak boleh dilakukan oleh peran Anda", "your role may not do this"],
   by: ["harus pengguna Anda sendiri", "must be your own user id"],
   appendOnly: ["riwayat hanya boleh ditambah di akhir", "events are append-only"],
+  sha256: ["harus SHA-256 (64 heksadesimal kecil)", "must be a SHA-256 (64 lowercase hex digits)"],
+  size: ["ukuran berkas di luar batas", "file size out of range"],
+  attachmentLocked: ["lampiran tidak boleh diubah: hapus lalu tambah yang baru", "attachments are never changed: remove it and add a new one"],
+  noAttachments: ["catatan penyuluhan tidak punya lampiran", "only visits and referrals hold attachments"],
 }
 const msg = key => t(...M[key])
 
@@ -173,7 +212,8 @@ const join = (path, key) => (path ? `${path}.${key}` : key)
  * `FieldDocument::read` reports. Strings are read as Automerge text (JS automerge's default),
  * which the server's scalar checks (booleans, numbers) do not look at.
  */
-export function validate(doc) {
+export function validate(doc, limits = {}) {
+  const maxBytes = limits.maxAttachmentBytes ?? DEFAULT_MAX_ATTACHMENT_BYTES
   const v = []
   const fail = (path, key) => v.push({ path, message: msg(key) })
   const string = (obj, path, key, required) => {
@@ -219,6 +259,19 @@ export function validate(doc) {
       if (typeof c !== "string" || !slugs(PPKS).includes(c)) fail(`beneficiary.ppks[${i}]`, "slug")
     })
   }
+  const attachments = () =>
+    object(doc, "", "attachments", true, false)?.forEach((a, i) => {
+      const path = `attachments[${i}]`
+      if (!isMap(a)) return fail(path, "shape")
+      parsed(a, path, "sha256", true, s => (/^[0-9a-f]{64}$/.test(s) ? undefined : "sha256"))
+      if (a.size === undefined) fail(`${path}.size`, "required")
+      else if (!wholeNumber(a.size, 1, maxBytes)) fail(`${path}.size`, "size")
+      parsed(a, path, "mime", true, oneOf(MEDIA_TYPES))
+      parsed(a, path, "kind", true, oneOf(slugs(ATTACHMENT_KINDS)))
+      parsed(a, path, "takenAt", true, timeError)
+      string(a, path, "caption", false)
+      if (Object.keys(a).some(k => !ATTACHMENT_FIELDS.includes(k))) fail(path, "shape")
+    })
   const bool = (obj, path, key) => {
     const x = obj[key]
     if (scalar(x) && typeof x !== "boolean") fail(join(path, key), "shape")
@@ -234,6 +287,7 @@ export function validate(doc) {
     if (loc)
       for (const [key, limit] of [["lat", 90], ["lon", 180]])
         if (!(typeof loc[key] === "number" && Math.abs(loc[key]) <= limit)) fail(`location.${key}`, "number")
+    attachments()
   } else if (kind === "referral") {
     beneficiary()
     parsed(doc, "", "program", true, oneOf(slugs(PROGRAMS)))
@@ -257,12 +311,14 @@ export function validate(doc) {
       string(e, path, "note", false)
       if (Object.keys(e).some(k => !EVENT_FIELDS.includes(k))) fail(path, "shape")
     })
+    attachments()
   } else if (kind === "outreach") {
     string(doc, "", "topic", true)
     parsed(doc, "", "heldAt", true, timeError)
     string(doc, "", "place", true)
     if (!wholeNumber(doc.attendees, 0, MAX_ATTENDEES - 1)) fail("attendees", "number")
     string(doc, "", "notes", true)
+    if (doc.attachments !== undefined) fail("attachments", "noAttachments")
   }
   return v
 }
@@ -270,20 +326,28 @@ export function validate(doc) {
 /** A referral event's identity across an edit: events of `before` keep theirs in `after`. */
 export const EVENT_ID = Symbol("event")
 
-/** A deep copy of plain values that keeps each event's identity. */
+/** An attachment entry's identity across an edit, like EVENT_ID. */
+export const ATTACHMENT_ID = Symbol("attachment")
+
+/** A deep copy of plain values that keeps each event's and attachment's identity. */
 export function copy(x) {
   if (Array.isArray(x)) return x.map(copy)
   if (!isMap(x)) return x
   const out = Object.fromEntries(Object.entries(x).map(([k, v]) => [k, copy(v)]))
-  if (x[EVENT_ID] !== undefined) out[EVENT_ID] = x[EVENT_ID]
+  for (const id of [EVENT_ID, ATTACHMENT_ID]) if (x[id] !== undefined) out[id] = x[id]
   return out
 }
 
-/** Plain values of an Automerge document, its events numbered: the `before` of an edit. */
-export function plainState(doc) {
-  const state = JSON.parse(JSON.stringify(doc))
-  state.events?.forEach((e, i) => isMap(e) && (e[EVENT_ID] = i))
+/** Numbers the events and attachments of plain state: their identities for an edit. */
+export function numberItems(state) {
+  if (Array.isArray(state.events)) state.events.forEach((e, i) => isMap(e) && (e[EVENT_ID] = i))
+  if (Array.isArray(state.attachments)) state.attachments.forEach((a, i) => isMap(a) && (a[ATTACHMENT_ID] = i))
   return state
+}
+
+/** Plain values of an Automerge document, its events and attachments numbered: the `before` of an edit. */
+export function plainState(doc) {
+  return numberItems(JSON.parse(JSON.stringify(doc)))
 }
 
 const covers = (scope, area) => area === scope || area.startsWith(`${scope}.`)
@@ -298,8 +362,8 @@ const sameEvent = (a, b) => ["kind", "at", "by", "note"].every(k => a[k] === b[k
  * document) to `after`: `check_applied` of the server for plain states. Returns the
  * violations, [] when the change may be written.
  */
-export function checkChange(before, after, author) {
-  const read = validate(after)
+export function checkChange(before, after, author, limits = {}) {
+  const read = validate(after, limits)
   if (read.length) return read
   const v = []
   const fail = (path, key) => v.push({ path, message: msg(key) })
@@ -332,6 +396,12 @@ export function checkChange(before, after, author) {
       if (after.schema < before.schema) fail("schema", "locked")
       if (!inScope(author, before.area)) return fail("area", "scope")
       if (after.area !== before.area && !inScope(author, after.area)) fail("area", "scope")
+      // An attachment is never changed in place (rules.rs).
+      const oldAttachments = new Map((Array.isArray(before.attachments) ? before.attachments : []).map(a => [a[ATTACHMENT_ID], a]))
+      ;(Array.isArray(after.attachments) ? after.attachments : []).forEach((a, i) => {
+        const old = a[ATTACHMENT_ID] === undefined ? undefined : oldAttachments.get(a[ATTACHMENT_ID])
+        if (old && !ATTACHMENT_FIELDS.every(k => old[k] === a[k])) fail(`attachments[${i}]`, "attachmentLocked")
+      })
       const at = new Map(events.map((e, i) => [e[EVENT_ID], i]))
       old.forEach((e, i) => {
         const j = at.get(e[EVENT_ID])
@@ -357,8 +427,8 @@ export const authorOf = user => ({ role: user.role, user: user.id, areas: user.a
  * What the app checks before it writes: the server's rules for this user, and what the forms
  * ask beyond them (a name, a reason, the beneficiary's consent, a topic).
  */
-export function check(after, author, before = null) {
-  const v = checkChange(before, after, author)
+export function check(after, author, before = null, limits = {}) {
+  const v = checkChange(before, after, author, limits)
   const blank = x => typeof x !== "string" || !x.trim()
   const ask = (path, id, en) => v.some(x => x.path === path) || v.push({ path, message: t(id, en) })
   if (after.beneficiary && blank(after.beneficiary.name)) ask("beneficiary.name", "Nama wajib diisi", "Name is required")

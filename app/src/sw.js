@@ -34,6 +34,9 @@ self.addEventListener("activate", event => {
 self.addEventListener("fetch", event => {
   const url = new URL(event.request.url)
   if (event.request.method !== "GET" || url.origin !== self.location.origin) return
+  // Photos and scans are personal data read under the device's token, and a wiped phone must
+  // not keep them: never cached here.
+  if (url.pathname.startsWith("/files/")) return
   // Pages of the app are all the one shell; its files come from the cache. Anything else
   // (the API, /sync) goes to the network untouched.
   const key = event.request.mode === "navigate" && url.pathname.startsWith("/app/") ? "/app/" : url.pathname

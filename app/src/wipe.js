@@ -4,12 +4,14 @@
 
 import { DATABASE } from "./sync.js"
 import { SUMMARIES } from "./summaries.js"
+import { BLOBS } from "./attachments.js"
 
 export async function wipe(replica) {
   try {
     await replica?.repo?.shutdown()
   } catch {}
-  const names = new Set([DATABASE, SUMMARIES])
+  // The photos and scans not yet uploaded, and the previews of those that were.
+  const names = new Set([DATABASE, SUMMARIES, BLOBS])
   try {
     for (const db of (await indexedDB.databases?.()) || []) if (db.name) names.add(db.name)
   } catch {}
@@ -22,6 +24,8 @@ export async function wipe(replica) {
         }),
     ),
   )
-  for (const key of Object.keys(localStorage)) if (key.startsWith("fieldsync.") && key !== "fieldsync.lang") localStorage.removeItem(key)
+  // tus-js-client keeps each unfinished upload's URL under `tus::<fingerprint>::…`.
+  const ours = key => (key.startsWith("fieldsync.") && key !== "fieldsync.lang") || key.startsWith("tus::") || key === "tusSupport"
+  for (const key of Object.keys(localStorage)) if (ours(key)) localStorage.removeItem(key)
   for (const name of await caches.keys()) if (!name.startsWith("fieldsync-shell-")) await caches.delete(name)
 }

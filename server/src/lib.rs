@@ -12,6 +12,7 @@ mod cache;
 pub mod caseload;
 mod connection;
 pub mod demo;
+pub mod files;
 pub mod hub;
 mod link;
 pub mod listen;
@@ -103,6 +104,11 @@ pub struct Limits {
     pub max_connections_per_address: usize,
     /// Connections open at once in total; more are closed at once.
     pub max_connections: usize,
+    /// Largest attachment (one blob) an upload may announce; more is refused with 413 before
+    /// any of it is read.
+    pub max_attachment_bytes: u64,
+    /// An unfinished upload is deleted this long after it was created.
+    pub upload_expiry: Duration,
 }
 
 impl Config {
@@ -129,6 +135,8 @@ impl Default for Config {
                 join_timeout: Duration::from_secs(10),
                 max_connections_per_address: 256,
                 max_connections: 10_000,
+                max_attachment_bytes: 20 * 1024 * 1024,
+                upload_expiry: Duration::from_secs(24 * 3600),
             },
             document_limits: fieldsync_core::Limits::default(),
             rate_limits: RateLimits::default(),
@@ -197,6 +205,7 @@ fn router(state: Arc<AppState>, metrics_here: bool) -> Router {
     }
     let routes = routes
         .merge(web::router())
+        .merge(files::router())
         .layer(axum::middleware::from_fn(requests::observe));
     if state.secure_cookies {
         routes
@@ -497,6 +506,11 @@ pub async fn serve(
     });
     let app = router(state.clone(), config.metrics_listener.is_none());
     let upkeep = tokio::spawn(metrics::upkeep(state.shutdown.clone()));
+    let expiry = tokio::spawn(files::expire_uploads(
+        storage.clone(),
+        config.limits.upload_expiry,
+        state.shutdown.clone(),
+    ));
     let metrics_task = match &config.metrics_listener {
         Some(listener) => {
             let listener = listener.try_clone()?;
@@ -538,6 +552,7 @@ pub async fn serve(
     let _ = watcher.await;
     let _ = follower.await;
     let _ = upkeep.await;
+    let _ = expiry.await;
     if let Some(task) = metrics_task {
         let _ = task.await;
     }

@@ -342,6 +342,12 @@ struct ServeArgs {
     /// Connections open at once in total; more are closed at once
     #[arg(long, env = "FIELDSYNC_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = count)]
     max_connections: usize,
+    /// Largest attachment (photo or scan) an upload may bring, in bytes
+    #[arg(long, env = "FIELDSYNC_MAX_ATTACHMENT_BYTES", default_value_t = 20 * 1024 * 1024, value_parser = amount)]
+    max_attachment_bytes: u64,
+    /// Hours an unfinished upload is kept before it is deleted
+    #[arg(long, env = "FIELDSYNC_UPLOAD_EXPIRY_HOURS", default_value_t = 24, value_parser = hours)]
+    upload_expiry_hours: u64,
     /// WebSocket and sign-in attempts one address may make per minute (phones behind one
     /// carrier-grade NAT address share it)
     #[arg(long, env = "FIELDSYNC_CONNECTS_PER_MINUTE", default_value_t = 600, value_parser = per_minute)]
@@ -387,6 +393,10 @@ mod settings {
         within(s, 1, 86_400)
     }
 
+    pub fn hours(s: &str) -> Result<u64, String> {
+        within(s, 1, 24 * 365)
+    }
+
     pub fn per_minute(s: &str) -> Result<u32, String> {
         within(s, 1, 1_000_000).map(|n| n as u32)
     }
@@ -400,7 +410,7 @@ mod settings {
         within(s, 64 * 1024, 1024 * 1024 * 1024).map(|n| n as usize)
     }
 }
-use settings::{amount, cache_mb, count, message_bytes, per_minute, seconds};
+use settings::{amount, cache_mb, count, hours, message_bytes, per_minute, seconds};
 
 fn main() -> std::process::ExitCode {
     let cli = match Cli::try_parse() {
@@ -528,6 +538,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             join_timeout: Duration::from_secs(args.join_timeout_secs),
             max_connections_per_address: args.max_connections_per_address,
             max_connections: args.max_connections,
+            max_attachment_bytes: args.max_attachment_bytes,
+            upload_expiry: Duration::from_secs(args.upload_expiry_hours * 3600),
         },
         document_limits: DocLimits {
             max_change_bytes: args.max_change_bytes,

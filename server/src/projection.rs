@@ -5,6 +5,7 @@
 use fieldsync_core::schema::{
     Beneficiary, Envelope, EventKind, FieldDocument, derive_status, timestamp_millis,
 };
+use fieldsync_protocol::BlobHash;
 
 /// Longest excerpt of a free-text field kept in a row (characters).
 const EXCERPT_CHARS: usize = 200;
@@ -49,6 +50,8 @@ pub struct VisitRow {
     pub lat: Option<f64>,
     pub lon: Option<f64>,
     pub notes_excerpt: String,
+    /// The blobs the visit references (`attachments[*].sha256`), sorted.
+    pub attachments: Vec<BlobHash>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +70,8 @@ pub struct ReferralRow {
     pub decided_at: Option<i64>,
     pub last_event_at: Option<i64>,
     pub events: Vec<EventRow>,
+    /// The blobs the referral references (`attachments[*].sha256`), sorted.
+    pub attachments: Vec<BlobHash>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +128,18 @@ fn person(b: &Beneficiary) -> Person {
 }
 
 impl Projection {
+    /// The rows with the blobs the document references, as
+    /// [`fieldsync_core::attachments::referenced`] read them from the Automerge document
+    /// (only visits and referrals keep them; the typed schema does not carry them yet).
+    pub fn with_attachments(mut self, hashes: Vec<BlobHash>) -> Self {
+        match &mut self {
+            Self::Visit(v) => v.attachments = hashes,
+            Self::Referral(r) => r.attachments = hashes,
+            Self::Nothing | Self::Outreach(_) => {}
+        }
+        self
+    }
+
     /// The rows for a document's state as [`FieldDocument::read_state`] returns it.
     pub fn of(state: Option<&FieldDocument>) -> Self {
         match state {
@@ -136,6 +153,7 @@ impl Projection {
                 lat: v.location.map(|l| l.0),
                 lon: v.location.map(|l| l.1),
                 notes_excerpt: excerpt(&v.notes),
+                attachments: Vec::new(),
             }),
             Some(FieldDocument::Referral(r)) => {
                 let derived = derive_status(r.events.iter().map(|e| e.kind));
@@ -177,6 +195,7 @@ impl Projection {
                     decided_at: first_applied(&[EventKind::Approved, EventKind::Rejected]),
                     last_event_at: events.iter().map(|e| e.at).max(),
                     events,
+                    attachments: Vec::new(),
                 })
             }
             Some(FieldDocument::Outreach(o)) => Self::Outreach(OutreachRow {

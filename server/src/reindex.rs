@@ -120,7 +120,12 @@ async fn rows_of(
             None
         }
     };
-    let projection = Projection::of(state.as_ref().and_then(Option::as_ref));
+    let attachments = match &loaded {
+        Ok(d) if state.is_some() => fieldsync_core::attachments::referenced(d),
+        _ => Vec::new(),
+    };
+    let projection =
+        Projection::of(state.as_ref().and_then(Option::as_ref)).with_attachments(attachments);
     let found = match (&projection, state.is_some()) {
         (_, false) => Found::Unreadable,
         (Projection::Nothing, true) => Found::WithoutRows,

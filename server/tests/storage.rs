@@ -20,6 +20,9 @@ use sqlx::Connection;
 #[path = "../../tests/tests/common/skip.rs"]
 mod skip;
 
+#[path = "storage/blobs.rs"]
+mod blobs;
+
 struct Backend {
     name: &'static str,
     /// Where it is: a second `storage::open` of it is a second server process.
@@ -395,6 +398,7 @@ async fn referral_rows_carry_the_derived_status_and_every_event() {
             event(EventKind::Approved, "supervisor-budi"),
             event(EventKind::Rejected, "supervisor-citra"),
         ],
+        attachments: Vec::new(),
     };
     let projection = Projection::of(Some(&FieldDocument::Referral(referral)));
     for b in &backends {

@@ -14,7 +14,8 @@
 //! [`actor::DocumentActor`] holds the document actor's decisions on top of it, without
 //! IO: events in (a peer's message, storage's answer, another process's changes, a tick),
 //! effects out (write these, send that), so a whole network of phones and server processes
-//! can be simulated in a test. [`index`] is the format of each user's index document.
+//! can be simulated in a test. [`index`] is the format of each user's index document;
+//! [`attachments`] reads which blobs a document references.
 //!
 //! Because `generate` refuses to run while changes are uncommitted, no reply can tell a peer
 //! "I have it" before it is stored. The crate does no IO, reads no clock and draws no
@@ -22,6 +23,7 @@
 //! the server, on a phone and in a test.
 
 pub mod actor;
+pub mod attachments;
 mod document;
 pub mod index;
 pub mod limits;

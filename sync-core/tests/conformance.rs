@@ -93,12 +93,28 @@ fn event(kind: &str) -> Value {
     json!({"kind": kind, "at": "2026-11-22T08:00:00Z", "by": USER})
 }
 
-/// Every vector, without its violations: (name, before, edits).
-fn cases() -> Vec<(String, Value, Vec<Value>)> {
-    let mut out: Vec<(String, Value, Vec<Value>)> = Vec::new();
+fn scan(kind: &str) -> Value {
+    json!({
+        "sha256": "59ad1b2fc74287ded1bba7af67765d23ad4a49f1ae51902cc2ed3f8ebee96cfa",
+        "size": 183204, "mime": "image/jpeg", "kind": kind, "takenAt": "2026-11-20T09:42:00Z"
+    })
+}
+
+fn peksos() -> Value {
+    json!({"role": "peksos", "user": USER, "areas": ["32.77.01"]})
+}
+
+fn supervisor() -> Value {
+    json!({"role": "supervisor", "user": "supervisor-budi", "areas": ["32.77"]})
+}
+
+/// Every vector, without its violations: (name, author, before, edits).
+fn cases() -> Vec<(String, Value, Value, Vec<Value>)> {
+    let mut out: Vec<(String, Value, Value, Vec<Value>)> = Vec::new();
     let mut create = |name: &str, doc: Value| {
         out.push((
             format!("create: {name}"),
+            peksos(),
             Value::Null,
             vec![set(json!([]), doc)],
         ))
@@ -278,9 +294,92 @@ fn cases() -> Vec<(String, Value, Vec<Value>)> {
         ),
     );
     create("no events", with(referral(), &["events"], Some(json!([]))));
+    let scans = |doc: Value, list: Value| with(doc, &["attachments"], Some(list));
+    create(
+        "a referral with a KTP scan and a caption",
+        scans(
+            referral(),
+            json!([with(
+                scan("ktp"),
+                &["caption"],
+                Some(json!("KTP kepala keluarga"))
+            )]),
+        ),
+    );
+    create(
+        "a visit with a photo of the house",
+        scans(visit(), json!([scan("rumah")])),
+    );
+    create(
+        "an outreach note with an attachment",
+        scans(outreach(), json!([scan("lainnya")])),
+    );
+    create(
+        "attachments that are not a list",
+        scans(referral(), json!("ktp.jpg")),
+    );
+    create(
+        "an attachment that is not an object",
+        scans(referral(), json!(["ktp.jpg"])),
+    );
+    for (what, field, value) in [
+        (
+            "an attachment hash in capitals",
+            "sha256",
+            json!("59AD1B2FC74287DED1BBA7AF67765D23AD4A49F1AE51902CC2ED3F8EBEE96CFA"),
+        ),
+        ("an attachment hash too short", "sha256", json!("59ad1b2f")),
+        ("an attachment of size 0", "size", json!(0)),
+        (
+            "an attachment over 20 MiB",
+            "size",
+            json!(20 * 1024 * 1024 + 1),
+        ),
+        (
+            "an attachment of exactly 20 MiB",
+            "size",
+            json!(20 * 1024 * 1024),
+        ),
+        ("an attachment size as text", "size", json!("183204")),
+        ("an attachment size with a fraction", "size", json!(1.5)),
+        (
+            "an attachment of a type not allowed",
+            "mime",
+            json!("image/gif"),
+        ),
+        ("a PDF attachment", "mime", json!("application/pdf")),
+        ("an attachment of unknown kind", "kind", json!("paspor")),
+        (
+            "an attachment time without a zone",
+            "takenAt",
+            json!("2026-11-20T09:42:00"),
+        ),
+        (
+            "an attachment caption that is a number",
+            "caption",
+            json!(7),
+        ),
+        (
+            "an attachment with a field too many",
+            "nik",
+            json!("3277015204800002"),
+        ),
+    ] {
+        create(
+            what,
+            scans(
+                referral(),
+                json!([with(scan("ktp"), &[field], Some(value))]),
+            ),
+        );
+    }
+    create(
+        "an attachment without a type",
+        scans(referral(), json!([with(scan("ktp"), &["mime"], None)])),
+    );
 
     let mut edit = |name: &str, before: Value, edits: Vec<Value>| {
-        out.push((format!("edit: {name}"), before, edits))
+        out.push((format!("edit: {name}"), peksos(), before, edits))
     };
     edit(
         "a visit's notes, actions and follow-up",
@@ -398,6 +497,70 @@ fn cases() -> Vec<(String, Value, Vec<Value>)> {
             set(json!(["program"]), json!("pkh")),
         ],
     );
+    let scanned = || with(referral(), &["attachments"], Some(json!([scan("ktp")])));
+    edit(
+        "a scan attached to a referral without attachments",
+        referral(),
+        vec![set(json!(["attachments"]), json!([scan("sktm")]))],
+    );
+    edit(
+        "a second scan appended",
+        scanned(),
+        vec![json!({"op": "insert", "path": ["attachments", 1], "value": scan("kk")})],
+    );
+    edit(
+        "a scan removed",
+        scanned(),
+        vec![json!({"op": "delete", "path": ["attachments", 0]})],
+    );
+    edit(
+        "a scan's kind changed in place",
+        scanned(),
+        vec![set(json!(["attachments", 0, "kind"]), json!("kk"))],
+    );
+    edit(
+        "a scan's caption added in place",
+        scanned(),
+        vec![set(json!(["attachments", 0, "caption"]), json!("KTP"))],
+    );
+    edit(
+        "a scan replaced by another",
+        scanned(),
+        vec![set(json!(["attachments", 0]), scan("kk"))],
+    );
+    edit(
+        "a visit's photo removed",
+        with(visit(), &["attachments"], Some(json!([scan("rumah")]))),
+        vec![json!({"op": "delete", "path": ["attachments", 0]})],
+    );
+    let mut decide = |name: &str, before: Value, edits: Vec<Value>| {
+        out.push((format!("supervisor: {name}"), supervisor(), before, edits))
+    };
+    let approval =
+        json!({"kind": "approved", "at": "2026-11-22T08:00:00Z", "by": "supervisor-budi"});
+    decide(
+        "a decision on a referral with a scan",
+        scanned(),
+        vec![json!({"op": "insert", "path": ["events", 1], "value": approval})],
+    );
+    decide(
+        "a scan attached",
+        scanned(),
+        vec![json!({"op": "insert", "path": ["attachments", 1], "value": scan("sktm")})],
+    );
+    decide(
+        "a scan removed",
+        scanned(),
+        vec![json!({"op": "delete", "path": ["attachments", 0]})],
+    );
+    decide(
+        "a decision with a scan attached",
+        scanned(),
+        vec![
+            json!({"op": "insert", "path": ["events", 1], "value": approval}),
+            json!({"op": "insert", "path": ["attachments", 1], "value": scan("sktm")}),
+        ],
+    );
     out
 }
 
@@ -496,16 +659,22 @@ fn apply(doc: &mut AutoCommit, edit: &Value) {
     }
 }
 
-fn author() -> Author {
+/// The author a vector names.
+fn author(json: &Value) -> Author {
     Author::user(
-        USER,
-        Role::Peksos,
-        vec![RegionCode::parse_prefix("32.77.01").unwrap()],
+        json["user"].as_str().unwrap(),
+        Role::parse(json["role"].as_str().unwrap()).unwrap(),
+        json["areas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| RegionCode::parse_prefix(a.as_str().unwrap()).unwrap())
+            .collect(),
     )
 }
 
-/// The violations the server finds in `edits` made to `before`.
-fn judge(before: &Value, edits: &[Value]) -> Vec<Value> {
+/// The violations the server finds in `edits` made to `before` by `author`.
+fn judge(author: &Author, before: &Value, edits: &[Value]) -> Vec<Value> {
     let mut doc = AutoCommit::new();
     if let Value::Object(map) = before {
         fill(&mut doc, &ROOT, map);
@@ -517,7 +686,7 @@ fn judge(before: &Value, edits: &[Value]) -> Vec<Value> {
         apply(&mut doc, edit);
     }
     doc.commit();
-    let mut found = match check_applied(doc.document(), &heads, state.as_ref(), &author()) {
+    let mut found = match check_applied(doc.document(), &heads, state.as_ref(), author) {
         Ok(_) => Vec::new(),
         Err(violations) => violations,
     };
@@ -532,11 +701,11 @@ fn judge(before: &Value, edits: &[Value]) -> Vec<Value> {
 fn vectors() -> String {
     let vectors: Vec<Value> = cases()
         .into_iter()
-        .map(|(name, before, edits)| {
-            let violations = judge(&before, &edits);
+        .map(|(name, who, before, edits)| {
+            let violations = judge(&author(&who), &before, &edits);
             json!({
                 "name": name,
-                "author": {"role": "peksos", "user": USER, "areas": ["32.77.01"]},
+                "author": who,
                 "before": before,
                 "edits": edits,
                 "violations": violations,
@@ -573,7 +742,10 @@ fn the_committed_conformance_vectors_are_what_the_rules_say() {
 #[test]
 fn the_vectors_cover_accepted_and_refused_changes_of_every_kind() {
     let all = cases();
-    let judged: Vec<Vec<Value>> = all.iter().map(|(_, b, e)| judge(b, e)).collect();
+    let judged: Vec<Vec<Value>> = all
+        .iter()
+        .map(|(_, who, b, e)| judge(&author(who), b, e))
+        .collect();
     assert!(judged.iter().any(Vec::is_empty), "some are accepted");
     for path in [
         "beneficiary.nik",
@@ -586,6 +758,15 @@ fn the_vectors_cover_accepted_and_refused_changes_of_every_kind() {
         "events[0]",
         "events[1].kind",
         "createdBy",
+        "attachments",
+        "attachments[0]",
+        "attachments[0].sha256",
+        "attachments[0].size",
+        "attachments[0].mime",
+        "attachments[0].kind",
+        "attachments[0].takenAt",
+        "attachments[0].caption",
+        "",
     ] {
         assert!(
             judged.iter().flatten().any(|v| v["path"] == json!(path)),

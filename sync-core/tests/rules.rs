@@ -39,6 +39,7 @@ fn visit(area: &str, by: &str) -> FieldDocument {
         actions: vec!["rujuk KIS-PBI".into()],
         follow_up_on: Some("2026-12-01".into()),
         location: Some((-6.8722, 107.5425)),
+        attachments: Vec::new(),
     })
 }
 
@@ -69,6 +70,7 @@ fn referral(by: &str, events: Vec<Event>) -> FieldDocument {
         },
         visit: None,
         events,
+        attachments: Vec::new(),
     })
 }
 

@@ -9,7 +9,7 @@ import { createInterface } from "node:readline"
 
 // i18n.js reads the language from localStorage: Node has none.
 globalThis.localStorage ??= { getItem: () => null, setItem: () => {} }
-const { checkChange, copy, EVENT_ID } = await import("../../app/src/schema.js")
+const { checkChange, copy, numberItems } = await import("../../app/src/schema.js")
 
 /** Applies one edit of a vector to plain values, as the Rust side applies it to Automerge. */
 function apply(doc, { op, path, value }) {
@@ -28,10 +28,7 @@ function run(file) {
   const failures = []
   for (const vector of vectors) {
     let before = null
-    if (vector.before) {
-      before = structuredClone(vector.before)
-      before.events?.forEach((e, i) => (e[EVENT_ID] = i))
-    }
+    if (vector.before) before = numberItems(structuredClone(vector.before))
     const after = vector.edits.reduce(apply, before ? copy(before) : {})
     const found = [...new Set(checkChange(before, after, vector.author).map(v => v.path))].sort()
     const expected = [...new Set(vector.violations.map(v => v.path))].sort()

@@ -182,6 +182,7 @@ fn visit(
         actions,
         follow_up_on: follow_up,
         location: Some((near(rng, lat), near(rng, lon))),
+        attachments: Vec::new(),
     }
 }
 
@@ -239,6 +240,7 @@ fn referral(
             &worker.id,
             None,
         )],
+        attachments: Vec::new(),
     }
 }
 

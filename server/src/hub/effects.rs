@@ -27,6 +27,7 @@ impl Actor {
                     ticket,
                     changes,
                     state,
+                    attachments,
                     records,
                 } => {
                     let mut writes = Vec::with_capacity(records.len() + 1);
@@ -35,7 +36,8 @@ impl Actor {
                         writes.push(Write::Append {
                             doc: self.id,
                             bytes: commit.bytes,
-                            projection: Projection::of(state.as_deref()),
+                            projection: Projection::of(state.as_deref())
+                                .with_attachments(attachments),
                         });
                     }
                     writes.extend(records.into_iter().map(|r| self.record(r)));

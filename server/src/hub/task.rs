@@ -339,6 +339,7 @@ pub(super) fn who(link: &PeerLink) -> Who {
 fn core_config() -> ActorConfig {
     ActorConfig {
         retry_after_ms: u64::try_from(RETRY_AFTER_FAILURE.as_millis()).unwrap_or(u64::MAX),
+        ..ActorConfig::default()
     }
 }
 

@@ -195,7 +195,10 @@ fn verdict(doc: DocumentId, bytes: &[u8], chunks: usize) -> Verdict {
         return Verdict::Index;
     }
     match FieldDocument::read_state(&loaded) {
-        Ok(state) => Verdict::Rows(Box::new(Projection::of(state.as_ref()))),
+        Ok(state) => Verdict::Rows(Box::new(
+            Projection::of(state.as_ref())
+                .with_attachments(fieldsync_core::attachments::referenced(&loaded)),
+        )),
         Err(_) => Verdict::Damaged(Problem::NotValid),
     }
 }

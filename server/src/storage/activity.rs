@@ -129,6 +129,15 @@ pub struct EventLine {
     pub applied: bool,
 }
 
+/// A photo or scan a document references, and its MIME type if the server has its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AttachedLine {
+    pub document_id: String,
+    pub sha256: String,
+    /// `None`: not uploaded yet.
+    pub mime: Option<String>,
+}
+
 /// Choices for the filters: the areas and authors that have documents in scope.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Facets {
@@ -255,6 +264,8 @@ pub trait Activity {
     fn feed<'a>(&'a self, filter: &'a FeedFilter) -> super::BoxFuture<'a, Vec<FeedRow>>;
     /// The events of these referrals (document ids), each referral's in order.
     fn referral_events<'a>(&'a self, docs: &'a [String]) -> super::BoxFuture<'a, Vec<EventLine>>;
+    /// The attachments these documents (ids) reference, by document.
+    fn attachments_of<'a>(&'a self, docs: &'a [String]) -> super::BoxFuture<'a, Vec<AttachedLine>>;
     /// The areas and authors with documents in scope.
     fn facets<'a>(&'a self, scope: &'a Scope) -> super::BoxFuture<'a, Facets>;
     /// Counts per worker and per area.
@@ -306,6 +317,19 @@ macro_rules! activity_impl {
                         return Ok(Vec::new());
                     }
                     self.activity_rows(Some($crate::storage::activity::sql::events_sql(docs)))
+                        .await
+                })
+            }
+
+            fn attachments_of<'a>(
+                &'a self,
+                docs: &'a [String],
+            ) -> $crate::storage::BoxFuture<'a, Vec<$crate::storage::activity::AttachedLine>> {
+                Box::pin(async move {
+                    if docs.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    self.activity_rows(Some($crate::storage::activity::sql::attachments_sql(docs)))
                         .await
                 })
             }

@@ -8,6 +8,7 @@
 //! the writes of many documents into one commit.
 
 pub mod activity;
+pub mod blobs;
 pub mod caseload;
 mod chunks;
 pub mod directory;
@@ -34,6 +35,7 @@ use fieldsync_protocol::{DocumentId, StorageId};
 use crate::projection::Projection;
 
 pub use activity::Activity;
+pub use blobs::Blobs;
 pub use caseload::Caseload;
 pub use directory::{AuditEntry, Directory};
 pub use export::Exports;
@@ -152,7 +154,8 @@ pub enum Elsewhere {
 /// The one interface the server has to a database: documents here, people and devices in
 /// [`Directory`], web sign-in in [`WebDirectory`], the administrator's lists in
 /// [`people::People`], caseloads in [`Caseload`], the supervisor's reads in [`Review`], exports
-/// in [`Exports`], the coordinator's reads in [`Activity`].
+/// in [`Exports`], the coordinator's reads in [`Activity`], attachments and their uploads in
+/// [`Blobs`].
 pub trait Storage:
     Directory
     + WebDirectory
@@ -162,6 +165,7 @@ pub trait Storage:
     + Activity
     + enroll::Enrollment
     + people::People
+    + Blobs
     + Send
     + Sync
     + std::fmt::Debug
@@ -316,7 +320,7 @@ const CHUNK_SNAPSHOT: i16 = 2;
 /// The query of [`Storage::projection_rows`]: every column of every query table as text.
 /// Built from the constants below only, never from input.
 fn projection_rows_sql() -> sqlx::AssertSqlSafe<String> {
-    const TABLES: [(&str, &str); 4] = [
+    const TABLES: [(&str, &str); 5] = [
         (
             "visits",
             "document_id, area, created_by, created_at, schema, nik, kk, name, ppks, visited_at, \
@@ -337,6 +341,7 @@ fn projection_rows_sql() -> sqlx::AssertSqlSafe<String> {
             "document_id, area, created_by, created_at, schema, topic, held_at, place, \
              attendees, notes_excerpt",
         ),
+        ("attachment_refs", "document_id, sha256"),
     ];
     let selects: Vec<String> = TABLES
         .iter()

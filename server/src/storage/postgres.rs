@@ -257,6 +257,7 @@ super::export::export_impl!(PostgresStorage);
 super::activity::activity_impl!(PostgresStorage, sqlx::Postgres);
 super::enroll::enroll_impl!(PostgresStorage, postgres);
 super::people::people_impl!(PostgresStorage, postgres);
+super::blobs::blobs_impl!(PostgresStorage, postgres);
 
 impl Storage for PostgresStorage {
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {

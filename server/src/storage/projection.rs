@@ -35,14 +35,19 @@ macro_rules! projection_writer {
             // without rows (empty, or of a newer schema) is cleared everywhere.
             let tables: &[&str] = match projection {
                 Projection::Nothing => &[
+                    "DELETE FROM attachment_refs WHERE document_id = $1",
                     "DELETE FROM visits WHERE document_id = $1",
                     "DELETE FROM referrals WHERE document_id = $1",
                     "DELETE FROM referral_events WHERE document_id = $1",
                     "DELETE FROM outreach WHERE document_id = $1",
                 ],
-                Projection::Visit(_) => &["DELETE FROM visits WHERE document_id = $1"],
+                Projection::Visit(_) => &[
+                    "DELETE FROM visits WHERE document_id = $1",
+                    "DELETE FROM attachment_refs WHERE document_id = $1",
+                ],
                 Projection::Referral(_) => &[
                     "DELETE FROM referrals WHERE document_id = $1",
+                    "DELETE FROM attachment_refs WHERE document_id = $1",
                     "DELETE FROM referral_events WHERE document_id = $1",
                 ],
                 Projection::Outreach(_) => &["DELETE FROM outreach WHERE document_id = $1"],
@@ -50,6 +55,18 @@ macro_rules! projection_writer {
             for delete in tables {
                 sqlx::query(*delete)
                     .bind(doc)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            let attachments = match projection {
+                Projection::Visit(v) => v.attachments.as_slice(),
+                Projection::Referral(r) => r.attachments.as_slice(),
+                Projection::Nothing | Projection::Outreach(_) => &[],
+            };
+            for hash in attachments {
+                sqlx::query("INSERT INTO attachment_refs (document_id, sha256) VALUES ($1, $2)")
+                    .bind(doc)
+                    .bind(hash.to_string())
                     .execute(&mut *conn)
                     .await?;
             }

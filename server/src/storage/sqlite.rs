@@ -122,6 +122,7 @@ super::export::export_impl!(SqliteStorage);
 super::activity::activity_impl!(SqliteStorage, sqlx::Sqlite);
 super::enroll::enroll_impl!(SqliteStorage, sqlite);
 super::people::people_impl!(SqliteStorage, sqlite);
+super::blobs::blobs_impl!(SqliteStorage, sqlite);
 
 impl Storage for SqliteStorage {
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {

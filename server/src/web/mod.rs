@@ -21,6 +21,7 @@
 mod admin;
 pub mod api;
 pub mod app;
+pub mod attachments;
 mod cookies;
 mod coordinator;
 pub mod enroll;

@@ -58,9 +58,10 @@ impl DocumentActor {
                 result: Err(EditError::Failed(e.to_string())),
             });
         }
-        let verdict = FieldDocument::read_state(doc.doc()).and_then(|after| {
-            check_change(self.current.as_ref(), after.as_ref(), &editor.author).map(|()| after)
-        });
+        let verdict =
+            FieldDocument::read_state_with(doc.doc(), &self.config.schema).and_then(|after| {
+                check_change(self.current.as_ref(), after.as_ref(), &editor.author).map(|()| after)
+            });
         let after = match verdict {
             Ok(after) => after,
             Err(violations) => {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use automerge::transaction::Transaction;
 use automerge::{ActorId, AutomergeError, ChangeHash};
-use fieldsync_protocol::{Notice, PeerId, StorageId};
+use fieldsync_protocol::{BlobHash, Notice, PeerId, StorageId};
 
 use crate::document::{Commit, DocumentSync, Kind};
 use crate::schema::{Author, DocKind, FieldDocument, RegionCode, Violation};
@@ -179,6 +179,10 @@ pub enum Effect {
         /// The document's state once the changes are stored (`None`: empty or not a field
         /// document), from which the query rows are made. Only with `changes`.
         state: Option<Box<FieldDocument>>,
+        /// The blobs the document references once the changes are stored
+        /// ([`crate::attachments::referenced`]), kept beside its query rows. Only with
+        /// `changes`.
+        attachments: Vec<BlobHash>,
         records: Vec<Record>,
     },
     /// Store these lines on their own; nothing waits for them (refusals that came with no

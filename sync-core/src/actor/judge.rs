@@ -12,7 +12,7 @@ use super::{
     too_large, violation,
 };
 use crate::document::{Kind, Receipt, SyncError};
-use crate::schema::{FieldDocument, Role, Violation, check_applied};
+use crate::schema::{FieldDocument, Role, Violation, check_applied_with};
 
 /// What the rules made of a change: the state after it, or why it is refused.
 type Verdict = Result<Option<FieldDocument>, (Refusal, Vec<Violation>)>;
@@ -197,8 +197,14 @@ impl DocumentActor {
             }
         }
         let doc = self.doc.as_ref().expect("check needs a loaded document");
-        check_applied(doc.doc(), before, self.current.as_ref(), &from.author)
-            .map_err(|v| (Refusal::Rules, v))
+        check_applied_with(
+            doc.doc(),
+            before,
+            self.current.as_ref(),
+            &from.author,
+            &self.config.schema,
+        )
+        .map_err(|v| (Refusal::Rules, v))
     }
 
     /// Accepted, the change becomes the current state, its new actor ids the sender's; refused,

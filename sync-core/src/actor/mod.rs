@@ -36,7 +36,7 @@ use fieldsync_protocol::{PeerId, StorageId};
 
 use crate::document::{Commit, DocumentSync};
 use crate::limits::LimitError;
-use crate::schema::{Author, DocKind, FieldDocument, RegionCode, Violation};
+use crate::schema::{Author, DocKind, FieldDocument, RegionCode, SchemaLimits, Violation};
 
 mod edit;
 mod events;
@@ -53,12 +53,15 @@ pub use events::{
 pub struct ActorConfig {
     /// How long after a failed write the peers are asked to send their changes again.
     pub retry_after_ms: Millis,
+    /// What the document rules need of the deployment (the attachment maximum).
+    pub schema: SchemaLimits,
 }
 
 impl Default for ActorConfig {
     fn default() -> Self {
         Self {
             retry_after_ms: 1_000,
+            schema: SchemaLimits::default(),
         }
     }
 }
@@ -327,7 +330,7 @@ impl DocumentActor {
         self.current = if self.index_owner.is_some() {
             None
         } else {
-            read_state(&doc)
+            read_state(&doc, &self.config.schema)
         };
         self.placed = placement(self.current.as_ref());
         self.doc = Some(doc);
@@ -448,7 +451,7 @@ impl DocumentActor {
             return;
         }
         if self.index_owner.is_none() {
-            self.current = read_state(doc);
+            self.current = read_state(doc, &self.config.schema);
         }
         self.placed = placement(self.current.as_ref());
     }
@@ -504,8 +507,8 @@ fn placement(state: Option<&FieldDocument>) -> Option<(DocKind, RegionCode)> {
 /// The state the write rules judge the next change against. A stored document that is not
 /// valid (stored before a rule existed) counts as empty: the next change must then make it
 /// valid, under the rules for creating it.
-fn read_state(doc: &DocumentSync) -> Option<FieldDocument> {
-    FieldDocument::read_state(doc.doc()).unwrap_or_default()
+fn read_state(doc: &DocumentSync, limits: &SchemaLimits) -> Option<FieldDocument> {
+    FieldDocument::read_state_with(doc.doc(), limits).unwrap_or_default()
 }
 
 /// A violation without a path.

@@ -34,11 +34,13 @@ impl DocumentActor {
                     readers.push(key);
                 }
             }
+            let attachments = crate::attachments::referenced(doc.doc());
             let ticket = self.ticket();
             out.push(Effect::Write {
                 ticket,
                 changes: Some(commit.clone()),
                 state: self.current.clone().map(Box::new),
+                attachments,
                 records,
             });
             self.in_flight = Some(InFlight {
@@ -92,6 +94,7 @@ impl DocumentActor {
             ticket,
             changes: None,
             state: None,
+            attachments: Vec::new(),
             records: lines,
         });
         self.in_flight = Some(InFlight {
@@ -229,7 +232,7 @@ impl DocumentActor {
         self.current = if self.index_owner.is_some() {
             None
         } else {
-            read_state(doc)
+            read_state(doc, &self.config.schema)
         };
         // Peers are asked to send the lost changes again a moment from now rather than at
         // once: while storage fails, each document retries about once a period instead of

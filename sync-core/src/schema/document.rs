@@ -13,6 +13,9 @@
 use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use fieldsync_protocol::{AutomergeUrl, DocumentId};
 
+use super::attachment::{
+    ATTACHMENT_FIELDS, Attachment, AttachmentKind, MediaType, SchemaLimits, Sha256,
+};
 use super::values::{
     EventKind, InvalidValue, Kk, Nik, PpksCategory, Program, RegionCode, check_date,
     check_timestamp,
@@ -91,6 +94,8 @@ pub struct Visit {
     pub actions: Vec<String>,
     pub follow_up_on: Option<String>,
     pub location: Option<(f64, f64)>,
+    /// Photos and scans, in list order (absent: none).
+    pub attachments: Vec<Attachment>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -129,6 +134,8 @@ pub struct Referral {
     pub consent: Consent,
     pub visit: Option<DocumentId>,
     pub events: Vec<Event>,
+    /// Scans and photos, in list order (absent: none).
+    pub attachments: Vec<Attachment>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -153,10 +160,17 @@ pub enum FieldDocument {
 }
 
 impl FieldDocument {
-    /// Reads and validates the whole document.
+    /// Reads and validates the whole document, under the default [`SchemaLimits`].
     pub fn read(doc: &impl ReadDoc) -> Result<Self, Vec<Violation>> {
+        Self::read_with(doc, &SchemaLimits::default())
+    }
+
+    /// Reads and validates the whole document under `limits` (the server's configured
+    /// attachment maximum).
+    pub fn read_with(doc: &impl ReadDoc, limits: &SchemaLimits) -> Result<Self, Vec<Violation>> {
         let mut r = Reader {
             doc,
+            limits,
             violations: Vec::new(),
         };
         let (kind, schema, envelope) = r.envelope();
@@ -179,10 +193,28 @@ impl FieldDocument {
     /// of automerge-repo makes before the app's first change) is `Ok(None)`: not a field
     /// document yet, and nothing in it to refuse.
     pub fn read_state(doc: &impl ReadDoc) -> Result<Option<Self>, Vec<Violation>> {
+        Self::read_state_with(doc, &SchemaLimits::default())
+    }
+
+    /// [`Self::read_state`] under `limits`.
+    pub fn read_state_with(
+        doc: &impl ReadDoc,
+        limits: &SchemaLimits,
+    ) -> Result<Option<Self>, Vec<Violation>> {
         if doc.length(ROOT) == 0 {
             return Ok(None);
         }
-        Self::read(doc).map(Some)
+        Self::read_with(doc, limits).map(Some)
+    }
+
+    /// The photos and scans the document references (none for an outreach note, or a
+    /// document of a newer schema).
+    pub fn attachments(&self) -> &[Attachment] {
+        match self {
+            Self::Visit(v) => &v.attachments,
+            Self::Referral(r) => &r.attachments,
+            Self::Outreach(_) | Self::Newer(_) => &[],
+        }
     }
 
     pub fn kind(&self) -> DocKind {
@@ -201,6 +233,7 @@ impl FieldDocument {
 
 struct Reader<'a, D: ReadDoc> {
     doc: &'a D,
+    limits: &'a SchemaLimits,
     violations: Vec<Violation>,
 }
 
@@ -453,6 +486,7 @@ impl<D: ReadDoc> Reader<'_, D> {
                     coordinate(self, "lon", 180.0)?,
                 ))
             });
+        let attachments = self.attachments();
         Some(Visit {
             envelope: envelope?,
             beneficiary: beneficiary?,
@@ -462,6 +496,7 @@ impl<D: ReadDoc> Reader<'_, D> {
             actions: actions?,
             follow_up_on,
             location,
+            attachments,
         })
     }
 
@@ -534,6 +569,7 @@ impl<D: ReadDoc> Reader<'_, D> {
                 }
             }
         }
+        let attachments = self.attachments();
         Some(Referral {
             envelope: envelope?,
             beneficiary: beneficiary?,
@@ -543,6 +579,7 @@ impl<D: ReadDoc> Reader<'_, D> {
             consent: consent?,
             visit,
             events,
+            attachments,
         })
     }
 
@@ -564,6 +601,9 @@ impl<D: ReadDoc> Reader<'_, D> {
             }
         };
         let notes = self.string(&ROOT, "", "notes", true);
+        if self.get(&ROOT, "attachments").is_some() {
+            self.fail("attachments", "only visits and referrals hold attachments");
+        }
         Some(Outreach {
             envelope: envelope?,
             topic: topic?,
@@ -572,5 +612,84 @@ impl<D: ReadDoc> Reader<'_, D> {
             attendees: attendees?,
             notes: notes?,
         })
+    }
+}
+
+impl<D: ReadDoc> Reader<'_, D> {
+    /// The `attachments` list of a visit or referral; absent is empty.
+    fn attachments(&mut self) -> Vec<Attachment> {
+        let mut out = Vec::new();
+        let Some(list) = self.object(&ROOT, "", "attachments", ObjType::List, false) else {
+            return out;
+        };
+        for i in 0..self.doc.length(&list) {
+            let path = format!("attachments[{i}]");
+            let Some((Value::Object(ObjType::Map), a)) = self.doc.get(&list, i).ok().flatten()
+            else {
+                self.fail(
+                    path,
+                    "must be an object {sha256, size, mime, kind, takenAt, caption?}",
+                );
+                continue;
+            };
+            let sha256 = self.parsed(&a, &path, "sha256", true, Sha256::parse);
+            let size = self.size(&a, &path);
+            let mime = self.parsed(&a, &path, "mime", true, MediaType::parse);
+            let kind = self.parsed(&a, &path, "kind", true, AttachmentKind::parse);
+            let taken_at = self.timestamp(&a, &path, "takenAt", true);
+            let caption = self.string(&a, &path, "caption", false);
+            // The key itself is not named: it is the document's text, and could be anything.
+            if self
+                .doc
+                .keys(&a)
+                .any(|key| !ATTACHMENT_FIELDS.contains(&key.as_str()))
+            {
+                self.fail(
+                    path.clone(),
+                    "an attachment has only the fields sha256, size, mime, kind, takenAt and caption",
+                );
+            }
+            if let (Some(sha256), Some(size), Some(mime), Some(kind), Some(taken_at)) =
+                (sha256, size, mime, kind, taken_at)
+            {
+                out.push(Attachment {
+                    sha256,
+                    size,
+                    mime,
+                    kind,
+                    taken_at,
+                    caption,
+                    id: Some(a),
+                });
+            }
+        }
+        out
+    }
+
+    /// An attachment's `size`: whole bytes, 1 to the configured maximum.
+    fn size(&mut self, obj: &ObjId, path: &str) -> Option<u64> {
+        let max = self.limits.max_attachment_bytes;
+        let size = match self.scalar(obj, "size") {
+            Some(ScalarValue::Uint(n)) => Some(n),
+            Some(ScalarValue::Int(n)) => u64::try_from(n).ok(),
+            Some(ScalarValue::F64(n)) if n >= 0.0 && n.fract() == 0.0 && n < u64::MAX as f64 => {
+                Some(n as u64)
+            }
+            None if self.get(obj, "size").is_none() => {
+                self.fail(join(path, "size"), "is required");
+                return None;
+            }
+            _ => None,
+        };
+        match size {
+            Some(n) if (1..=max).contains(&n) => Some(n),
+            _ => {
+                self.fail(
+                    join(path, "size"),
+                    format!("must be a whole number of bytes from 1 to {max}"),
+                );
+                None
+            }
+        }
     }
 }

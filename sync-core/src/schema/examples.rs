@@ -1,6 +1,7 @@
 //! Ready-made valid documents, for the load generator, tests and demos: each is the example
 //! of docs/schema.md, with the author and area given.
 
+use super::attachment::{Attachment, AttachmentKind, MediaType, Sha256};
 use super::document::{
     Beneficiary, Consent, DocKind, DocumentsChecklist, Envelope, Event, Outreach, Referral, Visit,
 };
@@ -37,6 +38,7 @@ pub fn visit(area: &RegionCode, by: &str) -> Visit {
         actions: vec!["rujuk KIS-PBI".into()],
         follow_up_on: Some("2026-12-01".into()),
         location: None,
+        attachments: Vec::new(),
     }
 }
 
@@ -65,6 +67,7 @@ pub fn referral(area: &RegionCode, by: &str) -> Referral {
             note: None,
             id: None,
         }],
+        attachments: Vec::new(),
     }
 }
 
@@ -77,5 +80,20 @@ pub fn outreach(area: &RegionCode, by: &str) -> Outreach {
         place: "Balai RW 05".into(),
         attendees: 25,
         notes: "Dihadiri kader posyandu.".into(),
+    }
+}
+
+/// A scan of `kind` as the field app stores it: a JPEG of the phone's camera, shrunk. The hash
+/// is that of the bytes `b"scan"`, which tests may upload as its blob.
+pub fn scan(kind: AttachmentKind) -> Attachment {
+    Attachment {
+        sha256: Sha256::parse("59ad1b2fc74287ded1bba7af67765d23ad4a49f1ae51902cc2ed3f8ebee96cfa")
+            .expect("a valid SHA-256"),
+        size: 4,
+        mime: MediaType::Jpeg,
+        kind,
+        taken_at: "2026-11-20T09:42:00Z".into(),
+        caption: None,
+        id: None,
     }
 }

@@ -24,6 +24,7 @@ use std::collections::{HashMap, HashSet};
 
 use automerge::{ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ValueRef};
 
+use super::attachment::SchemaLimits;
 use super::document::{FieldDocument, Violation};
 use super::rules::{Action, Author, check_change, edit_refused, permits};
 
@@ -40,7 +41,18 @@ pub fn check_applied(
     before: Option<&FieldDocument>,
     author: &Author,
 ) -> Result<Option<FieldDocument>, Vec<Violation>> {
-    let after = FieldDocument::read_state(doc)?;
+    check_applied_with(doc, before_heads, before, author, &SchemaLimits::default())
+}
+
+/// [`check_applied`] under `limits` (the server's configured attachment maximum).
+pub fn check_applied_with(
+    doc: &Automerge,
+    before_heads: &[ChangeHash],
+    before: Option<&FieldDocument>,
+    author: &Author,
+    limits: &SchemaLimits,
+) -> Result<Option<FieldDocument>, Vec<Violation>> {
+    let after = FieldDocument::read_state_with(doc, limits)?;
     let mut violations = check_change(before, after.as_ref(), author)
         .err()
         .unwrap_or_default();

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use automerge::ObjId;
 
+use super::attachment::Attachment;
 use super::document::{DocKind, Event, FieldDocument, SCHEMA, Violation};
 use super::values::{EventKind, RegionCode, Role};
 
@@ -242,12 +243,32 @@ impl Check<'_> {
             self.fail("area", message);
         }
 
+        self.attachments_diff(before.attachments(), after.attachments());
         let added = self.events_diff(events(before), events(after));
         // Anything but appending events is an edit; so is a change this build cannot see
         // (fields it does not know, the body of a newer schema).
         let only_events = added > 0 && without_events(before) == without_events(after);
         if !only_events && !permits(self.author.role, a.kind, Action::Edit) {
             self.fail("", edit_refused(self.author.role, a.kind));
+        }
+    }
+
+    /// Checks that every attachment of `before` still in `after` is unchanged: an entry is
+    /// removed and another added, never edited in place, so a reference the server
+    /// authorised a read by never silently points at other bytes. (Whether the author may
+    /// add or remove entries at all is the edit rule: attachments are the document's
+    /// content.)
+    fn attachments_diff(&mut self, before: &[Attachment], after: &[Attachment]) {
+        for (i, new) in after.iter().enumerate() {
+            let old = before
+                .iter()
+                .find(|old| old.id.is_some() && old.id == new.id);
+            if old.is_some_and(|old| old != new) {
+                self.fail(
+                    format!("attachments[{i}]"),
+                    "attachments are never changed: remove this one and add a new one",
+                );
+            }
         }
     }
 

@@ -141,6 +141,7 @@ macro_rules! slug_enum {
         }
     };
 }
+pub(super) use slug_enum;
 
 slug_enum!(
     /// The program a beneficiary is referred to.
@@ -354,7 +355,7 @@ pub fn format_millis(millis: i64) -> String {
 
 /// The only way values in this module build an [`InvalidValue`]: from fixed text, so that no
 /// refused value can end up in a message.
-fn refused(message: &'static str) -> InvalidValue {
+pub(super) fn refused(message: &'static str) -> InvalidValue {
     InvalidValue(message.to_owned())
 }
 

@@ -7,6 +7,7 @@
 use automerge::transaction::Transactable;
 use automerge::{AutomergeError, ObjId, ObjType, ROOT, Value};
 
+use super::attachment::Attachment;
 use super::document::{Beneficiary, Envelope, Event, FieldDocument, Outreach, Referral, Visit};
 
 fn text(
@@ -98,6 +99,9 @@ impl Visit {
             tx.put(&l, "lat", lat)?;
             tx.put(&l, "lon", lon)?;
         }
+        for attachment in &self.attachments {
+            add_attachment(tx, attachment)?;
+        }
         Ok(())
     }
 }
@@ -124,6 +128,9 @@ impl Referral {
         for event in &self.events {
             add_event(tx, event)?;
         }
+        for attachment in &self.attachments {
+            add_attachment(tx, attachment)?;
+        }
         Ok(())
     }
 }
@@ -141,6 +148,28 @@ pub fn add_event(tx: &mut impl Transactable, event: &Event) -> Result<ObjId, Aut
     text(tx, &e, "by", &event.by)?;
     text_opt(tx, &e, "note", event.note.as_deref())?;
     Ok(e)
+}
+
+/// Appends `attachment` to a visit's or referral's `attachments` list, creating the list when
+/// the document has none (absent means none, so documents without attachments stay as they
+/// were).
+pub fn add_attachment(
+    tx: &mut impl Transactable,
+    attachment: &Attachment,
+) -> Result<ObjId, AutomergeError> {
+    let list = match tx.get(ROOT, "attachments")? {
+        Some((Value::Object(ObjType::List), id)) => id,
+        _ => tx.put_object(ROOT, "attachments", ObjType::List)?,
+    };
+    let at = tx.length(&list);
+    let a = tx.insert_object(&list, at, ObjType::Map)?;
+    text(tx, &a, "sha256", attachment.sha256.as_str())?;
+    tx.put(&a, "size", attachment.size as i64)?;
+    text(tx, &a, "mime", attachment.mime.as_str())?;
+    text(tx, &a, "kind", attachment.kind.as_str())?;
+    text(tx, &a, "takenAt", &attachment.taken_at)?;
+    text_opt(tx, &a, "caption", attachment.caption.as_deref())?;
+    Ok(a)
 }
 
 impl Outreach {

@@ -110,6 +110,7 @@ impl Sim {
             sim.processes.push(Process {
                 actor: DocumentActor::new(ActorConfig {
                     retry_after_ms: RETRY,
+                    ..ActorConfig::default()
                 }),
                 applied: BTreeSet::new(),
                 write: None,

@@ -191,6 +191,7 @@ async fn visit_rows(server: &TestServer, times: impl IntoIterator<Item = i64>) {
                 lat: None,
                 lon: None,
                 notes_excerpt: "Kunjungan rutin, kondisi baik.".into(),
+                attachments: Vec::new(),
             }),
         })
         .collect();

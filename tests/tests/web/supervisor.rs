@@ -4,6 +4,8 @@
 
 #[path = "supervisor_decide.rs"]
 mod decide;
+#[path = "supervisor_scans.rs"]
+mod scans;
 #[path = "supervisor_stats.rs"]
 mod stats;
 

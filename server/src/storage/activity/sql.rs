@@ -124,6 +124,17 @@ pub fn events_sql(docs: &[String]) -> Sql {
     sql
 }
 
+/// The attachments of these documents, with the MIME type of those stored.
+pub fn attachments_sql(docs: &[String]) -> Sql {
+    let mut sql = Sql::new(
+        "SELECT r.document_id, r.sha256, b.mime FROM attachment_refs r \
+         LEFT JOIN blobs b ON b.sha256 = r.sha256 WHERE r.document_id IN (",
+    );
+    in_list(&mut sql, docs);
+    sql.push(") ORDER BY r.document_id, r.sha256");
+    sql
+}
+
 /// Placeholders for a non-empty list of values; an empty list matches nothing.
 fn in_list(sql: &mut Sql, values: &[String]) {
     if values.is_empty() {

@@ -14,6 +14,7 @@ use fieldsync_core::schema::{DocKind, Nik, format_millis};
 use maud::html;
 use serde_json::{Value, json};
 
+use super::super::attachments::{Shown, gallery};
 use super::super::error::ApiError;
 use super::super::labels::{event_label, kind_label, ppks_label};
 use super::super::layout;
@@ -31,6 +32,8 @@ struct Timeline {
     /// Oldest first.
     rows: Vec<FeedRow>,
     events: HashMap<String, Vec<EventLine>>,
+    /// Photos and scans, by document.
+    attached: HashMap<String, Vec<Shown>>,
 }
 
 impl Timeline {
@@ -77,6 +80,18 @@ async fn load(state: &AppState, viewer: &Viewer, nik: &Nik) -> StorageResult<Opt
     for e in state.storage.referral_events(&referrals).await? {
         events.entry(e.document_id.clone()).or_default().push(e);
     }
+    let ids: Vec<String> = rows.iter().map(|r| r.document_id.clone()).collect();
+    let mut attached: HashMap<String, Vec<Shown>> = HashMap::new();
+    for a in state.storage.attachments_of(&ids).await? {
+        attached.entry(a.document_id).or_default().push(Shown {
+            sha256: a.sha256,
+            kind: None,
+            stored: a.mime.is_some(),
+            mime: a.mime,
+            caption: None,
+            taken_at: None,
+        });
+    }
     let now = now_millis();
     let device = viewer.editor().device.to_string();
     let audit: Vec<Write> = rows
@@ -93,7 +108,11 @@ async fn load(state: &AppState, viewer: &Viewer, nik: &Nik) -> StorageResult<Opt
         })
         .collect();
     state.storage.write(&audit).await?;
-    Ok(Some(Timeline { rows, events }))
+    Ok(Some(Timeline {
+        rows,
+        events,
+        attached,
+    }))
 }
 
 /// `GET /api/beneficiaries/{nik}`
@@ -134,6 +153,14 @@ pub async fn api(
                 })
                 .collect();
             item["events"] = Value::Array(events);
+            item["attachments"] = t
+                .attached
+                .get(&r.document_id)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|a| json!({"sha256": a.sha256, "mime": a.mime, "stored": a.stored}))
+                .collect();
             item
         })
         .collect();
@@ -220,6 +247,9 @@ pub async fn page(
                     div { (summary(lang, r)) }
                     @if let Some(date) = &r.follow_up_on {
                         div.muted { (lang.t("Tindak lanjut", "Follow-up")) ": " time datetime=(date) { (lang.day_text(date)) } }
+                    }
+                    @if let Some(items) = t.attached.get(&r.document_id) {
+                        (gallery(lang, items))
                     }
                     @if let Some(events) = t.events.get(&r.document_id) {
                         ul.events {

@@ -18,8 +18,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::labels;
-use super::{checklist, checklist_json, document_id, error_page};
+use super::{checklist_json, document_id, error_page};
 use crate::AppState;
+use crate::web::attachments;
 use crate::web::error::ApiError;
 use crate::web::i18n::Lang;
 use crate::web::layout;
@@ -132,8 +133,33 @@ pub(super) async fn api(
         "consent": {"given": r.consent.given, "at": r.consent.at, "by": r.consent.by},
         "visit": r.visit.map(|v| v.url().to_string()),
         "events": events,
+        "attachments": attachments_json(&attachments::shown(&state, &r.attachments).await),
+        "checklist": r.checklist().iter().map(|e| json!({
+            "item": e.item.as_str(),
+            "checked": e.checked,
+            "scans": e.scans.iter().map(|a| a.sha256.as_str()).collect::<Vec<_>>(),
+            "satisfied": e.satisfied(),
+        })).collect::<Vec<_>>(),
         "decisions": decisions(&viewer, loaded.status()).iter().map(|k| k.as_str()).collect::<Vec<_>>(),
     })))
+}
+
+/// Attachments as the API gives them: the document's reference, and whether the server has
+/// the bytes yet (`GET /files/sha256/{sha256}` then serves them).
+fn attachments_json(items: &[attachments::Shown]) -> Vec<Value> {
+    items
+        .iter()
+        .map(|a| {
+            json!({
+                "sha256": a.sha256,
+                "kind": a.kind.map(|k| k.as_str()),
+                "mime": a.mime,
+                "caption": a.caption,
+                "takenAt": a.taken_at,
+                "stored": a.stored,
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -170,12 +196,13 @@ pub(super) async fn page(
             }
         });
     let visit = visit_section(&state, &viewer, &loaded).await;
+    let scans = attachments::shown(&state, &loaded.referral.attachments).await;
     let view = View {
         notice,
         alert: None,
         refill: None,
     };
-    render(&viewer, &loaded, view, visit).into_response()
+    render(&viewer, &loaded, view, visit, &scans).into_response()
 }
 
 /// What a page shows besides the referral: a confirmation, an alert, a note to put back.
@@ -195,10 +222,17 @@ pub(super) async fn page_with(
     status: StatusCode,
 ) -> Response {
     let visit = visit_section(state, viewer, loaded).await;
-    (status, render(viewer, loaded, view, visit)).into_response()
+    let scans = attachments::shown(state, &loaded.referral.attachments).await;
+    (status, render(viewer, loaded, view, visit, &scans)).into_response()
 }
 
-fn render(viewer: &Viewer, loaded: &Loaded, view: View<'_>, visit: Markup) -> Markup {
+fn render(
+    viewer: &Viewer,
+    loaded: &Loaded,
+    view: View<'_>,
+    visit: Markup,
+    scans: &[attachments::Shown],
+) -> Markup {
     let lang = viewer.lang;
     let r = &loaded.referral;
     let b = &r.beneficiary;
@@ -240,7 +274,7 @@ fn render(viewer: &Viewer, loaded: &Loaded, view: View<'_>, visit: Markup) -> Ma
                     dt { (lang.t("Peksos", "Field worker")) }
                     dd { (loaded.name_of(&r.envelope.created_by)) }
                     dt { (lang.t("Dibuat", "Created")) } dd { (when(lang, &r.envelope.created_at)) }
-                    dt { (lang.t("Dokumen", "Documents")) } dd { (checklist(lang, &r.documents)) }
+                    dt { (lang.t("Dokumen", "Documents")) } dd { (checklist_with_scans(lang, r)) }
                     dt { (lang.t("Persetujuan penerima manfaat", "Beneficiary's consent")) }
                     dd {
                         @if r.consent.given {
@@ -257,6 +291,7 @@ fn render(viewer: &Viewer, loaded: &Loaded, view: View<'_>, visit: Markup) -> Ma
             h2 { (lang.t("Alasan rujukan", "Reason for referral")) }
             p.text { (r.reason) }
         }
+        (attachments::section(lang, "scans", scans))
         (visit)
         (decision_forms(viewer, loaded, view.refill))
         (history(lang, loaded))
@@ -268,6 +303,29 @@ fn render(viewer: &Viewer, loaded: &Loaded, view: View<'_>, visit: Markup) -> Ma
         &format!("/referrals/{}", loaded.id),
         body,
     )
+}
+
+/// The documents checklist, each item ticked by the field worker or backed by an attached
+/// scan of its kind (which the page shows under "Photos and scans").
+fn checklist_with_scans(lang: Lang, r: &Referral) -> Markup {
+    html! {
+        span.checklist {
+            @for entry in r.checklist() {
+                @let name = attachments::kind_label(lang, entry.item.scan_kind());
+                @if entry.satisfied() {
+                    span.doc.yes data-item=(entry.item.as_str()) title=(lang.t("ada", "present")) {
+                        (name) " ✓"
+                        @if !entry.scans.is_empty() {
+                            a.scan href="#scans" { (lang.t("pindaian", "scan")) }
+                        }
+                    }
+                } @else {
+                    span.doc.no data-item=(entry.item.as_str()) title=(lang.t("belum ada", "missing")) { (name) " ✗" }
+                }
+                " "
+            }
+        }
+    }
 }
 
 /// A document's timestamp as people read it here; as written if it does not parse.
@@ -365,6 +423,10 @@ async fn visit_section(state: &AppState, viewer: &Viewer, loaded: &Loaded) -> Ma
         Some(FieldDocument::Visit(v)) => Some(v),
         _ => None,
     };
+    let photos = match &visit {
+        Some(v) => attachments::shown(state, &v.attachments).await,
+        None => Vec::new(),
+    };
     html! {
         section #visit {
             h2 { (lang.t("Kunjungan asal", "Originating visit")) }
@@ -373,6 +435,10 @@ async fn visit_section(state: &AppState, viewer: &Viewer, loaded: &Loaded) -> Ma
                     dt { (lang.t("Waktu kunjungan", "Visited")) } dd { (when(lang, &v.visited_at)) }
                     dt { (lang.t("Tujuan", "Purpose")) } dd { (v.purpose.as_deref().unwrap_or("—")) }
                     dt { (lang.t("Catatan", "Notes")) } dd.text { (v.notes) }
+                    @if !photos.is_empty() {
+                        dt { (lang.t("Foto dan pindaian", "Photos and scans")) }
+                        dd { (attachments::gallery(lang, &photos)) }
+                    }
                     dt { (lang.t("Lihat juga", "See also")) }
                     dd {
                         a href={"/beneficiaries/" (v.beneficiary.nik.as_str())} {
