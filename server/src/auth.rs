@@ -54,21 +54,32 @@ pub fn request_token(headers: &HeaderMap, query: Option<&str>) -> Option<String>
 }
 
 /// The cookie in which the field app (`/app/`) keeps its device token: HttpOnly, so page
-/// scripts never read it, and `Path=/sync`, so it goes nowhere else.
+/// scripts never read it, and set twice, with `Path=/sync` and `Path=/files` (its uploads and
+/// the photos it shows), so it goes nowhere else.
 pub const DEVICE_COOKIE: &str = "fieldsync_device";
+
+/// The paths the device cookie is set for.
+pub const DEVICE_COOKIE_PATHS: [&str; 2] = ["/sync", "/files"];
 
 /// The field app's device token from its cookie, only when the request comes from a page of
 /// this server: browsers send cookies with a WebSocket opened by any site, and the same-origin
 /// policy does not cover WebSockets, so without this check another site could sync as the
-/// phone (cross-site WebSocket hijacking). Browsers always send `Origin` on a WebSocket.
+/// phone (cross-site WebSocket hijacking). Browsers always send `Origin` on a WebSocket and on
+/// a POST or PATCH; a same-origin GET or HEAD (an `<img>`, a `fetch` of a photo) carries none,
+/// but says `Sec-Fetch-Site: same-origin`, a header no page script can set.
 pub fn device_cookie(headers: &HeaderMap) -> Option<String> {
-    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    let origin = header(axum::http::header::ORIGIN)?;
-    let host = header(axum::http::header::HOST)?;
-    let authority = origin
-        .strip_prefix("https://")
-        .or_else(|| origin.strip_prefix("http://"))?;
-    if !authority.eq_ignore_ascii_case(host) {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let same_origin = match header("origin") {
+        Some(origin) => {
+            let host = header("host")?;
+            let authority = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"))?;
+            authority.eq_ignore_ascii_case(host)
+        }
+        None => header("sec-fetch-site") == Some("same-origin"),
+    };
+    if !same_origin {
         return None;
     }
     cookie(headers, DEVICE_COOKIE).filter(|t| !t.is_empty())
@@ -209,6 +220,35 @@ impl Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_device_cookie_counts_only_from_the_servers_own_pages() {
+        let with = |pairs: &[(&'static str, &str)]| {
+            let mut headers = HeaderMap::new();
+            headers.insert("cookie", "fieldsync_device=fsd_1".parse().unwrap());
+            headers.insert("host", "dinsos.example:8080".parse().unwrap());
+            for (k, v) in pairs {
+                headers.insert(*k, v.parse().unwrap());
+            }
+            device_cookie(&headers)
+        };
+        let ok = Some("fsd_1".to_owned());
+        assert_eq!(with(&[("origin", "https://dinsos.example:8080")]), ok);
+        assert_eq!(with(&[("origin", "https://evil.example")]), None);
+        // A same-origin GET (an <img>) has no Origin, but says where it comes from.
+        assert_eq!(with(&[("sec-fetch-site", "same-origin")]), ok);
+        assert_eq!(with(&[("sec-fetch-site", "cross-site")]), None);
+        assert_eq!(with(&[("sec-fetch-site", "same-site")]), None);
+        assert_eq!(with(&[]), None, "neither header: not from a page of ours");
+        // Origin decides when both are there.
+        assert_eq!(
+            with(&[
+                ("origin", "https://evil.example"),
+                ("sec-fetch-site", "same-origin")
+            ]),
+            None
+        );
+    }
 
     #[test]
     fn tokens_are_long_random_and_hashed() {

@@ -91,6 +91,14 @@ async fn an_enrollment_code_works_once_for_its_user_and_sets_a_cookie_only_for_s
     for flag in ["HttpOnly", "SameSite=Strict", "Path=/sync", "Max-Age="] {
         assert!(cookie.contains(flag), "{flag} in {cookie}");
     }
+    // The same token for the uploads and photos under /files, and nowhere else.
+    let paths: Vec<&str> = reply
+        .headers
+        .iter()
+        .filter(|(k, v)| k == "set-cookie" && v.starts_with("fieldsync_device="))
+        .filter_map(|(_, v)| v.split("; ").find_map(|p| p.strip_prefix("Path=")))
+        .collect();
+    assert_eq!(paths, ["/sync", "/files"]);
     assert!(
         !cookie.contains("Secure"),
         "plain HTTP on loopback: {cookie}"
@@ -106,6 +114,15 @@ async fn an_enrollment_code_works_once_for_its_user_and_sets_a_cookie_only_for_s
     let own = format!("http://{}", server.addr);
     let ok = device_check(&server, &token, Some(&own)).await;
     assert_eq!(ok.status, 200);
+    assert_eq!(
+        ok.headers
+            .iter()
+            .filter(|(k, v)| k == "set-cookie" && v.contains("Path=/files"))
+            .count(),
+        1,
+        "a phone enrolled before /files existed gains that cookie: {:?}",
+        ok.headers
+    );
     assert_eq!(
         ok.json()["user"]["areas"],
         json!([KELURAHAN]),

@@ -5,11 +5,14 @@
 //!   of their areas): makes a code for a user; the page `/admin/enroll` does the same.
 //! - `POST /api/enroll` (no sign-in: the phone has only the code): exchanges a code once for
 //!   a new device of the code's user. The device token goes into an HttpOnly cookie limited to
-//!   `/sync` (`auth::DEVICE_COOKIE`), so page scripts never hold it and it is never in a URL.
+//!   `/sync` and `/files` (`auth::DEVICE_COOKIE`), so page scripts never hold it and it is
+//!   never in a URL.
 //!   Wrong codes count as failed sign-ins of the address (the limiter), and every attempt is
 //!   audited, without the code.
 //! - `POST /sync/device`: whether the app's cookie is still a valid device (a browser cannot
 //!   read why a WebSocket upgrade was refused); `device-revoked` tells the app to wipe itself.
+//!   A valid device gets its cookies set again (a phone enrolled before `/files` existed
+//!   gains that one).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -279,16 +282,23 @@ async fn enroll(
         "indexUrl": index,
     }))
     .into_response();
-    let secure = if state.secure_cookies { "; Secure" } else { "" };
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&format!(
-            "{}={token}; Path=/sync; HttpOnly; SameSite=Strict; Max-Age={DEVICE_COOKIE_SECS}{secure}",
-            auth::DEVICE_COOKIE
-        ))
-        .expect("tokens are ASCII"),
-    );
+    set_device_cookies(&mut response, &token, state.secure_cookies);
     Ok(response)
+}
+
+/// Sets the device cookie for each of its paths.
+fn set_device_cookies(response: &mut Response, token: &str, secure: bool) {
+    let secure = if secure { "; Secure" } else { "" };
+    for path in auth::DEVICE_COOKIE_PATHS {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            HeaderValue::from_str(&format!(
+                "{}={token}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={DEVICE_COOKIE_SECS}{secure}",
+                auth::DEVICE_COOKIE
+            ))
+            .expect("tokens are ASCII"),
+        );
+    }
 }
 
 fn attempt(user_id: String, action: &str, addr: SocketAddr, detail: &str) -> AuditEntry {
@@ -312,7 +322,7 @@ async fn device_status(
     State(state): State<Arc<AppState>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let ip = addr.ip();
     let refused = |code: &'static str, message: &str| {
         Err(ApiError::new(StatusCode::UNAUTHORIZED, code, message))
@@ -338,16 +348,21 @@ async fn device_status(
         .await?
     {
         // The user as the server knows them now: the app keeps their name and areas.
-        TokenStatus::Valid(identity) => Ok(Json(json!({
-            "status": "ok",
-            "device": identity.device_id,
-            "user": {
-                "id": identity.user.id,
-                "name": identity.user.name,
-                "role": identity.user.role.as_str(),
-                "areas": identity.user.areas.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-            },
-        }))),
+        TokenStatus::Valid(identity) => {
+            let mut response = Json(json!({
+                "status": "ok",
+                "device": identity.device_id,
+                "user": {
+                    "id": identity.user.id,
+                    "name": identity.user.name,
+                    "role": identity.user.role.as_str(),
+                    "areas": identity.user.areas.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+                },
+            }))
+            .into_response();
+            set_device_cookies(&mut response, &token, state.secure_cookies);
+            Ok(response)
+        }
         TokenStatus::Revoked => {
             state.limiter.failed(ip);
             refused("device-revoked", crate::live::WIPE)
