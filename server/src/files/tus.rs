@@ -32,6 +32,12 @@ use crate::storage::now_millis;
 
 /// Largest chunk row (and the most of one upload's body held in memory).
 pub const CHUNK_BYTES: usize = 256 * 1024;
+/// A PATCH body that sends nothing for this long counts as cut (a phone that lost its link
+/// without the server hearing of it): what arrived is kept, and the upload is free again.
+const BODY_IDLE: Duration = Duration::from_secs(60);
+/// How long `HEAD` waits for a PATCH still writing the upload (one whose connection was just
+/// cut, storing what arrived) before it answers the offset.
+const HEAD_WAITS: Duration = Duration::from_secs(2);
 
 /// What the server supports, for `OPTIONS`.
 const EXTENSIONS: &str = "creation,creation-with-upload,termination,checksum,expiration";
@@ -131,6 +137,7 @@ pub async fn create(
         created_at: now,
         expires_at: now.saturating_add(millis(state.limits.upload_expiry)),
         finished: existing.is_some(),
+        writing: false,
     };
     state.storage.create_upload(&upload).await?;
     let location = format!("/files/{}", upload.id);
@@ -164,7 +171,15 @@ pub async fn head_upload(
 ) -> Result<Response, Refusal> {
     resumable(&headers)?;
     let who = device(&state, &headers, addr).await?;
-    let upload = owned(&state, &who, &id).await?;
+    let mut upload = owned(&state, &who, &id).await?;
+    // A client resumes right after its connection was cut, often before the PATCH on the
+    // server's side has seen the cut and stored what arrived: the offset it would be told now
+    // is about to grow, and a PATCH from it would be refused (409) after sending its body.
+    let deadline = tokio::time::Instant::now() + HEAD_WAITS;
+    while upload.writing && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        upload = owned(&state, &who, &id).await?;
+    }
     let mut headers = upload_headers(&upload);
     put(&mut headers, "upload-offset", &upload.stored.to_string());
     put(&mut headers, "upload-length", &upload.length.to_string());
@@ -268,6 +283,24 @@ async fn append(
         }
         Claim::Gone => return Err(Refusal::not_found()),
     }
+    let written = write_body(state, who, &upload, offset, &writer, checksum, body).await;
+    if let Err(e) = storage.release(id, &writer).await {
+        tracing::warn!(upload = %id, "upload not released: {e}");
+    }
+    written
+}
+
+/// The body of a claimed PATCH, stored as it arrives; the stored offset after it.
+async fn write_body(
+    state: &AppState,
+    who: &Identity,
+    upload: &Upload,
+    offset: u64,
+    writer: &str,
+    checksum: Option<Checksum>,
+    body: Body,
+) -> Result<u64, Refusal> {
+    let (storage, id) = (&state.storage, upload.id.as_str());
     let durable = checksum.is_none();
     let mut digest = checksum.as_ref().map(|c| PatchDigest::new(c.algorithm));
     let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
@@ -275,10 +308,15 @@ async fn append(
     let mut at = offset;
     let mut stream = body.into_data_stream();
     let mut cut = false;
-    while let Some(frame) = stream.next().await {
-        let Ok(mut bytes) = frame else {
-            cut = true;
-            break;
+    loop {
+        let mut bytes = match tokio::time::timeout(BODY_IDLE, stream.next()).await {
+            Ok(None) => break,
+            Ok(Some(Ok(bytes))) => bytes,
+            // A connection error, or silence.
+            Ok(Some(Err(_))) | Err(_) => {
+                cut = true;
+                break;
+            }
         };
         if at + (buffer.len() + bytes.len()) as u64 > upload.length {
             return Err(invalid("the body goes past Upload-Length"));
@@ -290,7 +328,7 @@ async fn append(
             let take = (CHUNK_BYTES - buffer.len()).min(bytes.len());
             buffer.extend_from_slice(&bytes.split_to(take));
             if buffer.len() == CHUNK_BYTES {
-                store(state, id, &writer, at, &buffer, durable).await?;
+                store(state, id, writer, at, &buffer, durable).await?;
                 at += buffer.len() as u64;
                 buffer.clear();
             }
@@ -305,7 +343,7 @@ async fn append(
         ));
     }
     if !buffer.is_empty() {
-        store(state, id, &writer, at, &buffer, durable).await?;
+        store(state, id, writer, at, &buffer, durable).await?;
         at += buffer.len() as u64;
     }
     if cut {
@@ -324,12 +362,12 @@ async fn append(
                 "Upload-Checksum does not match this PATCH's body: it was not stored; send it again",
             ));
         }
-        if !storage.advance(id, &writer, at).await? {
+        if !storage.advance(id, writer, at).await? {
             return Err(taken_over());
         }
     }
     if at == upload.length {
-        complete(state, who, &upload, &writer).await?;
+        complete(state, who, upload, writer).await?;
     }
     Ok(at)
 }

@@ -45,6 +45,8 @@ pub struct Upload {
     pub created_at: i64,
     pub expires_at: i64,
     pub finished: bool,
+    /// A PATCH is writing it now (it has not released it yet).
+    pub writing: bool,
 }
 
 /// What a PATCH found when it asked to write at an offset ([`Blobs::claim`]).
@@ -99,6 +101,9 @@ pub trait Blobs {
         data: &'a [u8],
         durable: bool,
     ) -> BoxFuture<'a, bool>;
+    /// The PATCH `writer` is done with the upload (ended, cut or refused): a client asking the
+    /// offset no longer waits for it.
+    fn release<'a>(&'a self, id: &'a str, writer: &'a str) -> BoxFuture<'a, ()>;
     /// Sets the stored offset to `stored` (a PATCH whose checksum matched); `false` when the
     /// writer lost the upload.
     fn advance<'a>(&'a self, id: &'a str, writer: &'a str, stored: u64) -> BoxFuture<'a, bool>;
@@ -138,13 +143,26 @@ type UploadRow = (
     i64,
     i64,
     Option<i64>,
+    bool,
 );
 
 const UPLOAD_COLUMNS: &str = "id, user_id, device_id, sha256, mime, length, stored, created_at, \
-                              expires_at, finished_at";
+                              expires_at, finished_at, writer IS NOT NULL";
 
 fn upload_of(row: UploadRow) -> Option<Upload> {
-    let (id, user_id, device_id, sha, mime, length, stored, created_at, expires_at, finished) = row;
+    let (
+        id,
+        user_id,
+        device_id,
+        sha,
+        mime,
+        length,
+        stored,
+        created_at,
+        expires_at,
+        finished,
+        writing,
+    ) = row;
     Some(Upload {
         id,
         user_id,
@@ -156,6 +174,7 @@ fn upload_of(row: UploadRow) -> Option<Upload> {
         created_at,
         expires_at,
         finished: finished.is_some(),
+        writing,
     })
 }
 
@@ -306,6 +325,15 @@ macro_rules! backend_fns {
                     .await?;
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            pub async fn release(pool: &$pool, id: &str, writer: &str) -> StorageResult<()> {
+                sqlx::query("UPDATE uploads SET writer = NULL WHERE id = $1 AND writer = $2")
+                    .bind(id)
+                    .bind(writer)
+                    .execute(pool)
+                    .await?;
+                Ok(())
             }
 
             pub async fn advance(
@@ -543,6 +571,15 @@ macro_rules! blobs_impl {
             ) -> $crate::storage::BoxFuture<'a, bool> {
                 Box::pin($crate::storage::blobs::$backend::put_chunk(
                     &self.pool, id, writer, start, data, durable,
+                ))
+            }
+            fn release<'a>(
+                &'a self,
+                id: &'a str,
+                writer: &'a str,
+            ) -> $crate::storage::BoxFuture<'a, ()> {
+                Box::pin($crate::storage::blobs::$backend::release(
+                    &self.pool, id, writer,
                 ))
             }
             fn advance<'a>(
