@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use super::{ALLOWED_MIME, Refusal, device};
 use crate::AppState;
-use crate::storage::blobs::{Claim, Finish, Upload};
+use crate::storage::blobs::{Claim, Finish, Upload, writer_token};
 use crate::storage::directory::Identity;
 use crate::storage::now_millis;
 
@@ -67,6 +67,8 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Refusal> {
+    // When the request came: a later request's PATCH takes an upload over, never an earlier's.
+    let arrived = now_millis();
     resumable(&headers)?;
     let who = device(&state, &headers, addr).await?;
     let max = state.limits.max_attachment_bytes;
@@ -145,7 +147,7 @@ pub async fn create(
     // stored already).
     let with_body = text(&headers, header::CONTENT_TYPE.as_str()) == Some(OFFSET_STREAM);
     let offset = if with_body {
-        match append(&state, &who, &upload.id, 0, &headers, body).await {
+        match append(&state, &who, &upload.id, 0, &headers, arrived, body).await {
             Ok(offset) => offset,
             // The upload exists: the client learns where it is and what went wrong.
             Err(mut refusal) => {
@@ -194,6 +196,8 @@ pub async fn patch(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Refusal> {
+    // When the request came: a later request's PATCH takes an upload over, never an earlier's.
+    let arrived = now_millis();
     resumable(&headers)?;
     let who = device(&state, &headers, addr).await?;
     if text(&headers, header::CONTENT_TYPE.as_str()) != Some(OFFSET_STREAM) {
@@ -209,7 +213,7 @@ pub async fn patch(
     )
     .map_err(header_error)?;
     let upload = owned(&state, &who, &id).await?;
-    let stored = append(&state, &who, &upload.id, offset, &headers, body).await?;
+    let stored = append(&state, &who, &upload.id, offset, &headers, arrived, body).await?;
     let mut headers = upload_headers(&upload);
     put(&mut headers, "upload-offset", &stored.to_string());
     Ok((StatusCode::NO_CONTENT, headers).into_response())
@@ -258,6 +262,7 @@ async fn append(
     id: &str,
     offset: u64,
     headers: &HeaderMap,
+    arrived: i64,
     body: Body,
 ) -> Result<u64, Refusal> {
     let checksum = text(headers, "upload-checksum")
@@ -272,7 +277,7 @@ async fn append(
     {
         return Err(invalid("the body goes past Upload-Length"));
     }
-    let writer = format!("w_{}", uuid::Uuid::new_v4().simple());
+    let writer = writer_token(arrived);
     match storage.claim(id, offset, &writer, now_millis()).await? {
         Claim::Claimed => {}
         Claim::Conflict { stored } => return Err(conflict(stored)),

@@ -82,7 +82,11 @@ pub trait Blobs {
     fn create_upload<'a>(&'a self, upload: &'a Upload) -> BoxFuture<'a, ()>;
     fn upload<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<Upload>>;
     /// Makes `writer` the upload's writer if `offset` is its stored offset and it is neither
-    /// finished nor expired at `now`, and deletes its chunks past that offset.
+    /// finished nor expired at `now`, and deletes its chunks past that offset. Writers are
+    /// [`writer_token`]s: a claim never takes the upload from a writer whose request came
+    /// later (a PATCH whose connection was cut before it claimed must not overtake the one
+    /// that resumes it), unless that writer claimed more than [`STALE_WRITER_MS`] ago by its
+    /// token (a process that died holding it, with a clock ahead).
     fn claim<'a>(
         &'a self,
         id: &'a str,
@@ -129,6 +133,15 @@ pub trait Blobs {
     fn thumbnail(&self, sha256: BlobHash) -> BoxFuture<'_, Option<Vec<u8>>>;
     fn put_thumbnail<'a>(&'a self, sha256: BlobHash, data: &'a [u8], now: i64)
     -> BoxFuture<'a, ()>;
+}
+
+/// After this long a writer's claim no longer holds off a claim of an earlier request.
+pub const STALE_WRITER_MS: i64 = 120_000;
+
+/// The token of a PATCH that arrived at `arrived` (ms since the epoch): 40 digits, the time
+/// first, so that tokens compare as their requests' arrival, in any collation.
+pub fn writer_token(arrived: i64) -> String {
+    format!("{:020}{:020}", arrived.max(0), rand::random::<u64>())
 }
 
 /// Rows of `uploads` as read.
@@ -257,12 +270,14 @@ macro_rules! backend_fns {
                 let mut tx = pool.begin_with($begin).await?;
                 let taken = sqlx::query(
                     "UPDATE uploads SET writer = $2 WHERE id = $1 AND stored = $3 \
-                     AND finished_at IS NULL AND expires_at > $4",
+                     AND finished_at IS NULL AND expires_at > $4 \
+                     AND (writer IS NULL OR writer < $2 OR writer < $5)",
                 )
                 .bind(id)
                 .bind(writer)
                 .bind(db(offset))
                 .bind(now)
+                .bind(format!("{:020}", now.saturating_sub(super::STALE_WRITER_MS).max(0)))
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();

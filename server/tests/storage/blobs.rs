@@ -147,6 +147,13 @@ async fn the_offset_counts_only_committed_chunks_and_a_later_patch_takes_over() 
             s.claim("up_c", 300, "w2", now).await.unwrap(),
             Claim::Claimed
         );
+        // The cut request's own claim, late (its token is older): it does not overtake.
+        assert_eq!(
+            s.claim("up_c", 300, "w0", now).await.unwrap(),
+            Claim::Conflict { stored: 300 },
+            "{}",
+            b.name
+        );
         assert_eq!(
             s.chunk("up_c", 300, 1000).await.unwrap(),
             None,
