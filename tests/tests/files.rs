@@ -215,6 +215,9 @@ async fn a_cut_upload_resumes_from_the_servers_offset_and_completes() {
             .find(|r| r["method"] == "PATCH")
             .unwrap();
         assert_eq!(next["offset"], json!(resumed_at.to_string()), "{done}");
+        // HEAD waited for the cut PATCH to store what arrived: no PATCH was sent from an
+        // offset the server had already passed (a 409 after sending its whole body).
+        assert!(!requests.iter().any(|r| r["status"] == 409), "{done}");
 
         let sha256 = started["sha256"].as_str().unwrap();
         let stored = stored_bytes(&server, sha256)

@@ -26,12 +26,18 @@ use sha2::{Digest, Sha256};
 
 use super::{ALLOWED_MIME, Refusal, device};
 use crate::AppState;
-use crate::storage::blobs::{Claim, Finish, Upload};
+use crate::storage::blobs::{Claim, Finish, Upload, writer_token};
 use crate::storage::directory::Identity;
 use crate::storage::now_millis;
 
 /// Largest chunk row (and the most of one upload's body held in memory).
 pub const CHUNK_BYTES: usize = 256 * 1024;
+/// A PATCH body that sends nothing for this long counts as cut (a phone that lost its link
+/// without the server hearing of it): what arrived is kept, and the upload is free again.
+const BODY_IDLE: Duration = Duration::from_secs(60);
+/// How long `HEAD` waits for a PATCH still writing the upload (one whose connection was just
+/// cut, storing what arrived) before it answers the offset.
+const HEAD_WAITS: Duration = Duration::from_secs(2);
 
 /// What the server supports, for `OPTIONS`.
 const EXTENSIONS: &str = "creation,creation-with-upload,termination,checksum,expiration";
@@ -61,6 +67,8 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Refusal> {
+    // When the request came: a later request's PATCH takes an upload over, never an earlier's.
+    let arrived = now_millis();
     resumable(&headers)?;
     let who = device(&state, &headers, addr).await?;
     let max = state.limits.max_attachment_bytes;
@@ -131,6 +139,7 @@ pub async fn create(
         created_at: now,
         expires_at: now.saturating_add(millis(state.limits.upload_expiry)),
         finished: existing.is_some(),
+        writing: false,
     };
     state.storage.create_upload(&upload).await?;
     let location = format!("/files/{}", upload.id);
@@ -138,7 +147,7 @@ pub async fn create(
     // stored already).
     let with_body = text(&headers, header::CONTENT_TYPE.as_str()) == Some(OFFSET_STREAM);
     let offset = if with_body {
-        match append(&state, &who, &upload.id, 0, &headers, body).await {
+        match append(&state, &who, &upload.id, 0, &headers, arrived, body).await {
             Ok(offset) => offset,
             // The upload exists: the client learns where it is and what went wrong.
             Err(mut refusal) => {
@@ -164,7 +173,15 @@ pub async fn head_upload(
 ) -> Result<Response, Refusal> {
     resumable(&headers)?;
     let who = device(&state, &headers, addr).await?;
-    let upload = owned(&state, &who, &id).await?;
+    let mut upload = owned(&state, &who, &id).await?;
+    // A client resumes right after its connection was cut, often before the PATCH on the
+    // server's side has seen the cut and stored what arrived: the offset it would be told now
+    // is about to grow, and a PATCH from it would be refused (409) after sending its body.
+    let deadline = tokio::time::Instant::now() + HEAD_WAITS;
+    while upload.writing && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        upload = owned(&state, &who, &id).await?;
+    }
     let mut headers = upload_headers(&upload);
     put(&mut headers, "upload-offset", &upload.stored.to_string());
     put(&mut headers, "upload-length", &upload.length.to_string());
@@ -179,6 +196,8 @@ pub async fn patch(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Refusal> {
+    // When the request came: a later request's PATCH takes an upload over, never an earlier's.
+    let arrived = now_millis();
     resumable(&headers)?;
     let who = device(&state, &headers, addr).await?;
     if text(&headers, header::CONTENT_TYPE.as_str()) != Some(OFFSET_STREAM) {
@@ -194,7 +213,7 @@ pub async fn patch(
     )
     .map_err(header_error)?;
     let upload = owned(&state, &who, &id).await?;
-    let stored = append(&state, &who, &upload.id, offset, &headers, body).await?;
+    let stored = append(&state, &who, &upload.id, offset, &headers, arrived, body).await?;
     let mut headers = upload_headers(&upload);
     put(&mut headers, "upload-offset", &stored.to_string());
     Ok((StatusCode::NO_CONTENT, headers).into_response())
@@ -243,6 +262,7 @@ async fn append(
     id: &str,
     offset: u64,
     headers: &HeaderMap,
+    arrived: i64,
     body: Body,
 ) -> Result<u64, Refusal> {
     let checksum = text(headers, "upload-checksum")
@@ -257,7 +277,7 @@ async fn append(
     {
         return Err(invalid("the body goes past Upload-Length"));
     }
-    let writer = format!("w_{}", uuid::Uuid::new_v4().simple());
+    let writer = writer_token(arrived);
     match storage.claim(id, offset, &writer, now_millis()).await? {
         Claim::Claimed => {}
         Claim::Conflict { stored } => return Err(conflict(stored)),
@@ -268,6 +288,24 @@ async fn append(
         }
         Claim::Gone => return Err(Refusal::not_found()),
     }
+    let written = write_body(state, who, &upload, offset, &writer, checksum, body).await;
+    if let Err(e) = storage.release(id, &writer).await {
+        tracing::warn!(upload = %id, "upload not released: {e}");
+    }
+    written
+}
+
+/// The body of a claimed PATCH, stored as it arrives; the stored offset after it.
+async fn write_body(
+    state: &AppState,
+    who: &Identity,
+    upload: &Upload,
+    offset: u64,
+    writer: &str,
+    checksum: Option<Checksum>,
+    body: Body,
+) -> Result<u64, Refusal> {
+    let (storage, id) = (&state.storage, upload.id.as_str());
     let durable = checksum.is_none();
     let mut digest = checksum.as_ref().map(|c| PatchDigest::new(c.algorithm));
     let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
@@ -275,10 +313,15 @@ async fn append(
     let mut at = offset;
     let mut stream = body.into_data_stream();
     let mut cut = false;
-    while let Some(frame) = stream.next().await {
-        let Ok(mut bytes) = frame else {
-            cut = true;
-            break;
+    loop {
+        let mut bytes = match tokio::time::timeout(BODY_IDLE, stream.next()).await {
+            Ok(None) => break,
+            Ok(Some(Ok(bytes))) => bytes,
+            // A connection error, or silence.
+            Ok(Some(Err(_))) | Err(_) => {
+                cut = true;
+                break;
+            }
         };
         if at + (buffer.len() + bytes.len()) as u64 > upload.length {
             return Err(invalid("the body goes past Upload-Length"));
@@ -290,7 +333,7 @@ async fn append(
             let take = (CHUNK_BYTES - buffer.len()).min(bytes.len());
             buffer.extend_from_slice(&bytes.split_to(take));
             if buffer.len() == CHUNK_BYTES {
-                store(state, id, &writer, at, &buffer, durable).await?;
+                store(state, id, writer, at, &buffer, durable).await?;
                 at += buffer.len() as u64;
                 buffer.clear();
             }
@@ -305,7 +348,7 @@ async fn append(
         ));
     }
     if !buffer.is_empty() {
-        store(state, id, &writer, at, &buffer, durable).await?;
+        store(state, id, writer, at, &buffer, durable).await?;
         at += buffer.len() as u64;
     }
     if cut {
@@ -324,12 +367,12 @@ async fn append(
                 "Upload-Checksum does not match this PATCH's body: it was not stored; send it again",
             ));
         }
-        if !storage.advance(id, &writer, at).await? {
+        if !storage.advance(id, writer, at).await? {
             return Err(taken_over());
         }
     }
     if at == upload.length {
-        complete(state, who, &upload, &writer).await?;
+        complete(state, who, upload, writer).await?;
     }
     Ok(at)
 }

@@ -45,6 +45,8 @@ pub struct Upload {
     pub created_at: i64,
     pub expires_at: i64,
     pub finished: bool,
+    /// A PATCH is writing it now (it has not released it yet).
+    pub writing: bool,
 }
 
 /// What a PATCH found when it asked to write at an offset ([`Blobs::claim`]).
@@ -80,7 +82,11 @@ pub trait Blobs {
     fn create_upload<'a>(&'a self, upload: &'a Upload) -> BoxFuture<'a, ()>;
     fn upload<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<Upload>>;
     /// Makes `writer` the upload's writer if `offset` is its stored offset and it is neither
-    /// finished nor expired at `now`, and deletes its chunks past that offset.
+    /// finished nor expired at `now`, and deletes its chunks past that offset. Writers are
+    /// [`writer_token`]s: a claim never takes the upload from a writer whose request came
+    /// later (a PATCH whose connection was cut before it claimed must not overtake the one
+    /// that resumes it), unless that writer claimed more than [`STALE_WRITER_MS`] ago by its
+    /// token (a process that died holding it, with a clock ahead).
     fn claim<'a>(
         &'a self,
         id: &'a str,
@@ -99,6 +105,9 @@ pub trait Blobs {
         data: &'a [u8],
         durable: bool,
     ) -> BoxFuture<'a, bool>;
+    /// The PATCH `writer` is done with the upload (ended, cut or refused): a client asking the
+    /// offset no longer waits for it.
+    fn release<'a>(&'a self, id: &'a str, writer: &'a str) -> BoxFuture<'a, ()>;
     /// Sets the stored offset to `stored` (a PATCH whose checksum matched); `false` when the
     /// writer lost the upload.
     fn advance<'a>(&'a self, id: &'a str, writer: &'a str, stored: u64) -> BoxFuture<'a, bool>;
@@ -126,6 +135,15 @@ pub trait Blobs {
     -> BoxFuture<'a, ()>;
 }
 
+/// After this long a writer's claim no longer holds off a claim of an earlier request.
+pub const STALE_WRITER_MS: i64 = 120_000;
+
+/// The token of a PATCH that arrived at `arrived` (ms since the epoch): 40 digits, the time
+/// first, so that tokens compare as their requests' arrival, in any collation.
+pub fn writer_token(arrived: i64) -> String {
+    format!("{:020}{:020}", arrived.max(0), rand::random::<u64>())
+}
+
 /// Rows of `uploads` as read.
 type UploadRow = (
     String,
@@ -138,13 +156,26 @@ type UploadRow = (
     i64,
     i64,
     Option<i64>,
+    bool,
 );
 
 const UPLOAD_COLUMNS: &str = "id, user_id, device_id, sha256, mime, length, stored, created_at, \
-                              expires_at, finished_at";
+                              expires_at, finished_at, writer IS NOT NULL";
 
 fn upload_of(row: UploadRow) -> Option<Upload> {
-    let (id, user_id, device_id, sha, mime, length, stored, created_at, expires_at, finished) = row;
+    let (
+        id,
+        user_id,
+        device_id,
+        sha,
+        mime,
+        length,
+        stored,
+        created_at,
+        expires_at,
+        finished,
+        writing,
+    ) = row;
     Some(Upload {
         id,
         user_id,
@@ -156,6 +187,7 @@ fn upload_of(row: UploadRow) -> Option<Upload> {
         created_at,
         expires_at,
         finished: finished.is_some(),
+        writing,
     })
 }
 
@@ -238,12 +270,14 @@ macro_rules! backend_fns {
                 let mut tx = pool.begin_with($begin).await?;
                 let taken = sqlx::query(
                     "UPDATE uploads SET writer = $2 WHERE id = $1 AND stored = $3 \
-                     AND finished_at IS NULL AND expires_at > $4",
+                     AND finished_at IS NULL AND expires_at > $4 \
+                     AND (writer IS NULL OR writer < $2 OR writer < $5)",
                 )
                 .bind(id)
                 .bind(writer)
                 .bind(db(offset))
                 .bind(now)
+                .bind(format!("{:020}", now.saturating_sub(super::STALE_WRITER_MS).max(0)))
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -306,6 +340,15 @@ macro_rules! backend_fns {
                     .await?;
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            pub async fn release(pool: &$pool, id: &str, writer: &str) -> StorageResult<()> {
+                sqlx::query("UPDATE uploads SET writer = NULL WHERE id = $1 AND writer = $2")
+                    .bind(id)
+                    .bind(writer)
+                    .execute(pool)
+                    .await?;
+                Ok(())
             }
 
             pub async fn advance(
@@ -543,6 +586,15 @@ macro_rules! blobs_impl {
             ) -> $crate::storage::BoxFuture<'a, bool> {
                 Box::pin($crate::storage::blobs::$backend::put_chunk(
                     &self.pool, id, writer, start, data, durable,
+                ))
+            }
+            fn release<'a>(
+                &'a self,
+                id: &'a str,
+                writer: &'a str,
+            ) -> $crate::storage::BoxFuture<'a, ()> {
+                Box::pin($crate::storage::blobs::$backend::release(
+                    &self.pool, id, writer,
                 ))
             }
             fn advance<'a>(

@@ -36,6 +36,7 @@ fn upload(id: &str, bytes: &[u8], now: i64) -> Upload {
         created_at: now,
         expires_at: now + HOUR,
         finished: false,
+        writing: false,
     }
 }
 
@@ -146,6 +147,13 @@ async fn the_offset_counts_only_committed_chunks_and_a_later_patch_takes_over() 
             s.claim("up_c", 300, "w2", now).await.unwrap(),
             Claim::Claimed
         );
+        // The cut request's own claim, late (its token is older): it does not overtake.
+        assert_eq!(
+            s.claim("up_c", 300, "w0", now).await.unwrap(),
+            Claim::Conflict { stored: 300 },
+            "{}",
+            b.name
+        );
         assert_eq!(
             s.chunk("up_c", 300, 1000).await.unwrap(),
             None,
@@ -164,6 +172,14 @@ async fn the_offset_counts_only_committed_chunks_and_a_later_patch_takes_over() 
                 .unwrap()
         );
         assert!(s.advance("up_c", "w2", 1000).await.unwrap());
+        assert!(s.upload("up_c").await.unwrap().unwrap().writing);
+        // The loser's release leaves the new writer in place.
+        s.release("up_c", "w1").await.unwrap();
+        assert!(
+            s.upload("up_c").await.unwrap().unwrap().writing,
+            "{}",
+            b.name
+        );
         assert_eq!(s.finish("up_c", "w1", now).await.unwrap(), Finish::Lost);
         assert_eq!(s.finish("up_c", "w2", now).await.unwrap(), Finish::Stored);
         assert_eq!(read_all(s, "up_c", 1000).await, bytes, "{}", b.name);

@@ -70,7 +70,9 @@ async fn creation_refuses_what_it_cannot_take_before_reading_a_body() {
     let server = TestServer::start().await;
     let bytes = b"a scan";
     let good = metadata(&hex(bytes), "image/jpeg");
-    let cases: Vec<(Vec<(&str, String)>, u16, &str)> = vec![
+    // (headers, status, what the message says)
+    type Case = (Vec<(&'static str, String)>, u16, &'static str);
+    let cases: Vec<Case> = vec![
         (
             vec![("Upload-Metadata", good.clone())],
             400,
