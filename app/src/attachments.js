@@ -186,8 +186,9 @@ async function upload(record) {
   try {
     const head = await fetch(path, { method: "HEAD", credentials: "same-origin", cache: "no-store" })
     if (head.status === 200) return uploaded(record)
-    // Not enrolled any more, or the server answers no such question yet: try again later.
-    if (head.status !== 404) return
+    // 404: not there yet. Anything else (a 401 when the server does not take the device's
+    // cookie without an Origin, which browsers leave out of same-origin HEADs) is no answer:
+    // the upload itself says whether the server has the blob (a finished upload at once).
   } catch {
     return
   }

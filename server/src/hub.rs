@@ -43,6 +43,9 @@ pub struct HubConfig {
     pub idle_unload: Duration,
     /// The largest change and document a peer may make us apply.
     pub document_limits: fieldsync_core::Limits,
+    /// What the document rules need of the deployment: the attachment maximum
+    /// (`--max-attachment-bytes`), so a document may reference what `/files/` accepts.
+    pub schema_limits: fieldsync_core::schema::SchemaLimits,
 }
 
 /// A message for a document actor.

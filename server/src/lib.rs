@@ -445,6 +445,9 @@ pub async fn serve(
             cache_bytes: config.cache_bytes,
             idle_unload: config.idle_unload,
             document_limits: config.document_limits,
+            schema_limits: fieldsync_core::schema::SchemaLimits {
+                max_attachment_bytes: config.limits.max_attachment_bytes,
+            },
         },
     );
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -17,10 +17,12 @@
 //   {"cmd":"count","selector":S}                -> {"count"}
 //   {"cmd":"waitCount","selector":S,"count":N}  -> {} once exactly N elements match S
 //   {"cmd":"offline","offline":true|false}      -> {}
+//   {"cmd":"throttle","uploadBytesPerSecond":N} -> {} (a slow uplink, until "offline" is next set)
 //   {"cmd":"reload"}                            -> {"url"}
 //   {"cmd":"restart"}                           -> {} (closes the browser, opens the same profile)
 //   {"cmd":"serviceWorker"}                     -> {"controlled": bool} once the page is controlled
-//   {"cmd":"storage"}                           -> {"databases": [names], "localStorage": n}
+//   {"cmd":"storage"}                           -> {"databases": [names], "localStorage": n,
+//                                                  "uploads": n (tus-js-client's stored upload URLs)}
 //   {"cmd":"marks","names":[N,…]}               -> {"marks": [{name, startTime, detail}]} once
 //                                                  the app has made a performance mark of each name
 //   {"cmd":"screenshot","path":F}               -> {}
@@ -60,6 +62,9 @@ async function open() {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      // A camera that shows a test pattern, allowed without asking: the app's photos.
+      "--use-fake-device-for-media-stream",
+      "--use-fake-ui-for-media-stream",
     ],
   })
   if (offline) await context.setOffline(true)
@@ -113,6 +118,17 @@ const commands = {
     await context.setOffline(offline)
     return {}
   },
+  async throttle({ uploadBytesPerSecond }) {
+    const cdp = await context.newCDPSession(page)
+    await cdp.send("Network.enable")
+    await cdp.send("Network.emulateNetworkConditions", {
+      offline: false,
+      latency: 100,
+      downloadThroughput: -1,
+      uploadThroughput: uploadBytesPerSecond,
+    })
+    return {}
+  },
   async reload() {
     await page.reload()
     return { url: page.url() }
@@ -130,6 +146,7 @@ const commands = {
     return await page.evaluate(async () => ({
       databases: (await indexedDB.databases()).map(d => d.name),
       localStorage: Object.keys(localStorage).filter(k => k.startsWith("fieldsync.") && k !== "fieldsync.lang").length,
+      uploads: Object.keys(localStorage).filter(k => k.startsWith("tus::")).length,
     }))
   },
   async marks({ names }, timeout) {

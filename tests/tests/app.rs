@@ -795,6 +795,14 @@ async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_re
     phone.screenshot("app-ditolak").await;
 
     // Step 8: the phone is revoked: the app deletes its data and returns to enrollment.
+    let held = phone.ok(json!({"cmd": "storage"})).await;
+    assert!(
+        held["databases"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("fieldsync-blobs")),
+        "the photo store exists before the wipe: {held}"
+    );
     let devices = storage.devices("peksos-budi").await.unwrap();
     let app_device = devices.iter().find(|d| d.label == "field app").unwrap();
     assert!(storage.revoke_device(&app_device.id).await.unwrap());
@@ -802,12 +810,137 @@ async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_re
     phone.wait("#code").await;
     let left = phone.ok(json!({"cmd": "storage"})).await;
     assert_eq!(left["localStorage"], json!(0), "{left}");
-    assert!(
-        !left["databases"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("fieldsync")),
-        "{left}"
-    );
+    let databases = left["databases"].as_array().unwrap();
+    for kept in ["fieldsync", "fieldsync-blobs"] {
+        assert!(!databases.contains(&json!(kept)), "{kept}: {left}");
+    }
+    assert_eq!(left["uploads"], json!(0), "{left}");
+    phone.0.quit().await;
+}
+
+/// Step by step, issue 14's story: offline, a field worker photographs a KTP for a referral
+/// with the phone's camera (Chromium's fake one); the record shows the scan waiting. Online,
+/// it uploads (tus, resumed after the connection is cut mid-upload), the server has it, and a
+/// supervisor's web session reads it.
+#[tokio::test]
+async fn a_ktp_photographed_offline_reaches_the_server_and_the_supervisor() {
+    let server = TestServer::start().await;
+    server
+        .add_user("peksos-budi", Role::Peksos, &[KELURAHAN])
+        .await;
+    person(&server, "koordinator-ita", Role::Coordinator, &["32.77.01"]).await;
+    person(&server, "supervisor-sri", Role::Supervisor, &["32.77"]).await;
+    let profile = tempfile::tempdir().unwrap();
+
+    // Step 1: Budi's phone is enrolled and online.
+    let mut ita = Client::script(&server, "koordinator-ita").await;
+    let made = ita
+        .post_json("/api/enrollment-codes", &json!({"user": "peksos-budi"}))
+        .await;
+    let code = made.json()["code"].as_str().unwrap().to_owned();
+    let mut phone = Phone::start(&server, profile.path()).await;
+    phone.ok(json!({"cmd": "goto", "path": "/app/"})).await;
+    phone
+        .ok(json!({"cmd": "fill", "selector": "#code", "value": code}))
+        .await;
+    phone
+        .ok(json!({"cmd": "click", "selector": "form.enroll button[type=submit]"}))
+        .await;
+    phone.wait("#online.ok").await;
+    phone
+        .ok(json!({"cmd": "serviceWorker", "timeoutMs": 30000}))
+        .await;
+
+    // Step 2: offline, a referral, and a photo of the KTP for it.
+    phone.ok(json!({"cmd": "offline", "offline": true})).await;
+    phone.wait("#online.off").await;
+    phone
+        .ok(json!({"cmd": "click", "selector": "#new-referral"}))
+        .await;
+    phone
+        .fill_all(&[
+            ("#nik", "3277015204800002"),
+            ("#name", "Siti Aminah"),
+            ("#reason", "Tidak memiliki jaminan kesehatan."),
+        ])
+        .await;
+    phone
+        .ok(json!({"cmd": "check", "selector": "#consent"}))
+        .await;
+    phone.ok(json!({"cmd": "click", "selector": "#save"})).await;
+    phone.wait("#record-status[data-status=waiting]").await;
+    phone
+        .ok(json!({"cmd": "click", "selector": "#add-attachment"}))
+        .await;
+    phone
+        .ok(json!({"cmd": "select", "selector": "#attach-kind", "value": "ktp"}))
+        .await;
+    phone
+        .ok(json!({"cmd": "fill", "selector": "#attach-caption", "value": "KTP penerima"}))
+        .await;
+    phone.wait("#capture:enabled").await;
+    phone.screenshot("app-foto-ktp").await;
+    phone
+        .ok(json!({"cmd": "click", "selector": "#capture"}))
+        .await;
+    let waiting = phone
+        .wait("li.attachment[data-kind=ktp] .attachment-state[data-state=waiting]")
+        .await;
+    assert_eq!(waiting, "Menunggu diunggah");
+    // The checklist counts the scan, though the KTP box was not ticked.
+    let documents = phone.wait("dl .row:has(dt:text-is('Dokumen')) dd").await;
+    assert_eq!(documents, "KTP ✓ (scan)");
+    let sha256 = phone
+        .ok(json!({"cmd": "attr", "selector": "li.attachment[data-kind=ktp]", "name": "data-sha256"}))
+        .await["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(sha256.len(), 64, "{sha256}");
+    phone.screenshot("app-foto-menunggu").await;
+
+    // Step 3: online over a slow uplink; the connection is cut mid-upload, the app keeps the
+    // upload's URL, and once online again it resumes and finishes.
+    phone
+        .ok(json!({"cmd": "throttle", "uploadBytesPerSecond": 4096}))
+        .await;
+    phone.ok(json!({"cmd": "offline", "offline": false})).await;
+    phone
+        .ok(json!({
+            "cmd": "waitFor",
+            "selector": "li.attachment .attachment-state[data-state=waiting]:has-text('%')",
+            "timeoutMs": 30000,
+        }))
+        .await;
+    phone.ok(json!({"cmd": "offline", "offline": true})).await;
+    let stored = phone.ok(json!({"cmd": "storage"})).await;
+    assert_eq!(stored["uploads"], json!(1), "{stored}");
+    phone.ok(json!({"cmd": "offline", "offline": false})).await;
+    phone
+        .wait("li.attachment .attachment-state[data-state=uploaded]")
+        .await;
+    phone.wait("#record-status[data-status=stored]").await;
+    let stored = phone.ok(json!({"cmd": "storage"})).await;
+    assert_eq!(stored["uploads"], json!(0), "finished: {stored}");
+    phone.screenshot("app-foto-terunggah").await;
+
+    // Step 4: the server has the blob, and the supervisor's web session may read it.
+    let (_, token) = server.enroll("peksos-budi").await;
+    let bearer = format!("Bearer {token}");
+    let head = Client::anonymous(&server)
+        .send(
+            "HEAD",
+            &format!("/files/sha256/{sha256}"),
+            "",
+            Vec::new(),
+            &[("Authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(head.status, 200);
+    let mut sri = Client::browser(&server, "supervisor-sri").await;
+    let blob = sri.get(&format!("/files/sha256/{sha256}")).await;
+    assert_eq!(blob.status, 200);
+    assert_eq!(blob.header("content-type"), Some("image/jpeg"));
+    assert!(blob.body.starts_with(&[0xff, 0xd8]), "a JPEG");
     phone.0.quit().await;
 }

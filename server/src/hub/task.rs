@@ -66,11 +66,12 @@ impl Actor {
         tx: mpsc::UnboundedSender<Command>,
         waiting: waiting::WaitingPeers,
     ) -> Self {
+        let core = DocumentActor::new(core_config(&hub.0.config));
         Self {
             id,
             hub,
             tx,
-            core: DocumentActor::new(core_config()),
+            core,
             links: HashMap::new(),
             waiting,
             replies: HashMap::new(),
@@ -231,7 +232,8 @@ impl Actor {
     /// The core handles a heavy message on a blocking thread (at most one per core at a
     /// time), so that it never holds up the async workers.
     async fn handle_blocking(&mut self, events: Vec<Event>) -> Vec<fieldsync_core::actor::Effect> {
-        let mut core = std::mem::replace(&mut self.core, DocumentActor::new(core_config()));
+        let config = core_config(&self.hub.0.config);
+        let mut core = std::mem::replace(&mut self.core, DocumentActor::new(config));
         let now = now();
         let handled = self
             .hub
@@ -336,10 +338,10 @@ pub(super) fn who(link: &PeerLink) -> Who {
     }
 }
 
-fn core_config() -> ActorConfig {
+fn core_config(hub: &super::HubConfig) -> ActorConfig {
     ActorConfig {
         retry_after_ms: u64::try_from(RETRY_AFTER_FAILURE.as_millis()).unwrap_or(u64::MAX),
-        ..ActorConfig::default()
+        schema: hub.schema_limits,
     }
 }
 
