@@ -163,17 +163,28 @@ async function attach(app, url, { blob, mime, preview }, kind, caption) {
 // ---- uploading ----
 
 let pumping = false
+/** Asked to pump while pumping: go round once more. The first round after the signal returns
+ * often fails (the network is not quite up); the connection's own event, a moment later,
+ * must not be lost, or the upload waits for the 30 s timer. */
+let again = false
 
 /** Uploads every waiting blob, one at a time, while the phone is online. */
 export async function pump() {
-  if (pumping || !navigator.onLine) return
+  if (!navigator.onLine) return
+  if (pumping) {
+    again = true
+    return
+  }
   pumping = true
   try {
-    for (const record of await allRecords()) {
-      if (record.state !== "waiting" || !record.blob) continue
-      if (!navigator.onLine) break
-      await upload(record)
-    }
+    do {
+      again = false
+      for (const record of await allRecords()) {
+        if (record.state !== "waiting" || !record.blob) continue
+        if (!navigator.onLine) break
+        await upload(record)
+      }
+    } while (again && navigator.onLine)
   } catch (e) {
     console.warn("fieldsync: uploads stopped", e?.message)
   } finally {

@@ -905,14 +905,28 @@ async fn a_ktp_photographed_offline_reaches_the_server_and_the_supervisor() {
         .ok(json!({"cmd": "throttle", "uploadBytesPerSecond": 4096}))
         .await;
     phone.ok(json!({"cmd": "offline", "offline": false})).await;
-    phone
-        .ok(json!({
-            "cmd": "waitFor",
-            "selector": "li.attachment .attachment-state[data-state=waiting]:has-text('%')",
-            "timeoutMs": 30000,
-        }))
-        .await;
+    // The upload has begun once tus-js-client has stored its URL (before its first byte; the
+    // progress shown is no sign: the browser reports bytes buffered, not sent).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let stored = phone.ok(json!({"cmd": "storage"})).await;
+        if stored["uploads"] == json!(1) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the upload did not begin: {stored}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     phone.ok(json!({"cmd": "offline", "offline": true})).await;
+    assert_eq!(
+        phone
+            .ok(json!({"cmd": "attr", "selector": "li.attachment[data-kind=ktp] .attachment-state", "name": "data-state"}))
+            .await["value"],
+        json!("waiting"),
+        "cut before the upload finished"
+    );
     let stored = phone.ok(json!({"cmd": "storage"})).await;
     assert_eq!(stored["uploads"], json!(1), "{stored}");
     phone.ok(json!({"cmd": "offline", "offline": false})).await;
@@ -942,5 +956,19 @@ async fn a_ktp_photographed_offline_reaches_the_server_and_the_supervisor() {
     assert_eq!(blob.status, 200);
     assert_eq!(blob.header("content-type"), Some("image/jpeg"));
     assert!(blob.body.starts_with(&[0xff, 0xd8]), "a JPEG");
+
+    // Step 5: the supervisor's referral page shows the scan beside the checklist.
+    let queue = sri.get("/api/referrals").await.json();
+    let id = queue["items"][0]["id"].as_str().unwrap().to_owned();
+    let page = sri.get(&format!("/referrals/{id}")).await.text();
+    assert!(
+        page.contains(&format!(r#"data-sha256="{sha256}" data-state="stored""#))
+            && page.contains(&format!(r#"<img src="/files/sha256/{sha256}/thumb""#)),
+        "{page}"
+    );
+    assert!(page.contains(r#"<span class="doc yes" data-item="ktp""#));
+    let thumb = sri.get(&format!("/files/sha256/{sha256}/thumb")).await;
+    assert_eq!(thumb.status, 200);
+    assert_eq!(thumb.header("content-type"), Some("image/jpeg"));
     phone.0.quit().await;
 }
