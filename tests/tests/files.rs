@@ -10,26 +10,14 @@ mod support;
 #[path = "files/rules.rs"]
 mod rules;
 
-use std::path::PathBuf;
-
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ROOT};
-use common::node::NodeDriver;
+use common::node::{NodeDriver, setup_js};
 use common::proxy::{Faults, Proxy};
 use common::{PgDatabase, TestServer, WAIT, visit};
 use fieldsync_protocol::{BlobHash, DocumentId};
 use serde_json::{Value, json};
 use support::{Client, Reply};
-
-/// Installs the pinned npm packages if needed (idempotent; fast when present).
-fn setup_js() {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/setup-js.sh");
-    let status = std::process::Command::new("bash")
-        .arg(script)
-        .status()
-        .expect("bash runs scripts/setup-js.sh");
-    assert!(status.success(), "scripts/setup-js.sh failed");
-}
 
 /// Runs `story` on a server over SQLite, then over PostgreSQL when configured.
 async fn on_both<F, Fut>(story: F)

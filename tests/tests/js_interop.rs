@@ -3,28 +3,13 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ROOT, ReadDoc};
-use common::node::NodeDriver;
+use common::node::{NodeDriver, setup_js};
 use common::{TestServer, WAIT};
 use fieldsync_core::schema::{FieldDocument, Role, examples};
 use fieldsync_protocol::AutomergeUrl;
 use serde_json::{Value, json};
-
-/// Installs the pinned npm packages if needed (idempotent; fast when present).
-fn setup_js() {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/setup-js.sh");
-    let status = std::process::Command::new("bash")
-        .arg(script)
-        .status()
-        .expect("bash runs scripts/setup-js.sh");
-    assert!(
-        status.success(),
-        "scripts/setup-js.sh failed: the JS interop tests need Node.js and npm"
-    );
-}
 
 /// A field visit as a JS app writes it: a plain object, strings become text.
 fn visit_json(nik: &str, notes: &str) -> Value {

@@ -4,7 +4,6 @@
 //! referencing them and audits the read (`crate::files`).
 
 use fieldsync_core::schema::{Attachment, AttachmentKind, timestamp_millis};
-use fieldsync_protocol::BlobHash;
 use maud::{Markup, html};
 
 use super::i18n::Lang;
@@ -29,10 +28,7 @@ pub struct Shown {
 pub async fn shown(state: &AppState, attachments: &[Attachment]) -> Vec<Shown> {
     let mut out = Vec::with_capacity(attachments.len());
     for a in attachments {
-        let stored = match BlobHash::parse(a.sha256.as_str()) {
-            Some(hash) => state.storage.blob(hash).await.ok().flatten().is_some(),
-            None => false,
-        };
+        let stored = matches!(state.storage.blob(a.sha256.blob()).await, Ok(Some(_)));
         out.push(Shown {
             sha256: a.sha256.as_str().to_owned(),
             kind: Some(a.kind),

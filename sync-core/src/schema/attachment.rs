@@ -9,6 +9,7 @@
 use std::fmt;
 
 use automerge::ObjId;
+use fieldsync_protocol::BlobHash;
 
 use super::document::{DocumentsChecklist, Referral};
 use super::values::{InvalidValue, refused, slug_enum};
@@ -37,21 +38,26 @@ impl Default for SchemaLimits {
     }
 }
 
-/// The SHA-256 of a blob, as 64 lowercase hex digits: its address.
+/// The SHA-256 of a blob, as 64 lowercase hex digits: its address, as the document writes it
+/// (the blob's name is [`BlobHash`], which decides what is valid).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Sha256(String);
 
 impl Sha256 {
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
-        if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(refused("must be 64 lowercase hex digits (a SHA-256)"))
+        match BlobHash::parse(s) {
+            Some(_) => Ok(Self(s.to_owned())),
+            None => Err(refused("must be 64 lowercase hex digits (a SHA-256)")),
         }
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The blob this names.
+    pub fn blob(&self) -> BlobHash {
+        BlobHash::parse(&self.0).expect("parsed as a blob hash")
     }
 }
 

@@ -12,6 +12,19 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+/// Installs the pinned npm packages if needed (idempotent; fast when present).
+pub fn setup_js() {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/setup-js.sh");
+    let status = std::process::Command::new("bash")
+        .arg(script)
+        .status()
+        .expect("bash runs scripts/setup-js.sh");
+    assert!(
+        status.success(),
+        "scripts/setup-js.sh failed: the JS tests need Node.js and npm"
+    );
+}
+
 /// Installs Chromium and the npm packages if needed; returns Chromium's path.
 pub fn setup_browser() -> String {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/setup-browser.sh");
