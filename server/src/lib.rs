@@ -7,6 +7,7 @@
 //! calls [`serve`].
 
 pub mod admin;
+pub mod areas;
 pub mod auth;
 mod cache;
 pub mod caseload;
@@ -171,6 +172,8 @@ pub struct AppState {
     reads: web::reads::ReadLog,
     /// Still starting (the demo is being seeded): health says so, with 503.
     starting: std::sync::atomic::AtomicBool,
+    /// Area names for the pages, kept current with the `areas` table.
+    areas: Arc<areas::AreaBook>,
 }
 
 impl AppState {
@@ -451,6 +454,11 @@ pub async fn serve(
         },
     );
     let (stop_tx, stop_rx) = watch::channel(false);
+    let area_book = Arc::new(areas::AreaBook::default());
+    area_book
+        .refresh(storage.as_ref())
+        .await
+        .context("cannot read the area names")?;
     let live = Arc::new(Registry::default());
     let caseloads = caseload::Caseloads::new(hub.clone(), storage.clone(), live.clone())
         .await
@@ -487,6 +495,7 @@ pub async fn serve(
         secure_cookies: config.secure_cookies || config.tls.is_some(),
         reads: web::reads::ReadLog::default(),
         starting: std::sync::atomic::AtomicBool::new(seed_demo),
+        areas: area_book.clone(),
     });
     let addr = listener.local_addr()?;
     tracing::info!(
@@ -509,6 +518,11 @@ pub async fn serve(
     });
     let app = router(state.clone(), config.metrics_listener.is_none());
     let upkeep = tokio::spawn(metrics::upkeep(state.shutdown.clone()));
+    let area_task = tokio::spawn(areas::keep_current(
+        area_book,
+        storage.clone(),
+        state.shutdown.clone(),
+    ));
     let expiry = tokio::spawn(files::expire_uploads(
         storage.clone(),
         config.limits.upload_expiry,
@@ -555,6 +569,7 @@ pub async fn serve(
     let _ = watcher.await;
     let _ = follower.await;
     let _ = upkeep.await;
+    let _ = area_task.await;
     let _ = expiry.await;
     if let Some(task) = metrics_task {
         let _ = task.await;

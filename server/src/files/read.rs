@@ -152,6 +152,7 @@ async fn reader(
         lang: crate::web::i18n::Lang::of(headers),
         csrf: Some(session.csrf_token),
         credential: Credential::Session(hash),
+        area_names: state.areas.names(),
     };
     Ok(Reader {
         author: viewer.author(),

@@ -8,6 +8,7 @@
 //! the writes of many documents into one commit.
 
 pub mod activity;
+pub mod areas;
 pub mod blobs;
 pub mod caseload;
 mod chunks;
@@ -35,6 +36,7 @@ use fieldsync_protocol::{DocumentId, StorageId};
 use crate::projection::Projection;
 
 pub use activity::Activity;
+pub use areas::AreaTable;
 pub use blobs::Blobs;
 pub use caseload::Caseload;
 pub use directory::{AuditEntry, Directory};
@@ -166,6 +168,7 @@ pub trait Storage:
     + enroll::Enrollment
     + people::People
     + Blobs
+    + AreaTable
     + Send
     + Sync
     + std::fmt::Debug

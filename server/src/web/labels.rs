@@ -2,7 +2,19 @@
 //! statuses and events, document types. Shared by every page; an unknown slug (from a newer
 //! schema) is shown as it is rather than hidden.
 
+use maud::{Markup, html};
+
 use super::i18n::Lang;
+use crate::areas::AreaNames;
+
+/// An area as a page shows it: its name, with the code on hover; the code alone when its
+/// name has not been imported.
+pub fn area(names: &AreaNames, code: &str) -> Markup {
+    match names.name(code) {
+        Some(name) => html! { span.area title=(code) { (name) } },
+        None => html! { span.area { (code) } },
+    }
+}
 
 /// A PPKS category (docs/schema.md) by its name in Permensos 8/2012.
 pub fn ppks_label(lang: Lang, slug: &str) -> &str {

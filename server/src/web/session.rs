@@ -51,6 +51,7 @@ async fn identify(parts: &Parts, state: &AppState) -> Result<Option<Viewer>, Api
             lang,
             csrf: None,
             credential: Credential::ApiToken(hash),
+            area_names: state.areas.names(),
         }));
     }
     let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
@@ -63,6 +64,7 @@ async fn identify(parts: &Parts, state: &AppState) -> Result<Option<Viewer>, Api
         lang,
         csrf: Some(s.csrf_token),
         credential: Credential::Session(hash),
+        area_names: state.areas.names(),
     }))
 }
 

@@ -1,7 +1,11 @@
 //! Who is asking: the signed-in person a request comes from, as the pages, the API and the
 //! rules see them. [`super::session`] finds them from a session cookie or an API token.
 
+use std::sync::Arc;
+
 use fieldsync_core::schema::Author;
+
+use crate::areas::AreaNames;
 
 use super::i18n::Lang;
 use crate::hub::Editor;
@@ -17,6 +21,8 @@ pub struct Viewer {
     pub csrf: Option<String>,
     /// What they proved who they are with.
     pub credential: Credential,
+    /// The names of areas, for every page that shows one.
+    pub area_names: Arc<AreaNames>,
 }
 
 /// What a viewer signed in with, kept so that a long answer (the live stream) can check that

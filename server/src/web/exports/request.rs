@@ -244,6 +244,7 @@ mod tests {
             lang: Lang::Id,
             csrf: None,
             credential: crate::web::session::Credential::ApiToken(String::new()),
+            area_names: Default::default(),
         }
     }
 
