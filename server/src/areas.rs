@@ -26,20 +26,36 @@ pub struct AreaNames {
 }
 
 /// A code as one number: its digits, with their count in the top byte so that `32` (a
-/// province) and `0032` can never meet. `None` for text that is not a region code.
+/// province) and `0032` can never meet. `None` for text that is not a dotted region code of
+/// any level (`32`, `32.77`, `32.77.02`, `32.77.02.1003`).
 fn key(code: &str) -> Option<u64> {
+    let level = code.matches('.').count();
+    if level > 3 || !code_shape(code, level) {
+        return None;
+    }
     let mut value: u64 = 0;
     let mut digits: u64 = 0;
-    for part in code.split('.') {
-        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        for b in part.bytes() {
-            value = value * 10 + u64::from(b - b'0');
-            digits += 1;
-        }
+    for b in code.bytes().filter(u8::is_ascii_digit) {
+        value = value * 10 + u64::from(b - b'0');
+        digits += 1;
     }
-    (digits > 0 && digits <= 14).then_some(value | (digits << 56))
+    Some(value | (digits << 56))
+}
+
+const VALUE_MASK: u64 = (1 << 56) - 1;
+
+/// The dotted code of a key: the digits grouped 2, 2, 2, 4.
+fn code_of(key: u64) -> String {
+    let digits = (key >> 56) as usize;
+    let text = format!("{:0digits$}", key & VALUE_MASK);
+    let mut code = String::with_capacity(digits + 3);
+    for (i, c) in text.chars().enumerate() {
+        if i > 0 && i % 2 == 0 && i <= 6 {
+            code.push('.');
+        }
+        code.push(c);
+    }
+    code
 }
 
 impl AreaNames {
@@ -79,6 +95,36 @@ impl AreaNames {
         let i = self.keys.binary_search(&key(code)?).ok()?;
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         self.text.get(start..self.ends[i] as usize)
+    }
+
+    /// The kecamatan and kelurahan/desa that lie in `scope` (a code of any level, itself
+    /// included when it is one of those), in code order, with their names; at most `limit`.
+    pub fn within(&self, scope: &str, limit: usize) -> Vec<(String, &str)> {
+        let Some(scope_key) = key(scope) else {
+            return Vec::new();
+        };
+        let (scope_digits, scope_value) = (scope_key >> 56, scope_key & VALUE_MASK);
+        let mut found = Vec::new();
+        for digits in [6u64, 10] {
+            let Some(shift) = digits.checked_sub(scope_digits) else {
+                continue;
+            };
+            let low = (scope_value * 10u64.pow(shift as u32)) | (digits << 56);
+            let high = low + 10u64.pow(shift as u32);
+            let start = self.keys.partition_point(|k| *k < low);
+            for i in start..self.keys.len() {
+                if self.keys[i] >= high || found.len() >= limit {
+                    break;
+                }
+                let name_start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+                found.push((
+                    code_of(self.keys[i]),
+                    &self.text[name_start..self.ends[i] as usize],
+                ));
+            }
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found
     }
 
     /// What a page shows for an area: its name, or the code when none is known.
@@ -125,6 +171,11 @@ impl AreaBook {
     }
 }
 
+/// The time an import is stamped with (milliseconds since the epoch), for the CLI.
+pub fn now_millis() -> i64 {
+    crate::storage::now_millis()
+}
+
 /// Reads the table again every 30 s when it changed (an import by the CLI or another
 /// process), until shutdown.
 pub async fn keep_current(
@@ -156,27 +207,51 @@ const FILES: [&str; 4] = [
     "villages.csv",
 ];
 
-/// Reads the area files of a directory: every row checked (a code of 2, 4, 6 or 10 digits in
-/// Kemendagri's dotted form whose parent is in the data, a name of 1–100 characters) before
-/// anything is stored.
+/// Reads the area files of a directory (the idn-area-data layout).
 pub fn read_dataset(dir: &Path) -> anyhow::Result<Vec<AreaRow>> {
+    let mut sources = Vec::new();
+    for file in FILES {
+        let path = dir.join(file);
+        let text = std::fs::read(&path).with_context(|| {
+            format!(
+                "cannot read {}: give the folder that holds {}",
+                path.display(),
+                FILES.join(", ")
+            )
+        })?;
+        sources.push((path.display().to_string(), text));
+    }
+    parse_dataset(
+        sources
+            .iter()
+            .map(|(name, text)| (name.as_str(), text.as_slice())),
+    )
+}
+
+/// Reads the four levels, provinces first, each named for its errors: every row is checked (a
+/// code of its level in Kemendagri's dotted form whose parent is in the data, a name of 1–100
+/// characters) before anything is returned, so a bad file imports nothing.
+pub fn parse_dataset<'a>(
+    levels: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> anyhow::Result<Vec<AreaRow>> {
     let mut rows: Vec<AreaRow> = Vec::new();
     let mut known = std::collections::HashSet::new();
-    for (level, file) in FILES.iter().enumerate() {
-        let path = dir.join(file);
-        let mut reader = csv::Reader::from_path(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let headers = reader.headers()?.clone();
+    for (level, (source, text)) in levels.into_iter().enumerate() {
+        let mut reader = csv::Reader::from_reader(text);
+        let headers = reader
+            .headers()
+            .with_context(|| format!("{source}: bad CSV"))?
+            .clone();
         let column = |name: &str| {
             headers
                 .iter()
-                .position(|h| h == name)
-                .with_context(|| format!("{}: no `{name}` column", path.display()))
+                .position(|h| h.trim_start_matches('\u{feff}') == name)
+                .with_context(|| format!("{source}: no `{name}` column"))
         };
         let (code_at, name_at) = (column("code")?, column("name")?);
         for (line, record) in reader.records().enumerate() {
-            let record = record.with_context(|| format!("{}: bad CSV", path.display()))?;
-            let at = || format!("{} line {}", path.display(), line + 2);
+            let at = || format!("{source} line {}", line + 2);
+            let record = record.with_context(|| format!("{}: bad CSV", at()))?;
             let code = record.get(code_at).unwrap_or("").trim();
             let name = record.get(name_at).unwrap_or("").trim();
             if !code_shape(code, level) {
@@ -246,6 +321,18 @@ mod tests {
         assert_eq!(names.label("32.77.02.1004"), "32.77.02.1004");
         assert_eq!(names.label("3277"), "3277");
         assert_eq!(names.label(""), "");
+
+        let within: Vec<(String, &str)> = names.within("32.77", 10);
+        assert_eq!(
+            within,
+            [
+                ("32.77.02".to_owned(), "Cimahi Tengah"),
+                ("32.77.02.1003".to_owned(), "Karangmekar")
+            ]
+        );
+        assert_eq!(names.within("32.77.02.1003", 10).len(), 1);
+        assert_eq!(names.within("32.77.01", 10).len(), 0);
+        assert_eq!(names.within("32", 1).len(), 1);
     }
 
     #[test]

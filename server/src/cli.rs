@@ -11,7 +11,7 @@ use fieldsync_server::storage::{self, Storage};
 use fieldsync_server::web::session;
 use serde_json::json;
 
-use crate::{AdminArgs, AuditArgs, BackupArgs, DeviceCommand, UserCommand};
+use crate::{AdminArgs, AreasCommand, AuditArgs, BackupArgs, DeviceCommand, UserCommand};
 
 async fn open(args: &AdminArgs) -> anyhow::Result<Arc<dyn Storage>> {
     let url = args.db.url();
@@ -324,6 +324,30 @@ pub(crate) async fn audit(args: AuditArgs) -> anyhow::Result<()> {
         print(&args.admin, json!({"entries": lines}), text);
     }
     storage.close().await?;
+    Ok(())
+}
+
+pub(crate) async fn areas(command: AreasCommand) -> anyhow::Result<()> {
+    let AreasCommand::Import { dir, admin } = command;
+    // Every row is checked before the database is opened: a bad file changes nothing.
+    let rows = fieldsync_server::areas::read_dataset(&dir)?;
+    let storage = open(&admin).await?;
+    let done = storage
+        .import_areas(&rows, fieldsync_server::areas::now_millis())
+        .await
+        .context("cannot store the areas")?;
+    storage.close().await?;
+    print(
+        &admin,
+        json!({"read": rows.len(), "added": done.added, "renamed": done.renamed, "total": done.total}),
+        format!(
+            "read {} areas: {} added, {} renamed, {} in the database",
+            rows.len(),
+            done.added,
+            done.renamed,
+            done.total
+        ),
+    );
     Ok(())
 }
 

@@ -20,6 +20,7 @@ pub mod listen;
 mod live;
 pub mod memory;
 pub mod metrics;
+pub mod name_words;
 pub mod ops;
 pub mod projection;
 pub mod reindex;
@@ -518,6 +519,18 @@ pub async fn serve(
     });
     let app = router(state.clone(), config.metrics_listener.is_none());
     let upkeep = tokio::spawn(metrics::upkeep(state.shutdown.clone()));
+    let search_fill = tokio::spawn({
+        let storage = storage.clone();
+        async move {
+            match storage.fill_name_words().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(records = n, "search: names of earlier records indexed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "search: cannot index earlier records' names; the next start tries again")
+                }
+            }
+        }
+    });
     let area_task = tokio::spawn(areas::keep_current(
         area_book,
         storage.clone(),
@@ -570,6 +583,7 @@ pub async fn serve(
     let _ = follower.await;
     let _ = upkeep.await;
     let _ = area_task.await;
+    search_fill.abort();
     let _ = expiry.await;
     if let Some(task) = metrics_task {
         let _ = task.await;

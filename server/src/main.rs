@@ -53,6 +53,9 @@ enum Command {
     Device(DeviceCommand),
     /// Read the audit log: who read or changed which document, from which device
     Audit(AuditArgs),
+    /// Area names: import Kemendagri's lists so that pages show names instead of codes
+    #[command(subcommand)]
+    Areas(AreasCommand),
     /// Copy a SQLite database to a new file while it serves, and verify the copy
     Backup(BackupArgs),
     /// Read every document and query row and report damage (ids only); exits 1 on damage
@@ -76,6 +79,19 @@ pub(crate) struct AdminArgs {
     /// Print one JSON object instead of text
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AreasCommand {
+    /// Add or rename areas from a folder holding provinces.csv, regencies.csv, districts.csv
+    /// and villages.csv (the data folder of idn-area-data); safe while the server runs, which
+    /// shows the new names within 30 s
+    Import {
+        /// The folder, e.g. package/data after `npm pack idn-area-data` and unpacking it
+        dir: PathBuf,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -452,6 +468,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => runtime.block_on(cli::user(command)),
         Command::Device(command) => runtime.block_on(cli::device(command)),
         Command::Audit(args) => runtime.block_on(cli::audit(args)),
+        Command::Areas(command) => runtime.block_on(cli::areas(command)),
         Command::Backup(args) => runtime.block_on(cli::backup(args)),
         Command::Check(args) => runtime.block_on(cli::check(args)),
     }

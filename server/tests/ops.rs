@@ -664,3 +664,87 @@ async fn serves_what_v0_1_0_stored(db: &str) {
     assert_eq!(report["indexes"], 1, "{db}: {report}");
     assert_eq!(report["rows"], 3, "{db}: {report}");
 }
+
+/// Where `scripts/setup-js.sh` puts idn-area-data's lists (Kemendagri's areas), if it ran.
+fn official_areas() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/js/node_modules/idn-area-data/data");
+    if dir.join("villages.csv").exists() {
+        return Some(dir);
+    }
+    skip::skipped(
+        "fieldsync areas import of the official lists (run scripts/setup-js.sh)",
+        "npm packages not installed",
+    );
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn areas_import_reads_the_official_lists_once_and_a_bad_file_changes_nothing() {
+    let Some(official) = official_areas() else {
+        return;
+    };
+    // The same lists with one kelurahan in a kecamatan that does not exist, at the end.
+    let bad = tempfile::tempdir().unwrap();
+    for file in [
+        "provinces.csv",
+        "regencies.csv",
+        "districts.csv",
+        "villages.csv",
+    ] {
+        std::fs::copy(official.join(file), bad.path().join(file)).unwrap();
+    }
+    let mut villages = std::fs::read_to_string(bad.path().join("villages.csv")).unwrap();
+    villages.push_str("32.77.09.1001,32.77.09,Entah\n");
+    std::fs::write(bad.path().join("villages.csv"), villages).unwrap();
+
+    let databases = databases().await;
+    for db in &databases {
+        let url = db.url.as_str();
+        let out = fieldsync(&[
+            "areas",
+            "import",
+            bad.path().to_str().unwrap(),
+            "--database",
+            url,
+        ]);
+        assert!(!out.status.success(), "{url}: a bad file is refused");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("32.77.09.1001") && err.contains("villages.csv line"),
+            "{url}: the error names the row: {err}"
+        );
+
+        let official = official.to_str().unwrap();
+        let started = std::time::Instant::now();
+        let first = json(&["areas", "import", official, "--database", url]);
+        let took = started.elapsed();
+        let read = first["read"].as_u64().unwrap();
+        // 38 provinces, 514 kabupaten/kota, 7,285 kecamatan, 83,762 kelurahan/desa (4.0.1).
+        assert!(read > 90_000, "{url}: {first}");
+        assert_eq!(first["added"].as_u64(), Some(read), "{url}: {first}");
+        assert_eq!(
+            first["total"].as_u64(),
+            Some(read),
+            "{url}: nothing from the bad file"
+        );
+        eprintln!("{url}: imported {read} areas in {took:?}");
+
+        let again = json(&["areas", "import", official, "--database", url]);
+        assert_eq!(again["added"], 0, "{url}: {again}");
+        assert_eq!(again["renamed"], 0, "{url}: {again}");
+
+        let storage = storage::open(url).await.unwrap();
+        let names =
+            fieldsync_server::areas::AreaNames::from_rows(storage.area_rows().await.unwrap());
+        storage.close().await.unwrap();
+        assert_eq!(names.len() as u64, read);
+        assert_eq!(names.name("32.77.02.1003"), Some("Karangmekar"));
+        assert_eq!(names.name("32.77"), Some("Kota Cimahi"));
+        assert_eq!(
+            names.label_in_parent("32.77.02.1003"),
+            "Karangmekar, Cimahi Tengah"
+        );
+    }
+    finish(databases).await;
+}

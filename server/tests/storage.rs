@@ -20,6 +20,10 @@ use sqlx::Connection;
 #[path = "../../tests/tests/common/skip.rs"]
 mod skip;
 
+#[path = "storage/areas.rs"]
+mod areas;
+#[path = "storage/beneficiaries.rs"]
+mod beneficiaries;
 #[path = "storage/blobs.rs"]
 mod blobs;
 

@@ -124,6 +124,11 @@ async fn the_demo_seeds_kota_cimahi_once_through_phones_and_the_hub() {
         .await
         .text();
     assert!(export.contains(",Diajukan,") && export.contains(",Disetujui,"));
+    // Every kelurahan of the demo is Kemendagri's, by code and name.
+    let unnamed = "SELECT COUNT(*) FROM visits v WHERE NOT EXISTS \
+         (SELECT 1 FROM areas a WHERE a.code = v.area)";
+    assert_eq!(count(&db, unnamed).await, 0);
+    assert!(export.contains(",32.77.02.1003,Karangmekar,Cimahi Tengah,"));
 
     // Step 4: authorship. Every change to a referral was made under an actor id bound to the
     // author's phone, or to the supervisor's web identity for decisions.

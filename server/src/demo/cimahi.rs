@@ -1,62 +1,76 @@
 //! Kota Cimahi (32.77) as the demo knows it: three kecamatan, fifteen kelurahan, and the people
-//! who work there. The kecamatan codes are Kemendagri's; the kelurahan are numbered 1001, 1002,
-//! … within each kecamatan for the demo, so their codes are illustrative.
+//! who work there. Codes and names are Kemendagri's, from the rows of the official lists in
+//! `areas/` (see its NOTICE.md), which the demo also imports into the `areas` table the pages
+//! read names from.
+
+use std::sync::LazyLock;
 
 use fieldsync_core::schema::{RegionCode, Role};
+
+use crate::storage::areas::AreaRow;
 
 /// The city.
 pub const CITY: &str = "32.77";
 
-/// (code, name, kelurahan names in code order).
-pub const KECAMATAN: [(&str, &str, &[&str]); 3] = [
-    (
-        "32.77.01",
-        "Cimahi Selatan",
-        &["Melong", "Cibeureum", "Utama", "Leuwigajah", "Cibeber"],
-    ),
-    (
-        "32.77.02",
-        "Cimahi Tengah",
-        &[
-            "Baros",
-            "Cigugur Tengah",
-            "Karangmekar",
-            "Setiamanah",
-            "Padasuka",
-            "Cimahi",
-        ],
-    ),
-    (
-        "32.77.03",
-        "Cimahi Utara",
-        &["Pasirkaliki", "Cibabat", "Citeureup", "Cipageran"],
-    ),
-];
+/// The demo's rows of the official lists: the province, the city, its kecamatan and kelurahan.
+pub fn area_rows() -> &'static [AreaRow] {
+    static ROWS: LazyLock<Vec<AreaRow>> = LazyLock::new(|| {
+        crate::areas::parse_dataset([
+            (
+                "provinces.csv",
+                include_bytes!("areas/provinces.csv").as_slice(),
+            ),
+            (
+                "regencies.csv",
+                include_bytes!("areas/regencies.csv").as_slice(),
+            ),
+            (
+                "districts.csv",
+                include_bytes!("areas/districts.csv").as_slice(),
+            ),
+            (
+                "villages.csv",
+                include_bytes!("areas/villages.csv").as_slice(),
+            ),
+        ])
+        .expect("the demo's area lists are valid")
+    });
+    &ROWS
+}
+
+/// The city's kecamatan: (code, name), in code order.
+pub fn kecamatan() -> Vec<(&'static str, &'static str)> {
+    area_rows()
+        .iter()
+        .filter(|r| r.code.starts_with("32.77.") && r.code.len() == 8)
+        .map(|r| (r.code.as_str(), r.name.as_str()))
+        .collect()
+}
 
 /// One kelurahan.
 #[derive(Debug, Clone)]
 pub struct Kelurahan {
     pub code: RegionCode,
     pub name: &'static str,
-    /// Index into [`KECAMATAN`].
+    /// Index into [`kecamatan`].
     pub kecamatan: usize,
 }
 
 /// Every kelurahan, in code order.
 pub fn kelurahan() -> Vec<Kelurahan> {
-    let mut all = Vec::new();
-    for (k, (code, _, names)) in KECAMATAN.iter().enumerate() {
-        for (i, name) in names.iter().enumerate() {
-            let code = RegionCode::parse(&format!("{code}.{}", 1001 + i))
-                .expect("the demo's codes are valid");
-            all.push(Kelurahan {
-                code,
-                name,
-                kecamatan: k,
-            });
-        }
-    }
-    all
+    let kecamatan = kecamatan();
+    area_rows()
+        .iter()
+        .filter(|r| r.code.starts_with("32.77.") && r.code.len() == 13)
+        .map(|r| Kelurahan {
+            code: RegionCode::parse(&r.code).expect("the demo's codes are valid"),
+            name: r.name.as_str(),
+            kecamatan: kecamatan
+                .iter()
+                .position(|(k, _)| r.code.starts_with(k))
+                .expect("every kelurahan lies in a kecamatan of the list"),
+        })
+        .collect()
 }
 
 /// A person the demo signs up.
@@ -119,7 +133,7 @@ pub fn people() -> Vec<PersonSpec> {
             place: format!("Kel. {}", k.name),
         });
     }
-    for ((code, kecamatan, _), name) in KECAMATAN.iter().zip(COORDINATORS) {
+    for ((code, kecamatan), name) in kecamatan().into_iter().zip(COORDINATORS) {
         all.push(PersonSpec {
             id: format!("koordinator-{}", slug(kecamatan)),
             name,

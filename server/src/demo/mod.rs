@@ -21,7 +21,7 @@ use std::time::Instant;
 use anyhow::bail;
 use fieldsync_core::schema::Role;
 
-pub use cimahi::PersonSpec;
+pub use cimahi::{PersonSpec, area_rows};
 
 use crate::hub::Hub;
 use crate::storage::{Storage, now_millis};
@@ -89,6 +89,9 @@ pub(crate) async fn prepare(
         tracing::info!("demo: this database was seeded before, so nothing is seeded again");
         return Ok(false);
     }
+    storage
+        .import_areas(cimahi::area_rows(), now_millis())
+        .await?;
     let people = sign_up(storage, &cimahi::people()).await?;
     (demo.announce)(&format!("http://{addr}/"), &people);
     Ok(true)

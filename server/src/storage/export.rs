@@ -75,6 +75,10 @@ pub enum ColumnType {
     Program,
     /// A referral status slug, shown in Indonesian.
     Status,
+    /// A kelurahan code, shown by its name (`crate::areas`).
+    AreaName,
+    /// A kelurahan code, shown by the name of its kecamatan.
+    KecamatanName,
 }
 
 /// One column of an export.
@@ -102,8 +106,11 @@ use ColumnType as T;
 
 const VISITS: &[Column] = &[
     col("document_id", "ID Dokumen", T::Text, 30),
-    col("area", "Wilayah", T::Text, 14),
-    col("created_by", "Petugas", T::Text, 20),
+    col("area", "Kode Wilayah", T::Text, 14),
+    col("area", "Kelurahan/Desa", T::AreaName, 20),
+    col("area", "Kecamatan", T::KecamatanName, 18),
+    col("created_by", "ID Petugas", T::Text, 20),
+    col(WORKER_NAME, "Nama Petugas", T::Text, 24),
     col("created_at", "Dibuat (WIB)", T::Time, 17),
     col("visited_at", "Tanggal Kunjungan (WIB)", T::Time, 22),
     col("nik", "NIK", T::Text, 18),
@@ -117,6 +124,9 @@ const VISITS: &[Column] = &[
     col("notes_excerpt", "Catatan", T::Text, 50),
 ];
 
+/// The name of the worker who made the record.
+const WORKER_NAME: &str = "(SELECT u.name FROM users u WHERE u.id = created_by)";
+
 /// The note of the latest applied decision, e.g. why a referral was rejected.
 const DECISION_NOTE: &str = "(SELECT e.note FROM referral_events e \
      WHERE e.document_id = referrals.document_id AND e.applied AND e.note IS NOT NULL \
@@ -125,8 +135,11 @@ const DECISION_NOTE: &str = "(SELECT e.note FROM referral_events e \
 
 const REFERRALS: &[Column] = &[
     col("document_id", "ID Dokumen", T::Text, 30),
-    col("area", "Wilayah", T::Text, 14),
-    col("created_by", "Petugas", T::Text, 20),
+    col("area", "Kode Wilayah", T::Text, 14),
+    col("area", "Kelurahan/Desa", T::AreaName, 20),
+    col("area", "Kecamatan", T::KecamatanName, 18),
+    col("created_by", "ID Petugas", T::Text, 20),
+    col(WORKER_NAME, "Nama Petugas", T::Text, 24),
     col("created_at", "Dibuat (WIB)", T::Time, 17),
     col("nik", "NIK", T::Text, 18),
     col("kk", "No. KK", T::Text, 18),
@@ -148,8 +161,11 @@ const REFERRALS: &[Column] = &[
 
 const OUTREACH: &[Column] = &[
     col("document_id", "ID Dokumen", T::Text, 30),
-    col("area", "Wilayah", T::Text, 14),
-    col("created_by", "Petugas", T::Text, 20),
+    col("area", "Kode Wilayah", T::Text, 14),
+    col("area", "Kelurahan/Desa", T::AreaName, 20),
+    col("area", "Kecamatan", T::KecamatanName, 18),
+    col("created_by", "ID Petugas", T::Text, 20),
+    col(WORKER_NAME, "Nama Petugas", T::Text, 24),
     col("created_at", "Dibuat (WIB)", T::Time, 17),
     col("topic", "Topik", T::Text, 30),
     col("held_at", "Tanggal (WIB)", T::Time, 17),
@@ -323,7 +339,9 @@ macro_rules! export_impl {
                                         ColumnType::Text
                                         | ColumnType::Ppks
                                         | ColumnType::Program
-                                        | ColumnType::Status => row
+                                        | ColumnType::Status
+                                        | ColumnType::AreaName
+                                        | ColumnType::KecamatanName => row
                                             .try_get::<Option<String>, _>(i)?
                                             .map_or(Cell::Empty, Cell::Text),
                                     })
@@ -379,7 +397,8 @@ mod tests {
         let sql = rows_sql(&query);
         assert_eq!(
             sql.text,
-            "SELECT document_id, area, created_by, created_at, topic, held_at, place, attendees, \
+            "SELECT document_id, area, area, area, created_by, (SELECT u.name FROM users u \
+             WHERE u.id = created_by), created_at, topic, held_at, place, attendees, \
              notes_excerpt FROM outreach WHERE (area = $1 OR area LIKE $2) AND (area = $3 OR \
              area LIKE $4) AND held_at >= $5 AND held_at < $6 ORDER BY held_at, document_id"
         );

@@ -9,6 +9,7 @@
 
 pub mod activity;
 pub mod areas;
+pub mod beneficiaries;
 pub mod blobs;
 pub mod caseload;
 mod chunks;
@@ -37,6 +38,7 @@ use crate::projection::Projection;
 
 pub use activity::Activity;
 pub use areas::AreaTable;
+pub use beneficiaries::Beneficiaries;
 pub use blobs::Blobs;
 pub use caseload::Caseload;
 pub use directory::{AuditEntry, Directory};
@@ -169,6 +171,7 @@ pub trait Storage:
     + people::People
     + Blobs
     + AreaTable
+    + Beneficiaries
     + Send
     + Sync
     + std::fmt::Debug

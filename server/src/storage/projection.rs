@@ -165,6 +165,28 @@ macro_rules! projection_writer {
                     .await?;
                 }
             }
+            // The name's words for search; kept when the name changes (an earlier spelling
+            // still finds the record), so a change that keeps the name adds nothing.
+            let person = match projection {
+                Projection::Visit(v) => Some(&v.person),
+                Projection::Referral(r) => Some(&r.person),
+                Projection::Nothing | Projection::Outreach(_) => None,
+            };
+            if let Some(person) = person {
+                let words = crate::name_words::words(&person.name);
+                if !words.is_empty() {
+                    let sql = format!(
+                        "INSERT INTO name_words (word, document_id) VALUES {} \
+                         ON CONFLICT DO NOTHING",
+                        crate::storage::query::values_rows(words.len(), 2)
+                    );
+                    let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for word in &words {
+                        insert = insert.bind(word).bind(doc);
+                    }
+                    insert.execute(&mut *conn).await?;
+                }
+            }
             Ok(true)
         }
     };

@@ -119,6 +119,7 @@ super::web::web_impl!(SqliteStorage);
 super::caseload::caseload_impl!(SqliteStorage);
 super::review::review_impl!(SqliteStorage);
 super::areas::areas_impl!(SqliteStorage);
+super::beneficiaries::beneficiaries_impl!(SqliteStorage);
 super::export::export_impl!(SqliteStorage);
 super::activity::activity_impl!(SqliteStorage, sqlx::Sqlite);
 super::enroll::enroll_impl!(SqliteStorage, sqlite);

@@ -58,6 +58,11 @@ impl TestServer {
             vec![area()],
         )
         .await;
+        // Kota Cimahi's area names, as a deployment has them after `fieldsync areas import`.
+        storage
+            .import_areas(fieldsync_server::demo::area_rows(), 1)
+            .await
+            .unwrap();
         let (_, token) =
             fieldsync_server::admin::enroll_device(storage.as_ref(), DEFAULT_USER, None, None)
                 .await

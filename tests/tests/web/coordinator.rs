@@ -7,5 +7,7 @@
 mod feed;
 #[path = "coordinator/field.rs"]
 mod field;
+#[path = "coordinator/search.rs"]
+mod search;
 #[path = "coordinator/views.rs"]
 mod views;

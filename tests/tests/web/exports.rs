@@ -74,13 +74,15 @@ async fn csv_has_indonesian_headers_a_bom_quoting_and_no_formulas() {
     let text = text.trim_start_matches('\u{feff}');
     assert!(text.starts_with(&format!("{}\r\n", header_line(ExportKind::Visits))));
     assert!(text.starts_with(
-        "ID Dokumen,Wilayah,Petugas,Dibuat (WIB),Tanggal Kunjungan (WIB),NIK,No. KK,Nama,\
-         Kategori PPKS,Tujuan,Tindak Lanjut,Lintang,Bujur,Catatan\r\n"
+        "ID Dokumen,Kode Wilayah,Kelurahan/Desa,Kecamatan,ID Petugas,Nama Petugas,Dibuat (WIB),\
+         Tanggal Kunjungan (WIB),NIK,No. KK,Nama,Kategori PPKS,Tujuan,Tindak Lanjut,Lintang,Bujur,\
+         Catatan\r\n"
     ));
     // 09:30 UTC is 16:30 WIB.
     for expected in [
-        ",32.77.01.1001,peksos-ani,2026-11-20 15:00,2026-11-20 16:30,3277015204800002,,",
-        ",\"Siti \"\"Ani\"\", Aminah\",fakir-miskin,",
+        ",32.77.01.1001,Melong,Cimahi Selatan,peksos-ani,Ani,2026-11-20 15:00,2026-11-20 16:30,\
+         3277015204800002,,",
+        ",\"Siti \"\"Ani\"\", Aminah\",Fakir miskin,",
         ",\"'=HYPERLINK(\"\"http://contoh.invalid\"\")\",2026-12-01,-6.8722,107.5425,",
         ",\"baris 1\nbaris 2\"\r\n",
     ] {

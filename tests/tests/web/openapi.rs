@@ -57,7 +57,8 @@ async fn every_documented_operation_answers_as_documented() {
             );
             let path = template
                 .replace("{id}", &referral.to_string())
-                .replace("{nik}", &nik);
+                .replace("{nik}", &nik)
+                .replace("{kk}", "3277010101200001");
             assert!(
                 !path.contains('{'),
                 "a parameter this test does not know: {template}"

@@ -26,8 +26,8 @@ use crate::storage::now_millis;
 use crate::storage::people::ListedPerson;
 use crate::web::enroll::may_enroll;
 use crate::web::i18n::Lang;
-use crate::web::layout;
 use crate::web::session::{MIN_PASSWORD_CHARS, PageUser, Submitted, Viewer};
+use crate::web::{labels, layout};
 
 const PATH: &str = "/admin/people";
 
@@ -439,13 +439,14 @@ async fn render(
             Outcome::Shown => {},
         }
         (add_form(lang, viewer, csrf, typed))
+        (area_options(viewer))
         h2 { (lang.t("Daftar pengguna", "Everyone")) " (" (people.len()) ")" }
         @if people.is_empty() {
             p.muted { (lang.t("Belum ada petugas di wilayah Anda.", "No field workers in your areas yet.")) }
         }
         ul.people #people {
             @for (person, manages) in &people {
-                (card(lang, person, *manages, csrf))
+                (card(viewer, person, *manages, csrf))
             }
         }
     };
@@ -499,7 +500,7 @@ fn add_form(lang: Lang, viewer: &Viewer, csrf: &str, typed: Option<&AddForm>) ->
                     }
                 }
                 label for="new-areas" { (lang.t("Wilayah (kode Kemendagri, pisahkan dengan koma)", "Areas (Kemendagri codes, separated by commas)")) }
-                input #new-areas name="areas" value=(value(|f| f.areas.as_str())) required inputmode="decimal" placeholder="32.77.01.1001";
+                input #new-areas name="areas" list="area-options" value=(value(|f| f.areas.as_str())) required autocomplete="off" placeholder="32.77.01.1001";
                 label for="new-password" { (lang.t("Kata sandi awal (wajib untuk koordinator dan supervisor)", "Initial password (required for coordinators and supervisors)")) }
                 input #new-password name="password" type="password" autocomplete="new-password" minlength=(MIN_PASSWORD_CHARS);
                 button type="submit" { (lang.t("Tambah", "Add")) }
@@ -508,7 +509,36 @@ fn add_form(lang: Lang, viewer: &Viewer, csrf: &str, typed: Option<&AddForm>) ->
     }
 }
 
-fn card(lang: Lang, person: &ListedPerson, manages: bool, csrf: &str) -> Markup {
+/// The areas the viewer may give, by name, offered as the area fields are typed in: a
+/// suggestion shows the name beside its code.
+fn area_options(viewer: &Viewer) -> Markup {
+    const MAX_OPTIONS: usize = 3000;
+    let names = &viewer.area_names;
+    let mut options: Vec<(String, String)> = Vec::new();
+    for scope in &viewer.user.areas {
+        options.push((
+            scope.as_str().to_owned(),
+            names.label_in_parent(scope.as_str()),
+        ));
+        for (code, _) in names.within(scope.as_str(), MAX_OPTIONS) {
+            let label = names.label_in_parent(&code);
+            options.push((code, label));
+        }
+    }
+    options.sort();
+    options.dedup_by(|a, b| a.0 == b.0);
+    options.truncate(MAX_OPTIONS);
+    html! {
+        datalist #area-options {
+            @for (code, label) in &options {
+                option value=(code) label=(label) {}
+            }
+        }
+    }
+}
+
+fn card(viewer: &Viewer, person: &ListedPerson, manages: bool, csrf: &str) -> Markup {
+    let lang = viewer.lang;
     let user = &person.user;
     let areas = join_areas(&user.areas).replace(',', ", ");
     html! {
@@ -525,7 +555,12 @@ fn card(lang: Lang, person: &ListedPerson, manages: bool, csrf: &str) -> Markup 
             }
             dl.facts {
                 dt { (lang.t("Wilayah", "Areas")) }
-                dd.wrap { (areas) }
+                dd.wrap {
+                    @for (i, area) in user.areas.iter().enumerate() {
+                        @if i > 0 { ", " }
+                        (labels::area(&viewer.area_names, area.as_str()))
+                    }
+                }
                 dt { (lang.t("HP terakhir tersambung", "Phone last connected")) }
                 dd { @if let Some(at) = person.last_seen_at { (lang.datetime(at)) } @else { "—" } }
             }
@@ -535,7 +570,7 @@ fn card(lang: Lang, person: &ListedPerson, manages: bool, csrf: &str) -> Markup 
                         input type="hidden" name="csrf" value=(csrf);
                         input type="hidden" name="user" value=(user.id);
                         label { (lang.t("Wilayah baru", "New areas"))
-                            input name="areas" value=(areas) required inputmode="decimal";
+                            input name="areas" list="area-options" value=(areas) required autocomplete="off";
                         }
                         button.secondary type="submit" { (lang.t("Ubah wilayah", "Change areas")) }
                     }

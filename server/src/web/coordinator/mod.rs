@@ -16,7 +16,9 @@
 mod docs;
 mod feed;
 mod filters;
+mod household;
 mod live;
+mod search;
 mod summary;
 mod timeline;
 
@@ -44,6 +46,8 @@ pub(super) fn pages() -> Router<Arc<AppState>> {
         .route("/activity", get(feed::page))
         .route("/beneficiaries/{nik}", get(timeline::page))
         .route("/summary", get(summary::page))
+        .route("/search", get(search::page))
+        .route("/households/{kk}", get(household::page))
 }
 
 pub(super) fn api_routes() -> Vec<ApiRoute> {
@@ -65,6 +69,18 @@ pub(super) fn api_routes() -> Vec<ApiRoute> {
             "/api/beneficiaries/{nik}",
             get(timeline::api),
             docs::timeline(),
+        ),
+        ApiRoute::new(
+            Method::GET,
+            "/api/search",
+            get(search::api),
+            search::openapi(),
+        ),
+        ApiRoute::new(
+            Method::GET,
+            "/api/households/{kk}",
+            get(household::api),
+            household::openapi(),
         ),
         ApiRoute::new(
             Method::GET,

@@ -7,8 +7,10 @@
 //! (`send.rs`).
 
 use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::sync::Arc;
 
 use super::cells;
+use crate::areas::AreaNames;
 use crate::storage::export::{Column, RowStream};
 
 const BOM: &str = "\u{feff}";
@@ -19,13 +21,18 @@ const BOM: &str = "\u{feff}";
 pub async fn build(
     columns: &'static [Column],
     rows: RowStream,
+    areas: Arc<AreaNames>,
 ) -> anyhow::Result<(tokio::fs::File, u64)> {
-    let file = tokio::task::spawn_blocking(move || write(columns, rows)).await??;
+    let file = tokio::task::spawn_blocking(move || write(columns, rows, &areas)).await??;
     let len = file.metadata()?.len();
     Ok((tokio::fs::File::from_std(file), len))
 }
 
-fn write(columns: &'static [Column], mut rows: RowStream) -> anyhow::Result<std::fs::File> {
+fn write(
+    columns: &'static [Column],
+    mut rows: RowStream,
+    areas: &AreaNames,
+) -> anyhow::Result<std::fs::File> {
     let mut out = BufWriter::with_capacity(64 * 1024, tempfile::tempfile()?);
     let mut buf = String::from(BOM);
     line(&mut buf, columns.iter().map(|c| c.header.to_owned()));
@@ -34,7 +41,7 @@ fn write(columns: &'static [Column], mut rows: RowStream) -> anyhow::Result<std:
         let texts = columns
             .iter()
             .zip(&row)
-            .map(|(c, cell)| cells::text(c.ty, cell));
+            .map(|(c, cell)| cells::text(c.ty, cell, areas));
         line(&mut buf, texts);
         out.write_all(buf.as_bytes())?;
         buf.clear();

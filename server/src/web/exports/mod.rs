@@ -88,8 +88,11 @@ async fn make(
     audit(state, viewer, request, rows).await?;
     let stream = state.storage.export_rows(request.query.clone());
     let (file, len) = match request.format {
-        Format::Csv => csv::build(columns(kind), stream).await,
-        Format::Xlsx => xlsx::build(sheet_name(kind), columns(kind), stream).await,
+        Format::Csv => csv::build(columns(kind), stream, viewer.area_names.clone()).await,
+        Format::Xlsx => {
+            let names = viewer.area_names.clone();
+            xlsx::build(sheet_name(kind), columns(kind), stream, names).await
+        }
     }
     .map_err(ApiError::internal)?;
     // The database is done with; however slowly the client reads, it holds up only its own

@@ -176,7 +176,7 @@ fn body(
                 select name="area" {
                     @for area in areas {
                         option value=(area) selected[selected_area.as_deref() == Some(area.as_str())] {
-                            (area) " (" (level(lang, area)) ")"
+                            (viewer.area_names.label(area)) " (" (level(lang, area)) ", " (area) ")"
                         }
                     }
                 }

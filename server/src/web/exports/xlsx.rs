@@ -7,10 +7,12 @@
 //! which is sent as the body (`send.rs`); none of it is ever whole in memory.
 
 use std::io::{Seek, SeekFrom};
+use std::sync::Arc;
 
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
 
 use super::cells;
+use crate::areas::AreaNames;
 use crate::storage::export::{Cell, Column, ColumnType, RowStream};
 use crate::web::i18n::WIB_OFFSET_MS;
 
@@ -26,8 +28,9 @@ pub async fn build(
     sheet: &'static str,
     columns: &'static [Column],
     rows: RowStream,
+    areas: Arc<AreaNames>,
 ) -> anyhow::Result<(tokio::fs::File, u64)> {
-    let file = tokio::task::spawn_blocking(move || write(sheet, columns, rows)).await??;
+    let file = tokio::task::spawn_blocking(move || write(sheet, columns, rows, &areas)).await??;
     let len = file.metadata()?.len();
     Ok((tokio::fs::File::from_std(file), len))
 }
@@ -36,6 +39,7 @@ fn write(
     sheet: &str,
     columns: &'static [Column],
     mut rows: RowStream,
+    areas: &AreaNames,
 ) -> anyhow::Result<std::fs::File> {
     let mut workbook = Workbook::new();
     let worksheet = workbook.add_worksheet_with_constant_memory()?;
@@ -56,7 +60,9 @@ fn write(
             anyhow::bail!("more rows than a worksheet holds");
         }
         for (i, (column, cell)) in columns.iter().zip(&row).enumerate() {
-            put(worksheet, row_number, i as u16, column.ty, cell, &date)?;
+            put(
+                worksheet, row_number, i as u16, column.ty, cell, &date, areas,
+            )?;
         }
     }
     let last_column = columns.len().saturating_sub(1) as u16;
@@ -74,6 +80,7 @@ fn put(
     ty: ColumnType,
     cell: &Cell,
     date: &Format,
+    areas: &AreaNames,
 ) -> Result<(), XlsxError> {
     match (ty, cell) {
         (_, Cell::Empty) => {}
@@ -90,7 +97,7 @@ fn put(
         }
         _ => {
             // Strings are written as strings, never as formulas, so no guard is needed here.
-            let text = cells::text(ty, cell);
+            let text = cells::text(ty, cell, areas);
             let text = match text.char_indices().nth(MAX_CELL_CHARS) {
                 Some((cut, _)) => text[..cut].to_owned(),
                 None => text,
