@@ -41,6 +41,36 @@ const result = await build({
   define: { "process.env.NODE_ENV": '"production"' },
 })
 
+// The office map (/map on the coordinators' pages): Leaflet and its cluster plugin with our
+// code, at fixed names under office/ (revalidated on every load), and never precached on
+// phones.
+await build({
+  entryPoints: [join(here, "src/office/map.js")],
+  bundle: true,
+  format: "esm",
+  target: ["chrome90", "safari15", "firefox90"],
+  minify: true,
+  sourcemap: false,
+  outdir: join(out, "office"),
+  entryNames: "[name]",
+  assetNames: "[name]-[hash]",
+  publicPath: `${base}office/`,
+  loader: { ".png": "file" },
+  logLevel: "error",
+  legalComments: "none",
+})
+
+// Their licences ask that copies carry their notices: served beside the bundle.
+writeFileSync(
+  join(out, "office", "LICENSES.txt"),
+  [
+    ["Leaflet 1.9.4", "node_modules/leaflet/LICENSE"],
+    ["Leaflet.markercluster 1.5.3", "node_modules/leaflet.markercluster/MIT-LICENCE.txt"],
+  ]
+    .map(([name, file]) => `${name}\n\n${readFileSync(join(here, file), "utf8")}`)
+    .join("\n\n"),
+)
+
 const outputs = Object.keys(result.metafile.outputs).map(p => relative(out, p))
 const script = outputs.find(p => p.endsWith(".js"))
 const style = outputs.find(p => p.endsWith(".css"))
@@ -97,7 +127,9 @@ writeFileSync(
 )
 
 // The service worker: every file of the shell, under a cache named by their hash.
-const files = listFiles(out).filter(f => f !== "sw.js" && !f.endsWith(".gz"))
+const files = listFiles(out).filter(
+  f => f !== "sw.js" && !f.endsWith(".gz") && !f.startsWith("office/"),
+)
 const digest = createHash("sha256")
 for (const f of files) digest.update(f).update(readFileSync(join(out, f)))
 const version = digest.digest("hex").slice(0, 12)

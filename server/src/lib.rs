@@ -78,6 +78,8 @@ pub struct Config {
     /// Mark web cookies `Secure` without TLS here: behind a TLS-terminating proxy. Always on
     /// with `tls`.
     pub secure_cookies: bool,
+    /// The office map's base map (`--map-tiles`); none: points on a plain background.
+    pub map_tiles: Option<web::tiles::MapTiles>,
     /// `--demo`: seed Kota Cimahi into an empty database and announce its people.
     pub demo: Option<demo::Demo>,
     /// `--metrics-listen`: a second listener serving only `/metrics`, to anyone who reaches
@@ -144,6 +146,7 @@ impl Default for Config {
             rate_limits: RateLimits::default(),
             tls: None,
             secure_cookies: false,
+            map_tiles: None,
             demo: None,
             metrics_listener: None,
         }
@@ -175,6 +178,7 @@ pub struct AppState {
     starting: std::sync::atomic::AtomicBool,
     /// Area names for the pages, kept current with the `areas` table.
     areas: Arc<areas::AreaBook>,
+    map_tiles: Option<web::tiles::MapTiles>,
 }
 
 impl AppState {
@@ -497,6 +501,7 @@ pub async fn serve(
         reads: web::reads::ReadLog::default(),
         starting: std::sync::atomic::AtomicBool::new(seed_demo),
         areas: area_book.clone(),
+        map_tiles: config.map_tiles.clone(),
     });
     let addr = listener.local_addr()?;
     tracing::info!(

@@ -300,6 +300,14 @@ struct ServeArgs {
     allow_insecure: bool,
     #[command(flatten)]
     db: DatabaseArgs,
+    /// Base map tiles of the office map, a URL template such as
+    /// https://tiles.example.go.id/{z}/{x}/{y}.png (the Dinas's own server, or one whose terms
+    /// allow it); without it the map draws its points on a plain background
+    #[arg(long, env = "FIELDSYNC_MAP_TILES")]
+    map_tiles: Option<String>,
+    /// The attribution the tile server asks for, shown in the map's corner
+    #[arg(long, env = "FIELDSYNC_MAP_ATTRIBUTION", default_value = "")]
+    map_attribution: String,
     /// Also serve Prometheus metrics at /metrics on this address, to anyone who reaches it
     /// (without it, /metrics answers only on the main address, to this machine)
     #[arg(long, env = "FIELDSYNC_METRICS_LISTEN")]
@@ -535,6 +543,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.tls_cert.is_none() {
         fieldsync_server::tls::check_plain_http(listener.local_addr()?, args.allow_insecure)?;
     }
+    let map_tiles = args
+        .map_tiles
+        .as_deref()
+        .map(|url| fieldsync_server::web::tiles::MapTiles::parse(url, &args.map_attribution))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     // Certificate and key are read before anything is created from the other settings.
     let tls = args
         .tls_cert
@@ -571,6 +585,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tls,
         // --allow-insecure means HTTPS ends at a proxy: browsers still reach us over HTTPS.
         secure_cookies: args.allow_insecure,
+        map_tiles,
         demo: args.demo.then(Default::default),
         metrics_listener,
     };

@@ -54,8 +54,15 @@ const browser = await chromium.launch({
 })
 const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: "id-ID" })
 const page = await context.newPage()
-page.on("console", m => log("console:", m.type(), m.text()))
-page.on("pageerror", e => log("page error:", e.message))
+const errors = []
+page.on("console", m => {
+  log("console:", m.type(), m.text())
+  if (m.type() === "error") errors.push(m.text())
+})
+page.on("pageerror", e => {
+  log("page error:", e.message)
+  errors.push(e.message)
+})
 const url = path => new URL(path, args.base).toString()
 
 const commands = {
@@ -124,6 +131,16 @@ const commands = {
     if (width && height) await page.setViewportSize({ width, height })
     await page.screenshot({ path, fullPage: fullPage ?? false })
     return {}
+  },
+  // How many elements match, with their texts; and whether the page scrolls sideways.
+  async count({ selector }) {
+    const texts = await page.locator(selector).allTextContents()
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth)
+    return { count: texts.length, texts: texts.map(t => t.trim()), wide }
+  },
+  // The console errors and uncaught exceptions since the last call.
+  async errors() {
+    return { errors: errors.splice(0) }
   },
   async quit() {
     await browser.close()

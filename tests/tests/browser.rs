@@ -335,3 +335,124 @@ async fn the_keyboard_skips_to_content_and_keeps_its_place_while_new_rows_are_an
     assert!(!said.contains("Ibu Sari Awal"), "only the new row: {news}");
     browser.quit().await;
 }
+
+#[tokio::test]
+async fn the_map_clusters_the_visits_with_a_location_and_counts_the_rest_by_kelurahan() {
+    // A tile server that is not there: no test needs the internet, and the page must still
+    // allow its images (CSP) and draw every point.
+    let server = TestServer::start_with(|c| {
+        c.map_tiles = Some(
+            fieldsync_server::web::tiles::MapTiles::parse(
+                "http://127.0.0.1:9/tiles/{z}/{x}/{y}.png",
+                "Peta uji",
+            )
+            .unwrap(),
+        );
+    })
+    .await;
+    server
+        .add_user("peksos-budi", Role::Peksos, &[KELURAHAN])
+        .await;
+    support::person(
+        &server,
+        "koordinator-dewi",
+        Role::Coordinator,
+        &["32.77.01"],
+    )
+    .await;
+    let (phone, _handle) = server.phone_as("peksos-budi").await;
+    let area = RegionCode::parse(KELURAHAN).unwrap();
+    let now = fieldsync_core::schema::format_millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+            - 86_400_000,
+    );
+    let places = [
+        Some((-6.8975, 107.5381)),
+        Some((-6.8979, 107.5385)),
+        Some((-6.8531, 107.5512)),
+        None,
+    ];
+    for place in places {
+        let (area, now) = (area.clone(), now.clone());
+        let id = phone
+            .create(move |tx| {
+                let mut v = examples::visit(&area, "peksos-budi");
+                v.visited_at = now;
+                v.location = place;
+                FieldDocument::Visit(v).write(tx)
+            })
+            .await
+            .unwrap();
+        phone.wait_acknowledged(id, WAIT).await.unwrap();
+    }
+
+    let mut browser = Browser::start(&server).await;
+    browser
+        .ok(json!({"cmd": "login", "user": "koordinator-dewi", "password": support::password_of("koordinator-dewi")}))
+        .await;
+    for (width, height) in [(1366, 768), (390, 844)] {
+        browser
+            .ok(json!({"cmd": "viewport", "width": width, "height": height}))
+            .await;
+        browser.ok(json!({"cmd": "goto", "path": "/map"})).await;
+        browser
+            .ok(json!({"cmd": "attr", "selector": "#map[data-ready=true]", "name": "data-points", "timeoutMs": 10000}))
+            .await;
+        let points = browser
+            .ok(json!({"cmd": "attr", "selector": "#map", "name": "data-points"}))
+            .await;
+        assert_eq!(points["value"], "3", "{width}px");
+        // Every point is drawn: alone, or counted in a cluster.
+        let clusters = browser
+            .ok(json!({"cmd": "count", "selector": ".marker-cluster span"}))
+            .await;
+        let clustered: u64 = clusters["texts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t.as_str()?.split_whitespace().next()?.parse::<u64>().ok())
+            .sum();
+        let alone = browser
+            .ok(json!({"cmd": "count", "selector": "#map path.leaflet-interactive"}))
+            .await;
+        assert_eq!(
+            clustered + alone["count"].as_u64().unwrap(),
+            3,
+            "{width}px: {clusters} {alone}"
+        );
+        assert_eq!(alone["wide"], false, "{width}px: no sideways scroll");
+        // The visit without a location is counted under its kelurahan, by name.
+        let unlocated = browser
+            .ok(json!({"cmd": "textOf", "selector": ".unlocated li[data-area=\"32.77.01.1001\"]"}))
+            .await;
+        assert!(
+            unlocated["text"].as_str().unwrap().contains("Melong"),
+            "{unlocated}"
+        );
+        assert!(
+            unlocated["text"].as_str().unwrap().contains('1'),
+            "{unlocated}"
+        );
+        let status = browser
+            .ok(json!({"cmd": "textOf", "selector": "#map-status"}))
+            .await;
+        assert!(
+            status["text"].as_str().unwrap().starts_with('3'),
+            "{status}"
+        );
+        browser.screenshot(&format!("peta-{width}")).await;
+    }
+    // Nothing was refused by the page's policy (the missing tile server only fails to answer).
+    let errors = browser.ok(json!({"cmd": "errors"})).await;
+    let refused: Vec<&Value> = errors["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.as_str().unwrap_or("").contains("Content Security Policy"))
+        .collect();
+    assert!(refused.is_empty(), "{errors}");
+    browser.quit().await;
+}

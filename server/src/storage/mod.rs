@@ -16,6 +16,7 @@ mod chunks;
 pub mod directory;
 pub mod enroll;
 pub mod export;
+pub mod map;
 pub mod migrate;
 pub mod people;
 mod postgres;
@@ -43,6 +44,7 @@ pub use blobs::Blobs;
 pub use caseload::Caseload;
 pub use directory::{AuditEntry, Directory};
 pub use export::Exports;
+pub use map::MapReads;
 pub use postgres::PostgresStorage;
 pub use review::Review;
 pub use sqlite::SqliteStorage;
@@ -172,6 +174,7 @@ pub trait Storage:
     + Blobs
     + AreaTable
     + Beneficiaries
+    + MapReads
     + Send
     + Sync
     + std::fmt::Debug

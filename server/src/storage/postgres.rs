@@ -255,6 +255,7 @@ super::caseload::caseload_impl!(PostgresStorage);
 super::review::review_impl!(PostgresStorage);
 super::areas::areas_impl!(PostgresStorage);
 super::beneficiaries::beneficiaries_impl!(PostgresStorage);
+super::map::map_impl!(PostgresStorage);
 super::export::export_impl!(PostgresStorage);
 super::activity::activity_impl!(PostgresStorage, sqlx::Postgres);
 super::enroll::enroll_impl!(PostgresStorage, postgres);

@@ -120,6 +120,7 @@ super::caseload::caseload_impl!(SqliteStorage);
 super::review::review_impl!(SqliteStorage);
 super::areas::areas_impl!(SqliteStorage);
 super::beneficiaries::beneficiaries_impl!(SqliteStorage);
+super::map::map_impl!(SqliteStorage);
 super::export::export_impl!(SqliteStorage);
 super::activity::activity_impl!(SqliteStorage, sqlx::Sqlite);
 super::enroll::enroll_impl!(SqliteStorage, sqlite);

@@ -35,6 +35,7 @@ pub mod reads;
 pub mod session;
 mod signin;
 mod supervisor;
+pub mod tiles;
 pub mod viewer;
 
 use std::sync::Arc;
@@ -120,13 +121,16 @@ pub(crate) async fn strict_transport(mut response: Response) -> Response {
 /// framing, no sniffing, and pages with personal data stay out of shared caches.
 async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
-             frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-        ),
-    );
+    // A page may widen it for one purpose (the map's tile server: `tiles.rs`), never more.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+                 frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+            ),
+        );
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

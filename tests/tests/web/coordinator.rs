@@ -7,6 +7,8 @@
 mod feed;
 #[path = "coordinator/field.rs"]
 mod field;
+#[path = "coordinator/map.rs"]
+mod map;
 #[path = "coordinator/search.rs"]
 mod search;
 #[path = "coordinator/views.rs"]

@@ -18,6 +18,7 @@ mod feed;
 mod filters;
 mod household;
 mod live;
+mod map;
 mod search;
 mod summary;
 mod timeline;
@@ -48,6 +49,7 @@ pub(super) fn pages() -> Router<Arc<AppState>> {
         .route("/summary", get(summary::page))
         .route("/search", get(search::page))
         .route("/households/{kk}", get(household::page))
+        .route("/map", get(map::page))
 }
 
 pub(super) fn api_routes() -> Vec<ApiRoute> {
@@ -82,6 +84,7 @@ pub(super) fn api_routes() -> Vec<ApiRoute> {
             get(household::api),
             household::openapi(),
         ),
+        ApiRoute::new(Method::GET, "/api/map", get(map::api), map::openapi()),
         ApiRoute::new(
             Method::GET,
             "/api/summary",
