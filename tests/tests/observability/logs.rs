@@ -137,6 +137,13 @@ async fn no_secret_or_personal_data_reaches_the_debug_log_and_every_line_has_its
         timeline.text().contains(NAME),
         "the timeline shows the visit"
     );
+    // Searches by name, NIK and KK, and the household: their words are in the query string
+    // and the path.
+    for q in ["Ratna+Kusuma", &NIK[..12], &KK[..12]] {
+        let found = browser.get(&format!("/search?q={q}")).await;
+        assert!(found.text().contains(NAME), "search {q} finds the visit");
+    }
+    assert_eq!(browser.get(&format!("/households/{KK}")).await.status, 200);
     let export = browser
         .get("/api/exports/visits.csv?area=32.77.01&from=2026-11-01&to=2026-11-30")
         .await;
