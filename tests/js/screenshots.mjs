@@ -45,6 +45,11 @@ const login = await (await browser.newContext({ viewport: { width: 1366, height:
 await shot(login, "masuk", url("/login"))
 
 const coordinator = await session(credentials(args.coordinator))
+await shot(coordinator, "perlu-tindakan", "/workbench")
+await shot(coordinator, "peta", "/map")
+await coordinator.waitForSelector("#map[data-ready=true]", { timeout: 10000 }).catch(() => {})
+await shot(coordinator, "peta")
+await shot(coordinator, "cari", "/search?q=siti")
 await shot(coordinator, "aktivitas", "/activity")
 await coordinator.waitForSelector("#live-status.on", { timeout: 5000 }).catch(() => {})
 await shot(coordinator, "aktivitas")
@@ -63,5 +68,12 @@ await shot(supervisor, "statistik", "/stats")
 
 const tablet = await session(credentials(args.supervisor), { width: 820, height: 1180 })
 await shot(tablet, "antrian-rujukan-tablet", "/referrals")
+
+// A phone's width: lists as cards, filters folded.
+const phone = await session(credentials(args.coordinator), { width: 390, height: 844 })
+await shot(phone, "hp-perlu-tindakan", "/workbench")
+await shot(phone, "hp-aktivitas", "/activity")
+const phoneSupervisor = await session(credentials(args.supervisor), { width: 390, height: 844 })
+if (referral) await shot(phoneSupervisor, "hp-rujukan", referral)
 
 await browser.close()
