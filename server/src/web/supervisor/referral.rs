@@ -185,13 +185,16 @@ pub(super) async fn page(
         .and_then(|k| EventKind::parse(k).ok())
         .map(|kind| {
             html! {
-                p.notice role="status" {
-                    (lang.t("Keputusan tersimpan di dokumen rujukan: ", "Decision stored in the referral's document: "))
-                    strong { (labels::event(lang, kind)) } ". "
-                    (lang.t(
-                        "Ponsel peksos menerimanya pada sinkronisasi berikutnya.",
-                        "The field worker's phone receives it on its next sync."
-                    ))
+                div.notice role="status" {
+                    p {
+                        (lang.t("Keputusan tersimpan: ", "Decision stored: "))
+                        strong { (labels::event(lang, kind)) } ". "
+                        (lang.t(
+                            "Ponsel Peksos menerimanya pada sinkronisasi berikutnya.",
+                            "The field worker's phone receives it on its next sync."
+                        ))
+                    }
+                    p { a.button #next-referral href={"/referrals/" (id) "/next"} { (lang.t("Rujukan berikutnya →", "Next referral →")) } }
                 }
             }
         });
@@ -199,18 +202,20 @@ pub(super) async fn page(
     let scans = attachments::shown(&state, &loaded.referral.attachments).await;
     let view = View {
         notice,
-        alert: None,
-        refill: None,
+        ..View::default()
     };
     render(&viewer, &loaded, view, visit, &scans).into_response()
 }
 
-/// What a page shows besides the referral: a confirmation, an alert, a note to put back.
+/// What a page shows besides the referral: a confirmation, an alert, the decision to put
+/// back in the form, and the question to confirm it with.
 #[derive(Debug, Default)]
 pub(super) struct View<'a> {
     pub notice: Option<Markup>,
     pub alert: Option<Markup>,
     pub refill: Option<(EventKind, &'a str)>,
+    /// The decision in `refill` needs confirming: the question to ask.
+    pub ask: Option<String>,
 }
 
 /// The referral page, answered with `status` (the page after a refused decision).
@@ -239,7 +244,12 @@ fn render(
     let status = loaded.status();
     let title = format!("{}: {}", lang.t("Rujukan", "Referral"), b.name);
     let body = html! {
-        p { a href="/referrals" { (lang.t("← Antrian rujukan", "← Referral queue")) } }
+        p.links {
+            a href="/referrals" { (lang.t("← Antrian rujukan", "← Referral queue")) }
+            @if viewer.user.role == Role::Supervisor {
+                a href={"/referrals/" (loaded.id) "/next"} { (lang.t("Rujukan berikutnya →", "Next referral →")) }
+            }
+        }
         h1 {
             (title) " "
             span #status class={"badge " (status.as_str())} data-status=(status.as_str()) {
@@ -270,7 +280,7 @@ fn render(
                 h2 { (lang.t("Rujukan", "Referral")) }
                 dl.facts {
                     dt { (lang.t("Program", "Program")) } dd { (labels::program(lang, r.program)) }
-                    dt { (lang.t("Wilayah", "Area")) } dd { (r.envelope.area.as_str()) }
+                    dt { (lang.t("Wilayah", "Area")) } dd { (crate::web::labels::area(&viewer.area_names, r.envelope.area.as_str())) }
                     dt { (lang.t("Peksos", "Field worker")) }
                     dd { (loaded.name_of(&r.envelope.created_by)) }
                     dt { (lang.t("Dibuat", "Created")) } dd { (when(lang, &r.envelope.created_at)) }
@@ -293,7 +303,7 @@ fn render(
         }
         (attachments::section(lang, "scans", scans))
         (visit)
-        (decision_forms(viewer, loaded, view.refill))
+        (decision_form(viewer, loaded, view.refill, view.ask.as_deref()))
         (history(lang, loaded))
     };
     layout::page(
@@ -333,36 +343,133 @@ fn when(lang: Lang, at: &str) -> String {
     timestamp_millis(at).map_or_else(|| at.to_owned(), |t| lang.datetime(t))
 }
 
-fn decision_forms(viewer: &Viewer, loaded: &Loaded, refill: Option<(EventKind, &str)>) -> Markup {
+/// The items of the documents checklist that nothing satisfies: neither ticked by the field
+/// worker nor backed by an attached scan.
+pub(super) fn missing_documents(lang: Lang, r: &Referral) -> Vec<&'static str> {
+    r.checklist()
+        .iter()
+        .filter(|e| !e.satisfied())
+        .map(|e| attachments::kind_label(lang, e.item.scan_kind()))
+        .collect()
+}
+
+/// The question a decision must be confirmed with, if any: closing and rejecting always,
+/// approving while a document of the checklist is missing.
+pub(super) fn confirmation(lang: Lang, r: &Referral, kind: EventKind) -> Option<String> {
+    match kind {
+        EventKind::Rejected => Some(
+            lang.t(
+                "Tolak rujukan ini? Ini keputusan akhir; Peksos membaca alasannya.",
+                "Reject this referral? This is a final decision; the field worker reads the reason.",
+            )
+            .to_owned(),
+        ),
+        EventKind::Closed => Some(
+            lang.t(
+                "Tutup rujukan ini? Rujukan yang ditutup tidak dapat dibuka kembali.",
+                "Close this referral? A closed referral cannot be reopened.",
+            )
+            .to_owned(),
+        ),
+        EventKind::Approved => {
+            let missing = missing_documents(lang, r);
+            (!missing.is_empty()).then(|| {
+                format!(
+                    "{} {}. {}",
+                    lang.t(
+                        "Dokumen belum lengkap (tidak dicentang dan tanpa pindaian):",
+                        "Documents missing (not ticked and without a scan):"
+                    ),
+                    missing.join(", "),
+                    lang.t("Tetap setujui rujukan ini?", "Approve this referral anyway?")
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+/// One decision at a time: choose it (each choice says what it does), then one note or
+/// reason box, required for the decisions that must say why. A decision that needs
+/// confirming shows a required checkbox: app.js reveals it as soon as the decision is
+/// chosen; without the script the server asks for it (`ask`) after the first submission.
+fn decision_form(
+    viewer: &Viewer,
+    loaded: &Loaded,
+    refill: Option<(EventKind, &str)>,
+    ask: Option<&str>,
+) -> Markup {
     let lang = viewer.lang;
     let kinds = decisions(viewer, loaded.status());
     let csrf = viewer.csrf.as_deref().unwrap_or_default();
     let action = format!("/referrals/{}/decide", loaded.id);
+    let chosen = refill.map(|(k, _)| k);
+    let note = refill.map_or("", |(_, n)| n);
+    let needing_note: Vec<&str> = kinds
+        .iter()
+        .filter(|k| needs_note(**k))
+        .map(|k| labels::action(lang, *k))
+        .collect();
     html! {
-        section.decisions {
+        section.decisions #decision {
             h2 { (lang.t("Keputusan", "Decision")) }
             @if viewer.user.role != Role::Supervisor {
                 p.muted { (lang.t("Hanya supervisor yang dapat mencatat keputusan.", "Only supervisors can record decisions.")) }
             } @else if kinds.is_empty() {
                 p.muted { (lang.t("Tidak ada keputusan yang berlaku pada status ini.", "No decision applies in this status.")) }
             } @else {
-                div.actions {
-                    @for kind in kinds {
-                        @let note = refill.filter(|(k, _)| *k == kind).map_or("", |(_, n)| n);
-                        @let field = format!("note-{}", kind.as_str());
-                        form.decide method="post" action=(action) {
-                            input type="hidden" name="csrf" value=(csrf);
-                            label for=(field) {
-                                @if needs_note(kind) { (lang.t("Alasan (wajib)", "Reason (required)")) }
-                                @else { (lang.t("Catatan (opsional)", "Note (optional)")) }
-                            }
-                            textarea id=(field) name="note" rows="2" maxlength="2000" required[needs_note(kind)] { (note) }
-                            button type="submit" name="kind" value=(kind.as_str())
-                                class=[(kind == EventKind::Rejected).then_some("danger")] {
-                                (labels::action(lang, kind))
+                form.decide method="post" action=(action) {
+                    input type="hidden" name="csrf" value=(csrf);
+                    fieldset.choices {
+                        legend { (lang.t("1. Pilih satu keputusan", "1. Choose one decision")) }
+                        @for kind in &kinds {
+                            @let kind = *kind;
+                            @let id = format!("kind-{}", kind.as_str());
+                            @let question = confirmation(lang, &loaded.referral, kind);
+                            div.choice {
+                                input type="radio" name="kind" value=(kind.as_str()) id=(id) required
+                                    checked[chosen == Some(kind)]
+                                    data-note=[needs_note(kind).then_some("required")]
+                                    data-confirm=[question.as_deref()];
+                                label for=(id) {
+                                    strong class=[matches!(kind, EventKind::Rejected | EventKind::Closed).then_some("bad")] {
+                                        (labels::action(lang, kind))
+                                    }
+                                    span.help { (labels::action_help(lang, kind)) }
+                                }
                             }
                         }
                     }
+                    div.note {
+                        label for="decision-note" {
+                            (lang.t("2. Catatan atau alasan", "2. Note or reason"))
+                            @if !needing_note.is_empty() {
+                                " " span.muted {
+                                    "(" (lang.t("wajib untuk", "required for")) " " (needing_note.join(", ")) ")"
+                                }
+                            }
+                        }
+                        textarea #decision-note name="note" rows="3" maxlength="2000"
+                            required[chosen.is_some_and(needs_note)] { (note) }
+                    }
+                    @if let Some(question) = ask {
+                        div.confirm.warning role="alert" {
+                            p.question { (question) }
+                            label {
+                                input type="checkbox" name="confirm" value="yes" required;
+                                " " (lang.t("Ya, saya yakin", "Yes, I am sure"))
+                            }
+                        }
+                    } @else {
+                        div.confirm.warning hidden {
+                            p.question {}
+                            label {
+                                input type="checkbox" name="confirm" value="yes";
+                                " " (lang.t("Ya, saya yakin", "Yes, I am sure"))
+                            }
+                        }
+                    }
+                    button type="submit" { (lang.t("Simpan keputusan", "Record the decision")) }
                 }
             }
         }
@@ -382,16 +489,16 @@ fn history(lang: Lang, loaded: &Loaded) -> Markup {
                         thead { tr {
                             th.num { "#" }
                             th { (lang.t("Peristiwa", "Event")) }
-                            th { (lang.t("Waktu", "Time")) }
                             th { (lang.t("Oleh", "By")) }
+                            th { (lang.t("Waktu", "Time")) }
                             th { (lang.t("Catatan", "Note")) }
                         } }
                         tbody {
                             @for (i, e) in events.iter().enumerate() {
                                 @let applied = !loaded.derived.not_applied.contains(&i);
                                 tr data-kind=(e.kind.as_str()) class=[(!applied).then_some("not-applied")] {
-                                    td.num { (i + 1) }
-                                    td {
+                                    td.num.aside { (i + 1) }
+                                    td.what {
                                         (labels::event(lang, e.kind))
                                         @if !applied {
                                             " " span.badge.not-applied title=(lang.t(
@@ -400,9 +507,9 @@ fn history(lang: Lang, loaded: &Loaded) -> Markup {
                                             )) { (lang.t("tidak diterapkan", "not applied")) }
                                         }
                                     }
-                                    td { (when(lang, &e.at)) }
-                                    td title=(e.by) { (loaded.name_of(&e.by)) }
-                                    td.text { (e.note.as_deref().unwrap_or("")) }
+                                    td.who title=(e.by) data-label=(lang.t("Oleh", "By")) { (loaded.name_of(&e.by)) }
+                                    td.when data-label=(lang.t("Waktu", "Time")) { (when(lang, &e.at)) }
+                                    td.text data-label=(lang.t("Catatan", "Note")) { (e.note.as_deref().unwrap_or("—")) }
                                 }
                             }
                         }
