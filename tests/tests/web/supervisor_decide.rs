@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{ANI, ANI_AREA, ago, create, ids, phone_events, referral};
 use crate::common::{TestServer, WAIT};
-use crate::support::{Client, between, person};
+use crate::support::{Client, between, on_postgres, person};
 
 #[tokio::test]
 async fn an_approval_on_the_page_is_written_into_the_document_and_reaches_the_phone() {
@@ -212,7 +212,16 @@ async fn decisions_that_do_not_hold_change_nothing_and_the_api_guards_its_calls(
 
 #[tokio::test]
 async fn the_one_decision_form_confirms_closing_and_rejecting_and_leads_to_the_next_referral() {
-    let server = TestServer::start().await;
+    one_decision_on(TestServer::start().await).await;
+}
+
+/// "Next referral" reads the queue after a referral with a row comparison: the same on both.
+#[tokio::test]
+async fn the_one_decision_form_and_next_referral_work_the_same_on_postgres() {
+    on_postgres(one_decision_on).await;
+}
+
+async fn one_decision_on(server: TestServer) {
     person(&server, "sri", Role::Supervisor, &["32.77"]).await;
     let (ani, _sync) = server.phone_as(ANI).await;
     let oldest = create(&ani, referral(ANI_AREA, ANI, Program::Pkh, Some(&ago(20)))).await;
