@@ -201,7 +201,7 @@ fn int(lang: Lang, n: i64) -> String {
     let sep = if lang == Lang::Id { '.' } else { ',' };
     let mut out = String::new();
     for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(sep);
         }
         out.push(d);
