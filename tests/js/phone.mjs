@@ -20,6 +20,7 @@
 //       how many of them as cards (a block with a border, not a table row); every shown link,
 //       button and form field in a list or a form (radio buttons and checkboxes by their
 //       label) less than 44 px high; text in charts smaller than 12 px
+//   {"cmd":"screenshot","path":F}             -> {}: the whole page
 //   {"cmd":"quit"}                            -> {} then exit 0
 import { serveCommands } from "./commands.mjs"
 import { parseArgs } from "node:util"
@@ -100,6 +101,10 @@ const commands = {
   },
   async layout() {
     return await page.evaluate(layoutOfPage)
+  },
+  async screenshot({ path }) {
+    await page.screenshot({ path, fullPage: true })
+    return {}
   },
   async quit() {
     await browser.close()

@@ -3,6 +3,8 @@
 //! sideways, lists are cards on the phone, whatever is tapped in a list or a form is at least
 //! 44 px high, chart labels stay readable; a supervisor decides a referral on her phone with
 //! the one-decision form and goes on to the next; the queue shows a new referral live.
+//!
+//! Set FIELDSYNC_SCREENSHOTS=DIR to also save a screenshot of each page checked.
 
 mod common;
 #[path = "web/support.rs"]
@@ -61,6 +63,14 @@ impl Phone {
     /// Checks the page now shown at `width`: no sideways scroll, lists as cards on a phone
     /// and as tables on a desk, tap targets of 44 px on a phone, chart text of 12 px.
     async fn check(&mut self, page: &str, width: u32, expect_rows: bool) {
+        if let Ok(dir) = std::env::var("FIELDSYNC_SCREENSHOTS") {
+            let name: String = page
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            let path = std::path::Path::new(&dir).join(format!("phone-{width}{name}.png"));
+            self.ok(json!({"cmd": "screenshot", "path": path})).await;
+        }
         let layout = self.ok(json!({"cmd": "layout"})).await;
         let at = format!("{page} at {width} px: {layout}");
         assert!(
