@@ -42,6 +42,7 @@ use super::i18n::Lang;
 use super::layout;
 use super::session::{Viewer, require_role};
 use crate::AppState;
+use crate::areas::AreaNames;
 
 /// Referrals shown per page of the queue.
 const PER_PAGE: i64 = 50;
@@ -172,7 +173,7 @@ fn area_select(viewer: &Viewer, areas: &[String], current: Option<&RegionCode>) 
             select name="area" {
                 option value="" { (lang.t("Semua wilayah saya", "All my areas")) }
                 @for c in choices {
-                    option value=(c) selected[current == Some(c)] { (area_option(viewer, c)) }
+                    option value=(c) selected[current == Some(c)] { (area_option(lang, &viewer.area_names, c)) }
                 }
             }
         }
@@ -181,9 +182,8 @@ fn area_select(viewer: &Viewer, areas: &[String], current: Option<&RegionCode>) 
 
 /// An area in a list of choices: `Kec. Cimahi Selatan`, `  Kel. Melong` under it; the code
 /// with what it is when no name is known.
-fn area_option(viewer: &Viewer, code: &str) -> String {
-    let lang = viewer.lang;
-    let name = viewer.area_names.name(code);
+fn area_option(lang: Lang, names: &AreaNames, code: &str) -> String {
+    let name = names.name(code);
     // A kecamatan code is PP.KK.CC; a kelurahan's last part starts with 1, a desa's with 2.
     match (code.len(), name) {
         (8, Some(n)) => format!("Kec. {n}"),
@@ -290,4 +290,29 @@ fn checklist_json(d: &DocumentsChecklist) -> serde_json::Value {
     serde_json::json!({
         "ktp": d.ktp, "kk": d.kk, "sktm": d.sktm, "suratPuskesmas": d.surat_puskesmas
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::areas::AreaRow;
+
+    #[test]
+    fn area_choices_are_named_with_their_kind() {
+        let row = |code: &str, name: &str| AreaRow {
+            code: code.into(),
+            name: name.into(),
+        };
+        let names = AreaNames::from_rows([
+            row("32.77.01", "Cimahi Selatan"),
+            row("32.77.01.1001", "Melong"),
+            row("32.04.01.2001", "Cikoneng"),
+        ]);
+        let option = |code| area_option(Lang::Id, &names, code);
+        assert_eq!(option("32.77.01"), "Kec. Cimahi Selatan");
+        assert_eq!(option("32.77.01.1001"), "\u{a0}\u{a0}Kel. Melong");
+        assert_eq!(option("32.04.01.2001"), "\u{a0}\u{a0}Desa Cikoneng");
+        assert_eq!(option("32.77.02"), "32.77.02 (kecamatan)");
+        assert_eq!(option("32.77.02.1003"), "32.77.02.1003");
+    }
 }
