@@ -113,9 +113,9 @@
   source.addEventListener("reload", soon);
 })();
 
-// Filters fold on a phone: each form.filters sits in a <details class="filters"> whose summary
-// counts the filters set (the supervisor's pages render it so; other lists are wrapped here),
-// open on a wider screen.
+// Filters fold on a phone: each list's form.filters sits in a <details class="filters"> whose
+// summary counts the filters set (the supervisor's pages render it so; other lists' filters
+// are wrapped here), open on a wider screen.
 (function () {
   var wide = window.matchMedia ? window.matchMedia("(min-width: 601px)") : null;
   function countSet(form) {
@@ -128,7 +128,10 @@
     return n;
   }
   document.querySelectorAll("form.filters").forEach(function (form) {
-    if (form.closest("details")) return;
+    // Only a list's own filters (a form that reloads this page), not a form that does
+    // something else, such as the exports' download form.
+    var action = new URL(form.getAttribute("action") || "", window.location.href);
+    if (form.closest("details") || action.pathname !== window.location.pathname) return;
     var details = document.createElement("details");
     details.className = "filters";
     var summary = document.createElement("summary");

@@ -184,6 +184,14 @@ async fn every_office_page_fits_a_phone_and_a_desk() {
     assert_eq!(browser.0.send(folded.clone()).await["ok"], false, "folded");
     browser.click("details.filters > summary").await;
     browser.ok(folded).await;
+    // The feed's filters fold too; the exports' form is no filter, and stays open.
+    browser.goto("/activity").await;
+    browser.wait_for("details.filters > summary").await;
+    let feed =
+        json!({"cmd": "waitFor", "selector": "form.filters select[name=type]", "timeoutMs": 300});
+    assert_eq!(browser.0.send(feed).await["ok"], false, "folded");
+    browser.goto("/exports").await;
+    browser.wait_for("form.filters select[name=kind]").await;
 
     browser.login("admin-tono").await;
     for size in SIZES {
