@@ -1,6 +1,30 @@
 // fieldsync pages: small progressive enhancements; every page works without this script.
 "use strict";
 
+// On a phone, app.css shows each table row as a card whose cells say what they are through
+// data-label. Tables whose page gives no labels get their column headings here (all but the
+// first column, which names the row).
+function labelCells(root) {
+  var tables = root.matches && root.matches("table") ? [root] : root.querySelectorAll("table");
+  Array.prototype.forEach.call(tables, function (table) {
+    var heads = table.tHead && table.tHead.rows[0] ? table.tHead.rows[0].cells : null;
+    if (!heads) return;
+    Array.prototype.forEach.call(table.tBodies, function (body) {
+      Array.prototype.forEach.call(body.rows, function (row) {
+        var column = 0;
+        Array.prototype.forEach.call(row.cells, function (cell) {
+          var head = heads[column];
+          column += cell.colSpan || 1;
+          if (column === 1 || cell.colSpan > 1 || cell.hasAttribute("data-label")) return;
+          var text = head ? head.textContent.trim() : "";
+          if (text && text !== "#") cell.setAttribute("data-label", text);
+        });
+      });
+    });
+  });
+}
+labelCells(document);
+
 // Live lists: a page with data-live="<event stream URL>" listens for changes and, at most
 // every half second, fetches its own URL again with X-Partial: <target> and swaps in the new
 // element #<target> (data-live-target; "feed", the activity table, when not given; the
@@ -49,6 +73,7 @@
         }
       });
       var focus = focusIn(old);
+      labelCells(fresh);
       old.replaceWith(fresh);
       if (focus) refocus(fresh, focus);
       announce(added);

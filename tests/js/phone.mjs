@@ -19,7 +19,8 @@
 //       the page's width against the window's; how many list rows (tbody tr) are shown and
 //       how many of them as cards (a block with a border, not a table row); every shown link,
 //       button and form field in a list or a form (radio buttons and checkboxes by their
-//       label) less than 44 px high; text in charts smaller than 12 px
+//       label) less than 44 px high; text in charts smaller than 12 px; "unlabelled": the
+//       text of card cells (but the first, and those of buttons) without a data-label
 //   {"cmd":"screenshot","path":F}             -> {}: the whole page
 //   {"cmd":"quit"}                            -> {} then exit 0
 import { serveCommands } from "./commands.mjs"
@@ -120,6 +121,16 @@ function layoutOfPage() {
     const s = getComputedStyle(tr)
     return s.display === "block" && parseFloat(s.borderTopWidth) > 0
   })
+  // Cells of a card that do not say what they are (the first names the row).
+  const unlabelled = []
+  for (const tr of cards) {
+    for (const td of [...tr.cells].slice(1)) {
+      // A cell of actions (buttons) says what it does itself.
+      if (td.colSpan > 1 || td.hasAttribute("data-label") || td.querySelector("button")) continue
+      if (!td.textContent.trim()) continue
+      unlabelled.push(td.textContent.trim().slice(0, 30))
+    }
+  }
   const targets = new Set()
   const lists = "main table, main form, main .pager, main details > summary, main .notice, main p.links"
   for (const e of document.querySelectorAll(
@@ -163,6 +174,7 @@ function layoutOfPage() {
     rows: rows.length,
     cards: cards.length,
     checked: targets.size,
+    unlabelled,
     small,
     tinyText,
   }

@@ -84,6 +84,11 @@ impl Phone {
         if width < 600 {
             assert_eq!(layout["cards"], rows, "every list row is a card on {at}");
             assert_eq!(layout["small"], json!([]), "tap targets on {at}");
+            assert_eq!(
+                layout["unlabelled"],
+                json!([]),
+                "card cells say what they are on {at}"
+            );
         } else {
             assert_eq!(layout["cards"], 0, "tables stay tables on {at}");
         }
