@@ -128,6 +128,10 @@ async fn a_supervisor_approves_a_referral_in_the_browser_and_the_phone_receives_
         .ok(json!({"cmd": "click", "selector": "form.decide input[name=kind][value=approved]"}))
         .await;
     browser
+        .ok(json!({"cmd": "waitFor", "selector": "form.decide .confirm.warning"}))
+        .await;
+    assert_contrast(&mut browser, "the decision form, asking to confirm").await;
+    browser
         .ok(json!({"cmd": "click", "selector": "form.decide .confirm input[name=confirm]"}))
         .await;
     browser
