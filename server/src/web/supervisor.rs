@@ -9,7 +9,8 @@
 //! document.
 //!
 //! - `queue.rs`: `GET /referrals`, `GET /api/referrals`.
-//! - `referral.rs`: `GET /referrals/{id}`, `GET /api/referrals/{id}`.
+//! - `referral.rs`: `GET /referrals/{id}`, `GET /api/referrals/{id}`; `form.rs`: its
+//!   one-decision form, and which decisions ask to be confirmed.
 //! - `decide.rs`: `POST /referrals/{id}/decide` (the one-decision form, with its confirmation
 //!   step), `GET /referrals/{id}/next`, `POST /api/referrals/{id}/events`.
 //! - `stats.rs`, `outcomes.rs`, `charts.rs`: `GET /stats`, `GET /api/stats/referrals`: the
@@ -19,6 +20,7 @@
 
 mod charts;
 mod decide;
+mod form;
 mod labels;
 mod openapi;
 mod outcomes;

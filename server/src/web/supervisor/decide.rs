@@ -25,7 +25,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::referral::{self, View, needs_note};
-use super::{document_id, error_page, labels};
+use super::{document_id, error_page, form, labels};
 use crate::AppState;
 use crate::hub::EditError;
 use crate::storage::now_millis;
@@ -129,8 +129,9 @@ impl Refusal {
                 labels::action(lang, *k)
             ),
             Self::NoteTooLong => format!(
-                "{} {MAX_NOTE_CHARS} {}",
+                "{} {} {}",
                 lang.t("Catatan paling banyak", "A note has at most"),
+                super::int(lang, MAX_NOTE_CHARS as i64),
                 lang.t("karakter.", "characters.")
             ),
             Self::DoesNotApply(s, k) => format!(
@@ -333,8 +334,7 @@ pub(super) async fn page(
         };
         // A decision that does not apply is refused below without asking first.
         let applies = loaded.status().after(kind).is_some();
-        if let Some(question) =
-            referral::confirmation(lang, &loaded.referral, kind).filter(|_| applies)
+        if let Some(question) = form::confirmation(lang, &loaded.referral, kind).filter(|_| applies)
         {
             let view = View {
                 refill: Some((kind, form.note.as_str())),
