@@ -17,6 +17,9 @@ use fieldsync_server::storage::{self, Storage, Write};
 use fieldsync_server::writer::Writer;
 use sqlx::Connection;
 
+#[path = "storage/review.rs"]
+mod review;
+
 #[path = "../../tests/tests/common/skip.rs"]
 mod skip;
 

@@ -122,8 +122,20 @@ async fn a_supervisor_approves_a_referral_in_the_browser_and_the_phone_receives_
         .await;
     browser.screenshot("rujukan").await;
     assert_contrast(&mut browser, "the referral page").await;
+    // One decision at a time: she chooses it; SKTM is missing, so the form asks her to
+    // confirm before it records the approval.
     browser
-        .ok(json!({"cmd": "click", "selector": "form.decide button[name=kind][value=approved]"}))
+        .ok(json!({"cmd": "click", "selector": "form.decide input[name=kind][value=approved]"}))
+        .await;
+    browser
+        .ok(json!({"cmd": "waitFor", "selector": "form.decide .confirm.warning"}))
+        .await;
+    assert_contrast(&mut browser, "the decision form, asking to confirm").await;
+    browser
+        .ok(json!({"cmd": "click", "selector": "form.decide .confirm input[name=confirm]"}))
+        .await;
+    browser
+        .ok(json!({"cmd": "click", "selector": "form.decide button[type=submit]"}))
         .await;
     browser
         .ok(json!({"cmd": "waitFor", "selector": ".notice"}))

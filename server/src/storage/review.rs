@@ -26,6 +26,9 @@ pub struct QueueFilter {
     pub area: Option<RegionCode>,
     /// Only referrals submitted (or, never submitted, created) at or before this time.
     pub submitted_before: Option<i64>,
+    /// Only referrals after this one in the queue's order ("next referral"); a document that
+    /// is not a referral in the table leaves nothing after it.
+    pub after: Option<String>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -81,6 +84,16 @@ pub struct DecisionRow {
     pub kind: String,
 }
 
+/// A referral still waiting for a decision, for the backlog: how long it has waited.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OpenRow {
+    pub program: String,
+    pub area: String,
+    pub status: String,
+    /// When it was submitted (or, never submitted, created).
+    pub waiting_since: i64,
+}
+
 /// The supervisor's reads.
 pub trait Review {
     /// Referrals matching `filter`, oldest submission first, and how many match in all.
@@ -89,6 +102,14 @@ pub trait Review {
     fn referral_areas<'a>(&'a self, scopes: &'a [RegionCode]) -> BoxFuture<'a, Vec<String>>;
     /// The first decision of every referral decided within the filter's range and areas.
     fn decisions<'a>(&'a self, filter: &'a DecisionFilter) -> BoxFuture<'a, Vec<DecisionRow>>;
+    /// Every referral in `statuses` (those waiting for a decision) within `scopes` (and
+    /// `area`), with how long it has waited: the backlog.
+    fn open_referrals<'a>(
+        &'a self,
+        scopes: &'a [RegionCode],
+        area: Option<&'a RegionCode>,
+        statuses: &'a [String],
+    ) -> BoxFuture<'a, Vec<OpenRow>>;
     /// The names of the known users among `ids`.
     fn user_names<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, HashMap<String, String>>;
 }
@@ -118,6 +139,45 @@ pub(super) fn queue_from(filter: &QueueFilter) -> Sql {
         sql.push(" AND COALESCE(r.submitted_at, r.created_at) <= ")
             .int(before);
     }
+    if let Some(after) = &filter.after {
+        // The queue's order (see `review_queue`) as a row value, compared with the one's.
+        sql.push(
+            " AND (COALESCE(r.submitted_at, r.created_at), r.created_at, r.document_id) > \
+             (SELECT COALESCE(a.submitted_at, a.created_at), a.created_at, a.document_id \
+             FROM referrals a WHERE a.document_id = ",
+        )
+        .text(after.as_str())
+        .push(")");
+    }
+    sql
+}
+
+/// The query of [`Review::open_referrals`].
+pub(super) fn open_sql(
+    scopes: &[RegionCode],
+    area: Option<&RegionCode>,
+    statuses: &[String],
+) -> Sql {
+    let mut sql = Sql::new(
+        "SELECT r.program, r.area, r.status, COALESCE(r.submitted_at, r.created_at) \
+         AS waiting_since FROM referrals r WHERE ",
+    );
+    sql.in_scope("r.area", scopes);
+    if let Some(area) = area {
+        sql.push(" AND ")
+            .in_scope("r.area", std::slice::from_ref(area));
+    }
+    sql.push(" AND r.status IN (");
+    if statuses.is_empty() {
+        sql.push("NULL");
+    }
+    for (i, status) in statuses.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.text(status.as_str());
+    }
+    sql.push(") ORDER BY waiting_since, r.document_id");
     sql
 }
 
@@ -227,6 +287,25 @@ macro_rules! review_impl {
                 })
             }
 
+            fn open_referrals<'a>(
+                &'a self,
+                scopes: &'a [fieldsync_core::schema::RegionCode],
+                area: Option<&'a fieldsync_core::schema::RegionCode>,
+                statuses: &'a [String],
+            ) -> $crate::storage::BoxFuture<'a, Vec<$crate::storage::review::OpenRow>> {
+                Box::pin(async move {
+                    let sql = $crate::storage::review::open_sql(scopes, area, statuses);
+                    let rows: Vec<$crate::storage::review::OpenRow> =
+                        $crate::storage::query::bind_args!(
+                            sqlx::query_as(sqlx::AssertSqlSafe(sql.text)),
+                            &sql.args
+                        )
+                        .fetch_all(&self.pool)
+                        .await?;
+                    Ok(rows)
+                })
+            }
+
             fn user_names<'a>(
                 &'a self,
                 ids: &'a [String],
@@ -272,6 +351,7 @@ mod tests {
             program: Some("pkh".into()),
             area: Some(RegionCode::parse_prefix("32.77.01").unwrap()),
             submitted_before: Some(9),
+            after: None,
             limit: 50,
             offset: 0,
         };

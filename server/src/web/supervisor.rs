@@ -9,8 +9,10 @@
 //! document.
 //!
 //! - `queue.rs`: `GET /referrals`, `GET /api/referrals`.
-//! - `referral.rs`: `GET /referrals/{id}`, `GET /api/referrals/{id}`.
-//! - `decide.rs`: `POST /referrals/{id}/decide`, `POST /api/referrals/{id}/events`.
+//! - `referral.rs`: `GET /referrals/{id}`, `GET /api/referrals/{id}`; `form.rs`: its
+//!   one-decision form, and which decisions ask to be confirmed.
+//! - `decide.rs`: `POST /referrals/{id}/decide` (the one-decision form, with its confirmation
+//!   step), `GET /referrals/{id}/next`, `POST /api/referrals/{id}/events`.
 //! - `stats.rs`, `outcomes.rs`, `charts.rs`: `GET /stats`, `GET /api/stats/referrals`: the
 //!   figures, and SVG bar charts of them.
 //! - `openapi.rs`: the OpenAPI operation of each API route.
@@ -18,6 +20,7 @@
 
 mod charts;
 mod decide;
+mod form;
 mod labels;
 mod openapi;
 mod outcomes;
@@ -41,6 +44,7 @@ use super::i18n::Lang;
 use super::layout;
 use super::session::{Viewer, require_role};
 use crate::AppState;
+use crate::areas::AreaNames;
 
 /// Referrals shown per page of the queue.
 const PER_PAGE: i64 = 50;
@@ -50,6 +54,7 @@ pub(super) fn pages() -> Router<Arc<AppState>> {
         .route("/referrals", get(queue::page))
         .route("/referrals/{id}", get(referral::page))
         .route("/referrals/{id}/decide", post(decide::page))
+        .route("/referrals/{id}/next", get(queue::next))
         .route("/stats", get(stats::page))
 }
 
@@ -155,8 +160,9 @@ fn present(v: &Option<String>) -> Option<&str> {
 }
 
 /// The area filter of a form: every kecamatan and kelurahan with referrals in the viewer's
-/// areas (`areas`, from the query rows), and the one chosen now.
-fn area_select(lang: Lang, areas: &[String], current: Option<&RegionCode>) -> Markup {
+/// areas (`areas`, from the query rows), and the one chosen now, by name.
+fn area_select(viewer: &Viewer, areas: &[String], current: Option<&RegionCode>) -> Markup {
+    let lang = viewer.lang;
     let mut choices: Vec<&str> = areas.iter().filter_map(|a| a.get(..8)).collect();
     choices.extend(areas.iter().map(String::as_str));
     choices.extend(current.map(RegionCode::as_str));
@@ -169,13 +175,89 @@ fn area_select(lang: Lang, areas: &[String], current: Option<&RegionCode>) -> Ma
             select name="area" {
                 option value="" { (lang.t("Semua wilayah saya", "All my areas")) }
                 @for c in choices {
-                    option value=(c) selected[current == Some(c)] {
-                        (c)
-                        // A kecamatan code is PP.KK.CC.
-                        @if c.len() == 8 { " (" (lang.t("kecamatan", "district")) ")" }
-                    }
+                    option value=(c) selected[current == Some(c)] { (area_option(lang, &viewer.area_names, c)) }
                 }
             }
+        }
+    }
+}
+
+/// An area in a list of choices: `Kec. Cimahi Selatan`, `  Kel. Melong` under it; the code
+/// with what it is when no name is known.
+fn area_option(lang: Lang, names: &AreaNames, code: &str) -> String {
+    let name = names.name(code);
+    // A kecamatan code is PP.KK.CC; a kelurahan's last part starts with 1, a desa's with 2.
+    match (code.len(), name) {
+        (8, Some(n)) => format!("Kec. {n}"),
+        (8, None) => format!("{code} ({})", lang.t("kecamatan", "district")),
+        (13, Some(n)) if code.as_bytes()[9] == b'2' => format!("\u{a0}\u{a0}Desa {n}"),
+        (13, Some(n)) => format!("\u{a0}\u{a0}Kel. {n}"),
+        (_, Some(n)) => n.to_owned(),
+        (_, None) => code.to_owned(),
+    }
+}
+
+/// A whole number as people here write it: `1.234` in Indonesian, `1,234` in English.
+fn int(lang: Lang, n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let sep = if lang == Lang::Id { '.' } else { ',' };
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(sep);
+        }
+        out.push(d);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// A number with one decimal: `66,7` in Indonesian, `66.7` in English.
+fn decimal(lang: Lang, x: f64) -> String {
+    let s = format!("{x:.1}");
+    if lang == Lang::Id {
+        s.replace('.', ",")
+    } else {
+        s
+    }
+}
+
+/// A share with what it counts: `75,0 % (3 dari 4)`; `—` when nothing was counted.
+fn share(lang: Lang, part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "—".into();
+    }
+    let rate = part as f64 / whole as f64 * 100.0;
+    format!(
+        "{} % ({} {} {})",
+        decimal(lang, rate),
+        int(lang, part as i64),
+        lang.t("dari", "of"),
+        int(lang, whole as i64)
+    )
+}
+
+/// Whole days as text: `1 hari`, `41 hari` (`1 day`, `41 days`).
+fn days(lang: Lang, n: i64) -> String {
+    let unit = match (lang, n) {
+        (Lang::Id, _) => "hari",
+        (Lang::En, 1) => "day",
+        (Lang::En, _) => "days",
+    };
+    format!("{} {unit}", int(lang, n))
+}
+
+/// The filters of a list, folded: a `<details>` whose summary says how many are set (`set`);
+/// app.js opens it on a screen wider than a phone.
+fn folded_filters(lang: Lang, set: usize, form: Markup) -> Markup {
+    html! {
+        details.filters {
+            summary {
+                (lang.t("Filter", "Filters"))
+                @if set > 0 {
+                    " " span.count { "(" (set) " " (lang.t("aktif", "set")) ")" }
+                }
+            }
+            (form)
         }
     }
 }
@@ -210,4 +292,29 @@ fn checklist_json(d: &DocumentsChecklist) -> serde_json::Value {
     serde_json::json!({
         "ktp": d.ktp, "kk": d.kk, "sktm": d.sktm, "suratPuskesmas": d.surat_puskesmas
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::areas::AreaRow;
+
+    #[test]
+    fn area_choices_are_named_with_their_kind() {
+        let row = |code: &str, name: &str| AreaRow {
+            code: code.into(),
+            name: name.into(),
+        };
+        let names = AreaNames::from_rows([
+            row("32.77.01", "Cimahi Selatan"),
+            row("32.77.01.1001", "Melong"),
+            row("32.04.01.2001", "Cikoneng"),
+        ]);
+        let option = |code| area_option(Lang::Id, &names, code);
+        assert_eq!(option("32.77.01"), "Kec. Cimahi Selatan");
+        assert_eq!(option("32.77.01.1001"), "\u{a0}\u{a0}Kel. Melong");
+        assert_eq!(option("32.04.01.2001"), "\u{a0}\u{a0}Desa Cikoneng");
+        assert_eq!(option("32.77.02"), "32.77.02 (kecamatan)");
+        assert_eq!(option("32.77.02.1003"), "32.77.02.1003");
+    }
 }

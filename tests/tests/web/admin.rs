@@ -336,7 +336,11 @@ async fn nik_audit_on(server: TestServer) {
     let reply = sri
         .post_form(
             &format!("/referrals/{referral}/decide"),
-            &[("kind", "approved"), ("note", "Memenuhi syarat")],
+            &[
+                ("kind", "approved"),
+                ("note", "Memenuhi syarat"),
+                ("confirm", "yes"),
+            ],
         )
         .await;
     assert_eq!(reply.status, 303, "{}", reply.text());

@@ -195,11 +195,36 @@ async fn queue_on(server: TestServer) {
         "SKTM ✗",
         // How long a referral waited, not a person's age; consent, not approval.
         ">Menunggu</th>",
+        "data-label=\"Menunggu\">20 hari</td>",
         ">Persetujuan penerima manfaat</th>",
+        // Filters fold; the list follows the live stream.
+        "<details class=\"filters\"><summary>Filter</summary>",
+        "data-live=\"/api/activity/stream\" data-live-target=\"queue-list\"",
+        "<div id=\"queue-list\">",
+        "3 rujukan menunggu keputusan",
     ] {
-        assert!(html.contains(needle), "the queue page has {needle}");
+        assert!(html.contains(needle), "the queue page has {needle}: {html}");
     }
     assert!(!html.contains("Umur"));
+    // What the live script fetches: the list alone.
+    let list = browser
+        .send(
+            "GET",
+            "/referrals",
+            "",
+            Vec::new(),
+            &[("X-Partial", "queue-list")],
+        )
+        .await
+        .text();
+    assert!(list.starts_with("<div id=\"queue-list\">"), "{list}");
+    assert!(list.contains(&format!("<tr data-doc=\"{oldest}\"")));
+    assert!(!list.contains("<html"));
+    let filtered = browser.get("/referrals?program=pkh&age=1").await.text();
+    assert!(
+        filtered.contains("<span class=\"count\">(2 aktif)</span>"),
+        "{filtered}"
+    );
     assert!(!html.contains(&draft));
     let pkh = browser
         .get("/referrals?status=awaiting&program=pkh")

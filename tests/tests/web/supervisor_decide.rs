@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{ANI, ANI_AREA, ago, create, ids, phone_events, referral};
 use crate::common::{TestServer, WAIT};
-use crate::support::{Client, person};
+use crate::support::{Client, between, on_postgres, person};
 
 #[tokio::test]
 async fn an_approval_on_the_page_is_written_into_the_document_and_reaches_the_phone() {
@@ -22,10 +22,34 @@ async fn an_approval_on_the_page_is_written_into_the_document_and_reaches_the_ph
 
     let mut sri = Client::browser(&server, "sri").await;
     let note = "Memenuhi syarat, desil 1 DTSEN";
-    let reply = sri
+    // SKTM and the puskesmas letter are neither ticked nor scanned: the form warns first,
+    // and nothing is written until Sri confirms.
+    let warned = sri
         .post_form(
             &format!("/referrals/{id}/decide"),
             &[("kind", "approved"), ("note", note)],
+        )
+        .await;
+    assert_eq!(warned.status, 200, "{}", warned.text());
+    let html = warned.text();
+    let warning = between(
+        &html,
+        "<div class=\"confirm warning\" role=\"alert\">",
+        "</div>",
+    )
+    .expect("a warning that asks to confirm");
+    assert!(
+        warning.contains("SKTM, Surat puskesmas") && warning.contains("Tetap setujui"),
+        "{warning}"
+    );
+    assert!(warning.contains("name=\"confirm\" value=\"yes\" required"));
+    assert!(html.contains(note), "the note is kept");
+    assert!(html.contains("value=\"approved\" id=\"kind-approved\" required checked"));
+    assert_eq!(phone_events(&ani, &id).await.len(), 1, "nothing was added");
+    let reply = sri
+        .post_form(
+            &format!("/referrals/{id}/decide"),
+            &[("kind", "approved"), ("note", note), ("confirm", "yes")],
         )
         .await;
     assert_eq!(reply.status, 303, "{}", reply.text());
@@ -33,6 +57,9 @@ async fn an_approval_on_the_page_is_written_into_the_document_and_reaches_the_ph
     assert_eq!(back, format!("/referrals/{id}?decided=approved"));
     let page = sri.get(&back).await.text();
     assert!(page.contains("class=\"notice\""));
+    assert!(page.contains(&format!(
+        "id=\"next-referral\" href=\"/referrals/{id}/next\""
+    )));
     assert!(page.contains("data-status=\"approved\""));
     assert!(page.contains("value=\"enrolled\"") && page.contains("value=\"closed\""));
     assert!(!page.contains("value=\"approved\""));
@@ -73,14 +100,35 @@ async fn decisions_that_do_not_hold_change_nothing_and_the_api_guards_its_calls(
     let events = &format!("/api/referrals/{id}/events");
     let mut sri = Client::browser(&server, "sri").await;
 
-    // A rejection without a reason.
-    let reply = sri
-        .post_form(decide, &[("kind", "rejected"), ("note", "  ")])
-        .await;
+    // A rejection without a reason, confirmed or not.
+    for confirm in ["", "yes"] {
+        let reply = sri
+            .post_form(
+                decide,
+                &[("kind", "rejected"), ("note", "  "), ("confirm", confirm)],
+            )
+            .await;
+        assert_eq!(reply.status, 400);
+        let html = reply.text();
+        let alert = between(&html, "<div class=\"alert\" role=\"alert\">", "</div>").unwrap();
+        assert!(
+            alert.contains("Tuliskan alasannya untuk keputusan “Tolak rujukan”"),
+            "{alert}"
+        );
+        assert!(html.contains("data-status=\"submitted\""));
+    }
+    // No decision chosen.
+    let reply = sri.post_form(decide, &[("note", "Lengkap")]).await;
     assert_eq!(reply.status, 400);
-    assert!(reply.text().contains("class=\"alert\""));
-    assert!(reply.text().contains("data-status=\"submitted\""));
-    // A decision the status does not allow.
+    assert!(reply.text().contains("Pilih satu keputusan"));
+    // A decision the status does not allow is refused, without asking to confirm it first.
+    let reply = sri.post_form(decide, &[("kind", "closed")]).await;
+    assert_eq!(reply.status, 409);
+    assert!(
+        !reply
+            .text()
+            .contains("name=\"confirm\" value=\"yes\" required")
+    );
     let reply = sri.post_form(decide, &[("kind", "enrolled")]).await;
     assert_eq!(reply.status, 409);
     assert!(reply.text().contains("class=\"alert\""));
@@ -160,4 +208,131 @@ async fn decisions_that_do_not_hold_change_nothing_and_the_api_guards_its_calls(
             EventKind::Rejected
         ]
     );
+}
+
+#[tokio::test]
+async fn the_one_decision_form_confirms_closing_and_rejecting_and_leads_to_the_next_referral() {
+    one_decision_on(TestServer::start().await).await;
+}
+
+/// "Next referral" reads the queue after a referral with a row comparison: the same on both.
+#[tokio::test]
+async fn the_one_decision_form_and_next_referral_work_the_same_on_postgres() {
+    on_postgres(one_decision_on).await;
+}
+
+async fn one_decision_on(server: TestServer) {
+    person(&server, "sri", Role::Supervisor, &["32.77"]).await;
+    let (ani, _sync) = server.phone_as(ANI).await;
+    let oldest = create(&ani, referral(ANI_AREA, ANI, Program::Pkh, Some(&ago(20)))).await;
+    let middle = create(&ani, referral(ANI_AREA, ANI, Program::Pkh, Some(&ago(10)))).await;
+    let mut complete = referral(ANI_AREA, ANI, Program::KisPbi, Some(&ago(5)));
+    complete.documents.sktm = true;
+    complete.documents.surat_puskesmas = true;
+    let newest = create(&ani, complete).await;
+    let mut sri = Client::browser(&server, "sri").await;
+
+    // One form: a choice per decision, saying what it does, and one note box.
+    let html = sri.get(&format!("/referrals/{oldest}")).await.text();
+    assert_eq!(html.matches("<form class=\"decide\"").count(), 1, "{html}");
+    assert_eq!(html.matches("<textarea").count(), 1);
+    assert_eq!(html.matches("type=\"radio\" name=\"kind\"").count(), 4);
+    for words in [
+        "Terima untuk ditinjau",
+        "Setujui rujukan",
+        "Tolak rujukan",
+        "Keputusan akhir",
+    ] {
+        assert!(html.contains(words), "the form says {words}");
+    }
+    assert!(html.contains("data-confirm=\"Tolak rujukan ini?"));
+
+    // Rejecting with a reason asks to confirm; nothing is written until then.
+    let decide = format!("/referrals/{oldest}/decide");
+    let reason = "Sudah terdaftar PBI-JK";
+    let asked = sri
+        .post_form(&decide, &[("kind", "rejected"), ("note", reason)])
+        .await;
+    assert_eq!(asked.status, 200);
+    let html = asked.text();
+    assert!(html.contains("Tolak rujukan ini?") && html.contains(reason));
+    assert!(html.contains("name=\"confirm\" value=\"yes\" required"));
+    assert_eq!(
+        phone_events(&ani, &oldest).await.len(),
+        1,
+        "nothing was added"
+    );
+    let done = sri
+        .post_form(
+            &decide,
+            &[("kind", "rejected"), ("note", reason), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.text());
+
+    // Closing needs the confirmation too.
+    let asked = sri.post_form(&decide, &[("kind", "closed")]).await;
+    assert_eq!(asked.status, 200);
+    let html = asked.text();
+    let warning = between(
+        &html,
+        "<div class=\"confirm warning\" role=\"alert\">",
+        "</div>",
+    )
+    .expect("a confirmation step");
+    assert!(warning.contains("Tutup rujukan ini?"), "{warning}");
+    let api = format!("/api/referrals/{oldest}");
+    let mut script = Client::script(&server, "sri").await;
+    assert_eq!(script.get(&api).await.json()["status"], "rejected");
+    let done = sri
+        .post_form(&decide, &[("kind", "closed"), ("confirm", "yes")])
+        .await;
+    assert_eq!(done.status, 303);
+    assert_eq!(script.get(&api).await.json()["status"], "closed");
+
+    // Approving with every document present is recorded at once.
+    let done = sri
+        .post_form(
+            &format!("/referrals/{newest}/decide"),
+            &[("kind", "accepted")],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    let done = sri
+        .post_form(
+            &format!("/referrals/{newest}/decide"),
+            &[("kind", "approved")],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.text());
+
+    // "Next referral" follows the queue (oldest first), from wherever the supervisor is.
+    let accepted = sri
+        .post_form(
+            &format!("/referrals/{middle}/decide"),
+            &[("kind", "accepted")],
+        )
+        .await;
+    assert_eq!(accepted.status, 303);
+    let next = |from: &str| {
+        let mut sri = sri.clone();
+        let path = format!("/referrals/{from}/next");
+        async move {
+            let reply = sri.get(&path).await;
+            assert_eq!(reply.status, 303, "{}", reply.text());
+            reply.header("location").unwrap().to_owned()
+        }
+    };
+    assert_eq!(next(&oldest).await, format!("/referrals/{middle}"));
+    // The one just accepted still waits, but next goes on; only it waits, so nothing else.
+    assert_eq!(next(&middle).await, "/referrals?empty=1");
+    let more = create(&ani, referral(ANI_AREA, ANI, Program::Pkh, Some(&ago(1)))).await;
+    assert_eq!(next(&middle).await, format!("/referrals/{more}"));
+    assert_eq!(
+        next(&more).await,
+        format!("/referrals/{middle}"),
+        "from the last, the first"
+    );
+    let empty = sri.get("/referrals?empty=1").await.text();
+    assert!(empty.contains("Tidak ada rujukan lain yang menunggu keputusan"));
 }

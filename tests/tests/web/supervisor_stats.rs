@@ -107,6 +107,25 @@ async fn statistics_on(server: TestServer) {
     assert_eq!(stats["byKecamatan"][0]["area"], "32.77.01");
     assert_eq!(stats["byKelurahan"][0]["area"], ANI_AREA);
     assert_eq!(stats["byKelurahan"][0]["decided"], 4);
+    // The trend: every decision was in November (WIB).
+    assert_eq!(
+        stats["byMonth"],
+        json!([{"month": "2026-11", "decided": 4, "approved": 3, "rejected": 1,
+                "approvalRate": 0.75, "medianDays": 3.0}])
+    );
+    // The backlog: the undecided referral, in the group of how long it has waited.
+    let waited = (super::now() - 1_793_836_800_000) / super::DAY_MS; // since 2026-11-05
+    let group = [7, 14, 30].iter().position(|b| waited <= *b).unwrap_or(3);
+    let counts: Vec<u64> = stats["backlog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["count"].as_u64().unwrap())
+        .collect();
+    let mut expected = vec![0; 4];
+    expected[group] = 1;
+    assert_eq!(counts, expected, "{}", stats["backlog"]);
+    assert_eq!(stats["backlog"][3]["minDays"], 31);
 
     // Decision dates are whole days in WIB, both ends included.
     let range = sri
@@ -144,15 +163,24 @@ async fn statistics_on(server: TestServer) {
         "role=\"img\"",
         // "Persetujuan" is the beneficiary's consent; the decision is "disetujui".
         "<title>Persentase disetujui per program (%)</title>",
-        "75,0%",
-        "66,7%",
+        // A count beside every percentage.
+        "75,0 % (3 dari 4)",
+        "66,7 % (2 dari 3)",
+        "100,0 % (1 dari 1)",
+        "25,0 % (1 dari 4)",
         "3,0 hari",
         "<table id=\"by-program\"",
         "<table id=\"by-kelurahan\"",
+        "<table id=\"by-month\"",
+        "Nov 2026",
+        "<table id=\"backlog\"",
+        "lebih dari 30 hari",
+        "100,0 % (1 dari 1)",
     ] {
         assert!(html.contains(needle), "the statistics page has {needle}");
     }
     assert!(!html.contains("style="), "the CSP forbids inline styles");
+    assert!(!html.contains("75,0%"), "a percentage without its count");
     assert!(!html.to_lowercase().contains("persetujuan"), "{html}");
     // A refused filter is explained in Indonesian on an Indonesian page.
     let refused = sri.get("/stats?from=2026-11-31").await;

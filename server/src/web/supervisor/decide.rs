@@ -25,7 +25,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::referral::{self, View, needs_note};
-use super::{document_id, error_page, labels};
+use super::{document_id, error_page, form, labels};
 use crate::AppState;
 use crate::hub::EditError;
 use crate::storage::now_millis;
@@ -129,8 +129,9 @@ impl Refusal {
                 labels::action(lang, *k)
             ),
             Self::NoteTooLong => format!(
-                "{} {MAX_NOTE_CHARS} {}",
+                "{} {} {}",
                 lang.t("Catatan paling banyak", "A note has at most"),
+                super::int(lang, MAX_NOTE_CHARS as i64),
                 lang.t("karakter.", "characters.")
             ),
             Self::DoesNotApply(s, k) => format!(
@@ -164,6 +165,22 @@ enum Seen {
     },
 }
 
+/// The note of a decision, trimmed: refused when the decision is not a supervisor's, when
+/// it must say why and does not, or when it is too long.
+fn checked_note(kind: EventKind, note: Option<&str>) -> Result<Option<&str>, Refusal> {
+    if !kind.may_be_added_by(Role::Supervisor) {
+        return Err(Refusal::NotADecision(kind));
+    }
+    let note = note.map(str::trim).filter(|n| !n.is_empty());
+    if note.is_none() && needs_note(kind) {
+        return Err(Refusal::MissingNote(kind));
+    }
+    if note.is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS) {
+        return Err(Refusal::NoteTooLong);
+    }
+    Ok(note)
+}
+
 /// Appends the decision to the referral's document, in the viewer's name.
 async fn decide(
     state: &AppState,
@@ -175,16 +192,7 @@ async fn decide(
     if viewer.user.role != Role::Supervisor {
         return Err(Refusal::Forbidden);
     }
-    if !kind.may_be_added_by(Role::Supervisor) {
-        return Err(Refusal::NotADecision(kind));
-    }
-    let note = note.map(str::trim).filter(|n| !n.is_empty());
-    if note.is_none() && needs_note(kind) {
-        return Err(Refusal::MissingNote(kind));
-    }
-    if note.is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS) {
-        return Err(Refusal::NoteTooLong);
-    }
+    let note = checked_note(kind, note)?;
     let event = Event {
         kind,
         at: format_millis(now_millis()),
@@ -276,10 +284,16 @@ pub(super) struct DecisionForm {
     kind: String,
     #[serde(default)]
     note: String,
+    /// `yes` once the supervisor confirmed a decision that asks for it.
+    #[serde(default)]
+    confirm: String,
 }
 
-/// `POST /referrals/{id}/decide`: on success back to the referral page with a
-/// confirmation; otherwise the page again, saying why, with the note kept.
+/// `POST /referrals/{id}/decide`, the one-decision form: on success back to the referral
+/// page with a confirmation and a link to the next referral. A rejection or closing, and an
+/// approval while a document is missing, first come back with the question to confirm
+/// (nothing written yet). Otherwise the page again, saying why, with the choice and note
+/// kept. (The API records decisions without this step: a script has no one to ask.)
 pub(super) async fn page(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -290,17 +304,65 @@ pub(super) async fn page(
         Ok(id) => id,
         Err(e) => return error_page(lang, &e),
     };
-    let Ok(kind) = EventKind::parse(&form.kind) else {
-        let e = ApiError::invalid(lang.t("Keputusan tidak dikenal.", "Unknown decision."));
-        return error_page(lang, &e);
+    if viewer.user.role != Role::Supervisor {
+        return refused_page(&state, &viewer, id, None, "", Refusal::Forbidden).await;
+    }
+    let Ok(kind) = EventKind::parse(form.kind.trim()) else {
+        let loaded = match referral::load(&state, &viewer, id).await {
+            Ok(l) => l,
+            Err(e) => return error_page(lang, &e),
+        };
+        let alert = html! {
+            div.alert role="alert" { p { (lang.t(
+                "Pilih satu keputusan terlebih dahulu.",
+                "Choose a decision first."
+            )) } }
+        };
+        let view = View {
+            alert: Some(alert),
+            ..View::default()
+        };
+        return referral::page_with(&state, &viewer, &loaded, view, StatusCode::BAD_REQUEST).await;
     };
-    let refusal = match decide(&state, &viewer, id, kind, Some(&form.note)).await {
-        Ok(_) => {
-            return Redirect::to(&format!("/referrals/{id}?decided={}", kind.as_str()))
-                .into_response();
+    if let Err(refusal) = checked_note(kind, Some(&form.note)) {
+        return refused_page(&state, &viewer, id, Some(kind), &form.note, refusal).await;
+    }
+    if form.confirm.trim() != "yes" {
+        let loaded = match referral::load(&state, &viewer, id).await {
+            Ok(l) => l,
+            Err(e) => return error_page(lang, &e),
+        };
+        // A decision that does not apply is refused below without asking first.
+        let applies = loaded.status().after(kind).is_some();
+        if let Some(question) = form::confirmation(lang, &loaded.referral, kind).filter(|_| applies)
+        {
+            let view = View {
+                refill: Some((kind, form.note.as_str())),
+                ask: Some(question),
+                ..View::default()
+            };
+            return referral::page_with(&state, &viewer, &loaded, view, StatusCode::OK).await;
         }
-        Err(r) => r,
-    };
+    }
+    match decide(&state, &viewer, id, kind, Some(&form.note)).await {
+        Ok(_) => {
+            Redirect::to(&format!("/referrals/{id}?decided={}", kind.as_str())).into_response()
+        }
+        Err(refusal) => refused_page(&state, &viewer, id, Some(kind), &form.note, refusal).await,
+    }
+}
+
+/// The answer to a refused decision: the referral page saying why, with the choice and
+/// the note kept; a plain page when there is no referral to show.
+async fn refused_page(
+    state: &AppState,
+    viewer: &Viewer,
+    id: DocumentId,
+    kind: Option<EventKind>,
+    note: &str,
+    refusal: Refusal,
+) -> Response {
+    let lang = viewer.lang;
     let status = refusal.status();
     let plain = match &refusal {
         Refusal::Forbidden => {
@@ -317,7 +379,7 @@ pub(super) async fn page(
     if let Some(e) = plain {
         return error_page(lang, &e);
     }
-    let loaded = match referral::load(&state, &viewer, id).await {
+    let loaded = match referral::load(state, viewer, id).await {
         Ok(l) => l,
         Err(e) => return error_page(lang, &e),
     };
@@ -325,14 +387,17 @@ pub(super) async fn page(
         div.alert role="alert" {
             p { (refusal.message(lang)) }
             @if let Refusal::Refused(violations) = &refusal {
-                ul { @for v in violations { li { code { (v.path) } " " (v.message) } } }
+                // The rules' own words are English: an Indonesian page names only the field.
+                ul { @for v in violations {
+                    li { code { (v.path) } @if lang == Lang::En { " " (v.message) } }
+                } }
             }
         }
     };
     let view = View {
-        notice: None,
         alert: Some(alert),
-        refill: Some((kind, form.note.as_str())),
+        refill: kind.map(|k| (k, note)),
+        ..View::default()
     };
-    referral::page_with(&state, &viewer, &loaded, view, status).await
+    referral::page_with(state, viewer, &loaded, view, status).await
 }

@@ -55,17 +55,51 @@ pub fn event(lang: Lang, kind: EventKind) -> &'static str {
     labels::event_label(lang, kind.as_str())
 }
 
-/// The button that records a supervisor's decision.
+/// A supervisor's decision as the decision form names it. "Terima untuk ditinjau" (take it
+/// up for review) and "Setujui rujukan" (approve the referral) must never read as synonyms,
+/// as "Terima" and "Setujui" alone did.
 pub fn action(lang: Lang, kind: EventKind) -> &'static str {
     use EventKind as E;
     match kind {
-        E::Accepted => lang.t("Terima", "Accept"),
+        E::Accepted => lang.t("Terima untuk ditinjau", "Accept for review"),
         E::NeedsDocuments => lang.t("Minta dokumen", "Ask for documents"),
-        E::Approved => lang.t("Setujui", "Approve"),
-        E::Rejected => lang.t("Tolak", "Reject"),
-        E::Enrolled => lang.t("Tandai terdaftar", "Mark enrolled"),
-        E::Closed => lang.t("Tutup", "Close"),
+        E::Approved => lang.t("Setujui rujukan", "Approve the referral"),
+        E::Rejected => lang.t("Tolak rujukan", "Reject the referral"),
+        E::Enrolled => lang.t("Tandai sudah terdaftar", "Mark as enrolled"),
+        E::Closed => lang.t("Tutup rujukan", "Close the referral"),
         other => event(lang, other),
+    }
+}
+
+/// What a decision does, in plain words, beside its choice in the form.
+pub fn action_help(lang: Lang, kind: EventKind) -> &'static str {
+    use EventKind as E;
+    match kind {
+        E::Accepted => lang.t(
+            "Rujukan mulai ditinjau. Belum ada keputusan akhir; Peksos melihat bahwa rujukannya sedang diperiksa.",
+            "Review starts. No final decision yet; the field worker sees that the referral is being checked.",
+        ),
+        E::NeedsDocuments => lang.t(
+            "Rujukan dikembalikan ke Peksos untuk melengkapi dokumen. Tulis dokumen apa yang kurang.",
+            "The referral goes back to the field worker to complete the documents. Write which ones are missing.",
+        ),
+        E::Approved => lang.t(
+            "Keputusan akhir: penerima manfaat memenuhi syarat program ini. Setelah itu tinggal menandai pendaftarannya.",
+            "Final decision: the beneficiary qualifies for this program. What remains is to mark the enrollment.",
+        ),
+        E::Rejected => lang.t(
+            "Keputusan akhir: rujukan tidak diteruskan. Alasannya wajib ditulis dan dibaca oleh Peksos.",
+            "Final decision: the referral goes no further. The reason is required and the field worker reads it.",
+        ),
+        E::Enrolled => lang.t(
+            "Penerima manfaat sudah terdaftar di program. Rujukan selesai.",
+            "The beneficiary is enrolled in the program. The referral is done.",
+        ),
+        E::Closed => lang.t(
+            "Rujukan ditutup: tidak ada langkah lagi sesudahnya, dan tidak dapat dibuka kembali.",
+            "The referral is closed: no step follows, and it cannot be reopened.",
+        ),
+        _ => "",
     }
 }
 

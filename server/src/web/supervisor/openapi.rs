@@ -174,7 +174,7 @@ pub(super) fn stats() -> Value {
     };
     let date = json!({"type": "string", "format": "date"});
     json!({
-        "summary": "Referral outcomes: approval rate and median days to decision",
+        "summary": "Referral outcomes: approval rate and median days to decision, trend and backlog",
         "description": "Each referral counts once, by its first decision (approved or rejected), \
             per program, per kecamatan and per kelurahan in the caller's areas. Supervisors and \
             coordinators only.",
@@ -187,7 +187,7 @@ pub(super) fn stats() -> Value {
         "responses": {
             "200": ok_json(json!({
                 "type": "object",
-                "required": ["from", "to", "area", "total", "byProgram", "byKecamatan", "byKelurahan"],
+                "required": ["from", "to", "area", "total", "byProgram", "byKecamatan", "byKelurahan", "byMonth", "backlog"],
                 "properties": {
                     "from": {"type": ["string", "null"]},
                     "to": {"type": ["string", "null"]},
@@ -195,7 +195,26 @@ pub(super) fn stats() -> Value {
                     "total": outcome(None),
                     "byProgram": {"type": "array", "items": outcome(Some("program"))},
                     "byKecamatan": {"type": "array", "items": outcome(Some("area"))},
-                    "byKelurahan": {"type": "array", "items": outcome(Some("area"))}
+                    "byKelurahan": {"type": "array", "items": outcome(Some("area"))},
+                    "byMonth": {
+                        "type": "array",
+                        "description": "the trend: per month of the decision (WIB, e.g. 2026-11), oldest first",
+                        "items": outcome(Some("month"))
+                    },
+                    "backlog": {
+                        "type": "array",
+                        "description": "referrals awaiting a decision now (not limited to the date range), \
+                            by whole days waited since submission: 0-7, 8-14, 15-30, more than 30",
+                        "items": {
+                            "type": "object",
+                            "required": ["minDays", "maxDays", "count"],
+                            "properties": {
+                                "minDays": {"type": "integer"},
+                                "maxDays": {"type": ["integer", "null"], "description": "null for the last group"},
+                                "count": {"type": "integer"}
+                            }
+                        }
+                    }
                 }
             })),
             "400": error_response("a date or area is not valid"),

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use fieldsync_core::schema::Program;
 use serde_json::{Value, json};
 
-use crate::storage::review::DecisionRow;
+use crate::storage::review::{DecisionRow, OpenRow};
+use crate::web::i18n::{WIB_OFFSET_MS, civil_from_days};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -75,6 +76,33 @@ pub struct Stats {
     pub by_kecamatan: Vec<(String, Outcome)>,
     /// By kelurahan code.
     pub by_kelurahan: Vec<(String, Outcome)>,
+    /// By the month of the decision in WIB (`2026-11`), oldest first: the trend.
+    pub by_month: Vec<(String, Outcome)>,
+}
+
+/// How long the referrals still waiting for a decision have waited, in whole days: the
+/// upper bounds of the backlog's groups (the last group has none).
+pub const BACKLOG_BOUNDS: [i64; 3] = [7, 14, 30];
+
+/// The backlog: how many referrals waiting for a decision have waited up to 7 days, 8–14,
+/// 15–30 and more than 30 (one count per group of [`BACKLOG_BOUNDS`], and one more).
+pub fn backlog(rows: &[OpenRow], now: i64) -> [u64; 4] {
+    let mut groups = [0; 4];
+    for row in rows {
+        let days = (now - row.waiting_since).max(0) / DAY_MS;
+        let group = BACKLOG_BOUNDS
+            .iter()
+            .position(|b| days <= *b)
+            .unwrap_or(BACKLOG_BOUNDS.len());
+        groups[group] += 1;
+    }
+    groups
+}
+
+/// The month (`2026-11`) of a moment, in WIB.
+pub fn month_of(millis: i64) -> String {
+    let (y, m, _) = civil_from_days((millis + WIB_OFFSET_MS).div_euclid(DAY_MS));
+    format!("{y:04}-{m:02}")
 }
 
 pub fn compute(rows: &[DecisionRow]) -> Stats {
@@ -82,7 +110,9 @@ pub fn compute(rows: &[DecisionRow]) -> Stats {
     let mut programs: BTreeMap<(usize, String), Outcome> = BTreeMap::new();
     let mut kecamatan: BTreeMap<String, Outcome> = BTreeMap::new();
     let mut kelurahan: BTreeMap<String, Outcome> = BTreeMap::new();
+    let mut months: BTreeMap<String, Outcome> = BTreeMap::new();
     for row in rows {
+        months.entry(month_of(row.decided_at)).or_default().add(row);
         stats.total.add(row);
         // Known programs in their list order, unknown ones (a newer app's) after them.
         let order = Program::parse(&row.program)
@@ -100,6 +130,7 @@ pub fn compute(rows: &[DecisionRow]) -> Stats {
     stats.by_program = programs.into_iter().map(|((_, p), o)| (p, o)).collect();
     stats.by_kecamatan = kecamatan.into_iter().collect();
     stats.by_kelurahan = kelurahan.into_iter().collect();
+    stats.by_month = months.into_iter().collect();
     stats
 }
 
@@ -136,5 +167,30 @@ mod tests {
         assert_eq!(stats.by_kecamatan[0].1.decided(), 3);
         assert_eq!(stats.by_kelurahan.len(), 3);
         assert_eq!(Outcome::default().approval_rate(), None);
+        assert_eq!(stats.by_month.len(), 1);
+        assert_eq!(stats.by_month[0].1.decided(), 5);
+    }
+
+    #[test]
+    fn months_are_wib_and_the_backlog_groups_by_days_waited() {
+        // 2026-11-30T18:00:00Z is already 1 December in WIB.
+        assert_eq!(month_of(1_796_061_600_000), "2026-12");
+        assert_eq!(month_of(1_796_061_600_000 - 3_600_000 * 2), "2026-11");
+        let open = |days: i64| OpenRow {
+            program: "pkh".into(),
+            area: "32.77.01.1001".into(),
+            status: "submitted".into(),
+            waiting_since: 100 * DAY_MS - days * DAY_MS,
+        };
+        let rows = [
+            open(0),
+            open(7),
+            open(8),
+            open(14),
+            open(30),
+            open(31),
+            open(90),
+        ];
+        assert_eq!(backlog(&rows, 100 * DAY_MS), [2, 2, 1, 2]);
     }
 }

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use fieldsync_core::schema::{DocumentsChecklist, Program, ReferralStatus, RegionCode};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -33,6 +34,8 @@ pub(super) struct QueueParams {
     area: Option<String>,
     age: Option<String>,
     page: Option<String>,
+    /// Set by "next referral" when no other referral waits.
+    empty: Option<String>,
 }
 
 /// Which statuses to show.
@@ -42,6 +45,16 @@ enum StatusChoice {
     Awaiting,
     All,
     One(ReferralStatus),
+}
+
+impl Filters {
+    /// How many filters differ from the queue as it opens.
+    fn set(&self) -> usize {
+        usize::from(self.status != StatusChoice::Awaiting)
+            + usize::from(self.program.is_some())
+            + usize::from(self.area.is_some())
+            + usize::from(self.age.is_some())
+    }
 }
 
 impl StatusChoice {
@@ -115,6 +128,7 @@ async fn load(state: &AppState, viewer: &Viewer, f: &Filters) -> Result<QueuePag
         program: f.program.map(|p| p.as_str().to_owned()),
         area: f.area.clone(),
         submitted_before: f.age.map(|d| now_millis() - i64::from(d) * DAY_MS),
+        after: None,
         limit: PER_PAGE,
         offset: i64::from(f.page - 1) * PER_PAGE,
     };
@@ -188,40 +202,60 @@ pub(super) async fn api(
     })))
 }
 
-/// `GET /referrals`
+/// `GET /referrals`; with `X-Partial: queue-list` only the list, which app.js swaps in when
+/// the live stream says a referral in the viewer's areas changed.
 pub(super) async fn page(
     State(state): State<Arc<AppState>>,
     PageUser(viewer): PageUser,
     Query(params): Query<QueueParams>,
+    headers: HeaderMap,
 ) -> Response {
     let lang = viewer.lang;
+    let partial = headers
+        .get("x-partial")
+        .is_some_and(|v| v.as_bytes() == LIST_ID.as_bytes());
     let result = async {
         super::may_view(&viewer)?;
         let filters = parse(&viewer, &params)?;
         let found = load(&state, &viewer, &filters).await?;
-        let areas = state.storage.referral_areas(&viewer.user.areas).await?;
-        Ok::<_, ApiError>((filters, found, areas))
+        Ok::<_, ApiError>((filters, found))
     }
     .await;
-    let (filters, found, areas) = match result {
+    let (filters, found) = match result {
         Ok(r) => r,
         Err(e) => return filter_error_page(lang, &e),
     };
+    let list = list(&viewer, &filters, &found);
+    if partial {
+        return ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], list).into_response();
+    }
+    let areas = match state.storage.referral_areas(&viewer.user.areas).await {
+        Ok(a) => a,
+        Err(e) => return filter_error_page(lang, &ApiError::from(e)),
+    };
     let body = html! {
-        h1 { (lang.t("Antrian rujukan", "Referral queue")) }
-        (filter_form(lang, &filters, &areas))
-        p.muted {
-            (found.total) " " (lang.t("rujukan", "referrals"))
-            @if filters.status == StatusChoice::Awaiting {
-                " " (lang.t("menunggu keputusan, yang terlama di atas", "awaiting a decision, oldest first"))
+        // The activity stream names every referral that changes in the viewer's areas (the
+        // read rule, as for the feed); the page then fetches its own list again.
+        section data-live="/api/activity/stream" data-live-target=(LIST_ID) {
+            div.heading {
+                h1 { (lang.t("Antrian rujukan", "Referral queue")) }
+                span #live-status .live hidden
+                    data-on=(lang.t("Pembaruan langsung aktif", "Live updates on"))
+                    data-off=(lang.t("Pembaruan langsung terputus, menyambung ulang…", "Live updates interrupted, reconnecting…")) {}
             }
+            p #live-news .visually-hidden aria-live="polite"
+                data-one=(lang.t("1 rujukan baru", "1 new referral"))
+                data-many=(lang.t("N rujukan baru", "N new referrals")) {}
+            @if present(&params.empty).is_some() {
+                p.notice role="status" { (lang.t(
+                    "Tidak ada rujukan lain yang menunggu keputusan.",
+                    "No other referral is awaiting a decision."
+                )) }
+            }
+            (super::folded_filters(lang, filters.set(), filter_form(&viewer, &filters, &areas)))
+            (list)
+            (pager(lang, &params, &filters, found.total))
         }
-        @if found.rows.is_empty() {
-            p.notice { (lang.t("Tidak ada rujukan yang cocok dengan filter ini.", "No referral matches these filters.")) }
-        } @else {
-            (table(lang, &found.rows))
-        }
-        (pager(lang, &params, &filters, found.total))
     };
     layout::page(
         lang,
@@ -233,7 +267,71 @@ pub(super) async fn page(
     .into_response()
 }
 
-fn filter_form(lang: Lang, f: &Filters, areas: &[String]) -> Markup {
+/// The id of the part of the queue page that live updates replace.
+const LIST_ID: &str = "queue-list";
+
+/// The count and the rows: what live updates replace.
+fn list(viewer: &Viewer, filters: &Filters, found: &QueuePage) -> Markup {
+    let lang = viewer.lang;
+    html! {
+        div #queue-list {
+            p.muted {
+                (super::int(lang, found.total)) " " (lang.t("rujukan", "referrals"))
+                @if filters.status == StatusChoice::Awaiting {
+                    " " (lang.t("menunggu keputusan, yang terlama di atas", "awaiting a decision, oldest first"))
+                }
+            }
+            @if found.rows.is_empty() {
+                p.notice { (lang.t("Tidak ada rujukan yang cocok dengan filter ini.", "No referral matches these filters.")) }
+            } @else {
+                (table(viewer, &found.rows))
+            }
+        }
+    }
+}
+
+/// `GET /referrals/{id}/next`: the referral after this one in the queue of those awaiting a
+/// decision (oldest first), or the first when none comes after it; the queue itself when
+/// nothing else waits.
+pub(super) async fn next(
+    State(state): State<Arc<AppState>>,
+    PageUser(viewer): PageUser,
+    Path(id): Path<String>,
+) -> Response {
+    let lang = viewer.lang;
+    let result = async {
+        super::may_view(&viewer)?;
+        let id = super::document_id(&id)?.to_string();
+        let mut filter = QueueFilter {
+            scopes: viewer.user.areas.clone(),
+            statuses: AWAITING.iter().map(|s| s.as_str().to_owned()).collect(),
+            after: Some(id.clone()),
+            limit: 1,
+            ..QueueFilter::default()
+        };
+        let after = state.storage.review_queue(&filter).await?;
+        if let Some(row) = after.rows.into_iter().next() {
+            return Ok::<_, ApiError>(Some(row.document_id));
+        }
+        filter.after = None;
+        filter.limit = 2;
+        let first = state.storage.review_queue(&filter).await?;
+        Ok(first
+            .rows
+            .into_iter()
+            .map(|r| r.document_id)
+            .find(|d| *d != id))
+    }
+    .await;
+    match result {
+        Ok(Some(next)) => Redirect::to(&format!("/referrals/{next}")).into_response(),
+        Ok(None) => Redirect::to("/referrals?empty=1").into_response(),
+        Err(e) => super::error_page(lang, &e),
+    }
+}
+
+fn filter_form(viewer: &Viewer, f: &Filters, areas: &[String]) -> Markup {
+    let lang = viewer.lang;
     html! {
         form.filters method="get" action="/referrals" {
             label {
@@ -263,56 +361,70 @@ fn filter_form(lang: Lang, f: &Filters, areas: &[String]) -> Markup {
                     }
                 }
             }
-            (area_select(lang, areas, f.area.as_ref()))
+            (area_select(viewer, areas, f.area.as_ref()))
             label {
                 (lang.t("Menunggu lebih dari (hari)", "Waiting more than (days)"))
                 input type="number" name="age" min="0" inputmode="numeric" value=[f.age];
             }
             button type="submit" { (lang.t("Terapkan", "Apply")) }
+            @if f.set() > 0 {
+                a.button.secondary href="/referrals" { (lang.t("Hapus filter", "Clear filters")) }
+            }
         }
     }
 }
 
-fn table(lang: Lang, rows: &[QueueRow]) -> Markup {
+/// The queue: a table on a wide screen, one card per referral on a phone (app.css), whose
+/// cells say what they are (`data-label`) and come most important first: who, what, how
+/// long it has waited, its status.
+fn table(viewer: &Viewer, rows: &[QueueRow]) -> Markup {
+    let lang = viewer.lang;
     let now = now_millis();
+    let waiting = lang.t("Menunggu", "Waiting");
+    let program = lang.t("Program", "Program");
+    let status = lang.t("Status", "Status");
+    let documents_label = lang.t("Dokumen", "Documents");
+    let consent = lang.t("Persetujuan penerima manfaat", "Beneficiary's consent");
+    let area = lang.t("Wilayah", "Area");
+    let worker = lang.t("Peksos", "Field worker");
     html! {
-        div.scroll {
-            table #queue {
-                thead { tr {
-                    // How long the referral has waited since it was submitted, not anyone's age.
-                    th.num { (lang.t("Menunggu", "Waiting")) }
-                    th { (lang.t("Penerima manfaat", "Beneficiary")) }
-                    th { (lang.t("Program", "Program")) }
-                    th { (lang.t("Wilayah", "Area")) }
-                    th { (lang.t("Peksos", "Field worker")) }
-                    th { (lang.t("Status", "Status")) }
-                    th { (lang.t("Dokumen", "Documents")) }
-                    th { (lang.t("Persetujuan penerima manfaat", "Beneficiary's consent")) }
-                } }
-                tbody {
-                    @for r in rows {
-                        tr data-doc=(r.document_id) {
-                            td.num {
-                                @match age_days(r, now) {
-                                    Some(d) => { (d) " " (lang.t("hari", "days")) },
-                                    None => span.muted { "—" },
-                                }
-                            }
-                            td {
-                                a href={"/referrals/" (r.document_id)} { (r.name) }
-                                br;
-                                span.muted { "NIK " (r.nik) }
-                            }
-                            td { (labels::program_slug(lang, &r.program)) }
-                            td { (r.area) }
-                            td { (r.worker_name.as_deref().unwrap_or(&r.created_by)) }
-                            td { span class={"badge " (r.status)} { (labels::status_slug(lang, &r.status)) } }
-                            td { (checklist(lang, &documents(r))) }
-                            td {
-                                @if r.consent_given { (lang.t("Ya", "Yes")) }
-                                @else { span.no { (lang.t("Tidak", "No")) } }
+        table #queue {
+            thead { tr {
+                th { (lang.t("Penerima manfaat", "Beneficiary")) }
+                th { (program) }
+                // How long the referral has waited since it was submitted, not anyone's age.
+                th.num { (waiting) }
+                th { (status) }
+                th { (documents_label) }
+                th { (consent) }
+                th { (area) }
+                th { (worker) }
+            } }
+            tbody {
+                @for r in rows {
+                    @let worker_name = r.worker_name.as_deref().unwrap_or(&r.created_by);
+                    @let say = format!("{} · {} · {}", r.name, labels::program_slug(lang, &r.program), worker_name);
+                    tr data-doc=(r.document_id) data-say=(say) {
+                        td.who {
+                            a href={"/referrals/" (r.document_id)} { (r.name) }
+                            br;
+                            span.nik { "NIK " (r.nik) }
+                        }
+                        td.what data-label=(program) { (labels::program_slug(lang, &r.program)) }
+                        td.num.when data-label=(waiting) {
+                            @match age_days(r, now) {
+                                Some(d) => { (super::days(lang, d)) },
+                                None => span.muted { "—" },
                             }
                         }
+                        td.state data-label=(status) { span class={"badge " (r.status)} { (labels::status_slug(lang, &r.status)) } }
+                        td data-label=(documents_label) { (checklist(lang, &documents(r))) }
+                        td data-label=(consent) {
+                            @if r.consent_given { (lang.t("Ya", "Yes")) }
+                            @else { span.no { (lang.t("Tidak", "No")) } }
+                        }
+                        td data-label=(area) { (crate::web::labels::area(&viewer.area_names, &r.area)) }
+                        td data-label=(worker) { (worker_name) }
                     }
                 }
             }

@@ -17,8 +17,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::labels;
-use super::{checklist_json, document_id, error_page};
+use super::{checklist_json, document_id, error_page, form, labels};
 use crate::AppState;
 use crate::web::attachments;
 use crate::web::error::ApiError;
@@ -185,13 +184,16 @@ pub(super) async fn page(
         .and_then(|k| EventKind::parse(k).ok())
         .map(|kind| {
             html! {
-                p.notice role="status" {
-                    (lang.t("Keputusan tersimpan di dokumen rujukan: ", "Decision stored in the referral's document: "))
-                    strong { (labels::event(lang, kind)) } ". "
-                    (lang.t(
-                        "Ponsel peksos menerimanya pada sinkronisasi berikutnya.",
-                        "The field worker's phone receives it on its next sync."
-                    ))
+                div.notice role="status" {
+                    p {
+                        (lang.t("Keputusan tersimpan: ", "Decision stored: "))
+                        strong { (labels::event(lang, kind)) } ". "
+                        (lang.t(
+                            "Ponsel Peksos menerimanya pada sinkronisasi berikutnya.",
+                            "The field worker's phone receives it on its next sync."
+                        ))
+                    }
+                    p { a.button #next-referral href={"/referrals/" (id) "/next"} { (lang.t("Rujukan berikutnya →", "Next referral →")) } }
                 }
             }
         });
@@ -199,18 +201,20 @@ pub(super) async fn page(
     let scans = attachments::shown(&state, &loaded.referral.attachments).await;
     let view = View {
         notice,
-        alert: None,
-        refill: None,
+        ..View::default()
     };
     render(&viewer, &loaded, view, visit, &scans).into_response()
 }
 
-/// What a page shows besides the referral: a confirmation, an alert, a note to put back.
+/// What a page shows besides the referral: a confirmation, an alert, the decision to put
+/// back in the form, and the question to confirm it with.
 #[derive(Debug, Default)]
 pub(super) struct View<'a> {
     pub notice: Option<Markup>,
     pub alert: Option<Markup>,
     pub refill: Option<(EventKind, &'a str)>,
+    /// The decision in `refill` needs confirming: the question to ask.
+    pub ask: Option<String>,
 }
 
 /// The referral page, answered with `status` (the page after a refused decision).
@@ -239,7 +243,12 @@ fn render(
     let status = loaded.status();
     let title = format!("{}: {}", lang.t("Rujukan", "Referral"), b.name);
     let body = html! {
-        p { a href="/referrals" { (lang.t("← Antrian rujukan", "← Referral queue")) } }
+        p.links {
+            a href="/referrals" { (lang.t("← Antrian rujukan", "← Referral queue")) }
+            @if viewer.user.role == Role::Supervisor {
+                a href={"/referrals/" (loaded.id) "/next"} { (lang.t("Rujukan berikutnya →", "Next referral →")) }
+            }
+        }
         h1 {
             (title) " "
             span #status class={"badge " (status.as_str())} data-status=(status.as_str()) {
@@ -270,7 +279,7 @@ fn render(
                 h2 { (lang.t("Rujukan", "Referral")) }
                 dl.facts {
                     dt { (lang.t("Program", "Program")) } dd { (labels::program(lang, r.program)) }
-                    dt { (lang.t("Wilayah", "Area")) } dd { (r.envelope.area.as_str()) }
+                    dt { (lang.t("Wilayah", "Area")) } dd { (crate::web::labels::area(&viewer.area_names, r.envelope.area.as_str())) }
                     dt { (lang.t("Peksos", "Field worker")) }
                     dd { (loaded.name_of(&r.envelope.created_by)) }
                     dt { (lang.t("Dibuat", "Created")) } dd { (when(lang, &r.envelope.created_at)) }
@@ -293,7 +302,7 @@ fn render(
         }
         (attachments::section(lang, "scans", scans))
         (visit)
-        (decision_forms(viewer, loaded, view.refill))
+        (form::decision_form(viewer, loaded, view.refill, view.ask.as_deref()))
         (history(lang, loaded))
     };
     layout::page(
@@ -333,42 +342,6 @@ fn when(lang: Lang, at: &str) -> String {
     timestamp_millis(at).map_or_else(|| at.to_owned(), |t| lang.datetime(t))
 }
 
-fn decision_forms(viewer: &Viewer, loaded: &Loaded, refill: Option<(EventKind, &str)>) -> Markup {
-    let lang = viewer.lang;
-    let kinds = decisions(viewer, loaded.status());
-    let csrf = viewer.csrf.as_deref().unwrap_or_default();
-    let action = format!("/referrals/{}/decide", loaded.id);
-    html! {
-        section.decisions {
-            h2 { (lang.t("Keputusan", "Decision")) }
-            @if viewer.user.role != Role::Supervisor {
-                p.muted { (lang.t("Hanya supervisor yang dapat mencatat keputusan.", "Only supervisors can record decisions.")) }
-            } @else if kinds.is_empty() {
-                p.muted { (lang.t("Tidak ada keputusan yang berlaku pada status ini.", "No decision applies in this status.")) }
-            } @else {
-                div.actions {
-                    @for kind in kinds {
-                        @let note = refill.filter(|(k, _)| *k == kind).map_or("", |(_, n)| n);
-                        @let field = format!("note-{}", kind.as_str());
-                        form.decide method="post" action=(action) {
-                            input type="hidden" name="csrf" value=(csrf);
-                            label for=(field) {
-                                @if needs_note(kind) { (lang.t("Alasan (wajib)", "Reason (required)")) }
-                                @else { (lang.t("Catatan (opsional)", "Note (optional)")) }
-                            }
-                            textarea id=(field) name="note" rows="2" maxlength="2000" required[needs_note(kind)] { (note) }
-                            button type="submit" name="kind" value=(kind.as_str())
-                                class=[(kind == EventKind::Rejected).then_some("danger")] {
-                                (labels::action(lang, kind))
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 fn history(lang: Lang, loaded: &Loaded) -> Markup {
     let events = &loaded.referral.events;
     html! {
@@ -382,16 +355,16 @@ fn history(lang: Lang, loaded: &Loaded) -> Markup {
                         thead { tr {
                             th.num { "#" }
                             th { (lang.t("Peristiwa", "Event")) }
-                            th { (lang.t("Waktu", "Time")) }
                             th { (lang.t("Oleh", "By")) }
+                            th { (lang.t("Waktu", "Time")) }
                             th { (lang.t("Catatan", "Note")) }
                         } }
                         tbody {
                             @for (i, e) in events.iter().enumerate() {
                                 @let applied = !loaded.derived.not_applied.contains(&i);
                                 tr data-kind=(e.kind.as_str()) class=[(!applied).then_some("not-applied")] {
-                                    td.num { (i + 1) }
-                                    td {
+                                    td.num.aside { (i + 1) }
+                                    td.what {
                                         (labels::event(lang, e.kind))
                                         @if !applied {
                                             " " span.badge.not-applied title=(lang.t(
@@ -400,9 +373,9 @@ fn history(lang: Lang, loaded: &Loaded) -> Markup {
                                             )) { (lang.t("tidak diterapkan", "not applied")) }
                                         }
                                     }
-                                    td { (when(lang, &e.at)) }
-                                    td title=(e.by) { (loaded.name_of(&e.by)) }
-                                    td.text { (e.note.as_deref().unwrap_or("")) }
+                                    td.who title=(e.by) data-label=(lang.t("Oleh", "By")) { (loaded.name_of(&e.by)) }
+                                    td.when data-label=(lang.t("Waktu", "Time")) { (when(lang, &e.at)) }
+                                    td.text data-label=(lang.t("Catatan", "Note")) { (e.note.as_deref().unwrap_or("—")) }
                                 }
                             }
                         }
