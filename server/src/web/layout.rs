@@ -18,6 +18,8 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str, &'static str)] {
     match role {
         Role::Coordinator => &[
             ("/activity", "Aktivitas", "Activity"),
+            ("/search", "Cari", "Search"),
+            ("/map", "Peta", "Map"),
             ("/summary", "Ringkasan", "Summary"),
             ("/referrals", "Rujukan", "Referrals"),
             ("/stats", "Statistik", "Statistics"),
@@ -30,11 +32,15 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str, &'static str)] {
             ("/referrals", "Antrian rujukan", "Referral queue"),
             ("/stats", "Statistik", "Statistics"),
             ("/activity", "Aktivitas", "Activity"),
+            ("/search", "Cari", "Search"),
+            ("/map", "Peta", "Map"),
             ("/summary", "Ringkasan", "Summary"),
             ("/exports", "Ekspor", "Exports"),
         ],
         Role::Peksos => &[
             ("/activity", "Aktivitas", "Activity"),
+            ("/search", "Cari", "Search"),
+            ("/map", "Peta", "Map"),
             ("/exports", "Ekspor", "Exports"),
         ],
         Role::Admin => &[

@@ -7,8 +7,10 @@ use crate::common::TestServer;
 use crate::support::{Client, person};
 
 /// The pages a menu may lead to.
-const PAGES: [&str; 9] = [
+const PAGES: [&str; 11] = [
     "/activity",
+    "/search",
+    "/map",
     "/summary",
     "/referrals",
     "/stats",
