@@ -256,6 +256,7 @@ super::review::review_impl!(PostgresStorage);
 super::areas::areas_impl!(PostgresStorage);
 super::export::export_impl!(PostgresStorage);
 super::activity::activity_impl!(PostgresStorage, sqlx::Postgres);
+super::workbench::workbench_impl!(PostgresStorage);
 super::enroll::enroll_impl!(PostgresStorage, postgres);
 super::people::people_impl!(PostgresStorage, postgres);
 super::blobs::blobs_impl!(PostgresStorage, postgres);

@@ -11,6 +11,7 @@
 //! - `timeline.rs`: `/beneficiaries/{nik}` and its API.
 //! - `summary.rs`: `/summary` and its API.
 //! - `live.rs`: `/api/activity/stream`, server-sent events.
+//! - `workbench.rs`: `/workbench` and its API: what needs action, and each worker's caseload.
 //! - `docs.rs`: the OpenAPI operations of the routes above.
 
 mod docs;
@@ -19,6 +20,7 @@ mod filters;
 mod live;
 mod summary;
 mod timeline;
+mod workbench;
 
 use std::sync::Arc;
 
@@ -44,6 +46,7 @@ pub(super) fn pages() -> Router<Arc<AppState>> {
         .route("/activity", get(feed::page))
         .route("/beneficiaries/{nik}", get(timeline::page))
         .route("/summary", get(summary::page))
+        .route("/workbench", get(workbench::page))
 }
 
 pub(super) fn api_routes() -> Vec<ApiRoute> {
@@ -71,6 +74,12 @@ pub(super) fn api_routes() -> Vec<ApiRoute> {
             "/api/summary",
             get(summary::api),
             docs::summary(),
+        ),
+        ApiRoute::new(
+            Method::GET,
+            "/api/workbench",
+            get(workbench::api),
+            docs::workbench(),
         ),
     ]
 }
