@@ -41,7 +41,7 @@ pub const LATE_WINDOW_DAYS: i64 = 7;
 /// …at least this many days after their own date arrived late.
 pub const LATE_BY_DAYS: i64 = 3;
 /// Rows each list shows on the workbench; the rest are one link away.
-const SHOWN: usize = 8;
+const SHOWN: usize = 5;
 /// Most rows a list reads (its count is always complete).
 const LIST_LIMIT: i64 = 200;
 
@@ -158,6 +158,30 @@ impl ListId {
         }
     }
 
+    /// The list in a few words, for the overview at the top of the page.
+    fn short(self, lang: Lang) -> String {
+        match (self, lang) {
+            (Self::Overdue, Lang::Id) => "Tindak lanjut terlambat".into(),
+            (Self::Overdue, Lang::En) => "Follow-ups overdue".into(),
+            (Self::Due, Lang::Id) => "Tindak lanjut minggu ini".into(),
+            (Self::Due, Lang::En) => "Follow-ups this week".into(),
+            (Self::NeedsDocuments, Lang::Id) => {
+                format!("Menunggu dokumen > {NEEDS_DOCUMENTS_DAYS} hari")
+            }
+            (Self::NeedsDocuments, Lang::En) => {
+                format!("Waiting for documents > {NEEDS_DOCUMENTS_DAYS} days")
+            }
+            (Self::Approved, Lang::Id) => format!("Belum terdaftar > {APPROVED_DAYS} hari"),
+            (Self::Approved, Lang::En) => format!("Not enrolled > {APPROVED_DAYS} days"),
+            (Self::Unsynced, Lang::Id) => format!("HP tidak sinkron > {UNSYNCED_DAYS} hari"),
+            (Self::Unsynced, Lang::En) => format!("Phones not synced > {UNSYNCED_DAYS} days"),
+            (Self::Idle, Lang::Id) => "Petugas tanpa kunjungan".into(),
+            (Self::Idle, Lang::En) => "Workers without visits".into(),
+            (Self::Late, Lang::Id) => "Catatan terlambat masuk".into(),
+            (Self::Late, Lang::En) => "Records that arrived late".into(),
+        }
+    }
+
     /// Where the rows are in full elsewhere, if some page lists them.
     fn elsewhere(self) -> Option<&'static str> {
         match self {
@@ -271,6 +295,17 @@ pub async fn page(
                     (list_card(&viewer, &data, list, usize::MAX, now))
                 }
                 None => {
+                    nav.work-summary aria-label=(lang.t("Ringkasan daftar", "Lists at a glance")) {
+                        ul {
+                            @for list in ListId::ALL {
+                                @let count = items(&data, list).count();
+                                li { a href={ "#" (list.slug()) } {
+                                    span.count.zero[count == 0] { (count) }
+                                    " " (list.short(lang))
+                                } }
+                            }
+                        }
+                    }
                     div.worklists {
                         @for list in ListId::ALL { (list_card(&viewer, &data, list, SHOWN, now)) }
                     }
