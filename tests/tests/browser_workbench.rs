@@ -257,9 +257,11 @@ async fn the_demo_workbench_counts_what_the_records_say_and_fits_a_phone() {
             "{row}"
         );
         assert!(shown["counts"]["arrived-late"].as_i64().unwrap() >= 1);
-        browser.screenshot(&format!("workbench-{width}")).await;
         for page in ["/workbench", "/activity"] {
             browser.ok(json!({"cmd": "goto", "path": page})).await;
+            browser
+                .screenshot(&format!("{}-{width}", page.trim_start_matches('/')))
+                .await;
             let o = browser.ok(json!({"cmd": "overflow"})).await;
             assert!(
                 o["scrollWidth"].as_i64() <= o["innerWidth"].as_i64(),

@@ -181,7 +181,7 @@ pub mod sql {
         format!(
             "SELECT 'visit' AS kind, x.document_id, x.area, x.created_by, u.name AS worker_name, \
              x.nik, x.name, x.visited_at AS dated_at, \
-             COALESCE(x.received_at, x.created_at) AS received_at, x.follow_up_on, \
+             x.received_at AS received_at, x.follow_up_on, \
              {NO_TEXT} AS program, {NO_TEXT} AS status, CAST(NULL AS BIGINT) AS since, \
              COUNT(*) OVER () AS total \
              FROM visits x LEFT JOIN users u ON u.id = x.created_by WHERE "
@@ -242,7 +242,7 @@ pub mod sql {
         let mut sql = Sql::new(&format!(
             "SELECT 'referral' AS kind, x.document_id, x.area, x.created_by, \
              u.name AS worker_name, x.nik, x.name, x.created_at AS dated_at, \
-             COALESCE(x.received_at, x.created_at) AS received_at, \
+             x.received_at AS received_at, \
              {NO_TEXT} AS follow_up_on, x.program, x.status, {since} AS since, \
              COUNT(*) OVER () AS total \
              FROM referrals x LEFT JOIN users u ON u.id = x.created_by WHERE "
@@ -293,18 +293,15 @@ pub mod sql {
             sql.push(&format!(
                 "SELECT '{kind}' AS kind, x.document_id, x.area, x.created_by, \
                  u.name AS worker_name, {dated} AS dated_at, \
-                 COALESCE(x.received_at, x.created_at) AS received_at, {columns}, \
+                 x.received_at AS received_at, {columns}, \
                  CAST(NULL AS BIGINT) AS since \
                  FROM {table} x LEFT JOIN users u ON u.id = x.created_by WHERE ",
                 kind = kind.as_str(),
             ));
             sql.in_scope("x.area", &scope.areas);
-            sql.push(" AND COALESCE(x.received_at, x.created_at) >= ")
-                .int(c.late_since);
-            sql.push(&format!(
-                " AND COALESCE(x.received_at, x.created_at) - {dated} >= "
-            ))
-            .int(c.late_by);
+            sql.push(" AND x.received_at >= ").int(c.late_since);
+            sql.push(&format!(" AND x.received_at - {dated} >= "))
+                .int(c.late_by);
         }
         if !any {
             return None;

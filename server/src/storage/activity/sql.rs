@@ -72,7 +72,7 @@ pub fn feed_sql(f: &FeedFilter) -> Option<Sql> {
         sql.push(&format!(
             "SELECT * FROM (SELECT '{kind}' AS kind, x.document_id, x.area, x.created_by, \
              u.name AS worker_name, {at} AS happened_at, \
-             COALESCE(x.received_at, x.created_at) AS received_at, {actor} AS actor, \
+             x.received_at AS received_at, {actor} AS actor, \
              ua.name AS actor_name, {columns} \
              FROM {table} x LEFT JOIN users u ON u.id = x.created_by \
              LEFT JOIN users ua ON ua.id = {actor} WHERE ",
@@ -107,10 +107,8 @@ pub fn feed_sql(f: &FeedFilter) -> Option<Sql> {
             sql.push(" AND x.nik = ").text(nik.as_str());
         }
         if let Some(c) = &f.before {
-            sql.push(" AND (COALESCE(x.received_at, x.created_at) < ")
-                .int(c.at);
-            sql.push(" OR (COALESCE(x.received_at, x.created_at) = ")
-                .int(c.at);
+            sql.push(" AND (x.received_at < ").int(c.at);
+            sql.push(" OR (x.received_at = ").int(c.at);
             sql.push(" AND x.document_id < ")
                 .text(c.doc.as_str())
                 .push("))");

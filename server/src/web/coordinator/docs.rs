@@ -122,6 +122,7 @@ pub fn timeline() -> Value {
             "kind": {"type": "string"},
             "at": {"type": "string", "format": "date-time"},
             "by": {"type": "string"},
+            "byName": {"type": ["string", "null"], "description": "the author's name, if a known user"},
             "note": {"type": ["string", "null"]},
             "applied": {"type": "boolean", "description": "false when the status rule did not apply it"}
         }
