@@ -376,6 +376,12 @@ async fn the_workbench_is_the_coordinator_s_first_page_and_only_theirs() {
     assert_eq!(shown_count(&one.text(), "arrived-late"), 3);
     assert!(!one.text().contains("id=\"caseload\""));
     assert_eq!(camat1.get("/workbench?list=nothing").await.status, 404);
+    // In English too, thresholds in the headings.
+    camat1.get("/lang/en?next=%2Fworkbench").await;
+    let english = camat1.get("/workbench").await.text();
+    assert!(english.contains("Needs action"), "{english}");
+    assert!(english.contains("for more than 7 days"), "{english}");
+    assert!(english.contains("Caseload per worker"), "{english}");
     for (user, status) in [("sri", 403), ("ani", 403)] {
         let mut other = Client::browser(&b.server, user).await;
         assert_eq!(other.get("/workbench").await.status, status, "{user}");
