@@ -30,6 +30,9 @@ mod beneficiaries;
 #[path = "storage/blobs.rs"]
 mod blobs;
 
+#[path = "storage/workbench.rs"]
+mod workbench;
+
 struct Backend {
     name: &'static str,
     /// Where it is: a second `storage::open` of it is a second server process.

@@ -22,3 +22,5 @@ mod navigation;
 mod openapi;
 #[path = "web/supervisor.rs"]
 mod supervisor;
+#[path = "web/workbench.rs"]
+mod workbench;

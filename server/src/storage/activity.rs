@@ -22,9 +22,11 @@ impl Scope {
     }
 }
 
-/// Where a page of the feed starts: strictly older than this row.
+/// Where a page of the feed starts: strictly before this row, in the order the server
+/// received them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
+    /// `received_at`.
     pub at: i64,
     pub doc: String,
 }
@@ -86,9 +88,15 @@ pub struct FeedRow {
     pub created_by: String,
     /// The author's name, if they are a known user.
     pub worker_name: Option<String>,
-    /// Visits: `visited_at`; referrals: their last event, else `created_at`; outreach:
-    /// `held_at`.
+    /// The record's own date. Visits: `visited_at`; referrals: their last event, else
+    /// `created_at`; outreach: `held_at`.
     pub happened_at: i64,
+    /// When the server first received it: the feed's order.
+    pub received_at: i64,
+    /// Who acted last: the author, or for a referral whoever wrote its latest applied event.
+    pub actor: String,
+    /// The actor's name, if they are a known user.
+    pub actor_name: Option<String>,
     pub nik: Option<String>,
     pub name: Option<String>,
     /// `|a|b|`.
@@ -124,6 +132,8 @@ pub struct EventLine {
     pub kind: String,
     pub at: i64,
     pub by_user: String,
+    /// The author's name, if they are a known user.
+    pub by_name: Option<String>,
     pub note: Option<String>,
     /// False when the status rule did not apply it (a conflicting decision).
     pub applied: bool,
@@ -260,7 +270,7 @@ pub fn summary_people(all: Vec<Person>, scope: &Scope, authors: &[&str]) -> Vec<
 
 /// The coordinator's reads.
 pub trait Activity {
-    /// Rows of the merged feed, newest first.
+    /// Rows of the merged feed, the last received first.
     fn feed<'a>(&'a self, filter: &'a FeedFilter) -> super::BoxFuture<'a, Vec<FeedRow>>;
     /// The events of these referrals (document ids), each referral's in order.
     fn referral_events<'a>(&'a self, docs: &'a [String]) -> super::BoxFuture<'a, Vec<EventLine>>;

@@ -25,6 +25,7 @@ pub mod query;
 pub mod review;
 mod sqlite;
 pub mod web;
+pub mod workbench;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -49,6 +50,7 @@ pub use postgres::PostgresStorage;
 pub use review::Review;
 pub use sqlite::SqliteStorage;
 pub use web::WebDirectory;
+pub use workbench::Workbench;
 
 /// A storage operation failed. The text is for logs, never for peers.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -160,7 +162,7 @@ pub enum Elsewhere {
 /// The one interface the server has to a database: documents here, people and devices in
 /// [`Directory`], web sign-in in [`WebDirectory`], the administrator's lists in
 /// [`people::People`], caseloads in [`Caseload`], the supervisor's reads in [`Review`], exports
-/// in [`Exports`], the coordinator's reads in [`Activity`], attachments and their uploads in
+/// in [`Exports`], the coordinator's reads in [`Activity`] and [`Workbench`], attachments and their uploads in
 /// [`Blobs`].
 pub trait Storage:
     Directory
@@ -169,6 +171,7 @@ pub trait Storage:
     + Review
     + Exports
     + Activity
+    + Workbench
     + enroll::Enrollment
     + people::People
     + Blobs

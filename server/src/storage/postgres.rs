@@ -258,6 +258,7 @@ super::beneficiaries::beneficiaries_impl!(PostgresStorage);
 super::map::map_impl!(PostgresStorage);
 super::export::export_impl!(PostgresStorage);
 super::activity::activity_impl!(PostgresStorage, sqlx::Postgres);
+super::workbench::workbench_impl!(PostgresStorage);
 super::enroll::enroll_impl!(PostgresStorage, postgres);
 super::people::people_impl!(PostgresStorage, postgres);
 super::blobs::blobs_impl!(PostgresStorage, postgres);

@@ -6,6 +6,10 @@
 /// Defines `async fn $name(conn, doc, source, projection) -> Result<bool, sqlx::Error>`:
 /// replaces the document's rows with `projection` unless rows computed from a newer chunk
 /// than `source` are already there (then returns `false` and changes nothing).
+///
+/// The main row (`visits`, `referrals`, `outreach`) is written as an upsert that leaves
+/// `received_at` alone: it is the server's time when the row was first written, kept through
+/// every later change and every rebuild (`fieldsync reindex`).
 macro_rules! projection_writer {
     ($name:ident, $conn:ty) => {
         pub(super) async fn $name(
@@ -30,9 +34,11 @@ macro_rules! projection_writer {
                 return Ok(false);
             }
             // A field document's type never changes once written (the envelope is fixed), so
-            // its old rows can only be in its own tables: clearing those is enough, which
-            // keeps a phone's change at two statements here instead of five. A document
-            // without rows (empty, or of a newer schema) is cleared everywhere.
+            // its old rows can only be in its own tables: clearing those (and upserting its
+            // main row) is enough, which keeps a phone's change at two statements here instead
+            // of five. A document without rows (empty, or of a newer schema) is cleared
+            // everywhere.
+            let received_at = crate::storage::now_millis();
             let tables: &[&str] = match projection {
                 Projection::Nothing => &[
                     "DELETE FROM attachment_refs WHERE document_id = $1",
@@ -41,16 +47,12 @@ macro_rules! projection_writer {
                     "DELETE FROM referral_events WHERE document_id = $1",
                     "DELETE FROM outreach WHERE document_id = $1",
                 ],
-                Projection::Visit(_) => &[
-                    "DELETE FROM visits WHERE document_id = $1",
-                    "DELETE FROM attachment_refs WHERE document_id = $1",
-                ],
+                Projection::Visit(_) => &["DELETE FROM attachment_refs WHERE document_id = $1"],
                 Projection::Referral(_) => &[
-                    "DELETE FROM referrals WHERE document_id = $1",
                     "DELETE FROM attachment_refs WHERE document_id = $1",
                     "DELETE FROM referral_events WHERE document_id = $1",
                 ],
-                Projection::Outreach(_) => &["DELETE FROM outreach WHERE document_id = $1"],
+                Projection::Outreach(_) => &[],
             };
             for delete in tables {
                 sqlx::query(*delete)
@@ -76,8 +78,16 @@ macro_rules! projection_writer {
                     sqlx::query(
                         "INSERT INTO visits (document_id, area, created_by, created_at, schema, \
                          nik, kk, name, ppks, visited_at, purpose, follow_up_on, lat, lon, \
-                         notes_excerpt) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                         notes_excerpt, received_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+                         $16) \
+                         ON CONFLICT (document_id) DO UPDATE SET area = excluded.area, \
+                         created_by = excluded.created_by, created_at = excluded.created_at, \
+                         schema = excluded.schema, nik = excluded.nik, kk = excluded.kk, \
+                         name = excluded.name, ppks = excluded.ppks, \
+                         visited_at = excluded.visited_at, purpose = excluded.purpose, \
+                         follow_up_on = excluded.follow_up_on, lat = excluded.lat, \
+                         lon = excluded.lon, notes_excerpt = excluded.notes_excerpt",
                     )
                     .bind(doc)
                     .bind(&v.common.area)
@@ -94,6 +104,7 @@ macro_rules! projection_writer {
                     .bind(v.lat)
                     .bind(v.lon)
                     .bind(&v.notes_excerpt)
+                    .bind(received_at)
                     .execute(&mut *conn)
                     .await?;
                 }
@@ -102,9 +113,22 @@ macro_rules! projection_writer {
                         "INSERT INTO referrals (document_id, area, created_by, created_at, \
                          schema, nik, kk, name, ppks, program, status, visit_id, consent_given, \
                          doc_ktp, doc_kk, doc_sktm, doc_surat_puskesmas, reason_excerpt, \
-                         submitted_at, decided_at, last_event_at) \
+                         submitted_at, decided_at, last_event_at, received_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-                         $15, $16, $17, $18, $19, $20, $21)",
+                         $15, $16, $17, $18, $19, $20, $21, $22) \
+                         ON CONFLICT (document_id) DO UPDATE SET area = excluded.area, \
+                         created_by = excluded.created_by, created_at = excluded.created_at, \
+                         schema = excluded.schema, nik = excluded.nik, kk = excluded.kk, \
+                         name = excluded.name, ppks = excluded.ppks, \
+                         program = excluded.program, status = excluded.status, \
+                         visit_id = excluded.visit_id, consent_given = excluded.consent_given, \
+                         doc_ktp = excluded.doc_ktp, doc_kk = excluded.doc_kk, \
+                         doc_sktm = excluded.doc_sktm, \
+                         doc_surat_puskesmas = excluded.doc_surat_puskesmas, \
+                         reason_excerpt = excluded.reason_excerpt, \
+                         submitted_at = excluded.submitted_at, \
+                         decided_at = excluded.decided_at, \
+                         last_event_at = excluded.last_event_at",
                     )
                     .bind(doc)
                     .bind(&r.common.area)
@@ -127,6 +151,7 @@ macro_rules! projection_writer {
                     .bind(r.submitted_at)
                     .bind(r.decided_at)
                     .bind(r.last_event_at)
+                    .bind(received_at)
                     .execute(&mut *conn)
                     .await?;
                     for e in &r.events {
@@ -148,8 +173,14 @@ macro_rules! projection_writer {
                 Projection::Outreach(o) => {
                     sqlx::query(
                         "INSERT INTO outreach (document_id, area, created_by, created_at, schema, \
-                         topic, held_at, place, attendees, notes_excerpt) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                         topic, held_at, place, attendees, notes_excerpt, received_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                         ON CONFLICT (document_id) DO UPDATE SET area = excluded.area, \
+                         created_by = excluded.created_by, created_at = excluded.created_at, \
+                         schema = excluded.schema, topic = excluded.topic, \
+                         held_at = excluded.held_at, place = excluded.place, \
+                         attendees = excluded.attendees, \
+                         notes_excerpt = excluded.notes_excerpt",
                     )
                     .bind(doc)
                     .bind(&o.common.area)
@@ -161,6 +192,7 @@ macro_rules! projection_writer {
                     .bind(&o.place)
                     .bind(o.attendees)
                     .bind(&o.notes_excerpt)
+                    .bind(received_at)
                     .execute(&mut *conn)
                     .await?;
                 }

@@ -123,6 +123,7 @@ super::beneficiaries::beneficiaries_impl!(SqliteStorage);
 super::map::map_impl!(SqliteStorage);
 super::export::export_impl!(SqliteStorage);
 super::activity::activity_impl!(SqliteStorage, sqlx::Sqlite);
+super::workbench::workbench_impl!(SqliteStorage);
 super::enroll::enroll_impl!(SqliteStorage, sqlite);
 super::people::people_impl!(SqliteStorage, sqlite);
 super::blobs::blobs_impl!(SqliteStorage, sqlite);

@@ -17,6 +17,7 @@ use super::viewer::Viewer;
 fn nav(role: Role) -> &'static [(&'static str, &'static str, &'static str)] {
     match role {
         Role::Coordinator => &[
+            ("/workbench", "Perlu tindakan", "Needs action"),
             ("/activity", "Aktivitas", "Activity"),
             ("/search", "Cari", "Search"),
             ("/map", "Peta", "Map"),

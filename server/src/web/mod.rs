@@ -146,11 +146,14 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-/// `GET /`: each role's first page.
+/// `GET /`: each role's first page. Coordinators start at their workbench (what needs
+/// action in their areas); a field worker on the web sees the activity of their areas (the
+/// workbench's lists are about other workers' phones and caseloads, a coordinator's work).
 async fn home(PageUser(viewer): PageUser) -> Response {
     match viewer.user.role {
         Role::Supervisor => Redirect::to("/referrals").into_response(),
-        Role::Coordinator | Role::Peksos => Redirect::to("/activity").into_response(),
+        Role::Coordinator => Redirect::to("/workbench").into_response(),
+        Role::Peksos => Redirect::to("/activity").into_response(),
         Role::Admin => Redirect::to("/admin/people").into_response(),
     }
 }

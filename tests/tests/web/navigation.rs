@@ -7,7 +7,8 @@ use crate::common::TestServer;
 use crate::support::{Client, person};
 
 /// The pages a menu may lead to.
-const PAGES: [&str; 11] = [
+const PAGES: [&str; 12] = [
+    "/workbench",
     "/activity",
     "/search",
     "/map",

@@ -14,8 +14,11 @@ pub const OPEN_STATUSES: &str = "('submitted', 'accepted', 'needs-documents')";
 struct Table {
     kind: DocKind,
     table: &'static str,
-    /// When a row happened, for sorting and date filters.
+    /// When a row happened (its own date), for the date filters.
     at: &'static str,
+    /// Who acted last: the author, or for a referral whoever wrote its latest applied
+    /// event (a supervisor's decision is the supervisor's).
+    actor: &'static str,
     /// The select list after `kind, document_id, area, created_by, worker_name, happened_at`.
     columns: &'static str,
 }
@@ -25,6 +28,7 @@ const TABLES: [Table; 3] = [
         kind: DocKind::Visit,
         table: "visits",
         at: "x.visited_at",
+        actor: "x.created_by",
         columns: "x.nik, x.name, x.ppks, x.purpose, x.notes_excerpt AS excerpt, x.follow_up_on, \
                   CAST(NULL AS TEXT) AS program, CAST(NULL AS TEXT) AS status, \
                   CAST(NULL AS TEXT) AS topic, CAST(NULL AS TEXT) AS place, \
@@ -34,6 +38,9 @@ const TABLES: [Table; 3] = [
         kind: DocKind::Referral,
         table: "referrals",
         at: "COALESCE(x.last_event_at, x.created_at)",
+        actor: "COALESCE((SELECT e.by_user FROM referral_events e \
+                WHERE e.document_id = x.document_id AND e.applied \
+                ORDER BY e.seq DESC LIMIT 1), x.created_by)",
         columns: "x.nik, x.name, x.ppks, CAST(NULL AS TEXT) AS purpose, \
                   x.reason_excerpt AS excerpt, CAST(NULL AS TEXT) AS follow_up_on, x.program, \
                   x.status, CAST(NULL AS TEXT) AS topic, CAST(NULL AS TEXT) AS place, \
@@ -43,6 +50,7 @@ const TABLES: [Table; 3] = [
         kind: DocKind::Outreach,
         table: "outreach",
         at: "x.held_at",
+        actor: "x.created_by",
         columns: "CAST(NULL AS TEXT) AS nik, CAST(NULL AS TEXT) AS name, \
                   CAST(NULL AS TEXT) AS ppks, CAST(NULL AS TEXT) AS purpose, \
                   x.notes_excerpt AS excerpt, CAST(NULL AS TEXT) AS follow_up_on, \
@@ -51,8 +59,9 @@ const TABLES: [Table; 3] = [
     },
 ];
 
-/// The merged feed: each table's newest `limit` matching rows, then the newest `limit` of
-/// those; `None` when no table can match.
+/// The merged feed: each table's `limit` matching rows the server received last, then the
+/// last `limit` of those; `None` when no table can match. Date filters apply to each
+/// record's own date; the order and the cursor follow `received_at`.
 pub fn feed_sql(f: &FeedFilter) -> Option<Sql> {
     let mut sql = Sql::default();
     let mut branches = 0;
@@ -62,10 +71,14 @@ pub fn feed_sql(f: &FeedFilter) -> Option<Sql> {
         }
         sql.push(&format!(
             "SELECT * FROM (SELECT '{kind}' AS kind, x.document_id, x.area, x.created_by, \
-             u.name AS worker_name, {at} AS happened_at, {columns} \
-             FROM {table} x LEFT JOIN users u ON u.id = x.created_by WHERE ",
+             u.name AS worker_name, {at} AS happened_at, \
+             x.received_at AS received_at, {actor} AS actor, \
+             ua.name AS actor_name, {columns} \
+             FROM {table} x LEFT JOIN users u ON u.id = x.created_by \
+             LEFT JOIN users ua ON ua.id = {actor} WHERE ",
             kind = t.kind.as_str(),
             at = t.at,
+            actor = t.actor,
             columns = t.columns,
             table = t.table,
         ));
@@ -94,13 +107,13 @@ pub fn feed_sql(f: &FeedFilter) -> Option<Sql> {
             sql.push(" AND x.nik = ").text(nik.as_str());
         }
         if let Some(c) = &f.before {
-            sql.push(&format!(" AND ({} < ", t.at)).int(c.at);
-            sql.push(&format!(" OR ({} = ", t.at)).int(c.at);
+            sql.push(" AND (x.received_at < ").int(c.at);
+            sql.push(" OR (x.received_at = ").int(c.at);
             sql.push(" AND x.document_id < ")
                 .text(c.doc.as_str())
                 .push("))");
         }
-        sql.push(" ORDER BY happened_at DESC, document_id DESC LIMIT ")
+        sql.push(" ORDER BY received_at DESC, document_id DESC LIMIT ")
             .int(f.limit)
             .push(&format!(") AS b{branches}"));
         branches += 1;
@@ -108,7 +121,7 @@ pub fn feed_sql(f: &FeedFilter) -> Option<Sql> {
     if branches == 0 {
         return None;
     }
-    sql.push(" ORDER BY happened_at DESC, document_id DESC LIMIT ")
+    sql.push(" ORDER BY received_at DESC, document_id DESC LIMIT ")
         .int(f.limit);
     Some(sql)
 }
@@ -116,11 +129,12 @@ pub fn feed_sql(f: &FeedFilter) -> Option<Sql> {
 /// The events of these referrals, each referral's in order.
 pub fn events_sql(docs: &[String]) -> Sql {
     let mut sql = Sql::new(
-        "SELECT document_id, seq, kind, at, by_user, note, applied FROM referral_events \
-         WHERE document_id IN (",
+        "SELECT e.document_id, e.seq, e.kind, e.at, e.by_user, u.name AS by_name, e.note, \
+         e.applied FROM referral_events e LEFT JOIN users u ON u.id = e.by_user \
+         WHERE e.document_id IN (",
     );
     in_list(&mut sql, docs);
-    sql.push(") ORDER BY document_id, seq");
+    sql.push(") ORDER BY e.document_id, e.seq");
     sql
 }
 

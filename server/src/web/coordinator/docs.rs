@@ -14,17 +14,23 @@ fn nullable(kind: &str) -> Value {
 fn item_schema() -> Value {
     json!({
         "type": "object",
-        "required": ["document", "kind", "at", "area", "createdBy", "workerName", "beneficiary",
+        "required": ["document", "kind", "at", "receivedAt", "area", "createdBy", "workerName",
+                     "actedBy", "actorName", "beneficiary",
                      "purpose", "excerpt", "followUpOn", "program", "status", "topic", "place",
                      "attendees"],
         "properties": {
             "document": {"type": "string", "description": "document id (automerge URL without the prefix)"},
             "kind": {"type": "string", "enum": ["visit", "referral", "outreach"]},
             "at": {"type": "string", "format": "date-time",
-                   "description": "visits: visitedAt; referrals: their last event, else createdAt; outreach: heldAt"},
+                   "description": "the record's own date. visits: visitedAt; referrals: their last event, else createdAt; outreach: heldAt"},
+            "receivedAt": {"type": "string", "format": "date-time",
+                           "description": "when the server first received the record; the feed's order"},
             "area": {"type": "string", "description": "region code of the kelurahan/desa"},
             "createdBy": {"type": "string"},
             "workerName": nullable("string"),
+            "actedBy": {"type": "string",
+                        "description": "who acted last: createdBy, or for a referral the author of its latest applied event (a supervisor's decision)"},
+            "actorName": nullable("string"),
             "beneficiary": {
                 "type": ["object", "null"],
                 "description": "null for outreach",
@@ -59,7 +65,8 @@ fn date_param(name: &str, description: &str) -> Value {
 pub fn activity() -> Value {
     json!({
         "summary": "Merged activity feed",
-        "description": "Visits, referrals and outreach of every worker in the caller's areas, newest first, \
+        "description": "Visits, referrals and outreach of every worker in the caller's areas, the last received \
+            by the server first (`from`/`to` filter on each record's own date), \
             with the types the caller's role may read (supervisors: no outreach). Filters combine.",
         "tags": ["activity"],
         "parameters": [
@@ -115,6 +122,7 @@ pub fn timeline() -> Value {
             "kind": {"type": "string"},
             "at": {"type": "string", "format": "date-time"},
             "by": {"type": "string"},
+            "byName": {"type": ["string", "null"], "description": "the author's name, if a known user"},
             "note": {"type": ["string", "null"]},
             "applied": {"type": "boolean", "description": "false when the status rule did not apply it"}
         }
@@ -217,6 +225,108 @@ pub fn summary() -> Value {
             "400": error_response("a date is not valid"),
             "401": error_response("not signed in"),
             "403": error_response("the role may not read summaries")
+        }
+    })
+}
+
+pub fn workbench() -> Value {
+    let list = |items: Value| {
+        json!({
+            "type": "object",
+            "required": ["count", "items"],
+            "properties": {
+                "count": {"type": "integer", "description": "how many match in all (items holds at most 200)"},
+                "items": {"type": "array", "items": items}
+            }
+        })
+    };
+    let record = json!({
+        "type": "object",
+        "required": ["document", "kind", "area", "areaName", "createdBy", "workerName", "nik", "name",
+                     "at", "receivedAt", "followUpOn", "program", "status", "since"],
+        "properties": {
+            "document": {"type": "string"},
+            "kind": {"type": "string", "enum": ["visit", "referral", "outreach"]},
+            "area": {"type": "string", "description": "region code"},
+            "areaName": nullable("string"),
+            "createdBy": {"type": "string"},
+            "workerName": nullable("string"),
+            "nik": nullable("string"),
+            "name": {"type": ["string", "null"], "description": "the beneficiary; outreach: its topic"},
+            "at": {"type": "string", "format": "date-time", "description": "the record's own date (visitedAt, a referral's createdAt, heldAt)"},
+            "receivedAt": {"type": "string", "format": "date-time"},
+            "followUpOn": {"type": ["string", "null"], "format": "date"},
+            "program": nullable("string"),
+            "status": nullable("string"),
+            "since": {"type": ["string", "null"], "format": "date-time",
+                      "description": "referrals: their latest event (needs documents) or their decision (approved)"}
+        }
+    });
+    let person = json!({
+        "type": "object",
+        "required": ["id", "name"],
+        "properties": {"id": {"type": "string"}, "name": {"type": "string"}}
+    });
+    let phone = json!({
+        "type": "object",
+        "required": ["user", "name", "device", "label", "lastSyncAt"],
+        "properties": {
+            "user": {"type": "string"},
+            "name": {"type": "string"},
+            "device": {"type": "string"},
+            "label": {"type": "string"},
+            "lastSyncAt": {"type": ["string", "null"], "format": "date-time"}
+        }
+    });
+    json!({
+        "summary": "What needs action (the workbench)",
+        "description": "In the caller's areas: follow-ups overdue (before today, no later visit of the same \
+            beneficiary) and due this week (today to Sunday, WIB); referrals needing documents for more \
+            than thresholdDays.needsDocuments days; approved but not enrolled after \
+            thresholdDays.approvedNotEnrolled days; phones of field workers not synced for more than \
+            thresholdDays.phoneNotSynced days; field workers with no visit this week; records received in \
+            the last thresholdDays.lateWindow days at least thresholdDays.lateBy days after their own \
+            date. Then each field worker's caseload, most overdue first.",
+        "tags": ["activity"],
+        "responses": {
+            "200": ok_json(json!({
+                "type": "object",
+                "required": ["today", "weekEnd", "thresholdDays", "lists", "workers"],
+                "properties": {
+                    "today": {"type": "string", "format": "date"},
+                    "weekEnd": {"type": "string", "format": "date"},
+                    "thresholdDays": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    "lists": {
+                        "type": "object",
+                        "required": ["followUpsOverdue", "followUpsDue", "needsDocuments",
+                                     "approvedNotEnrolled", "phonesNotSynced", "workersWithoutVisits",
+                                     "arrivedLate"],
+                        "properties": {
+                            "followUpsOverdue": list(record.clone()),
+                            "followUpsDue": list(record.clone()),
+                            "needsDocuments": list(record.clone()),
+                            "approvedNotEnrolled": list(record.clone()),
+                            "phonesNotSynced": list(phone),
+                            "workersWithoutVisits": list(person),
+                            "arrivedLate": list(record)
+                        }
+                    },
+                    "workers": {"type": "array", "items": {
+                        "type": "object",
+                        "required": ["id", "name", "openCases", "overdueFollowUps", "lastSyncAt", "visitsThisWeek"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "name": {"type": "string"},
+                            "openCases": {"type": "integer"},
+                            "overdueFollowUps": {"type": "integer"},
+                            "lastSyncAt": {"type": ["string", "null"], "format": "date-time"},
+                            "visitsThisWeek": {"type": "integer"}
+                        }
+                    }}
+                }
+            })),
+            "401": error_response("not signed in"),
+            "403": error_response("the role has no workbench")
         }
     })
 }

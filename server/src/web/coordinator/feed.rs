@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::super::error::ApiError;
 use super::super::i18n::Lang;
-use super::super::labels::{kind_label, ppks_label, program_label, status_label};
+use super::super::labels::{area, kind_label, ppks_label, program_label, status_label};
 use super::super::layout;
 use super::super::session::{ApiUser, PageUser, Viewer, require_role};
 use super::filters::{self, FeedParams, PAGE, Refusal};
@@ -85,9 +85,12 @@ pub fn item_json(r: &FeedRow) -> Value {
         "document": r.document_id,
         "kind": r.kind,
         "at": format_millis(r.happened_at),
+        "receivedAt": format_millis(r.received_at),
         "area": r.area,
         "createdBy": r.created_by,
         "workerName": r.worker_name,
+        "actedBy": r.actor,
+        "actorName": r.actor_name,
         "beneficiary": beneficiary,
         "purpose": r.purpose,
         "excerpt": r.excerpt,
@@ -127,7 +130,7 @@ pub async fn page(
         ),
         Err(r) => return layout::error_page(lang, r.status(), &r.message(lang)),
     };
-    let table = feed_table(lang, &params, &page);
+    let table = feed_table(&viewer, &params, &page);
     if partial {
         return ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], table).into_response();
     }
@@ -149,8 +152,8 @@ pub async fn page(
                 data-one=(lang.t("1 aktivitas baru", "1 new activity"))
                 data-many=(lang.t("N aktivitas baru", "N new activities")) {}
             p.muted { (lang.t(
-                "Kunjungan, rujukan, dan penyuluhan semua petugas di wilayah Anda, terbaru di atas.",
-                "Visits, referrals and outreach of every worker in your areas, newest first."
+                "Kunjungan, rujukan, dan penyuluhan semua petugas di wilayah Anda, yang terakhir diterima server di atas. Tanggal catatan sendiri tertulis di setiap baris.",
+                "Visits, referrals and outreach of every worker in your areas, the last received by the server first. Each row shows the record's own date."
             )) }
             (filter_form(&viewer, &params, &facets))
             @if let Some(r) = &refusal { p.alert role="alert" { (r.message(lang)) } }
@@ -185,7 +188,7 @@ fn filter_form(viewer: &Viewer, params: &FeedParams, facets: &Facets) -> Markup 
             label { (lang.t("Wilayah", "Area"))
                 select name="area" {
                     option value="" { (lang.t("Semua", "All")) }
-                    @for a in &areas { option value=(a) selected[is(&p.area, a)] { (a) } }
+                    @for a in &areas { option value=(a) selected[is(&p.area, a)] { (viewer.area_names.label_in_parent(a)) } }
                 }
             }
             label { (lang.t("Petugas", "Worker"))
@@ -232,20 +235,21 @@ fn filter_form(viewer: &Viewer, params: &FeedParams, facets: &Facets) -> Markup 
 
 /// The table the live script replaces: rows, and the links to other pages in its footer so
 /// they stay true after a refresh.
-fn feed_table(lang: Lang, params: &FeedParams, page: &FeedPage) -> Markup {
+fn feed_table(viewer: &Viewer, params: &FeedParams, page: &FeedPage) -> Markup {
+    let lang = viewer.lang;
     let newer = params.normalized().cursor.is_some();
     html! {
         table #feed {
             thead { tr {
-                th { (lang.t("Waktu", "Time")) }
+                th { (lang.t("Diterima server", "Received")) }
                 th { (lang.t("Jenis", "Type")) }
-                th { (lang.t("Petugas", "Worker")) }
+                th { (lang.t("Oleh", "By")) }
                 th { (lang.t("Wilayah", "Area")) }
                 th { (lang.t("Penerima manfaat", "Beneficiary")) }
                 th { (lang.t("Ringkasan", "Summary")) }
             } }
             tbody {
-                @for r in &page.rows { (feed_row(lang, r)) }
+                @for r in &page.rows { (feed_row(viewer, r)) }
                 @if page.rows.is_empty() {
                     tr { td.muted colspan="6" { (lang.t(
                         "Tidak ada aktivitas yang cocok.",
@@ -269,14 +273,45 @@ fn feed_table(lang: Lang, params: &FeedParams, page: &FeedPage) -> Markup {
     }
 }
 
-fn feed_row(lang: Lang, r: &FeedRow) -> Markup {
+/// What a row's own date is, by its type: "Tanggal kunjungan", "Tanggal penyuluhan", or a
+/// referral's latest event.
+pub fn own_date_label(lang: Lang, kind: &str) -> &'static str {
+    match kind {
+        "visit" => lang.t("Tanggal kunjungan", "Visit date"),
+        "referral" => lang.t("Peristiwa terakhir", "Latest event"),
+        "outreach" => lang.t("Tanggal penyuluhan", "Held on"),
+        _ => lang.t("Tanggal", "Date"),
+    }
+}
+
+fn feed_row(viewer: &Viewer, r: &FeedRow) -> Markup {
+    let lang = viewer.lang;
     let worker = r.worker_name.as_deref().unwrap_or(&r.created_by);
+    let actor = r.actor_name.as_deref().unwrap_or(&r.actor);
     html! {
         tr data-doc=(r.document_id) data-kind=(r.kind) {
-            td.nowrap { time datetime=(format_millis(r.happened_at)) { (lang.datetime(r.happened_at)) } }
+            td.when {
+                time.received datetime=(format_millis(r.received_at)) { (lang.datetime(r.received_at)) }
+                br;
+                span.own-date.small {
+                    (own_date_label(lang, &r.kind)) ": "
+                    time datetime=(format_millis(r.happened_at)) { (lang.datetime(r.happened_at)) }
+                }
+            }
             td { span.badge.(r.kind) { (kind_label(lang, &r.kind)) } }
-            td { a href={ "/activity?" (serde_urlencoded::to_string([("worker", &r.created_by)]).unwrap_or_default()) } title=(r.created_by) { (worker) } }
-            td.nowrap { (r.area) }
+            td.who {
+                @if r.actor != r.created_by {
+                    span.actor title=(r.actor) { (actor) }
+                    br;
+                    span.muted.small {
+                        (lang.t("Petugas", "Worker")) ": "
+                        a href={ "/activity?" (serde_urlencoded::to_string([("worker", &r.created_by)]).unwrap_or_default()) } title=(r.created_by) { (worker) }
+                    }
+                } @else {
+                    a href={ "/activity?" (serde_urlencoded::to_string([("worker", &r.created_by)]).unwrap_or_default()) } title=(r.created_by) { (worker) }
+                }
+            }
+            td { (area(&viewer.area_names, &r.area)) }
             td {
                 @if let Some(nik) = &r.nik {
                     a href={ "/beneficiaries/" (nik) } { (r.name.as_deref().unwrap_or(nik)) }

@@ -166,9 +166,9 @@ pub fn date_range(
     Ok((from, until))
 }
 
-/// The cursor of the page after `row`.
+/// The cursor of the page after `row` (the feed's order: when the server received it).
 pub fn cursor_after(row: &FeedRow) -> String {
-    format!("{}_{}", row.happened_at, row.document_id)
+    format!("{}_{}", row.received_at, row.document_id)
 }
 
 fn parse_cursor(s: &str) -> Option<Cursor> {

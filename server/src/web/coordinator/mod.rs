@@ -11,6 +11,7 @@
 //! - `timeline.rs`: `/beneficiaries/{nik}` and its API.
 //! - `summary.rs`: `/summary` and its API.
 //! - `live.rs`: `/api/activity/stream`, server-sent events.
+//! - `workbench.rs`: `/workbench` and its API: what needs action, and each worker's caseload.
 //! - `docs.rs`: the OpenAPI operations of the routes above.
 
 mod docs;
@@ -22,6 +23,7 @@ mod map;
 mod search;
 mod summary;
 mod timeline;
+mod workbench;
 
 use std::sync::Arc;
 
@@ -50,6 +52,7 @@ pub(super) fn pages() -> Router<Arc<AppState>> {
         .route("/search", get(search::page))
         .route("/households/{kk}", get(household::page))
         .route("/map", get(map::page))
+        .route("/workbench", get(workbench::page))
 }
 
 pub(super) fn api_routes() -> Vec<ApiRoute> {
@@ -90,6 +93,12 @@ pub(super) fn api_routes() -> Vec<ApiRoute> {
             "/api/summary",
             get(summary::api),
             docs::summary(),
+        ),
+        ApiRoute::new(
+            Method::GET,
+            "/api/workbench",
+            get(workbench::api),
+            docs::workbench(),
         ),
     ]
 }

@@ -14,9 +14,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::error::ApiError;
-use super::super::i18n::{Lang, WIB_OFFSET_MS, civil_from_days};
-use super::super::layout;
+use super::super::i18n::{WIB_OFFSET_MS, civil_from_days};
 use super::super::session::{ApiUser, PageUser, Viewer, require_role};
+use super::super::{labels, layout};
 use super::filters::{Refusal, date_range, date_text, today_days};
 use super::{SUMMARY_ROLES, failed_page, forbidden_page, scope_of};
 use crate::AppState;
@@ -279,7 +279,7 @@ pub async fn page(
             (lang.t("Periode", "Period")) " " (lang.date(s.range.from)) " – " (lang.date(s.range.until - 1)) ". "
             (lang.t("Rujukan terbuka dihitung saat ini.", "Open referrals are counted as of now."))
         }
-        div.scroll { (areas_table(lang, &s)) }
+        div.scroll { (areas_table(&viewer, &s)) }
     };
     layout::page(lang, Some(&viewer), title, "/summary", body).into_response()
 }
@@ -328,7 +328,8 @@ fn workers_table(viewer: &Viewer, s: &Summary) -> Markup {
     }
 }
 
-fn areas_table(lang: Lang, s: &Summary) -> Markup {
+fn areas_table(viewer: &Viewer, s: &Summary) -> Markup {
+    let lang = viewer.lang;
     html! {
         table #areas {
             thead { tr {
@@ -345,7 +346,7 @@ fn areas_table(lang: Lang, s: &Summary) -> Markup {
             tbody {
                 @for (area, a) in &s.areas {
                     tr data-area=(area) {
-                        td { a href={ "/activity?" (serde_urlencoded::to_string([("area", area)]).unwrap_or_default()) } { (area) } }
+                        td { a href={ "/activity?" (serde_urlencoded::to_string([("area", area)]).unwrap_or_default()) } { (labels::area(&viewer.area_names, area)) } }
                         td.num { (a.visits) }
                         td.num { (a.submitted) }
                         td.num { (a.open) }

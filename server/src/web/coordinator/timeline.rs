@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::super::attachments::{Shown, gallery};
 use super::super::error::ApiError;
-use super::super::labels::{event_label, kind_label, ppks_label};
+use super::super::labels::{area, event_label, kind_label, ppks_label};
 use super::super::layout;
 use super::super::session::{ApiUser, PageUser, Viewer, require_role};
 use super::feed::{item_json, summary};
@@ -70,7 +70,8 @@ async fn load(state: &AppState, viewer: &Viewer, nik: &Nik) -> StorageResult<Opt
     if rows.is_empty() {
         return Ok(None);
     }
-    rows.reverse();
+    // The feed lists them as received; a case history reads by each record's own date.
+    rows.sort_by(|a, b| (a.happened_at, &a.document_id).cmp(&(b.happened_at, &b.document_id)));
     let referrals: Vec<String> = rows
         .iter()
         .filter(|r| r.kind == DocKind::Referral.as_str())
@@ -147,6 +148,7 @@ pub async fn api(
                         "kind": e.kind,
                         "at": format_millis(e.at),
                         "by": e.by_user,
+                        "byName": e.by_name,
                         "note": e.note,
                         "applied": e.applied,
                     })
@@ -226,7 +228,7 @@ pub async fn page(
                 @if ppks.is_empty() { span.muted { "—" } }
             }
             dt { (lang.t("Wilayah", "Areas")) }
-            dd { @for (i, a) in areas.iter().enumerate() { @if i > 0 { ", " } (a) } }
+            dd { @for (i, a) in areas.iter().enumerate() { @if i > 0 { ", " } (area(&viewer.area_names, a)) } }
             dt { (lang.t("Catatan", "Records")) }
             dd {
                 (count(DocKind::Visit)) " " (lang.t("kunjungan", "visits")) ", "
@@ -241,7 +243,7 @@ pub async fn page(
                         time datetime=(format_millis(r.happened_at)) { (lang.datetime(r.happened_at)) }
                         " " span.badge.(r.kind) { (kind_label(lang, &r.kind)) }
                         " " span.muted {
-                            (r.worker_name.as_deref().unwrap_or(&r.created_by)) " · " (r.area)
+                            (r.worker_name.as_deref().unwrap_or(&r.created_by)) " · " (area(&viewer.area_names, &r.area))
                         }
                     }
                     div { (summary(lang, r)) }
@@ -257,7 +259,7 @@ pub async fn page(
                                 li {
                                     time datetime=(format_millis(e.at)) { (lang.datetime(e.at)) }
                                     " " strong { (event_label(lang, &e.kind)) }
-                                    " " span.muted { (e.by_user) }
+                                    " " span.muted title=(e.by_user) { (e.by_name.as_deref().unwrap_or(&e.by_user)) }
                                     @if let Some(note) = &e.note { " — " (note) }
                                     @if !e.applied {
                                         " " span.badge.not-applied title=(lang.t(

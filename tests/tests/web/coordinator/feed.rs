@@ -210,15 +210,21 @@ async fn pages_of_the_feed_follow_the_cursor() {
         )
         .await;
     }
+    // The feed follows arrival: the 50 outreach notes just received fill the first page
+    // though dated weeks ago, and Ani's three earlier records are on the next.
     let first = kota.get("/activity?worker=ani").await.text();
     assert_eq!(rows(&first).len(), 50);
-    assert_eq!(&rows(&first)[..3], f.anis());
+    assert!(
+        f.anis()
+            .iter()
+            .all(|d| !rows(&first).contains(&d.to_string()))
+    );
     let older = crate::support::between(&first, "rel=\"next\" href=\"", "\"")
         .expect("a link to older rows");
     let older = older.replace("&amp;", "&");
     assert!(older.contains("worker=ani"), "{older}");
     let second = kota.get(&older).await.text();
-    assert_eq!(rows(&second).len(), 3);
+    assert_eq!(rows(&second), f.anis());
     assert!(!second.contains("rel=\"next\""));
     assert!(second.contains("Terbaru"));
 }
