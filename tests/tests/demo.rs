@@ -129,6 +129,12 @@ async fn the_demo_seeds_kota_cimahi_once_through_phones_and_the_hub() {
          (SELECT 1 FROM areas a WHERE a.code = v.area)";
     assert_eq!(count(&db, unnamed).await, 0);
     assert!(export.contains(",32.77.02.1003,Karangmekar,Cimahi Tengah,"));
+    // Records arrived as they were written, but for one phone's visits of last week.
+    let late = "SELECT COUNT(*) FROM visits WHERE received_at - visited_at >= 3 * 86400000";
+    let late = count(&db, late).await;
+    assert!((1..=10).contains(&late), "{late} late visits");
+    let arrived = "SELECT COUNT(*) FROM referrals WHERE received_at > created_at + 3 * 86400000";
+    assert_eq!(count(&db, arrived).await, 0);
 
     // Step 4: authorship. Every change to a referral was made under an actor id bound to the
     // author's phone, or to the supervisor's web identity for decisions.

@@ -345,13 +345,66 @@ pub trait Workbench {
         scope: &'a Scope,
         cutoffs: &'a Cutoffs,
     ) -> super::BoxFuture<'a, WorkbenchData>;
+
+    /// For the demo only, whose phones all sync at its start: every row's received time
+    /// becomes its record's own date plus `lag` (never after `now`), as if each phone had
+    /// synced soon after, except the visits `late_worker` made between 7 and 4 days before
+    /// `now`, which arrive now, as from a phone that was long out of signal.
+    fn settle_demo_receipts<'a>(
+        &'a self,
+        now: i64,
+        lag: i64,
+        late_worker: &'a str,
+    ) -> super::BoxFuture<'a, ()>;
 }
+
+/// The statements of [`Workbench::settle_demo_receipts`] that move each table's rows to
+/// their own date plus `$2`, never after `$1`: (table, the column of its own date).
+pub(super) const SETTLE_DEMO: [(&str, &str); 3] = [
+    ("visits", "visited_at"),
+    ("referrals", "created_at"),
+    ("outreach", "held_at"),
+];
 
 /// Implements [`Workbench`] for a backend on which [`super::activity::activity_impl`] was
 /// instantiated (it runs its queries through that macro's `activity_rows`).
 macro_rules! workbench_impl {
     ($storage:ty) => {
         impl $crate::storage::workbench::Workbench for $storage {
+            fn settle_demo_receipts<'a>(
+                &'a self,
+                now: i64,
+                lag: i64,
+                late_worker: &'a str,
+            ) -> $crate::storage::BoxFuture<'a, ()> {
+                Box::pin(async move {
+                    const DAY: i64 = 86_400_000;
+                    let mut tx = self.pool.begin().await?;
+                    for (table, dated) in $crate::storage::workbench::SETTLE_DEMO {
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "UPDATE {table} SET received_at = \
+                             CASE WHEN {dated} + $1 < $2 THEN {dated} + $1 ELSE $2 END"
+                        )))
+                        .bind(lag)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    sqlx::query(
+                        "UPDATE visits SET received_at = $1 WHERE created_by = $2 \
+                         AND visited_at >= $3 AND visited_at < $4",
+                    )
+                    .bind(now)
+                    .bind(late_worker)
+                    .bind(now - 7 * DAY)
+                    .bind(now - 4 * DAY)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(())
+                })
+            }
+
             fn workbench<'a>(
                 &'a self,
                 scope: &'a $crate::storage::activity::Scope,
