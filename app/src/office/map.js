@@ -18,7 +18,8 @@ async function show(element) {
   const status = document.getElementById("map-status")
   const lang = document.documentElement.lang === "en" ? "en" : "id"
   const t = (id, en) => (lang === "en" ? en : id)
-  const map = L.map(element, { attributionControl: true, preferCanvas: false })
+  // maxZoom on the map itself: without a tile layer to give one, the cluster plugin refuses.
+  const map = L.map(element, { attributionControl: true, maxZoom: 19 })
   map.attributionControl.setPrefix(false)
   const tiles = element.dataset.tiles
   if (tiles) {

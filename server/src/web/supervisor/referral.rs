@@ -263,7 +263,13 @@ fn render(
                 dl.facts {
                     dt { (lang.t("Nama", "Name")) } dd { (b.name) }
                     dt { "NIK" } dd { a href={"/beneficiaries/" (b.nik.as_str())} { (b.nik.as_str()) } }
-                    dt { (lang.t("No. KK", "Family card")) } dd { (b.kk.as_ref().map_or("—", |k| k.as_str())) }
+                    dt { (lang.t("No. KK", "Family card")) }
+                    dd {
+                        @match &b.kk {
+                            Some(kk) => a href={ "/households/" (kk.as_str()) } { (kk.as_str()) },
+                            None => "—",
+                        }
+                    }
                     dt { (lang.t("Alamat", "Address")) } dd { (b.address.as_deref().unwrap_or("—")) }
                     dt { "PPKS" }
                     dd {
