@@ -81,6 +81,10 @@ const commands = {
       return { counts, shown }
     })
   },
+  // What the page's main part says, as a reader sees it.
+  async mainText() {
+    return { text: await page.locator("main").innerText() }
+  },
   async overflow() {
     return await page.evaluate(() => {
       let widest = null

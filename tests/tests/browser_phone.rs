@@ -126,6 +126,9 @@ fn now() -> i64 {
         .as_millis() as i64
 }
 
+/// The family card of the visit every page shows.
+const KK: &str = "3277010101200001";
+
 #[tokio::test]
 async fn every_office_page_fits_a_phone_and_a_desk() {
     let server = TestServer::start().await;
@@ -137,7 +140,12 @@ async fn every_office_page_fits_a_phone_and_a_desk() {
     let (phone, _handle) = server.phone_as("peksos-budi").await;
     let area = RegionCode::parse(KELURAHAN).unwrap();
     let visit = phone
-        .create(move |tx| FieldDocument::Visit(examples::visit(&area, "peksos-budi")).write(tx))
+        .create(move |tx| {
+            let mut v = examples::visit(&area, "peksos-budi");
+            v.beneficiary.kk = Some(fieldsync_core::schema::Kk::parse(KK).unwrap());
+            v.location = Some((-6.8975, 107.5381));
+            FieldDocument::Visit(v).write(tx)
+        })
         .await
         .unwrap();
     phone.wait_acknowledged(visit, WAIT).await.unwrap();
@@ -167,6 +175,9 @@ async fn every_office_page_fits_a_phone_and_a_desk() {
         ("/stats".to_owned(), true),
         (format!("/beneficiaries/{}", nik.as_str()), false),
         ("/exports".to_owned(), false),
+        ("/search?q=siti+ami".to_owned(), false),
+        (format!("/households/{KK}"), false),
+        ("/map".to_owned(), false),
     ];
     for size in SIZES {
         browser.size(size).await;

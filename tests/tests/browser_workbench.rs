@@ -257,6 +257,21 @@ async fn the_demo_workbench_counts_what_the_records_say_and_fits_a_phone() {
             "{row}"
         );
         assert!(shown["counts"]["arrived-late"].as_i64().unwrap() >= 1);
+        // Areas by their names, never by code: the coordinator's kecamatan and its kelurahan.
+        let text = browser.ok(json!({"cmd": "mainText"})).await;
+        let text = text["text"].as_str().unwrap();
+        assert!(text.contains("Wilayah Anda: Cimahi "), "{text}");
+        let coded = text.split_whitespace().find(|w| {
+            let parts: Vec<&str> = w
+                .trim_matches(|c: char| !c.is_ascii_digit())
+                .split('.')
+                .collect();
+            parts.len() >= 3
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        });
+        assert_eq!(coded, None, "an area shown by its code at {width} px");
         for page in ["/workbench", "/activity"] {
             browser.ok(json!({"cmd": "goto", "path": page})).await;
             browser
