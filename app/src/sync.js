@@ -95,8 +95,17 @@ export class Replica extends EventTarget {
     // there is no socket, open a new one.
     addEventListener("online", () => this.#reconnect())
     // A socket outlives the signal for a long time before TCP notices: when the phone says
-    // it is offline, believe it, so the app says so too and reconnects cleanly later.
-    addEventListener("offline", () => this.network.socket?.close())
+    // it is offline, believe it, so the app says so too and reconnects cleanly later. Closing
+    // an open socket without a network does not end it until TCP gives up (its close frame
+    // cannot be sent), so the server is forgotten here, not when the socket's close arrives.
+    addEventListener("offline", () => {
+      this.network.socket?.close()
+      if (this.serverPeer !== null) {
+        this.serverPeer = null
+        this.heard.clear()
+        this.#changed()
+      }
+    })
     setInterval(() => this.#reconnect(), 10_000)
     performance.mark("fieldsync:repo-started")
     this.#started()
@@ -104,7 +113,9 @@ export class Replica extends EventTarget {
 
   #reconnect() {
     const network = this.network
-    if (this.online || !navigator.onLine || !network.peerId) return
+    if (!navigator.onLine || !network.peerId) return
+    // The socket says whether there is a connection: one still closing after the signal
+    // went (see above) is no connection, whatever was last heard on it.
     const old = network.socket
     if (old && old.readyState === WebSocket.OPEN) return
     network.connect(network.peerId, network.peerMetadata)

@@ -119,7 +119,7 @@ function layoutOfPage() {
   const rows = [...document.querySelectorAll("main table tbody tr")].filter(shown)
   const cards = rows.filter(tr => {
     const s = getComputedStyle(tr)
-    return s.display === "block" && parseFloat(s.borderTopWidth) > 0
+    return (s.display === "block" || s.display === "flex") && parseFloat(s.borderTopWidth) > 0
   })
   // Cells of a card that do not say what they are (the first names the row).
   const unlabelled = []

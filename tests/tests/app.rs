@@ -933,7 +933,21 @@ async fn a_ktp_photographed_offline_reaches_the_server_and_the_supervisor() {
     phone
         .wait("li.attachment .attachment-state[data-state=uploaded]")
         .await;
-    phone.wait("#record-status[data-status=stored]").await;
+    let stored = phone
+        .0
+        .send(json!({"cmd": "waitFor", "selector": "#record-status[data-status=stored]", "timeoutMs": 30000}))
+        .await;
+    if stored["ok"] != json!(true) {
+        // Say what the app believed, for the next person reading a failure.
+        let online = phone
+            .ok(json!({"cmd": "attr", "selector": ".statusbar", "name": "data-online"}))
+            .await;
+        let status = phone
+            .ok(json!({"cmd": "attr", "selector": "#record-status", "name": "data-status"}))
+            .await;
+        let storage = phone.ok(json!({"cmd": "storage"})).await;
+        panic!("the record was not stored: online {online}, status {status}, {storage}");
+    }
     let stored = phone.ok(json!({"cmd": "storage"})).await;
     assert_eq!(stored["uploads"], json!(0), "finished: {stored}");
     phone.screenshot("app-foto-terunggah").await;

@@ -298,8 +298,8 @@ fn feed_row(viewer: &Viewer, r: &FeedRow) -> Markup {
                     time datetime=(format_millis(r.happened_at)) { (lang.datetime(r.happened_at)) }
                 }
             }
-            td { span.badge.(r.kind) { (kind_label(lang, &r.kind)) } }
-            td.who {
+            td.kind { span.badge.(r.kind) { (kind_label(lang, &r.kind)) } }
+            td.worker {
                 @if r.actor != r.created_by {
                     span.actor title=(r.actor) { (actor) }
                     br;
@@ -311,8 +311,8 @@ fn feed_row(viewer: &Viewer, r: &FeedRow) -> Markup {
                     a href={ "/activity?" (serde_urlencoded::to_string([("worker", &r.created_by)]).unwrap_or_default()) } title=(r.created_by) { (worker) }
                 }
             }
-            td { (area(&viewer.area_names, &r.area)) }
-            td {
+            td.area { (area(&viewer.area_names, &r.area)) }
+            td.who {
                 @if let Some(nik) = &r.nik {
                     a href={ "/beneficiaries/" (nik) } { (r.name.as_deref().unwrap_or(nik)) }
                     br;
@@ -321,7 +321,7 @@ fn feed_row(viewer: &Viewer, r: &FeedRow) -> Markup {
                     span.muted { "—" }
                 }
             }
-            td { (summary(lang, r)) }
+            td.what { (summary(lang, r)) }
         }
     }
 }
