@@ -118,6 +118,13 @@ export class Replica extends EventTarget {
     // went (see above) is no connection, whatever was last heard on it.
     const old = network.socket
     if (old && old.readyState === WebSocket.OPEN) return
+    // connect() drops the old socket's listeners, so its close would never tell the repo the
+    // server is gone: the repo would keep that connection's sync state, believe the server
+    // has what was sent into the dead socket, and never send it again. Tell it now, so that
+    // the new connection syncs from scratch (a second such notice is harmless).
+    if (old && network.remotePeerId) {
+      network.emit("peer-disconnected", { peerId: network.remotePeerId })
+    }
     network.connect(network.peerId, network.peerMetadata)
     // Its listeners are gone (connect removed them): closing it has no other effect.
     if (old && old.readyState !== WebSocket.CLOSED) old.close()
