@@ -171,11 +171,6 @@ impl AreaBook {
     }
 }
 
-/// The time an import is stamped with (milliseconds since the epoch), for the CLI.
-pub fn now_millis() -> i64 {
-    crate::storage::now_millis()
-}
-
 /// Reads the table again every 30 s when it changed (an import by the CLI or another
 /// process), until shutdown.
 pub async fn keep_current(
@@ -280,13 +275,15 @@ pub fn parse_dataset<'a>(
 
 /// `32`, `32.77`, `32.77.02`, `32.77.02.1003` for levels 0 to 3.
 fn code_shape(code: &str, level: usize) -> bool {
-    let widths: &[usize] = &[2, 2, 2, 4][..=level];
-    let parts: Vec<&str> = code.split('.').collect();
-    parts.len() == widths.len()
-        && parts
-            .iter()
-            .zip(widths)
-            .all(|(p, w)| p.len() == *w && p.bytes().all(|b| b.is_ascii_digit()))
+    const WIDTHS: [usize; 4] = [2, 2, 2, 4];
+    let mut parts = 0;
+    for (i, part) in code.split('.').enumerate() {
+        if i > level || part.len() != WIDTHS[i] || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+        parts += 1;
+    }
+    parts == level + 1
 }
 
 #[cfg(test)]

@@ -333,7 +333,7 @@ pub(crate) async fn areas(command: AreasCommand) -> anyhow::Result<()> {
     let rows = fieldsync_server::areas::read_dataset(&dir)?;
     let storage = open(&admin).await?;
     let done = storage
-        .import_areas(&rows, fieldsync_server::areas::now_millis())
+        .import_areas(&rows, storage::now_millis())
         .await
         .context("cannot store the areas")?;
     storage.close().await?;

@@ -27,7 +27,7 @@
 //                                                  the app has made a performance mark of each name
 //   {"cmd":"screenshot","path":F}               -> {}
 //   {"cmd":"quit"}                              -> {} then exit 0
-import { serveCommands } from "./commands.mjs"
+import { chromiumOptions, serveCommands } from "./commands.mjs"
 import { parseArgs } from "node:util"
 import { chromium } from "playwright-core"
 
@@ -47,25 +47,16 @@ let offline = false
 
 async function open() {
   context = await chromium.launchPersistentContext(args.profile, {
-    executablePath: args.chromium ?? process.env.FIELDSYNC_CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
+    // A camera that shows a test pattern, allowed without asking: the app's photos.
+    ...chromiumOptions(args.chromium, [
+      "--use-fake-device-for-media-stream",
+      "--use-fake-ui-for-media-stream",
+    ]),
     viewport: { width: 360, height: 640 },
     deviceScaleFactor: 2,
     isMobile: true,
     hasTouch: true,
     locale: "id-ID",
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      // A camera that shows a test pattern, allowed without asking: the app's photos.
-      "--use-fake-device-for-media-stream",
-      "--use-fake-ui-for-media-stream",
-    ],
   })
   if (offline) await context.setOffline(true)
   page = context.pages()[0] ?? (await context.newPage())

@@ -25,7 +25,7 @@
 //   {"cmd":"viewport","width":W,"height":H}        -> {}
 //   {"cmd":"screenshot","path":F,"width":W,"height":H,"fullPage":B} -> {}
 //   {"cmd":"quit"}                                 -> {} then exit 0
-import { serveCommands } from "./commands.mjs"
+import { chromiumOptions, serveCommands, signIn } from "./commands.mjs"
 import { parseArgs } from "node:util"
 import { chromium } from "playwright-core"
 
@@ -38,20 +38,7 @@ if (!args.base) {
 }
 const log = (...parts) => console.error("[browser]", ...parts)
 
-const browser = await chromium.launch({
-  executablePath: args.chromium ?? process.env.FIELDSYNC_CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  // Root in a container has no sandbox to use; the closed network needs Chromium quiet.
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-})
+const browser = await chromium.launch(chromiumOptions(args.chromium))
 const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: "id-ID" })
 const page = await context.newPage()
 const errors = []
@@ -67,12 +54,7 @@ const url = path => new URL(path, args.base).toString()
 
 const commands = {
   async login({ user, password }) {
-    await page.goto(url("/login"))
-    await page.fill("#username", user)
-    await page.fill("#password", password)
-    await Promise.all([page.waitForLoadState("load"), page.click("form button[type=submit]")])
-    if (new URL(page.url()).pathname === "/login") throw new Error("sign-in failed")
-    return { url: page.url() }
+    return await signIn(page, args.base, user, password)
   },
   async goto({ path }) {
     const response = await page.goto(url(path))

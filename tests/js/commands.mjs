@@ -1,7 +1,41 @@
-// The JSON-lines loop shared by the browser drivers (browser.mjs, app-browser.mjs): says
-// `{"event":"ready"}`, then answers each request line `{"cmd": …}` on stdin with one line,
-// `{"ok": true, …}` or `{"ok": false, "error": …}`; `quit` ends the process.
+// What the browser drivers (browser.mjs, app-browser.mjs, phone.mjs, workbench.mjs) share: how
+// Chromium is started, signing in, and the JSON-lines loop, which says `{"event":"ready"}`,
+// then answers each request line `{"cmd": …}` on stdin with one line, `{"ok": true, …}` or
+// `{"ok": false, "error": …}`; `quit` ends the process.
 import { createInterface } from "node:readline"
+
+/**
+ * Launch options for Debian's Chromium, headless: no sandbox (root in a container has none to
+ * use) and quiet, since the network is closed.
+ * @param path the executable (`--chromium`), else FIELDSYNC_CHROMIUM, else /usr/bin/chromium
+ * @param extraArgs more command-line switches
+ */
+export function chromiumOptions(path, extraArgs = []) {
+  return {
+    executablePath: path ?? process.env.FIELDSYNC_CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      ...extraArgs,
+    ],
+  }
+}
+
+/** Signs in on the web's form at `base`; throws if the server sends the page back. */
+export async function signIn(page, base, user, password) {
+  await page.goto(new URL("/login", base).toString())
+  await page.fill("#username", user)
+  await page.fill("#password", password)
+  await Promise.all([page.waitForLoadState("load"), page.click("form button[type=submit]")])
+  if (new URL(page.url()).pathname === "/login") throw new Error("sign-in failed")
+  return { url: page.url() }
+}
 
 /**
  * @param commands name → async (request, timeoutMs) => result object

@@ -23,7 +23,7 @@
 //       text of card cells (but the first, and those of buttons) without a data-label
 //   {"cmd":"screenshot","path":F}             -> {}: the whole page
 //   {"cmd":"quit"}                            -> {} then exit 0
-import { serveCommands } from "./commands.mjs"
+import { chromiumOptions, serveCommands, signIn } from "./commands.mjs"
 import { parseArgs } from "node:util"
 import { chromium } from "playwright-core"
 
@@ -36,19 +36,7 @@ if (!args.base) {
 }
 const log = (...parts) => console.error("[phone]", ...parts)
 
-const browser = await chromium.launch({
-  executablePath: args.chromium ?? process.env.FIELDSYNC_CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-})
+const browser = await chromium.launch(chromiumOptions(args.chromium))
 let viewport = { width: 390, height: 844 }
 let context = null
 let page = null
@@ -65,12 +53,7 @@ const url = path => new URL(path, args.base).toString()
 const commands = {
   async login({ user, password }) {
     await fresh()
-    await page.goto(url("/login"))
-    await page.fill("#username", user)
-    await page.fill("#password", password)
-    await Promise.all([page.waitForLoadState("load"), page.click("form button[type=submit]")])
-    if (new URL(page.url()).pathname === "/login") throw new Error("sign-in failed")
-    return { url: page.url() }
+    return await signIn(page, args.base, user, password)
   },
   async viewport({ width, height }) {
     viewport = { width, height }

@@ -16,7 +16,7 @@
 //   {"cmd":"smallTargets","selector":S}     -> {"small": [links or buttons under S under 44 px high]}
 //   {"cmd":"screenshot","path":F}           -> {}
 //   {"cmd":"quit"}                          -> {} then exit 0
-import { serveCommands } from "./commands.mjs"
+import { chromiumOptions, serveCommands, signIn } from "./commands.mjs"
 import { parseArgs } from "node:util"
 import { chromium } from "playwright-core"
 
@@ -29,19 +29,7 @@ if (!args.base) {
 }
 const log = (...parts) => console.error("[workbench]", ...parts)
 
-const browser = await chromium.launch({
-  executablePath: args.chromium ?? process.env.FIELDSYNC_CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-})
+const browser = await chromium.launch(chromiumOptions(args.chromium))
 const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: "id-ID" })
 const page = await context.newPage()
 page.on("console", m => log("console:", m.type(), m.text()))
@@ -50,12 +38,7 @@ const url = path => new URL(path, args.base).toString()
 
 const commands = {
   async login({ user, password }) {
-    await page.goto(url("/login"))
-    await page.fill("#username", user)
-    await page.fill("#password", password)
-    await Promise.all([page.waitForLoadState("load"), page.click("form button[type=submit]")])
-    if (new URL(page.url()).pathname === "/login") throw new Error("sign-in failed")
-    return { url: page.url() }
+    return await signIn(page, args.base, user, password)
   },
   async goto({ path }) {
     const response = await page.goto(url(path))

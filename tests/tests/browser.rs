@@ -11,7 +11,6 @@ mod common;
 mod support;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use automerge::{ROOT, ReadDoc};
 use common::node::NodeDriver;
@@ -25,10 +24,7 @@ struct Browser(NodeDriver);
 
 impl Browser {
     async fn start(server: &TestServer) -> Self {
-        let chromium = common::node::setup_browser();
-        let base = format!("http://{}", server.addr);
-        let args = ["--base", base.as_str(), "--chromium", chromium.as_str()];
-        Self(NodeDriver::start("browser.mjs", &args, Duration::from_secs(60)).await)
+        Self(NodeDriver::pages("browser.mjs", server.addr).await)
     }
 
     /// Sends one command; panics unless it succeeded.

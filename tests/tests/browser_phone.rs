@@ -10,8 +10,6 @@ mod common;
 #[path = "web/support.rs"]
 mod support;
 
-use std::time::Duration;
-
 use common::node::NodeDriver;
 use common::{TestServer, WAIT};
 use fieldsync_core::schema::{FieldDocument, RegionCode, Role, examples, format_millis};
@@ -25,10 +23,7 @@ struct Phone(NodeDriver);
 
 impl Phone {
     async fn start(server: &TestServer) -> Self {
-        let chromium = common::node::setup_browser();
-        let base = format!("http://{}", server.addr);
-        let args = ["--base", base.as_str(), "--chromium", chromium.as_str()];
-        Self(NodeDriver::start("phone.mjs", &args, Duration::from_secs(60)).await)
+        Self(NodeDriver::pages("phone.mjs", server.addr).await)
     }
 
     async fn ok(&mut self, command: Value) -> Value {

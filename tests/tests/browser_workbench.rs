@@ -34,10 +34,7 @@ struct Browser(NodeDriver);
 
 impl Browser {
     async fn start(server: &TestServer) -> Self {
-        let chromium = common::node::setup_browser();
-        let base = format!("http://{}", server.addr);
-        let args = ["--base", base.as_str(), "--chromium", chromium.as_str()];
-        Self(NodeDriver::start("workbench.mjs", &args, Duration::from_secs(60)).await)
+        Self(NodeDriver::pages("workbench.mjs", server.addr).await)
     }
 
     async fn ok(&mut self, command: Value) -> Value {

@@ -43,18 +43,12 @@ pub(super) const BATCH: usize = 1000;
 
 /// `INSERT … VALUES ($1, $2, $3), …` for `n` rows, adding or renaming.
 pub(super) fn upsert_sql(n: usize) -> String {
-    let mut sql = String::from("INSERT INTO areas (code, name, updated_at) VALUES ");
-    for i in 0..n {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
-    }
-    sql.push_str(
-        " ON CONFLICT (code) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at \
+    format!(
+        "INSERT INTO areas (code, name, updated_at) VALUES {} ON CONFLICT (code) DO UPDATE \
+         SET name = excluded.name, updated_at = excluded.updated_at \
          WHERE areas.name <> excluded.name",
-    );
-    sql
+        super::query::values_rows(n, 3)
+    )
 }
 
 /// Implements [`AreaTable`] for a backend type with a `pool` field.

@@ -55,6 +55,15 @@ pub trait Beneficiaries {
     fn fill_name_words(&self) -> BoxFuture<'_, u64>;
 }
 
+/// Adds `n` (word, document) rows to `name_words`, keeping those already there: the projection
+/// writes a record's words with this, and so does the one-time fill.
+pub(crate) fn name_words_insert(n: usize) -> String {
+    format!(
+        "INSERT INTO name_words (word, document_id) VALUES {} ON CONFLICT DO NOTHING",
+        super::query::values_rows(n, 2)
+    )
+}
+
 /// Set in `server_meta` once the records stored before search have their name words.
 pub const FILLED_KEY: &str = "name_words_filled";
 
@@ -221,11 +230,8 @@ macro_rules! beneficiaries_impl {
                                 if words.is_empty() {
                                     continue;
                                 }
-                                let sql = format!(
-                                    "INSERT INTO name_words (word, document_id) VALUES {} \
-                                     ON CONFLICT DO NOTHING",
-                                    $crate::storage::query::values_rows(words.len(), 2)
-                                );
+                                let sql =
+                                    $crate::storage::beneficiaries::name_words_insert(words.len());
                                 let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
                                 for word in &words {
                                     insert = insert.bind(word).bind(doc);

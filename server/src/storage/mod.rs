@@ -288,7 +288,7 @@ pub fn backend_of(url: &str) -> StorageResult<Backend> {
 }
 
 /// The wall clock, in milliseconds since the Unix epoch.
-pub(crate) fn now_millis() -> i64 {
+pub fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -207,11 +207,7 @@ macro_rules! projection_writer {
             if let Some(person) = person {
                 let words = crate::name_words::words(&person.name);
                 if !words.is_empty() {
-                    let sql = format!(
-                        "INSERT INTO name_words (word, document_id) VALUES {} \
-                         ON CONFLICT DO NOTHING",
-                        crate::storage::query::values_rows(words.len(), 2)
-                    );
+                    let sql = crate::storage::beneficiaries::name_words_insert(words.len());
                     let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for word in &words {
                         insert = insert.bind(word).bind(doc);

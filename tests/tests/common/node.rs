@@ -59,6 +59,15 @@ impl Drop for NodeDriver {
 }
 
 impl NodeDriver {
+    /// Starts a driver of the web pages (`browser.mjs`, `phone.mjs`, `workbench.mjs`) in
+    /// Chromium against the server at `addr`.
+    pub async fn pages(script: &str, addr: std::net::SocketAddr) -> Self {
+        let chromium = setup_browser();
+        let base = format!("http://{addr}");
+        let args = ["--base", base.as_str(), "--chromium", chromium.as_str()];
+        Self::start(script, &args, Duration::from_secs(60)).await
+    }
+
     /// Starts `tests/js/<script>` with `args`; waits up to `ready_within` for its ready line.
     pub async fn start(script: &str, args: &[&str], ready_within: Duration) -> Self {
         let mut child = Command::new("node")

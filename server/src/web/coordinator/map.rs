@@ -16,12 +16,11 @@ use serde_json::{Value, json};
 use super::super::error::ApiError;
 use super::super::labels;
 use super::super::layout;
-use super::super::session::{ApiUser, PageUser, Viewer, require_role};
+use super::super::session::{ApiUser, PageUser, require_role};
 use super::super::tiles::MapTiles;
 use super::{FEED_ROLES, failed_page, forbidden_page, scope_of};
 use crate::AppState;
-use crate::storage::map::MapPoint;
-use crate::storage::{StorageResult, now_millis};
+use crate::storage::now_millis;
 
 /// Most points sent: the newest visits.
 pub const MAX_POINTS: i64 = 5000;
@@ -42,23 +41,6 @@ fn days_of(params: &MapParams) -> Result<i64, &'static str> {
     }
 }
 
-async fn points(state: &AppState, viewer: &Viewer, days: i64) -> StorageResult<Vec<MapPoint>> {
-    let from = now_millis() - days * DAY_MS;
-    let points = state
-        .storage
-        .visit_points(&scope_of(viewer), from, MAX_POINTS)
-        .await?;
-    state
-        .reads
-        .record(
-            state.storage.as_ref(),
-            viewer,
-            points.iter().map(|p| (p.document_id.as_str(), "visit")),
-        )
-        .await?;
-    Ok(points)
-}
-
 /// `GET /api/map?days=30`
 pub async fn api(
     State(state): State<Arc<AppState>>,
@@ -67,11 +49,17 @@ pub async fn api(
 ) -> Result<Json<Value>, ApiError> {
     require_role(&viewer, FEED_ROLES)?;
     let days = days_of(&params).map_err(ApiError::invalid)?;
-    let found = points(&state, &viewer, days).await?;
-    let unlocated = state
-        .storage
-        .unlocated_visits(&scope_of(&viewer), now_millis() - days * DAY_MS)
+    let (scope, from) = (scope_of(&viewer), now_millis() - days * DAY_MS);
+    let found = state.storage.visit_points(&scope, from, MAX_POINTS).await?;
+    state
+        .reads
+        .record(
+            state.storage.as_ref(),
+            &viewer,
+            found.iter().map(|p| (p.document_id.as_str(), "visit")),
+        )
         .await?;
+    let unlocated = state.storage.unlocated_visits(&scope, from).await?;
     let names = &viewer.area_names;
     let points: Vec<Value> = found
         .iter()
