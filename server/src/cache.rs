@@ -3,7 +3,8 @@
 //! The budget bounds the server's resident memory by configuration rather than by how many
 //! documents exist: when loading or growing a document pushes the estimate over the budget, the
 //! documents used longest ago are unloaded first (their actors persist sync states and keep only
-//! what connected peers need).
+//! what connected peers need). The same order says which document to unload when another waits
+//! for a place among the `--max-loaded-docs` (`hub/residency.rs`).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -63,6 +64,16 @@ impl Cache {
         victims
     }
 
+    /// Takes the document used longest ago out of the accounting, to be asked to unload:
+    /// room for a document waiting to load (`hub/residency.rs`).
+    pub(crate) fn evict_oldest(&mut self) -> Option<DocumentId> {
+        let (_, oldest) = self.order.pop_first()?;
+        if let Some((_, size)) = self.entries.remove(&oldest) {
+            self.used -= size;
+        }
+        Some(oldest)
+    }
+
     pub(crate) fn remove(&mut self, doc: DocumentId) {
         if let Some((tick, size)) = self.entries.remove(&doc) {
             self.order.remove(&(tick, doc));
@@ -86,5 +97,19 @@ mod tests {
         assert_eq!(cache.used, 80);
         assert_eq!(cache.touch(d(4), 500), vec![d(1), d(3)]);
         assert_eq!(cache.used, 500);
+    }
+
+    #[test]
+    fn evict_oldest_takes_the_least_recently_used() {
+        let d = |n| DocumentId::from_bytes([n; 16]);
+        let mut cache = Cache::new(1000);
+        assert_eq!(cache.evict_oldest(), None);
+        cache.touch(d(1), 10);
+        cache.touch(d(2), 20);
+        cache.touch(d(1), 10);
+        assert_eq!(cache.evict_oldest(), Some(d(2)));
+        assert_eq!((cache.len(), cache.used), (1, 10));
+        assert_eq!(cache.evict_oldest(), Some(d(1)));
+        assert_eq!((cache.len(), cache.used), (0, 0));
     }
 }

@@ -115,7 +115,7 @@ struct Connection {
     addr: SocketAddr,
     conn: u64,
     session: Option<Session>,
-    link: Option<PeerLink>,
+    link: Option<Arc<PeerLink>>,
     docs: HashSet<DocumentId>,
     permits: Arc<Semaphore>,
     kill: Arc<Notify>,
@@ -253,7 +253,7 @@ impl Connection {
                         "peer ids starting with {SERVER_PREFIX:?} are reserved for servers"
                     ))));
                 }
-                self.link = Some(PeerLink {
+                self.link = Some(Arc::new(PeerLink {
                     peer: peer.clone(),
                     conn: self.conn,
                     storage: metadata.storage_id.filter(|_| !metadata.is_ephemeral),
@@ -262,7 +262,7 @@ impl Connection {
                     author: self.author.clone(),
                     device: self.device.clone(),
                     waits: self.waits.clone(),
-                });
+                }));
                 self.state
                     .register_peer(peer, self.conn, self.replaced.clone());
                 self.state.live.joined(self.conn, out.clone());

@@ -7,8 +7,10 @@
 //! that come back (`hub/effects.rs`): writes through the [`Writer`] (one transaction for many
 //! documents), answered to the core once durable, and only then the replies and relays the
 //! core sends to every peer with the document open. The document is loaded from storage on
-//! demand (`hub/residency.rs`) and unloaded when the memory budget needs room or nobody
-//! touched it for a while; the task ends when no peer has the document open.
+//! demand (`hub/residency.rs`) and unloaded when the memory budget needs room, when another
+//! document must load beyond the limit on loaded documents (it waits meanwhile: the storm's
+//! back-pressure), or when nobody touched it for a while; the task ends when no peer has the
+//! document open.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
@@ -34,13 +36,17 @@ pub use edit::Changed;
 pub use external::{Heard, OtherProcesses};
 pub use fieldsync_core::actor::{EditError, EditFn, Editor};
 
-/// Limits of the document cache.
+/// Limits of the document cache: its memory (`cache_bytes`) and its number of documents
+/// (`max_loaded`).
 #[derive(Debug, Clone)]
 pub struct HubConfig {
     /// Estimated memory all loaded documents may take together.
     pub cache_bytes: usize,
     /// A loaded document nobody touched for this long is unloaded.
     pub idle_unload: Duration,
+    /// Most documents loaded at once, whatever their size: a document that must load beyond
+    /// it waits while the one used longest ago unloads (`hub/residency.rs`).
+    pub max_loaded: usize,
     /// The largest change and document a peer may make us apply.
     pub document_limits: fieldsync_core::Limits,
     /// What the document rules need of the deployment: the attachment maximum
@@ -48,12 +54,13 @@ pub struct HubConfig {
     pub schema_limits: fieldsync_core::schema::SchemaLimits,
 }
 
-/// A message for a document actor.
+/// A message for a document actor. Kept small (links shared, requests boxed): every actor's
+/// queue reserves room for 32 of them at once.
 #[derive(Debug)]
 pub enum Command {
     /// A peer's `sync` or `request`. The permit bounds how much one connection can queue.
     Sync {
-        link: PeerLink,
+        link: Arc<PeerLink>,
         kind: Kind,
         data: Vec<u8>,
         permit: OwnedSemaphorePermit,
@@ -62,7 +69,7 @@ pub enum Command {
     },
     /// An `ephemeral` message to relay to the document's other peers.
     Ephemeral {
-        link: PeerLink,
+        link: Arc<PeerLink>,
         count: u64,
         session_id: String,
         data: Vec<u8>,
@@ -73,10 +80,10 @@ pub enum Command {
     /// Free the document's memory (the cache needs room).
     Unload,
     /// A read or an edit made on the server in a person's name ([`Hub::read`], [`Hub::edit`]).
-    Request(edit::Request),
+    Request(Box<edit::Request>),
     /// Start syncing the document with a connected peer that did not ask for it: a new
     /// document in its user's areas (`crate::caseload`).
-    Push { link: PeerLink },
+    Push { link: Arc<PeerLink> },
     /// Another process sharing the database may have stored changes of the document
     /// (`hub/external.rs`).
     External,
@@ -95,6 +102,9 @@ struct Inner {
     storage: Arc<dyn Storage>,
     writer: Writer,
     cache: Mutex<Cache>,
+    /// One permit per loaded document, `config.max_loaded` in all: held from the load until
+    /// the document leaves memory.
+    slots: Arc<Semaphore>,
     config: HubConfig,
     server_peer: PeerId,
     idle: Notify,
@@ -125,6 +135,7 @@ impl Hub {
             storage,
             writer,
             cache: Mutex::new(Cache::new(config.cache_bytes)),
+            slots: Arc::new(Semaphore::new(config.max_loaded.max(1))),
             config,
             server_peer,
             idle: Notify::new(),
@@ -213,6 +224,15 @@ impl Hub {
     /// Estimated memory of the loaded documents.
     pub fn cache_used(&self) -> usize {
         self.0.cache.lock().expect("cache lock poisoned").used
+    }
+
+    /// How many documents hold a place in memory (loaded or loading), of `max_loaded`.
+    pub fn loaded_places(&self) -> usize {
+        self.0
+            .config
+            .max_loaded
+            .max(1)
+            .saturating_sub(self.0.slots.available_permits())
     }
 
     /// How many documents are loaded, and the budget their memory is held to.

@@ -66,6 +66,8 @@ pub struct Config {
     pub cache_bytes: usize,
     /// A loaded document untouched for this long is unloaded.
     pub idle_unload: Duration,
+    /// Most documents loaded at once; more wait for a place (`HubConfig::max_loaded`).
+    pub max_loaded_docs: usize,
     pub limits: Limits,
     /// The largest change and document a peer may make the server apply (checked before
     /// applying, and before loading a stored document).
@@ -131,6 +133,7 @@ impl Default for Config {
             database_url: "sqlite://./fieldsync-data/fieldsync.db".into(),
             cache_bytes: 256 * 1024 * 1024,
             idle_unload: Duration::from_secs(60),
+            max_loaded_docs: 2_000,
             limits: Limits {
                 max_message_bytes: 16 * 1024 * 1024,
                 max_docs_per_connection: 100_000,
@@ -251,10 +254,10 @@ async fn local_metrics(
 
 /// The metrics in Prometheus' text format, with the sampled gauges read now.
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
-    let (documents_loaded, cache_budget) = state.hub.cache_counts();
+    let (_, cache_budget) = state.hub.cache_counts();
     metrics::sample(metrics::Sample {
         documents_open: state.hub.open_documents(),
-        documents_loaded,
+        documents_loaded: state.hub.loaded_places(),
         cache_bytes: state.hub.cache_used(),
         cache_budget,
         pool: state.storage.pool_stats(),
@@ -354,10 +357,16 @@ async fn sync_socket(
         Err(rejection) => return rejection.into_response(),
     };
     let max = state.limits.max_message_bytes;
+    // tungstenite reserves its whole read buffer per socket at once (128 KiB by default: 125
+    // MiB for 1,000 phones); it grows when a larger message arrives.
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| connection::run(socket, state, addr, identity))
 }
+
+/// The read buffer each sync WebSocket starts with.
+const READ_BUFFER: usize = 8 * 1024;
 
 /// A JSON error with a stable code and a message for people.
 fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
@@ -452,6 +461,7 @@ pub async fn serve(
         HubConfig {
             cache_bytes: config.cache_bytes,
             idle_unload: config.idle_unload,
+            max_loaded: config.max_loaded_docs,
             document_limits: config.document_limits,
             schema_limits: fieldsync_core::schema::SchemaLimits {
                 max_attachment_bytes: config.limits.max_attachment_bytes,

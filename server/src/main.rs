@@ -315,6 +315,11 @@ struct ServeArgs {
     /// Memory budget for loaded documents, in MiB
     #[arg(long, env = "FIELDSYNC_CACHE_MB", default_value_t = 256, value_parser = cache_mb)]
     cache_mb: usize,
+    /// Most documents loaded in memory at once, whatever their size. In a storm larger than
+    /// this, a document waits for the one used longest ago to unload, and its phone's
+    /// connection is read more slowly meanwhile
+    #[arg(long, env = "FIELDSYNC_MAX_LOADED_DOCS", default_value_t = 2_000, value_parser = count)]
+    max_loaded_docs: usize,
     /// Unload a document after this many idle seconds
     #[arg(long, env = "FIELDSYNC_IDLE_UNLOAD_SECS", default_value_t = 60, value_parser = seconds)]
     idle_unload_secs: u64,
@@ -561,6 +566,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         database_url: args.db.checked_url()?,
         cache_bytes: args.cache_mb * 1024 * 1024,
         idle_unload: Duration::from_secs(args.idle_unload_secs),
+        max_loaded_docs: args.max_loaded_docs,
         limits: Limits {
             max_message_bytes: args.max_message_bytes,
             max_docs_per_connection: args.max_docs_per_connection,

@@ -29,6 +29,7 @@ const COMMIT_SECONDS: &str = "fieldsync_change_commit_seconds";
 const DOCUMENTS_OPEN: &str = "fieldsync_documents_open";
 const DOCUMENTS_LOADED: &str = "fieldsync_documents_loaded";
 const DOCUMENT_LOADS: &str = "fieldsync_document_loads_total";
+const DOCUMENT_LOAD_WAITS: &str = "fieldsync_document_load_waits_total";
 const CACHE_BYTES: &str = "fieldsync_document_cache_bytes";
 const CACHE_BUDGET: &str = "fieldsync_document_cache_budget_bytes";
 const BATCH_WRITES: &str = "fieldsync_write_batch_writes";
@@ -131,8 +132,15 @@ fn describe() {
         DOCUMENTS_OPEN,
         "Documents with an actor (loaded, or with peers waiting)"
     );
-    describe_gauge!(DOCUMENTS_LOADED, "Documents loaded in memory");
+    describe_gauge!(
+        DOCUMENTS_LOADED,
+        "Documents loaded in memory or loading (at most --max-loaded-docs)"
+    );
     describe_counter!(DOCUMENT_LOADS, "Documents loaded from storage");
+    describe_counter!(
+        DOCUMENT_LOAD_WAITS,
+        "Loads that waited for a place among the loaded documents (--max-loaded-docs)"
+    );
     describe_gauge!(
         CACHE_BYTES,
         Unit::Bytes,
@@ -285,6 +293,11 @@ pub fn committed(received: Instant) {
 /// A document was loaded from storage.
 pub fn document_loaded() {
     counter!(DOCUMENT_LOADS).increment(1);
+}
+
+/// A load waited for a place among the loaded documents.
+pub fn document_load_waited() {
+    counter!(DOCUMENT_LOAD_WAITS).increment(1);
 }
 
 /// One group-commit transaction of `writes` writes took `took`.

@@ -223,6 +223,93 @@ async fn a_tiny_cache_unloads_documents_and_still_serves_them() {
         .unwrap();
 }
 
+/// A storm larger than `max_loaded_docs`: documents wait for a place instead of loading
+/// beyond the limit, and every one is still acknowledged, served and edited live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_beyond_the_loaded_limit_wait_for_a_place_and_are_all_served() {
+    let server = TestServer::start_with(|c| c.max_loaded_docs = 2).await;
+    let waits_before = metric(server.addr, "fieldsync_document_load_waits_total").await;
+    // Three phones write eight visits each offline, then connect at once.
+    let mut phones = Vec::new();
+    let mut ids = Vec::new();
+    for p in 0..3i64 {
+        let phone = Replica::in_memory().await;
+        for i in 0..8i64 {
+            let n = p * 100 + i;
+            let id = phone
+                .create(|tx| {
+                    visit(tx)?;
+                    tx.put(ROOT, "i", n).map(|_| ())
+                })
+                .await
+                .unwrap();
+            ids.push((id, n));
+        }
+        phones.push(phone);
+    }
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let addr = server.addr;
+    let watcher = tokio::spawn(async move {
+        let mut peak = 0.0f64;
+        while !*stopped.borrow() {
+            peak = peak.max(metric(addr, "fieldsync_documents_loaded").await);
+            let _ = tokio::time::timeout(Duration::from_millis(5), stopped.changed()).await;
+        }
+        peak
+    });
+    let _handles: Vec<_> = phones
+        .iter()
+        .map(|p| p.connect(ConnectOptions::new(server.url())))
+        .collect();
+    for (p, phone) in phones.iter().enumerate() {
+        for (id, _) in &ids[p * 8..p * 8 + 8] {
+            phone.wait_acknowledged(*id, WAIT * 3).await.unwrap();
+        }
+    }
+    let (other, _h) = server.phone().await;
+    for (id, _) in &ids {
+        other.find(*id).await;
+    }
+    for (id, n) in &ids {
+        other
+            .wait_doc(*id, WAIT, |d| get_i64(d, "i") == Some(*n))
+            .await
+            .unwrap();
+    }
+    let (first, _) = ids[0];
+    phones[0]
+        .change(first, |tx| tx.put(ROOT, "i", 1000))
+        .await
+        .unwrap();
+    other
+        .wait_doc(first, WAIT, |d| get_i64(d, "i") == Some(1000))
+        .await
+        .unwrap();
+    stop.send(true).unwrap();
+    let peak = watcher.await.unwrap();
+    assert!(
+        (1.0..=2.0).contains(&peak),
+        "documents loaded at once: {peak}"
+    );
+    let waits = metric(server.addr, "fieldsync_document_load_waits_total").await;
+    assert!(waits > waits_before, "no load waited for a place");
+}
+
+/// One unlabelled series of `/metrics` (0 when absent), over a plain HTTP/1.0 request.
+async fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    socket.read_to_string(&mut text).await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 #[tokio::test]
 async fn a_phone_keeps_editing_offline_while_the_server_is_down() {
     let server = TestServer::start().await;

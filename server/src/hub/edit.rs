@@ -67,10 +67,10 @@ impl Hub {
         let op = Op::Read(reply);
         self.send(
             doc,
-            Command::Request(Request {
+            Command::Request(Box::new(Request {
                 editor: editor.clone(),
                 op,
-            }),
+            })),
         );
         answer.await.ok().flatten()
     }
@@ -86,10 +86,10 @@ impl Hub {
         let op = Op::Edit { change, reply };
         self.send(
             doc,
-            Command::Request(Request {
+            Command::Request(Box::new(Request {
                 editor: editor.clone(),
                 op,
-            }),
+            })),
         );
         answer
             .await
@@ -125,7 +125,7 @@ impl Hub {
             author: Arc::new(Author::anonymous(fieldsync_core::schema::Role::Admin)),
             device: "server".into(),
         };
-        self.send(doc, Command::Request(Request { editor, op }));
+        self.send(doc, Command::Request(Box::new(Request { editor, op })));
         answer
             .await
             .unwrap_or_else(|_| Err(EditError::Failed("the document actor ended".into())))

@@ -1,7 +1,9 @@
 //! Where a document's memory goes: loading it from storage when the core asks
 //! ([`Effect::Load`](fieldsync_core::actor::Effect::Load)), on a blocking thread when it is
-//! large, within the document limits; the cache budget the core's estimates are held to; and
-//! forgetting a document the core unloaded or dropped. Part of the document actor task.
+//! large, within the document limits, once the document has a place among the loaded ones
+//! (`HubConfig::max_loaded`; it waits for one, asking the document used longest ago to
+//! unload); the cache budget the core's estimates are held to; and forgetting a document the
+//! core unloaded or dropped. Part of the document actor task.
 
 use std::sync::atomic::Ordering;
 
@@ -11,11 +13,58 @@ use fieldsync_core::{DocumentSync, SyncError};
 use super::Command;
 use super::task::{Actor, HEAVY_BYTES};
 
+/// While a document waits for a place among the loaded ones: how often another is asked to
+/// unload.
+const EVICT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl Actor {
     /// Loads the document from storage (or starts it empty), with the sync states persisted
     /// for peers' storage ids. A stored document over the limits is refused before automerge
     /// reads it, logged and counted; a large one is loaded on a blocking thread.
     pub(super) async fn load(&mut self) -> Event {
+        self.take_place().await;
+        let event = self.read_stored().await;
+        if matches!(event, Event::LoadFailed(_)) {
+            self.place = None;
+        }
+        event
+    }
+
+    /// Waits for a place among the loaded documents. At the limit, the document used
+    /// longest ago is asked to unload, and another every `EVICT_EVERY` while none has:
+    /// one asked may still be busy, or be used again before it unloads. Meanwhile this
+    /// actor's commands queue up and hold their connections' permits, so a storm larger
+    /// than the limit slows its phones' reading instead of growing memory.
+    async fn take_place(&mut self) {
+        if self.place.is_some() {
+            return;
+        }
+        let slots = self.hub.0.slots.clone();
+        if let Ok(place) = slots.clone().try_acquire_owned() {
+            self.place = Some(place);
+            return;
+        }
+        crate::metrics::document_load_waited();
+        loop {
+            let victim = self
+                .hub
+                .0
+                .cache
+                .lock()
+                .expect("cache lock poisoned")
+                .evict_oldest();
+            if let Some(victim) = victim {
+                self.hub.send_existing(victim, Command::Unload);
+            }
+            let acquired = tokio::time::timeout(EVICT_EVERY, slots.clone().acquire_owned()).await;
+            if let Ok(place) = acquired {
+                self.place = Some(place.expect("the semaphore is never closed"));
+                return;
+            }
+        }
+    }
+
+    async fn read_stored(&mut self) -> Event {
         let unlimited = self
             .hub
             .0
@@ -112,6 +161,7 @@ impl Actor {
     /// against the budget, and this process no longer holds its chunks.
     pub(super) fn forget_document(&mut self) {
         self.resident = None;
+        self.place = None;
         self.hub
             .0
             .cache

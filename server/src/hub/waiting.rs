@@ -12,6 +12,7 @@
 //! documents on one connection took 650 MB before).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use fieldsync_core::actor::Who;
 use fieldsync_protocol::{DocumentId, PeerId};
@@ -28,7 +29,7 @@ pub(super) struct WaitingPeers(HashMap<PeerId, Waiting>);
 
 #[derive(Debug)]
 struct Waiting {
-    link: PeerLink,
+    link: Arc<PeerLink>,
     _slot: WaitSlot,
 }
 
@@ -39,7 +40,7 @@ impl WaitingPeers {
 
     /// Remembers a peer the core says waits for the document (it asked before the document
     /// existed), over `link`, within its connection's limit.
-    pub(super) fn add(&mut self, who: &Who, link: &PeerLink) {
+    pub(super) fn add(&mut self, who: &Who, link: &Arc<PeerLink>) {
         if self
             .0
             .get(&who.peer)
@@ -66,7 +67,7 @@ impl WaitingPeers {
     }
 
     /// Every waiting peer's link, leaving none waiting (the document now exists).
-    pub(super) fn take(&mut self) -> Vec<PeerLink> {
+    pub(super) fn take(&mut self) -> Vec<Arc<PeerLink>> {
         std::mem::take(&mut self.0)
             .into_values()
             .map(|w| w.link)

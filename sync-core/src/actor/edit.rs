@@ -50,7 +50,7 @@ impl DocumentActor {
                 result: Err(EditError::NotFound),
             });
         }
-        let doc = self.doc.as_mut().expect("exists");
+        let doc = self.doc.as_deref_mut().expect("exists");
         let before = doc.heads();
         if let Err(e) = doc.change_by(actor.clone(), change) {
             return out.push(Effect::EditDone {

@@ -21,7 +21,9 @@ impl DocumentActor {
     /// Registers the peer's connection, replacing an older connection of the same peer. A
     /// peer new to the document starts from the sync state persisted for its storage id.
     fn attach(&mut self, who: &Who) {
-        let Some(doc) = self.doc.as_mut() else { return };
+        let Some(doc) = self.doc.as_deref_mut() else {
+            return;
+        };
         match self.links.get(&who.peer) {
             Some(known) if known.conn == who.conn => return,
             Some(_) => {
@@ -69,7 +71,7 @@ impl DocumentActor {
         if exists && !self.readable(&from.author) {
             // Exactly what a document that does not exist gets. A device that says it holds
             // a copy (`sync`) is told to drop it.
-            if let Some(doc) = self.doc.as_mut() {
+            if let Some(doc) = self.doc.as_deref_mut() {
                 doc.remove_peer(&from.peer);
             }
             self.links.remove(&from.peer);
@@ -87,7 +89,10 @@ impl DocumentActor {
             return;
         }
         self.attach(&from);
-        let doc = self.doc.as_mut().expect("receive needs a loaded document");
+        let doc = self
+            .doc
+            .as_deref_mut()
+            .expect("receive needs a loaded document");
         let before = doc.heads();
         match doc.receive(&from.peer, kind, data) {
             Ok(Receipt::Applied) if doc.heads() != before => self.judge(now, from, before, out),
@@ -172,7 +177,7 @@ impl DocumentActor {
     /// The actor ids of the changes since `before` (from their metadata: automerge rebuilds
     /// whole changes to list them, which costs far more).
     fn actors_since(&self, before: &[ChangeHash]) -> BTreeSet<String> {
-        let Some(doc) = self.doc.as_ref() else {
+        let Some(doc) = self.doc.as_deref() else {
             return BTreeSet::new();
         };
         doc.doc()
@@ -196,7 +201,7 @@ impl DocumentActor {
                 ));
             }
         }
-        let doc = self.doc.as_ref().expect("check needs a loaded document");
+        let doc = self.doc.as_deref().expect("check needs a loaded document");
         check_applied_with(
             doc.doc(),
             before,
@@ -244,7 +249,7 @@ impl DocumentActor {
                 self.enforce_read(out);
             }
             Err(refusal) => {
-                let doc = self.doc.as_mut().expect("checked above");
+                let doc = self.doc.as_deref_mut().expect("checked above");
                 let heads = doc.heads();
                 if let Err(e) = doc.refuse(&from.peer, before) {
                     self.drop_document(format!("cannot undo a refused change: {e}"), out);
@@ -302,7 +307,7 @@ impl DocumentActor {
             .cloned()
             .collect();
         for who in lost {
-            if let Some(doc) = self.doc.as_mut() {
+            if let Some(doc) = self.doc.as_deref_mut() {
                 doc.remove_peer(&who.peer);
             }
             self.links.remove(&who.peer);

@@ -70,7 +70,8 @@ impl Default for ActorConfig {
 #[derive(Debug)]
 pub struct DocumentActor {
     config: ActorConfig,
-    doc: Option<DocumentSync>,
+    /// Boxed: an actor whose document is unloaded stays small.
+    doc: Option<Box<DocumentSync>>,
     /// The document's state as the write rules see it (`None`: empty, or an index), kept in
     /// step with `doc`.
     current: Option<FieldDocument>,
@@ -155,7 +156,7 @@ impl DocumentActor {
 
     /// The document, when loaded.
     pub fn document(&self) -> Option<&DocumentSync> {
-        self.doc.as_ref()
+        self.doc.as_deref()
     }
 
     /// The document's state as the rules see it.
@@ -165,7 +166,7 @@ impl DocumentActor {
 
     /// Whether the document exists (loaded and with any change).
     pub fn exists(&self) -> bool {
-        self.doc.as_ref().is_some_and(DocumentSync::exists)
+        self.doc.as_deref().is_some_and(DocumentSync::exists)
     }
 
     /// The peers syncing the document.
@@ -221,7 +222,7 @@ impl DocumentActor {
                 events.extend(self.backlog.drain(..));
             }
         }
-        if let Some(doc) = &self.doc {
+        if let Some(doc) = self.doc.as_deref() {
             out.push(Effect::Resident {
                 approx_memory: doc.approx_memory(),
             });
@@ -233,7 +234,7 @@ impl DocumentActor {
         match event {
             Event::Stored { ticket, outcome } => return self.stored(now, ticket, outcome, out),
             Event::Owners(found) => return self.owners_found(now, found, out),
-            Event::Loaded { doc, sync_states } => return self.loaded(*doc, sync_states),
+            Event::Loaded { doc, sync_states } => return self.loaded(doc, sync_states),
             Event::LoadFailed(why) => return self.load_failed(why, out),
             // Nothing waits for a peer that left (its sync state is persisted at once), unless
             // its own earlier messages wait in the backlog: it must not join after leaving.
@@ -309,7 +310,7 @@ impl DocumentActor {
         }
     }
 
-    fn loaded(&mut self, mut doc: DocumentSync, sync_states: Vec<(StorageId, Vec<u8>)>) {
+    fn loaded(&mut self, mut doc: Box<DocumentSync>, sync_states: Vec<(StorageId, Vec<u8>)>) {
         self.loading = false;
         self.resume = true;
         self.persisted = sync_states.into_iter().collect();
@@ -380,7 +381,7 @@ impl DocumentActor {
         }
         let who = self.links.remove(peer).expect("checked above");
         self.readers.remove(&(peer.clone(), conn));
-        let state = match self.doc.as_mut() {
+        let state = match self.doc.as_deref_mut() {
             Some(doc) => doc.remove_peer(peer),
             None => self.parked.remove(peer),
         };
@@ -439,7 +440,7 @@ impl DocumentActor {
     /// views hear of them from the process that stored them, so no [`Effect::Changed`]: what
     /// changes here is only what this process's next change is compared against.
     fn external(&mut self, bytes: &[u8], chunks: usize, out: &mut Vec<Effect>) {
-        let Some(doc) = self.doc.as_mut() else {
+        let Some(doc) = self.doc.as_deref_mut() else {
             return; // loaded afresh, with everything, when next needed
         };
         let before = doc.heads();

@@ -14,7 +14,7 @@ use super::{
 impl DocumentActor {
     /// Writes what changed, or, with nothing to write, sends what the peers are owed.
     pub(super) fn settle(&mut self, now: Millis, out: &mut Vec<Effect>) {
-        let Some(doc) = self.doc.as_mut() else {
+        let Some(doc) = self.doc.as_deref_mut() else {
             return;
         };
         if let Some(commit) = doc.take_commit() {
@@ -110,7 +110,9 @@ impl DocumentActor {
     /// With nothing else under way, replaces the stored chunks by one snapshot when they are
     /// many (a storage concern: nobody waits for it, and nothing is sent about it).
     fn compact(&mut self, out: &mut Vec<Effect>) {
-        let Some(doc) = self.doc.as_ref() else { return };
+        let Some(doc) = self.doc.as_deref() else {
+            return;
+        };
         if !doc.wants_compaction() {
             return;
         }
@@ -164,7 +166,7 @@ impl DocumentActor {
         };
         if let Some(len) = flight.compaction {
             if outcome == Outcome::Committed
-                && let Some(doc) = self.doc.as_mut()
+                && let Some(doc) = self.doc.as_deref_mut()
             {
                 doc.compacted(len);
             }
@@ -172,7 +174,9 @@ impl DocumentActor {
         }
         match (flight.changes, outcome) {
             (Some(commit), Outcome::Committed) => {
-                let Some(doc) = self.doc.as_mut() else { return };
+                let Some(doc) = self.doc.as_deref_mut() else {
+                    return;
+                };
                 doc.committed(&commit);
                 self.readers.extend(flight.readers);
                 let after = placement(self.current.as_ref());
@@ -196,7 +200,7 @@ impl DocumentActor {
                 // reconnect. The others get what was generated for them.
                 for (peer, conn) in flight.readers {
                     self.links.remove(&peer);
-                    if let Some(doc) = self.doc.as_mut() {
+                    if let Some(doc) = self.doc.as_deref_mut() {
                         doc.remove_peer(&peer);
                     }
                     out.push(Effect::Disconnect {
@@ -224,7 +228,9 @@ impl DocumentActor {
 
     fn roll_back(&mut self, now: Millis, out: &mut Vec<Effect>) {
         self.pending.clear();
-        let Some(doc) = self.doc.as_mut() else { return };
+        let Some(doc) = self.doc.as_deref_mut() else {
+            return;
+        };
         if let Err(e) = doc.rolled_back() {
             self.drop_document(format!("rollback failed: {e}"), out);
             return;
@@ -243,7 +249,7 @@ impl DocumentActor {
     /// Edits whose changes are stored are told so, the others that they failed.
     fn settle_edits(&mut self, out: &mut Vec<Effect>) {
         for (ticket, heads) in std::mem::take(&mut self.edits) {
-            let durable = self.doc.as_ref().is_some_and(|d| d.is_durable(&heads));
+            let durable = self.doc.as_deref().is_some_and(|d| d.is_durable(&heads));
             out.push(Effect::EditDone {
                 ticket,
                 result: if durable {
