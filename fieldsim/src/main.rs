@@ -15,6 +15,8 @@ use automerge::{ObjType, ROOT, ReadDoc};
 use clap::Parser;
 use fieldsync_client::{ConnectOptions, Replica};
 
+mod seed;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "fieldsim",
@@ -70,11 +72,18 @@ struct Args {
     /// Print one JSON object instead of text
     #[arg(long)]
     json: bool,
+    /// Instead of a storm: store this many documents straight into the database of
+    /// --enroll-in (a province's caseloads, to measure the server at rest), then exit
+    #[arg(long, requires = "enroll_in")]
+    seed: Option<usize>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let (Some(count), Some(url)) = (args.seed, &args.enroll_in) {
+        return seed::seed(url, count).await;
+    }
     if let Some(bad) = args
         .urls
         .iter()
