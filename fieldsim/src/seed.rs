@@ -142,13 +142,7 @@ fn document(n: usize) -> anyhow::Result<Write> {
         }
     };
     let mut doc = AutoCommit::new();
-    match &state {
-        FieldDocument::Visit(v) => v.write(&mut doc),
-        FieldDocument::Referral(r) => r.write(&mut doc),
-        FieldDocument::Outreach(o) => o.write(&mut doc),
-        FieldDocument::Newer(_) => unreachable!("not made here"),
-    }
-    .context("writing a document")?;
+    state.write(&mut doc).context("writing a document")?;
     Ok(Write::Append {
         doc: DocumentId::from_bytes(id_bytes(n as u64)),
         bytes: doc.save_after(&[]),

@@ -31,11 +31,6 @@ impl Cache {
         }
     }
 
-    /// How many documents are loaded.
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
-    }
-
     pub(crate) fn budget(&self) -> usize {
         self.budget
     }
@@ -48,18 +43,9 @@ impl Cache {
         self.order.insert((self.tick, doc));
         self.used += size;
         let mut victims = Vec::new();
-        while self.used > self.budget {
-            let Some(&(tick, oldest)) = self.order.iter().next() else {
-                break;
-            };
-            if oldest == doc {
-                break; // only the current document is left: it stays, however large
-            }
-            self.order.remove(&(tick, oldest));
-            if let Some((_, size)) = self.entries.remove(&oldest) {
-                self.used -= size;
-            }
-            victims.push(oldest);
+        // When only the current document is left, it stays, however large.
+        while self.used > self.budget && self.order.first().is_some_and(|&(_, d)| d != doc) {
+            victims.extend(self.evict_oldest());
         }
         victims
     }
@@ -108,8 +94,8 @@ mod tests {
         cache.touch(d(2), 20);
         cache.touch(d(1), 10);
         assert_eq!(cache.evict_oldest(), Some(d(2)));
-        assert_eq!((cache.len(), cache.used), (1, 10));
+        assert_eq!((cache.entries.len(), cache.used), (1, 10));
         assert_eq!(cache.evict_oldest(), Some(d(1)));
-        assert_eq!((cache.len(), cache.used), (0, 0));
+        assert_eq!((cache.entries.len(), cache.used), (0, 0));
     }
 }

@@ -127,15 +127,16 @@ impl Hub {
         storage: Arc<dyn Storage>,
         writer: Writer,
         server_peer: PeerId,
-        config: HubConfig,
+        mut config: HubConfig,
     ) -> Self {
+        config.max_loaded = config.max_loaded.max(1);
         Self(Arc::new(Inner {
             docs: Mutex::default(),
             waiting: Mutex::default(),
             storage,
             writer,
             cache: Mutex::new(Cache::new(config.cache_bytes)),
-            slots: Arc::new(Semaphore::new(config.max_loaded.max(1))),
+            slots: Arc::new(Semaphore::new(config.max_loaded)),
             config,
             server_peer,
             idle: Notify::new(),
@@ -228,17 +229,12 @@ impl Hub {
 
     /// How many documents hold a place in memory (loaded or loading), of `max_loaded`.
     pub fn loaded_places(&self) -> usize {
-        self.0
-            .config
-            .max_loaded
-            .max(1)
-            .saturating_sub(self.0.slots.available_permits())
+        self.0.config.max_loaded - self.0.slots.available_permits()
     }
 
-    /// How many documents are loaded, and the budget their memory is held to.
-    pub fn cache_counts(&self) -> (usize, usize) {
-        let cache = self.0.cache.lock().expect("cache lock poisoned");
-        (cache.len(), cache.budget())
+    /// The budget the loaded documents' memory is held to.
+    pub fn cache_budget(&self) -> usize {
+        self.0.cache.lock().expect("cache lock poisoned").budget()
     }
 
     /// Waits until every actor has ended (after every connection closed), or `limit` passed.

@@ -254,12 +254,11 @@ async fn local_metrics(
 
 /// The metrics in Prometheus' text format, with the sampled gauges read now.
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
-    let (_, cache_budget) = state.hub.cache_counts();
     metrics::sample(metrics::Sample {
         documents_open: state.hub.open_documents(),
         documents_loaded: state.hub.loaded_places(),
         cache_bytes: state.hub.cache_used(),
-        cache_budget,
+        cache_budget: state.hub.cache_budget(),
         pool: state.storage.pool_stats(),
         memory: memory::stats(),
     });
