@@ -14,8 +14,10 @@ use automerge::transaction::Transactable;
 use automerge::{ObjType, ROOT, ReadDoc};
 use clap::Parser;
 use fieldsync_client::{ConnectOptions, Replica};
+use fieldsync_core::schema::RegionCode;
 
 mod seed;
+mod watch;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +47,10 @@ struct Args {
     /// of their own (a realistic caseload; instead of --token)
     #[arg(long, conflicts_with_all = ["token", "user"])]
     enroll_in: Option<String>,
+    /// With --enroll-in: the kota the field workers work in (its kelurahan 1001-1100 of
+    /// kecamatan 01, 02, …)
+    #[arg(long, default_value = "32.77", requires = "enroll_in")]
+    kota: String,
     /// With --enroll-in: field workers per kelurahan. Each new document is also pushed to the
     /// phones of the other workers of its kelurahan, so 1 measures uploads alone.
     #[arg(long, default_value_t = 2, requires = "enroll_in")]
@@ -76,13 +82,30 @@ struct Args {
     /// --enroll-in (a province's caseloads, to measure the server at rest), then exit
     #[arg(long, requires = "enroll_in")]
     seed: Option<usize>,
+    /// With --seed: the number of kota (32.01, 32.02, …) the documents are spread over, 250
+    /// kelurahan each
+    #[arg(long, default_value_t = 20, requires = "seed")]
+    seed_kota: usize,
+    /// A user's caseload index (its `automerge:` URL, from `fieldsync device enroll`) that one
+    /// more phone, with --watch-token, opens before the storm and keeps open through it, as a
+    /// coordinator's phone would: reports how long the index took to arrive, its size, and how
+    /// long after the storm it listed every document
+    #[arg(long, requires = "watch_token")]
+    watch_index: Option<String>,
+    /// The device token of the phone that opens --watch-index
+    #[arg(long, requires = "watch_index")]
+    watch_token: Option<String>,
+    /// Start the storm once the index lists this many documents (it is built, a thousand
+    /// entries at a time, when its user's phone first connects)
+    #[arg(long, default_value_t = 1, requires = "watch_index")]
+    watch_entries: usize,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let (Some(count), Some(url)) = (args.seed, &args.enroll_in) {
-        return seed::seed(url, count).await;
+        return seed::seed(url, count, args.seed_kota).await;
     }
     if let Some(bad) = args
         .urls
@@ -91,12 +114,18 @@ async fn main() -> anyhow::Result<()> {
     {
         bail!("--url must be a ws:// or wss:// URL, not {bad:?}");
     }
-    if fieldsync_core::schema::RegionCode::parse(&args.area).is_err() {
+    if RegionCode::parse(&args.area).is_err() {
         bail!("--area must be a region code such as 32.77.01.1001");
     }
 
     let workers = match &args.enroll_in {
-        Some(url) => enroll(url, args.phones, args.workers_per_kelurahan.max(1)).await?,
+        Some(url) => {
+            let kota = RegionCode::parse_prefix(&args.kota)
+                .ok()
+                .filter(|k| k.to_string().len() == 5)
+                .context("--kota must be a kota code such as 32.77")?;
+            enroll(url, &kota, args.phones, args.workers_per_kelurahan.max(1)).await?
+        }
         None => vec![
             Worker {
                 user: args.user.clone(),
@@ -129,6 +158,24 @@ async fn main() -> anyhow::Result<()> {
         }
         phones.push((replica, ids, worker.token.clone()));
     }
+    let limit = Duration::from_secs(args.timeout_secs);
+    // A coordinator's phone with its index open, before the storm and through it.
+    let watcher = match (&args.watch_index, &args.watch_token) {
+        (Some(index), Some(token)) => {
+            let (watcher, opened) =
+                watch::open(&args.urls[0], token, index, args.watch_entries, limit).await?;
+            println!(
+                "index: arrived in {:.2} s, {} entries, {:.1} MiB saved",
+                opened.seconds,
+                opened.entries,
+                opened.bytes as f64 / 1048576.0
+            );
+            let created: Vec<_> = phones.iter().flat_map(|(_, ids, _)| ids.clone()).collect();
+            Some((watcher, created))
+        }
+        _ => None,
+    };
+
     let total = args.phones * args.docs;
     let cpu_before: Vec<Option<f64>> = args.server_pids.iter().map(|p| cpu_seconds(*p)).collect();
     let database_before = args.database_process.as_deref().map(cpu_of_named);
@@ -136,7 +183,6 @@ async fn main() -> anyhow::Result<()> {
 
     // Everyone reconnects at once.
     let start = Instant::now();
-    let limit = Duration::from_secs(args.timeout_secs);
     let mut tasks = Vec::with_capacity(args.phones);
     for (p, (replica, ids, token)) in phones.into_iter().enumerate() {
         // Phone p starts on server p mod n and moves on to the next ones in turn.
@@ -171,6 +217,18 @@ async fn main() -> anyhow::Result<()> {
         failed += f;
     }
     let wall = start.elapsed();
+    if let Some((watcher, created)) = watcher {
+        match watcher.listed(&created, limit).await {
+            Some(after) => println!(
+                "index: listed every new document {:.2} s after the last acknowledgement",
+                after
+            ),
+            None => println!(
+                "index: did not list every new document within {} s",
+                limit.as_secs()
+            ),
+        }
+    }
     let servers: Vec<Measured> = args
         .server_pids
         .iter()
@@ -293,16 +351,21 @@ struct Worker {
 }
 
 /// One field worker per phone, `per_kelurahan` in each kelurahan (kelurahan 1001-1100 of
-/// kecamatan 01, 02, … of a kota 32.77), each with a device token.
-async fn enroll(url: &str, phones: usize, per_kelurahan: usize) -> anyhow::Result<Vec<Worker>> {
-    use fieldsync_core::schema::{RegionCode, Role};
+/// kecamatan 01, 02, … of `kota`), each with a device token.
+async fn enroll(
+    url: &str,
+    kota: &RegionCode,
+    phones: usize,
+    per_kelurahan: usize,
+) -> anyhow::Result<Vec<Worker>> {
+    use fieldsync_core::schema::Role;
     let storage = fieldsync_server::storage::open(url)
         .await
         .with_context(|| format!("cannot open {}", fieldsync_server::redact(url)))?;
     let mut workers = Vec::with_capacity(phones);
     for p in 0..phones {
         let k = p / per_kelurahan;
-        let area = format!("32.77.{:02}.{}", 1 + (k / 100) % 99, 1001 + k % 100);
+        let area = format!("{kota}.{:02}.{}", 1 + (k / 100) % 99, 1001 + k % 100);
         let user = format!("fieldsim-{p}");
         let scope = RegionCode::parse(&area).context("a valid kelurahan code")?;
         // Already there from an earlier run: enroll another device.

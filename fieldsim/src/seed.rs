@@ -2,8 +2,8 @@
 //! database, to measure the server at rest at scale (start-up, idle memory, the office pages'
 //! reads). Each document is a real Automerge document of the public schema, stored with its
 //! query rows as the server stores a phone's: 70 % visits, 20 % referrals (submitted, waiting
-//! for review), 10 % outreach notes, spread evenly over 5,000 kelurahan of 20 kota and over
-//! six months, each beneficiary with a NIK of their own.
+//! for review), 10 % outreach notes, spread evenly over the 250 kelurahan of each of 20 kota
+//! (fewer with `--seed-kota`) and over six months, each beneficiary with a NIK of their own.
 
 use std::time::Instant;
 
@@ -16,8 +16,7 @@ use fieldsync_server::storage::{Storage, Write};
 
 /// Documents stored per transaction.
 const BATCH: usize = 1_000;
-/// Kota (32.01 to 32.20), kecamatan per kota and kelurahan per kecamatan: 5,000 kelurahan.
-const KOTA: usize = 20;
+/// Kecamatan per kota and kelurahan per kecamatan: 250 kelurahan in each kota (32.01, 32.02, …).
 const KECAMATAN: usize = 25;
 const KELURAHAN: usize = 10;
 
@@ -41,8 +40,12 @@ const NAMES: &[&str] = &[
 pub const COORDINATOR: &str = "koordinator-seed";
 pub const SUPERVISOR: &str = "supervisor-seed";
 
-/// Writes `count` documents into the database at `url`; prints the rate now and then.
-pub async fn seed(url: &str, count: usize) -> anyhow::Result<()> {
+/// Writes `count` documents, spread over `kota` kota, into the database at `url`; prints the
+/// rate now and then.
+pub async fn seed(url: &str, count: usize, kota: usize) -> anyhow::Result<()> {
+    if !(1..=99).contains(&kota) {
+        bail!("--seed-kota must be 1 to 99");
+    }
     let storage = fieldsync_server::storage::open(url)
         .await
         .with_context(|| format!("cannot open {}", fieldsync_server::redact(url)))?;
@@ -52,7 +55,7 @@ pub async fn seed(url: &str, count: usize) -> anyhow::Result<()> {
     let build = |from: usize| {
         tokio::task::spawn_blocking(move || {
             (from..(from + BATCH).min(count))
-                .map(document)
+                .map(|n| document(n, kota))
                 .collect::<anyhow::Result<Vec<_>>>()
         })
     };
@@ -95,9 +98,10 @@ async fn add_readers(storage: &dyn Storage) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The `n`th document: its kind, area, date, beneficiary and id all follow from `n`.
-fn document(n: usize) -> anyhow::Result<Write> {
-    let k = n % (KOTA * KECAMATAN * KELURAHAN);
+/// The `n`th document of a seed over `kotas` kota: its kind, area, date, beneficiary and id
+/// all follow from `n`.
+fn document(n: usize, kotas: usize) -> anyhow::Result<Write> {
+    let k = n % (kotas * KECAMATAN * KELURAHAN);
     let (kota, kecamatan, kelurahan) = (
         1 + k / (KECAMATAN * KELURAHAN),
         1 + (k / KELURAHAN) % KECAMATAN,
