@@ -19,14 +19,23 @@
 //! one value per key. An index is also reconciled against the query tables the first time
 //! its user connects to this server process (and after their areas change), which repairs
 //! anything missed while a server was down.
+//!
+//! Index edits never hold up the task that follows the changes: each user's entries wait in a
+//! queue of their own ([`Pending`]), written by one edit at a time, and those that arrive
+//! while an edit is in flight go together into the next. A city's index of 100,000 entries is
+//! slow to edit; before, every batch waited for it, the task fell behind the hub's changes,
+//! and every connected phone missed entries and offers (docs/benchmarks.md, "A city's index").
+//! Should the task fall behind anyway, the indexes of the users connected here are reconciled
+//! at once rather than at their next connection.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fieldsync_core::automerge::AutomergeError;
 use fieldsync_core::automerge::transaction::Transaction;
-use fieldsync_core::index::{IndexEntry, ensure_index, listed, put_entries};
+use fieldsync_core::index::{IndexEntry, ensure_index, listed, listed_as, put_entries};
 use fieldsync_core::schema::{Author, DocKind, RegionCode, Role, may_read_placed};
 use fieldsync_protocol::DocumentId;
 use sha2::{Digest, Sha256};
@@ -43,6 +52,16 @@ const USERS_FRESH: Duration = Duration::from_secs(5);
 const BATCH: usize = 512;
 /// Index reconciliations running at once: a reconnect storm must not become a query storm.
 const RECONCILING: usize = 2;
+/// How long a user's index writer rests after an edit, in multiples of the edit's time: at
+/// most a fifth of a core goes to keeping one large index current.
+const REST_PER_EDIT: u32 = 4;
+/// The longest rest between two edits of one index.
+const MAX_REST: Duration = Duration::from_secs(5);
+/// Most entries a reconciliation writes in one change. Automerge's sync sends a peer the
+/// whole document instead of the changes it lacks when those are over a third of the
+/// document's changes: an index of 100,000 entries written in one change was sent whole (4.6
+/// MiB, saved and compressed anew) to its phone after each later edit.
+const ENTRIES_PER_CHANGE: usize = 1_000;
 
 /// The id of `user`'s index document: derived from a secret of this database, so it cannot
 /// be guessed (only its user may read it anyway).
@@ -76,6 +95,18 @@ pub(crate) struct Caseloads {
     /// kept even before the list of device holders, read every few seconds, has them.
     reconciled: Mutex<HashMap<String, (User, Instant)>>,
     reconciling: Semaphore,
+    /// Index entries waiting to be written, per user id.
+    pending: Mutex<HashMap<String, Pending>>,
+    /// The server is stopping: queued entries are left to the next reconcile.
+    stopped: AtomicBool,
+}
+
+/// One user's index entries waiting to be written: for each document, the entry it should
+/// have (`None`: none). A later change of a document replaces an earlier one's entry.
+#[derive(Debug)]
+struct Pending {
+    user: User,
+    entries: BTreeMap<String, Option<IndexEntry>>,
 }
 
 impl Caseloads {
@@ -93,6 +124,8 @@ impl Caseloads {
             users: Mutex::new((Vec::new(), None)),
             reconciled: Mutex::default(),
             reconciling: Semaphore::new(RECONCILING),
+            pending: Mutex::default(),
+            stopped: AtomicBool::new(false),
         }))
     }
 
@@ -101,7 +134,16 @@ impl Caseloads {
     /// index edit per user, not one per document. Indexes follow this process's own changes
     /// only: the process that commits a change writes the index entries it calls for, and
     /// the others only offer the document to their devices of the users who gain it.
-    pub async fn run(self: Arc<Self>, others: OtherProcesses, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self: Arc<Self>, others: OtherProcesses, stop: watch::Receiver<bool>) {
+        self.follow_changes(others, stop).await;
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+
+    async fn follow_changes(
+        self: &Arc<Self>,
+        others: OtherProcesses,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let mut changes = self.hub.changes();
         let mut heard = others.subscribe();
         loop {
@@ -140,13 +182,24 @@ impl Caseloads {
         }
     }
 
-    /// Some changes were missed: every index is checked again when its user next connects.
-    fn lagged(&self, missed: u64) {
+    /// Some changes were missed: the indexes of the users connected here are reconciled now,
+    /// so that their phones find what they missed, and every other one when its user next
+    /// connects.
+    fn lagged(self: &Arc<Self>, missed: u64) {
         tracing::warn!(missed, "caseload fell behind; indexes will be reconciled");
         self.reconciled
             .lock()
             .expect("caseload lock poisoned")
             .clear();
+        let this = self.clone();
+        tokio::spawn(async move {
+            let here = this.live.joined_users();
+            for user in this.users().await {
+                if here.contains(&user.id) && this.follow(&user) {
+                    this.reconcile_followed(&user).await;
+                }
+            }
+        });
     }
 
     /// A device of `user` connected: their index is reconciled once per process.
@@ -249,8 +302,8 @@ impl Caseloads {
     }
 
     /// Documents whose type or area changed (or that were created): users who gain one are
-    /// offered it, and with [`Writes::Indexes`] index entries follow.
-    async fn placed(&self, batch: &[Changed], writes: Writes) {
+    /// offered it, and with [`Writes::Indexes`] index entries follow (queued, [`Pending`]).
+    async fn placed(self: &Arc<Self>, batch: &[Changed], writes: Writes) {
         let moved: Vec<(&Changed, Option<(DocKind, RegionCode)>)> = batch
             .iter()
             .map(|c| (c, c.kind.zip(c.area.clone())))
@@ -265,7 +318,6 @@ impl Caseloads {
             let here = self.live.joined_users();
             users.retain(|u| here.contains(&u.id));
         }
-        let mut edits = Vec::new();
         for user in users {
             let author = author(&user);
             let sees = |p: &Option<(DocKind, RegionCode)>| {
@@ -290,14 +342,67 @@ impl Caseloads {
                 }
             }
             if writes == Writes::Indexes && (!put.is_empty() || !remove.is_empty()) {
-                edits.push(async move {
-                    self.edit_index(&user, move |tx| put_entries(tx, &put, &remove))
-                        .await
-                });
+                self.queue_entries(&user, put, remove);
             }
         }
-        // Together, so that the writer commits many users' indexes in one transaction.
-        futures_util::future::join_all(edits).await;
+    }
+
+    /// Queues index entries for `user`, and starts their writer unless one is running.
+    fn queue_entries(
+        self: &Arc<Self>,
+        user: &User,
+        put: Vec<(String, IndexEntry)>,
+        remove: Vec<String>,
+    ) {
+        let mut pending = self.pending.lock().expect("caseload lock poisoned");
+        let start = !pending.contains_key(&user.id) && !self.stopped.load(Ordering::Relaxed);
+        let queued = pending.entry(user.id.clone()).or_insert_with(|| Pending {
+            user: user.clone(),
+            entries: BTreeMap::new(),
+        });
+        queued.user = user.clone();
+        queued
+            .entries
+            .extend(put.into_iter().map(|(doc, entry)| (doc, Some(entry))));
+        queued
+            .entries
+            .extend(remove.into_iter().map(|doc| (doc, None)));
+        if start {
+            tokio::spawn(self.clone().write_entries(user.id.clone()));
+        }
+    }
+
+    /// Writes `user`'s queued entries, one edit at a time, until none are left. The users'
+    /// writers run at once, so that the storage writer commits many indexes together. After
+    /// each edit the writer rests [`REST_PER_EDIT`] times as long as the edit took: an edit of
+    /// a large index costs in proportion to the whole index, and one written back to back
+    /// through a storm kept a core busy; a small index's entries still follow at once.
+    async fn write_entries(self: Arc<Self>, user: String) {
+        loop {
+            let (owner, entries) = {
+                let mut pending = self.pending.lock().expect("caseload lock poisoned");
+                let Some(queued) = pending.get_mut(&user) else {
+                    return;
+                };
+                if queued.entries.is_empty() || self.stopped.load(Ordering::Relaxed) {
+                    pending.remove(&user);
+                    return;
+                }
+                (queued.user.clone(), std::mem::take(&mut queued.entries))
+            };
+            let (mut put, mut remove) = (Vec::new(), Vec::new());
+            for (doc, entry) in entries {
+                match entry {
+                    Some(entry) => put.push((doc, entry)),
+                    None => remove.push(doc),
+                }
+            }
+            let started = Instant::now();
+            self.edit_index(&owner, move |tx| put_entries(tx, &put, &remove))
+                .await;
+            let rest = started.elapsed().saturating_mul(REST_PER_EDIT);
+            tokio::time::sleep(rest.min(MAX_REST)).await;
+        }
     }
 
     /// Makes the user's index list exactly their caseload as the query tables hold it.
@@ -353,16 +458,29 @@ impl Caseloads {
             .collect();
         let count = wanted.len();
         let before = std::mem::take(&mut *before.lock().expect("caseload lock poisoned"));
+        let later: Arc<Mutex<Vec<(String, IndexEntry)>>> = Arc::default();
+        let rest = later.clone();
         self.edit_index(user, move |tx| {
             let now: HashSet<String> = listed(tx).into_iter().collect();
             let stale: Vec<String> = before
                 .into_iter()
                 .filter(|d| !wanted.contains_key(d) && now.contains(d))
                 .collect();
-            let fresh: Vec<(String, IndexEntry)> = wanted.into_iter().collect();
+            let mut fresh: Vec<(String, IndexEntry)> = wanted
+                .into_iter()
+                .filter(|(doc, entry)| listed_as(tx, doc).as_ref() != Some(entry))
+                .collect();
+            *rest.lock().expect("caseload lock poisoned") =
+                fresh.split_off(fresh.len().min(ENTRIES_PER_CHANGE));
             put_entries(tx, &fresh, &stale)
         })
         .await;
+        let later = std::mem::take(&mut *later.lock().expect("caseload lock poisoned"));
+        for part in later.chunks(ENTRIES_PER_CHANGE) {
+            let part = part.to_vec();
+            self.edit_index(user, move |tx| put_entries(tx, &part, &[]))
+                .await;
+        }
         tracing::debug!(user = %user.id, documents = count, "index reconciled");
         Ok(())
     }

@@ -52,6 +52,9 @@ pub struct HubConfig {
     /// What the document rules need of the deployment: the attachment maximum
     /// (`--max-attachment-bytes`), so a document may reference what `/files/` accepts.
     pub schema_limits: fieldsync_core::schema::SchemaLimits,
+    /// Durable changes held for the slowest follower (the caseloads, live pages) before it is
+    /// told it fell behind ([`Hub::changes`]).
+    pub changes_buffer: usize,
 }
 
 /// A message for a document actor. Kept small (links shared, requests boxed): every actor's
@@ -115,7 +118,8 @@ struct Inner {
     /// Bounds how many heavy applies and loads run at once, whatever the number of documents.
     heavy: Arc<Semaphore>,
     /// Index documents (`crate::caseload`): written only by the server, as large as a
-    /// caseload, and so loaded without the document limits.
+    /// caseload, and so loaded without the document limits and without taking a place among
+    /// `max_loaded` (their memory still counts against the cache budget).
     unlimited: Mutex<HashSet<DocumentId>>,
     /// Stored documents refused because they exceed the limits (loaded before the limits
     /// existed, or under larger limits).
@@ -130,6 +134,7 @@ impl Hub {
         mut config: HubConfig,
     ) -> Self {
         config.max_loaded = config.max_loaded.max(1);
+        let changes_buffer = config.changes_buffer.max(1);
         Self(Arc::new(Inner {
             docs: Mutex::default(),
             waiting: Mutex::default(),
@@ -141,7 +146,7 @@ impl Hub {
             server_peer,
             idle: Notify::new(),
             notices: AtomicU64::new(0),
-            changes: tokio::sync::broadcast::channel(1024).0,
+            changes: tokio::sync::broadcast::channel(changes_buffer).0,
             heavy: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),

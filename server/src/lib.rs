@@ -68,6 +68,9 @@ pub struct Config {
     pub idle_unload: Duration,
     /// Most documents loaded at once; more wait for a place (`HubConfig::max_loaded`).
     pub max_loaded_docs: usize,
+    /// Durable changes held for a slow follower (`HubConfig::changes_buffer`); tests make it
+    /// small to make a follower fall behind.
+    pub changes_buffer: usize,
     pub limits: Limits,
     /// The largest change and document a peer may make the server apply (checked before
     /// applying, and before loading a stored document).
@@ -134,6 +137,7 @@ impl Default for Config {
             cache_bytes: 256 * 1024 * 1024,
             idle_unload: Duration::from_secs(60),
             max_loaded_docs: 2_000,
+            changes_buffer: 1_024,
             limits: Limits {
                 max_message_bytes: 16 * 1024 * 1024,
                 max_docs_per_connection: 100_000,
@@ -461,6 +465,7 @@ pub async fn serve(
             cache_bytes: config.cache_bytes,
             idle_unload: config.idle_unload,
             max_loaded: config.max_loaded_docs,
+            changes_buffer: config.changes_buffer,
             document_limits: config.document_limits,
             schema_limits: fieldsync_core::schema::SchemaLimits {
                 max_attachment_bytes: config.limits.max_attachment_bytes,

@@ -567,6 +567,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         cache_bytes: args.cache_mb * 1024 * 1024,
         idle_unload: Duration::from_secs(args.idle_unload_secs),
         max_loaded_docs: args.max_loaded_docs,
+        changes_buffer: Config::default().changes_buffer,
         limits: Limits {
             max_message_bytes: args.max_message_bytes,
             max_docs_per_connection: args.max_docs_per_connection,

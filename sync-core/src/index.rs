@@ -17,6 +17,10 @@ use fieldsync_protocol::DocumentId;
 
 /// The value of `type` that marks an index document.
 pub const INDEX_TYPE: &str = "index";
+/// Bytes of memory a loaded index holds per byte stored: 100,000 entries stored in 4.6 MiB
+/// held 22 MiB (measured). Counted as a field document (28), such an index took half of the
+/// default cache budget and pushed out the documents in use around it.
+pub const MEMORY_RATIO: usize = 5;
 /// The key of the map of listed documents.
 const DOCUMENTS: &str = "documents";
 
@@ -61,6 +65,24 @@ pub fn index_entries(doc: &impl ReadDoc) -> Option<Vec<DocumentId>> {
     )
 }
 
+/// The entry an index has for the document `id` (as written, unparsed), if any.
+pub fn listed_as(doc: &impl ReadDoc, id: &str) -> Option<IndexEntry> {
+    let (_, map) = doc.get(ROOT, DOCUMENTS).ok().flatten()?;
+    let (_, obj) = doc.get(&map, id).ok().flatten()?;
+    let field = |key: &str| {
+        doc.get(&obj, key)
+            .ok()
+            .flatten()
+            .and_then(|(v, _)| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    Some(IndexEntry {
+        url: field("url"),
+        kind: field("type"),
+        area: field("area"),
+    })
+}
+
 /// Adds or updates entries and removes others; writes nothing that is already so.
 pub fn put_entries(
     tx: &mut Transaction<'_>,
@@ -71,23 +93,7 @@ pub fn put_entries(
         return Ok(());
     };
     for (doc, entry) in put {
-        let current = match tx.get(&map, doc.as_str())? {
-            Some((_, obj)) => {
-                let field = |key: &str| {
-                    tx.get(&obj, key)
-                        .ok()
-                        .flatten()
-                        .and_then(|(v, _)| v.as_str().map(str::to_owned))
-                };
-                Some(IndexEntry {
-                    url: field("url").unwrap_or_default(),
-                    kind: field("type").unwrap_or_default(),
-                    area: field("area").unwrap_or_default(),
-                })
-            }
-            None => None,
-        };
-        if current.as_ref() == Some(entry) {
+        if listed_as(tx, doc).as_ref() == Some(entry) {
             continue;
         }
         let obj = tx.put_object(&map, doc.as_str(), ObjType::Map)?;

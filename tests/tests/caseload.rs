@@ -163,6 +163,48 @@ async fn a_user_without_a_phone_has_no_index_kept_until_their_first_phone_connec
     .expect("the index follows new visits once the coordinator has a phone");
 }
 
+/// A burst of new documents larger than the hub holds for a slow follower (two changes here):
+/// the caseloads fall behind, and the indexes of the users connected meanwhile are repaired at
+/// once. Before, they lacked the documents missed until their phones reconnected, and a
+/// city's large index, slow to edit, made the caseloads fall behind in every storm.
+#[tokio::test]
+async fn indexes_missed_in_a_burst_are_repaired_while_their_phones_stay_connected() {
+    let server = TestServer::start_with(|c| c.changes_buffer = 2).await;
+    server.add_user("ani", Role::Peksos, &[KELURAHAN_A]).await;
+    server.add_user("budi", Role::Peksos, &[KELURAHAN_B]).await;
+    server.add_user("kota", Role::Coordinator, &["32.77"]).await;
+    let (kota, _hk) = server.phone_as("kota").await;
+    let (ani, _ha) = server.phone_as("ani").await;
+    let (budi, _hb) = server.phone_as("budi").await;
+
+    // Both write twenty visits as fast as they can; nobody waits for an acknowledgement.
+    let mut made = Vec::new();
+    for _ in 0..20 {
+        made.push(ani.create(visit_in(KELURAHAN_A, "ani")).await.unwrap());
+        made.push(budi.create(visit_in(KELURAHAN_B, "budi")).await.unwrap());
+    }
+    for (i, id) in made.iter().enumerate() {
+        let phone = if i % 2 == 0 { &ani } else { &budi };
+        phone.wait_acknowledged(*id, WAIT).await.unwrap();
+    }
+
+    // The coordinator's phone, connected throughout, finds all forty in its index.
+    let index = index_of(&server, "kota").await;
+    kota.find(index).await;
+    kota.wait_doc(index, WAIT, |d| {
+        index_entries(d).is_some_and(|listed| made.iter().all(|id| listed.contains(id)))
+    })
+    .await
+    .expect("the coordinator's index lists every visit of the burst");
+    let ani_index = index_of(&server, "ani").await;
+    ani.find(ani_index).await;
+    ani.wait_doc(ani_index, WAIT, |d| {
+        index_entries(d).is_some_and(|listed| listed.len() == 20)
+    })
+    .await
+    .expect("Ani's index lists her twenty visits");
+}
+
 #[tokio::test]
 async fn the_index_is_read_only_for_its_user() {
     let server = TestServer::start().await;
