@@ -4,7 +4,8 @@
 //! documents exist: when loading or growing a document pushes the estimate over the budget, the
 //! documents used longest ago are unloaded first (their actors persist sync states and keep only
 //! what connected peers need). The same order says which document to unload when another waits
-//! for a place among the `--max-loaded-docs` (`hub/residency.rs`).
+//! for a place among the `--max-loaded-docs` (`hub/residency.rs`), among the documents that
+//! hold one: caseload indexes hold none, and unloading one would free none.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -16,7 +17,8 @@ pub(crate) struct Cache {
     budget: usize,
     pub(crate) used: usize,
     tick: u64,
-    entries: HashMap<DocumentId, (u64, usize)>,
+    /// Each document's last use, estimated size, and whether it holds a place.
+    entries: HashMap<DocumentId, (u64, usize, bool)>,
     order: BTreeSet<(u64, DocumentId)>,
 }
 
@@ -36,10 +38,10 @@ impl Cache {
     }
 
     /// Records a use of `doc` at `size`; returns the documents to unload to stay in budget.
-    pub(crate) fn touch(&mut self, doc: DocumentId, size: usize) -> Vec<DocumentId> {
+    pub(crate) fn touch(&mut self, doc: DocumentId, size: usize, placed: bool) -> Vec<DocumentId> {
         self.remove(doc);
         self.tick += 1;
-        self.entries.insert(doc, (self.tick, size));
+        self.entries.insert(doc, (self.tick, size, placed));
         self.order.insert((self.tick, doc));
         self.used += size;
         let mut victims = Vec::new();
@@ -54,14 +56,25 @@ impl Cache {
     /// room for a document waiting to load (`hub/residency.rs`).
     pub(crate) fn evict_oldest(&mut self) -> Option<DocumentId> {
         let (_, oldest) = self.order.pop_first()?;
-        if let Some((_, size)) = self.entries.remove(&oldest) {
+        if let Some((_, size, _)) = self.entries.remove(&oldest) {
             self.used -= size;
         }
         Some(oldest)
     }
 
+    /// Takes out the document used longest ago among those holding a place.
+    pub(crate) fn evict_oldest_placed(&mut self) -> Option<DocumentId> {
+        let oldest = self
+            .order
+            .iter()
+            .map(|&(_, doc)| doc)
+            .find(|doc| self.entries.get(doc).is_some_and(|e| e.2))?;
+        self.remove(oldest);
+        Some(oldest)
+    }
+
     pub(crate) fn remove(&mut self, doc: DocumentId) {
-        if let Some((tick, size)) = self.entries.remove(&doc) {
+        if let Some((tick, size, _)) = self.entries.remove(&doc) {
             self.order.remove(&(tick, doc));
             self.used -= size;
         }
@@ -76,12 +89,12 @@ mod tests {
     fn cache_evicts_least_recently_used_first() {
         let d = |n| DocumentId::from_bytes([n; 16]);
         let mut cache = Cache::new(100);
-        assert!(cache.touch(d(1), 40).is_empty());
-        assert!(cache.touch(d(2), 40).is_empty());
-        assert!(cache.touch(d(1), 40).is_empty()); // d(1) is now the most recent
-        assert_eq!(cache.touch(d(3), 40), vec![d(2)]);
+        assert!(cache.touch(d(1), 40, true).is_empty());
+        assert!(cache.touch(d(2), 40, true).is_empty());
+        assert!(cache.touch(d(1), 40, true).is_empty()); // d(1) is now the most recent
+        assert_eq!(cache.touch(d(3), 40, true), vec![d(2)]);
         assert_eq!(cache.used, 80);
-        assert_eq!(cache.touch(d(4), 500), vec![d(1), d(3)]);
+        assert_eq!(cache.touch(d(4), 500, true), vec![d(1), d(3)]);
         assert_eq!(cache.used, 500);
     }
 
@@ -90,12 +103,25 @@ mod tests {
         let d = |n| DocumentId::from_bytes([n; 16]);
         let mut cache = Cache::new(1000);
         assert_eq!(cache.evict_oldest(), None);
-        cache.touch(d(1), 10);
-        cache.touch(d(2), 20);
-        cache.touch(d(1), 10);
+        cache.touch(d(1), 10, true);
+        cache.touch(d(2), 20, true);
+        cache.touch(d(1), 10, true);
         assert_eq!(cache.evict_oldest(), Some(d(2)));
         assert_eq!((cache.entries.len(), cache.used), (1, 10));
         assert_eq!(cache.evict_oldest(), Some(d(1)));
         assert_eq!((cache.entries.len(), cache.used), (0, 0));
+    }
+
+    #[test]
+    fn a_place_is_freed_by_the_oldest_document_holding_one() {
+        let d = |n| DocumentId::from_bytes([n; 16]);
+        let mut cache = Cache::new(1000);
+        cache.touch(d(1), 10, false); // an index: oldest, but it holds no place
+        cache.touch(d(2), 20, true);
+        cache.touch(d(3), 30, true);
+        assert_eq!(cache.evict_oldest_placed(), Some(d(2)));
+        assert_eq!(cache.evict_oldest_placed(), Some(d(3)));
+        assert_eq!(cache.evict_oldest_placed(), None);
+        assert_eq!((cache.entries.len(), cache.used), (1, 10));
     }
 }

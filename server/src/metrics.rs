@@ -134,7 +134,7 @@ fn describe() {
     );
     describe_gauge!(
         DOCUMENTS_LOADED,
-        "Documents loaded in memory or loading (at most --max-loaded-docs)"
+        "Documents loaded in memory or loading (at most --max-loaded-docs; caseload indexes not counted)"
     );
     describe_counter!(DOCUMENT_LOADS, "Documents loaded from storage");
     describe_counter!(

@@ -105,6 +105,8 @@ pub struct DocumentSync {
     size: Size,
     /// automerge panicked while applying a message: nothing more is applied.
     poisoned: bool,
+    /// Bytes of memory per byte stored ([`Self::approx_memory`]).
+    memory_ratio: usize,
 }
 
 impl DocumentSync {
@@ -181,6 +183,7 @@ impl DocumentSync {
             limits: Limits::default(),
             size: Size::default(),
             poisoned: false,
+            memory_ratio: 28,
             id,
             durable_heads: doc.get_heads(),
             doc,
@@ -531,9 +534,17 @@ impl DocumentSync {
     }
 
     /// A rough measure of the memory this document holds: automerge keeps about 28 times the
-    /// saved size in memory (measured on field-visit documents), plus a fixed overhead.
+    /// saved size in memory (measured on field-visit documents; see
+    /// [`Self::set_memory_ratio`] for others), plus a fixed overhead.
     pub fn approx_memory(&self) -> usize {
-        16 * 1024 + self.stored_bytes.saturating_mul(28)
+        16 * 1024 + self.stored_bytes.saturating_mul(self.memory_ratio)
+    }
+
+    /// How many bytes of memory this document holds per byte stored, where it differs from a
+    /// field document's 28: a caseload index holds about 5
+    /// ([`crate::index::MEMORY_RATIO`]).
+    pub fn set_memory_ratio(&mut self, ratio: usize) {
+        self.memory_ratio = ratio;
     }
 }
 

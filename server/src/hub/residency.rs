@@ -22,8 +22,20 @@ impl Actor {
     /// for peers' storage ids. A stored document over the limits is refused before automerge
     /// reads it, logged and counted; a large one is loaded on a blocking thread.
     pub(super) async fn load(&mut self) -> Event {
-        self.take_place().await;
-        let event = self.read_stored().await;
+        let index = self
+            .hub
+            .0
+            .unlimited
+            .lock()
+            .expect("unlimited lock poisoned")
+            .contains(&self.id);
+        // A caseload index takes no place: their number is that of the users with a device,
+        // and each is edited through every storm in its user's areas; made to wait for a place
+        // and then evicted for one, a city's index was loaded again for every edit.
+        if !index {
+            self.take_place().await;
+        }
+        let event = self.read_stored(index).await;
         if matches!(event, Event::LoadFailed(_)) {
             self.place = None;
         }
@@ -52,7 +64,7 @@ impl Actor {
                 .cache
                 .lock()
                 .expect("cache lock poisoned")
-                .evict_oldest();
+                .evict_oldest_placed();
             if let Some(victim) = victim {
                 self.hub.send_existing(victim, Command::Unload);
             }
@@ -64,14 +76,7 @@ impl Actor {
         }
     }
 
-    async fn read_stored(&mut self) -> Event {
-        let unlimited = self
-            .hub
-            .0
-            .unlimited
-            .lock()
-            .expect("unlimited lock poisoned")
-            .contains(&self.id);
+    async fn read_stored(&mut self, unlimited: bool) -> Event {
         let limits = if unlimited {
             fieldsync_core::Limits::NONE
         } else {
@@ -128,6 +133,7 @@ impl Actor {
                 max_document_ops: u64::MAX,
                 ..config
             });
+            doc.set_memory_ratio(fieldsync_core::index::MEMORY_RATIO);
         }
         crate::metrics::document_loaded();
         Event::Loaded {
@@ -145,13 +151,11 @@ impl Actor {
         if self.core.document().is_none() {
             return;
         }
-        let victims = self
-            .hub
-            .0
-            .cache
-            .lock()
-            .expect("cache lock poisoned")
-            .touch(self.id, size);
+        let victims = self.hub.0.cache.lock().expect("cache lock poisoned").touch(
+            self.id,
+            size,
+            self.place.is_some(),
+        );
         for victim in victims {
             self.hub.send_existing(victim, Command::Unload);
         }
