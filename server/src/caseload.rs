@@ -55,6 +55,8 @@ const RECONCILING: usize = 2;
 /// How long a user's index writer rests after an edit, in multiples of the edit's time: at
 /// most a fifth of a core goes to keeping one large index current.
 const REST_PER_EDIT: u32 = 4;
+/// How long a stopping server waits for the queued index entries to be written.
+const FLUSH_LIMIT: Duration = Duration::from_secs(5);
 /// The longest rest between two edits of one index.
 const MAX_REST: Duration = Duration::from_secs(5);
 /// Most entries a reconciliation writes in one change. Automerge's sync sends a peer the
@@ -97,7 +99,7 @@ pub(crate) struct Caseloads {
     reconciling: Semaphore,
     /// Index entries waiting to be written, per user id.
     pending: Mutex<HashMap<String, Pending>>,
-    /// The server is stopping: queued entries are left to the next reconcile.
+    /// The server is stopping: the queued entries are written by `run`, not by their writers.
     stopped: AtomicBool,
 }
 
@@ -134,9 +136,34 @@ impl Caseloads {
     /// index edit per user, not one per document. Indexes follow this process's own changes
     /// only: the process that commits a change writes the index entries it calls for, and
     /// the others only offer the document to their devices of the users who gain it.
+    /// When the server stops, the entries still queued are written at once (within
+    /// [`FLUSH_LIMIT`]) rather than left to the next reconcile, so that a phone restoring
+    /// from its index after a restart finds what was acknowledged before it.
     pub async fn run(self: Arc<Self>, others: OtherProcesses, stop: watch::Receiver<bool>) {
         self.follow_changes(others, stop).await;
         self.stopped.store(true, Ordering::Relaxed);
+        let queued: Vec<Pending> = self
+            .pending
+            .lock()
+            .expect("caseload lock poisoned")
+            .drain()
+            .map(|(_, queued)| queued)
+            .collect();
+        let writes = queued.into_iter().map(|queued| {
+            let (put, remove) = split(queued.entries);
+            let user = queued.user;
+            let this = self.clone();
+            async move {
+                this.edit_index(&user, move |tx| put_entries(tx, &put, &remove))
+                    .await
+            }
+        });
+        let all = futures_util::future::join_all(writes);
+        if tokio::time::timeout(FLUSH_LIMIT, all).await.is_err() {
+            tracing::warn!(
+                "index entries not all written before stopping; reconciled at next start"
+            );
+        }
     }
 
     async fn follow_changes(
@@ -390,13 +417,7 @@ impl Caseloads {
                 }
                 (queued.user.clone(), std::mem::take(&mut queued.entries))
             };
-            let (mut put, mut remove) = (Vec::new(), Vec::new());
-            for (doc, entry) in entries {
-                match entry {
-                    Some(entry) => put.push((doc, entry)),
-                    None => remove.push(doc),
-                }
-            }
+            let (put, remove) = split(entries);
             let started = Instant::now();
             self.edit_index(&owner, move |tx| put_entries(tx, &put, &remove))
                 .await;
@@ -516,6 +537,20 @@ enum Writes {
     Indexes,
     /// Changes another process committed, and writes the indexes for.
     Nothing,
+}
+
+/// Queued entries as index edits take them: the entries to put, and the documents to remove.
+fn split(
+    entries: BTreeMap<String, Option<IndexEntry>>,
+) -> (Vec<(String, IndexEntry)>, Vec<String>) {
+    let (mut put, mut remove) = (Vec::new(), Vec::new());
+    for (doc, entry) in entries {
+        match entry {
+            Some(entry) => put.push((doc, entry)),
+            None => remove.push(doc),
+        }
+    }
+    (put, remove)
 }
 
 fn author(user: &User) -> Author {

@@ -595,6 +595,8 @@ pub async fn serve(
     }
 
     tracing::info!("shutting down: closing connections and saving sync states");
+    // First: it writes the caseload index entries still queued, through the hub.
+    let _ = caseload_task.await;
     if !hub.drained(Duration::from_secs(10)).await {
         tracing::warn!("some documents were still busy after 10 s");
     }
@@ -607,7 +609,6 @@ pub async fn serve(
     if let Some(task) = metrics_task {
         let _ = task.await;
     }
-    let _ = caseload_task.await;
     drop(state);
     drop(hub);
     let _ = writer_task.await;
