@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use fieldsync_client::{ConnectOptions, Replica, SyncHandle, index_entries};
+use fieldsync_core::index::listed_as;
 use fieldsync_protocol::{AutomergeUrl, DocumentId};
 
 /// The watching phone, connected.
@@ -87,15 +88,7 @@ impl Watcher {
     pub async fn listed(self, docs: &[DocumentId], limit: Duration) -> Option<f64> {
         let start = Instant::now();
         let wanted: Vec<String> = docs.iter().map(ToString::to_string).collect();
-        let all = |doc: &automerge::Automerge| {
-            use automerge::ReadDoc;
-            let Ok(Some((_, map))) = doc.get(automerge::ROOT, "documents") else {
-                return false;
-            };
-            wanted
-                .iter()
-                .all(|d| matches!(doc.get(&map, d.as_str()), Ok(Some(_))))
-        };
+        let all = |doc: &automerge::Automerge| wanted.iter().all(|d| listed_as(doc, d).is_some());
         let done = self.replica.wait_doc(self.index, limit, all).await.is_ok();
         self.handle.stop().await;
         done.then(|| start.elapsed().as_secs_f64())

@@ -149,16 +149,7 @@ impl Caseloads {
             .drain()
             .map(|(_, queued)| queued)
             .collect();
-        let writes = queued.into_iter().map(|queued| {
-            let (put, remove) = split(queued.entries);
-            let user = queued.user;
-            let this = self.clone();
-            async move {
-                this.edit_index(&user, move |tx| put_entries(tx, &put, &remove))
-                    .await
-            }
-        });
-        let all = futures_util::future::join_all(writes);
+        let all = futures_util::future::join_all(queued.into_iter().map(|q| self.write_queued(q)));
         if tokio::time::timeout(FLUSH_LIMIT, all).await.is_err() {
             tracing::warn!(
                 "index entries not all written before stopping; reconciled at next start"
@@ -387,6 +378,7 @@ impl Caseloads {
             user: user.clone(),
             entries: BTreeMap::new(),
         });
+        // Their areas may have changed since the first entry was queued.
         queued.user = user.clone();
         queued
             .entries
@@ -406,7 +398,7 @@ impl Caseloads {
     /// through a storm kept a core busy; a small index's entries still follow at once.
     async fn write_entries(self: Arc<Self>, user: String) {
         loop {
-            let (owner, entries) = {
+            let taken = {
                 let mut pending = self.pending.lock().expect("caseload lock poisoned");
                 let Some(queued) = pending.get_mut(&user) else {
                     return;
@@ -415,15 +407,29 @@ impl Caseloads {
                     pending.remove(&user);
                     return;
                 }
-                (queued.user.clone(), std::mem::take(&mut queued.entries))
+                Pending {
+                    user: queued.user.clone(),
+                    entries: std::mem::take(&mut queued.entries),
+                }
             };
-            let (put, remove) = split(entries);
             let started = Instant::now();
-            self.edit_index(&owner, move |tx| put_entries(tx, &put, &remove))
-                .await;
+            self.write_queued(taken).await;
             let rest = started.elapsed().saturating_mul(REST_PER_EDIT);
             tokio::time::sleep(rest.min(MAX_REST)).await;
         }
+    }
+
+    /// Writes one user's queued entries into their index, in one edit.
+    async fn write_queued(&self, queued: Pending) {
+        let (mut put, mut remove) = (Vec::new(), Vec::new());
+        for (doc, entry) in queued.entries {
+            match entry {
+                Some(entry) => put.push((doc, entry)),
+                None => remove.push(doc),
+            }
+        }
+        self.edit_index(&queued.user, move |tx| put_entries(tx, &put, &remove))
+            .await;
     }
 
     /// Makes the user's index list exactly their caseload as the query tables hold it.
@@ -537,20 +543,6 @@ enum Writes {
     Indexes,
     /// Changes another process committed, and writes the indexes for.
     Nothing,
-}
-
-/// Queued entries as index edits take them: the entries to put, and the documents to remove.
-fn split(
-    entries: BTreeMap<String, Option<IndexEntry>>,
-) -> (Vec<(String, IndexEntry)>, Vec<String>) {
-    let (mut put, mut remove) = (Vec::new(), Vec::new());
-    for (doc, entry) in entries {
-        match entry {
-            Some(entry) => put.push((doc, entry)),
-            None => remove.push(doc),
-        }
-    }
-    (put, remove)
 }
 
 fn author(user: &User) -> Author {

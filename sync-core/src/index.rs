@@ -68,7 +68,12 @@ pub fn index_entries(doc: &impl ReadDoc) -> Option<Vec<DocumentId>> {
 /// The entry an index has for the document `id` (as written, unparsed), if any.
 pub fn listed_as(doc: &impl ReadDoc, id: &str) -> Option<IndexEntry> {
     let (_, map) = doc.get(ROOT, DOCUMENTS).ok().flatten()?;
-    let (_, obj) = doc.get(&map, id).ok().flatten()?;
+    entry_in(doc, &map, id)
+}
+
+/// The entry for `id` in the index's map of documents `map`.
+fn entry_in(doc: &impl ReadDoc, map: &automerge::ObjId, id: &str) -> Option<IndexEntry> {
+    let (_, obj) = doc.get(map, id).ok().flatten()?;
     let field = |key: &str| {
         doc.get(&obj, key)
             .ok()
@@ -93,7 +98,7 @@ pub fn put_entries(
         return Ok(());
     };
     for (doc, entry) in put {
-        if listed_as(tx, doc).as_ref() == Some(entry) {
+        if entry_in(tx, &map, doc).as_ref() == Some(entry) {
             continue;
         }
         let obj = tx.put_object(&map, doc.as_str(), ObjType::Map)?;

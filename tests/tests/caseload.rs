@@ -9,7 +9,7 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ROOT, ReadDoc};
 use common::raw::RawPeer;
 use common::{TestServer, WAIT, visit_in};
-use fieldsync_client::{DocStatus, index_entries};
+use fieldsync_client::{ClientError, DocStatus, Replica, index_entries};
 use fieldsync_core::schema::{RegionCode, Role};
 use fieldsync_protocol::{AutomergeUrl, DocumentId, Notice};
 
@@ -25,6 +25,20 @@ async fn index_of(server: &TestServer, user: &str) -> DocumentId {
         .unwrap();
     storage.close().await.unwrap();
     AutomergeUrl::parse(&url).unwrap().document_id()
+}
+
+/// Asks `phone` for the index and waits until the documents it lists pass `check`.
+async fn wait_listed(
+    phone: &Replica,
+    index: DocumentId,
+    check: impl Fn(&[DocumentId]) -> bool,
+) -> Result<(), ClientError> {
+    phone.find(index).await;
+    phone
+        .wait_doc(index, WAIT, |d| {
+            index_entries(d).is_some_and(|listed| check(&listed))
+        })
+        .await
 }
 
 #[tokio::test]
@@ -128,12 +142,9 @@ async fn a_user_without_a_phone_has_no_index_kept_until_their_first_phone_connec
     }
     // Ani's own index lists both: the caseloads have taken the visits in.
     let ani_index = index_of(&server, "ani").await;
-    ani.find(ani_index).await;
-    ani.wait_doc(ani_index, WAIT, |d| {
-        index_entries(d).is_some_and(|listed| listed.len() == 2)
-    })
-    .await
-    .expect("Ani's index lists her two visits");
+    wait_listed(&ani, ani_index, |listed| listed.len() == 2)
+        .await
+        .expect("Ani's index lists her two visits");
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Nothing was written for the coordinator, who has no phone.
@@ -148,19 +159,14 @@ async fn a_user_without_a_phone_has_no_index_kept_until_their_first_phone_connec
 
     // Their first phone finds the whole caseload, and later visits follow.
     let (kota, _hk) = server.phone_as("kota").await;
-    kota.find(kota_index).await;
-    kota.wait_doc(kota_index, WAIT, |d| {
-        index_entries(d).is_some_and(|listed| listed.len() == 2)
-    })
-    .await
-    .expect("the first phone's connection brings the index up to date");
+    wait_listed(&kota, kota_index, |listed| listed.len() == 2)
+        .await
+        .expect("the first phone's connection brings the index up to date");
     let third = ani.create(visit_in(KELURAHAN_A, "ani")).await.unwrap();
     ani.wait_acknowledged(third, WAIT).await.unwrap();
-    kota.wait_doc(kota_index, WAIT, |d| {
-        index_entries(d).is_some_and(|listed| listed.contains(&third))
-    })
-    .await
-    .expect("the index follows new visits once the coordinator has a phone");
+    wait_listed(&kota, kota_index, |listed| listed.contains(&third))
+        .await
+        .expect("the index follows new visits once the coordinator has a phone");
 }
 
 /// A burst of new documents larger than the hub holds for a slow follower (two changes here):
@@ -190,19 +196,15 @@ async fn indexes_missed_in_a_burst_are_repaired_while_their_phones_stay_connecte
 
     // The coordinator's phone, connected throughout, finds all forty in its index.
     let index = index_of(&server, "kota").await;
-    kota.find(index).await;
-    kota.wait_doc(index, WAIT, |d| {
-        index_entries(d).is_some_and(|listed| made.iter().all(|id| listed.contains(id)))
+    wait_listed(&kota, index, |listed| {
+        made.iter().all(|id| listed.contains(id))
     })
     .await
     .expect("the coordinator's index lists every visit of the burst");
     let ani_index = index_of(&server, "ani").await;
-    ani.find(ani_index).await;
-    ani.wait_doc(ani_index, WAIT, |d| {
-        index_entries(d).is_some_and(|listed| listed.len() == 20)
-    })
-    .await
-    .expect("Ani's index lists her twenty visits");
+    wait_listed(&ani, ani_index, |listed| listed.len() == 20)
+        .await
+        .expect("Ani's index lists her twenty visits");
 }
 
 #[tokio::test]
