@@ -60,6 +60,18 @@ pub enum Kind {
     Sync,
 }
 
+/// A connected peer's sync state while its document is unloaded: its encoding (what is
+/// persisted for the peer's storage id) and whether its last change was refused, which the
+/// encoding loses. A refused peer believes it sent a change we do not hold, and sends it
+/// again only once told to forget what it sent; restored from the encoding alone, its
+/// document asked it for that change again and again after the next edit, and it never sent
+/// it (found by the actor's property test, `tests/actor`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedPeer {
+    pub encoded: Vec<u8>,
+    refused: bool,
+}
+
 #[derive(Debug)]
 struct Peer {
     state: sync::State,
@@ -241,12 +253,31 @@ impl DocumentSync {
         self.peers.keys()
     }
 
-    /// Every peer's sync state, encoded for persisting (before the document is unloaded).
-    pub fn encoded_sync_states(&self) -> Vec<(PeerId, Vec<u8>)> {
+    /// Every peer's sync state, as kept while the document is unloaded and its peers stay
+    /// connected (before the document is unloaded).
+    pub fn parked_peers(&self) -> Vec<(PeerId, ParkedPeer)> {
         self.peers
             .iter()
-            .map(|(id, p)| (id.clone(), p.state.encode()))
+            .map(|(id, p)| {
+                let parked = ParkedPeer {
+                    encoded: p.state.encode(),
+                    refused: p.quiet,
+                };
+                (id.clone(), parked)
+            })
             .collect()
+    }
+
+    /// Goes on syncing with a peer that stayed connected while the document was unloaded,
+    /// from where it was ([`Self::parked_peers`]).
+    pub fn add_parked_peer(&mut self, peer: PeerId, parked: &ParkedPeer) {
+        let mut state = sync::State::decode(&parked.encoded).unwrap_or_default();
+        // As `refuse` left it: nothing for the peer until it sends something new, and then
+        // a fresh exchange that asks it to forget what it sent.
+        state.needs_reset = parked.refused;
+        let mut p = Peer::new(state);
+        p.quiet = parked.refused;
+        self.peers.insert(peer, p);
     }
 
     /// Applies a peer's `sync` or `request`. A peer not yet known is added with a fresh sync

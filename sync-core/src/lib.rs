@@ -30,5 +30,5 @@ pub mod limits;
 pub mod schema;
 
 pub use automerge;
-pub use document::{Commit, DocumentSync, Kind, Receipt, SyncError, Uncommitted};
+pub use document::{Commit, DocumentSync, Kind, ParkedPeer, Receipt, SyncError, Uncommitted};
 pub use limits::{LimitError, Limits, Size};

@@ -87,7 +87,7 @@ pub struct DocumentActor {
     /// Sync states stored for peers' storage ids, as loaded and as since persisted.
     persisted: BTreeMap<StorageId, Vec<u8>>,
     /// Sync states of connected peers while the document is unloaded.
-    parked: BTreeMap<PeerId, Vec<u8>>,
+    parked: BTreeMap<PeerId, crate::ParkedPeer>,
     /// Audit lines and bindings to store with the next write.
     pending: Vec<Record>,
     /// Accepted edits waiting for their changes to be stored.
@@ -318,12 +318,13 @@ impl DocumentActor {
             if !doc.has_peer(&who.peer) {
                 // A peer connected while the document was unloaded goes on from where it was;
                 // one new to this process from what was persisted for it.
-                let state = self.parked.remove(&who.peer).or_else(|| {
-                    who.storage
-                        .as_ref()
-                        .and_then(|s| self.persisted.get(s).cloned())
-                });
-                doc.add_peer(who.peer.clone(), state.as_deref());
+                match self.parked.remove(&who.peer) {
+                    Some(parked) => doc.add_parked_peer(who.peer.clone(), &parked),
+                    None => {
+                        let persisted = who.storage.as_ref().and_then(|s| self.persisted.get(s));
+                        doc.add_peer(who.peer.clone(), persisted.map(Vec::as_slice));
+                    }
+                }
             }
         }
         self.parked.clear();
@@ -383,7 +384,7 @@ impl DocumentActor {
         self.readers.remove(&(peer.clone(), conn));
         let state = match self.doc.as_deref_mut() {
             Some(doc) => doc.remove_peer(peer),
-            None => self.parked.remove(peer),
+            None => self.parked.remove(peer).map(|parked| parked.encoded),
         };
         if let (Some(storage), Some(state)) = (who.storage, state) {
             self.persist(storage, state, out);
@@ -411,14 +412,14 @@ impl DocumentActor {
         }
         let Some(doc) = self.doc.take() else { return };
         self.current = None;
-        for (peer, state) in doc.encoded_sync_states() {
+        for (peer, parked) in doc.parked_peers() {
             let Some(who) = self.links.get(&peer) else {
                 continue;
             };
             if let Some(storage) = who.storage.clone() {
-                self.persist(storage, state.clone(), out);
+                self.persist(storage, parked.encoded.clone(), out);
             }
-            self.parked.insert(peer, state);
+            self.parked.insert(peer, parked);
         }
         out.push(Effect::Unloaded);
     }
@@ -441,7 +442,13 @@ impl DocumentActor {
     /// changes here is only what this process's next change is compared against.
     fn external(&mut self, bytes: &[u8], chunks: usize, out: &mut Vec<Effect>) {
         let Some(doc) = self.doc.as_deref_mut() else {
-            return; // loaded afresh, with everything, when next needed
+            // Unloaded since the catch-up was asked (found by the property test: a phone
+            // holding nothing then never heard of the changes). Loaded again as for any
+            // other process's change, if peers wait; else afresh when next needed.
+            if !self.loading {
+                self.stored_elsewhere(out);
+            }
+            return;
         };
         let before = doc.heads();
         if let Err(e) = doc.apply_stored(bytes, chunks) {
