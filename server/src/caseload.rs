@@ -28,14 +28,14 @@
 //! Should the task fall behind anyway, the indexes of the users connected here are reconciled
 //! at once rather than at their next connection.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fieldsync_core::automerge::AutomergeError;
 use fieldsync_core::automerge::transaction::Transaction;
-use fieldsync_core::index::{IndexEntry, ensure_index, listed, listed_as, put_entries};
+use fieldsync_core::index::{IndexEntry, ensure_index, entries, put_entries};
 use fieldsync_core::schema::{Author, DocKind, RegionCode, Role, may_read_placed};
 use fieldsync_protocol::DocumentId;
 use sha2::{Digest, Sha256};
@@ -451,14 +451,16 @@ impl Caseloads {
             return Ok(());
         }
         // A read: an index not made yet stays unmade (its phone would sync it empty first).
-        let before: Arc<Mutex<Vec<String>>> = Arc::default();
+        // The whole index is read once and compared here, off the document's actor: compared
+        // entry by entry inside an edit, a city's 119,000 entries held the actor for seconds.
+        let before: Arc<Mutex<Option<HashMap<String, IndexEntry>>>> = Arc::default();
         let seen = before.clone();
         self.hub
             .edit_index(
                 index_id(&self.secret, &user.id),
                 &user.id,
                 Box::new(move |tx| {
-                    *seen.lock().expect("caseload lock poisoned") = listed(tx);
+                    *seen.lock().expect("caseload lock poisoned") = entries(tx);
                     Ok(())
                 }),
             )
@@ -484,27 +486,32 @@ impl Caseloads {
             })
             .collect();
         let count = wanted.len();
-        let before = std::mem::take(&mut *before.lock().expect("caseload lock poisoned"));
-        let later: Arc<Mutex<Vec<(String, IndexEntry)>>> = Arc::default();
-        let rest = later.clone();
-        self.edit_index(user, move |tx| {
-            let now: HashSet<String> = listed(tx).into_iter().collect();
-            let stale: Vec<String> = before
-                .into_iter()
-                .filter(|d| !wanted.contains_key(d) && now.contains(d))
-                .collect();
-            let mut fresh: Vec<(String, IndexEntry)> = wanted
-                .into_iter()
-                .filter(|(doc, entry)| listed_as(tx, doc).as_ref() != Some(entry))
-                .collect();
-            *rest.lock().expect("caseload lock poisoned") =
-                fresh.split_off(fresh.len().min(ENTRIES_PER_CHANGE));
-            put_entries(tx, &fresh, &stale)
-        })
-        .await;
-        let later = std::mem::take(&mut *later.lock().expect("caseload lock poisoned"));
-        for part in later.chunks(ENTRIES_PER_CHANGE) {
-            let part = part.to_vec();
+        let before = before.lock().expect("caseload lock poisoned").take();
+        let made = before.is_some();
+        let before = before.unwrap_or_default();
+        // Entries the writer adds meanwhile are not in `before`, so never taken for stale;
+        // `put_entries` writes nothing that is already so.
+        let stale: Vec<String> = before
+            .keys()
+            .filter(|doc| !wanted.contains_key(*doc))
+            .cloned()
+            .collect();
+        let fresh: Vec<(String, IndexEntry)> = wanted
+            .into_iter()
+            .filter(|(doc, entry)| before.get(doc) != Some(entry))
+            .collect();
+        drop(before);
+        if made && stale.is_empty() && fresh.is_empty() {
+            tracing::debug!(user = %user.id, documents = count, "index already reconciled");
+            return Ok(());
+        }
+        let mut parts = fresh.chunks(ENTRIES_PER_CHANGE).map(<[_]>::to_vec);
+        // The first change also makes the index (an empty caseload gets an empty index) and
+        // removes the stale entries.
+        let first = parts.next().unwrap_or_default();
+        self.edit_index(user, move |tx| put_entries(tx, &first, &stale))
+            .await;
+        for part in parts {
             self.edit_index(user, move |tx| put_entries(tx, &part, &[]))
                 .await;
         }

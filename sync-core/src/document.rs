@@ -564,6 +564,11 @@ impl DocumentSync {
         self.chunks_since_snapshot = 1;
     }
 
+    /// The bytes storage holds for this document: its snapshot and the chunks since.
+    pub fn stored_bytes(&self) -> usize {
+        self.stored_bytes
+    }
+
     /// A rough measure of the memory this document holds: automerge keeps about 28 times the
     /// saved size in memory (measured on field-visit documents; see
     /// [`Self::set_memory_ratio`] for others), plus a fixed overhead.

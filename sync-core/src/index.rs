@@ -11,6 +11,8 @@
 //!
 //! Phones cannot make one: the write rules accept only field documents.
 
+use std::collections::HashMap;
+
 use automerge::transaction::{Transactable, Transaction};
 use automerge::{AutomergeError, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use fieldsync_protocol::DocumentId;
@@ -61,6 +63,17 @@ pub fn index_entries(doc: &impl ReadDoc) -> Option<Vec<DocumentId>> {
     Some(
         doc.keys(&map)
             .filter_map(|k| DocumentId::parse(&k).ok())
+            .collect(),
+    )
+}
+
+/// Every entry an index lists, by document id (as written, unparsed); `None` if `doc` is not
+/// an index (yet). One pass, for comparing a whole caseload against the index.
+pub fn entries(doc: &impl ReadDoc) -> Option<HashMap<String, IndexEntry>> {
+    let (_, map) = doc.get(ROOT, DOCUMENTS).ok().flatten()?;
+    Some(
+        doc.keys(&map)
+            .filter_map(|id| entry_in(doc, &map, &id).map(|entry| (id, entry)))
             .collect(),
     )
 }

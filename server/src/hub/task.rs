@@ -226,7 +226,7 @@ impl Actor {
                 }
             }
             // Every step of a heavy batch: its messages may wait for a load or a lookup.
-            let effects = if heavy {
+            let effects = if heavy || self.large(&events) {
                 self.handle_blocking(events).await
             } else {
                 self.core.handle_all(now(), events)
@@ -268,6 +268,19 @@ impl Actor {
                 Vec::new()
             }
         }
+    }
+
+    /// Whether the document is large enough that any work on it (an edit, a sync message
+    /// generated, a compaction's snapshot) is better done off the async workers: a city's
+    /// caseload index of 100,000 entries took seconds to reconcile and each edit of it
+    /// hundreds of milliseconds, and on a worker thread that held up half of every other
+    /// peer's traffic (docs/benchmarks.md, "A city's index").
+    fn large(&self, events: &[Event]) -> bool {
+        let large = |doc: &DocumentSync| doc.stored_bytes() as u64 > HEAVY_BYTES;
+        self.core.document().is_some_and(large)
+            || events
+                .iter()
+                .any(|e| matches!(e, Event::Loaded { doc, .. } if large(doc)))
     }
 
     /// Whether applying this message could take long.
