@@ -19,7 +19,7 @@ use axum::extract::ws::{Message as WsMessage, WebSocket};
 use fieldsync_core::Kind;
 use fieldsync_protocol::{DocumentId, Inbound, Message, PeerId, Session, SessionError};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -140,6 +140,12 @@ impl Connection {
             },
         ));
 
+        // The place at the document actors for the next message, taken before the socket is
+        // read: while the actors are busy the socket is not read (the phone's sends wait in
+        // TCP), but what is queued for the phone keeps going out. Waiting for it inside a
+        // read stopped the outbound queue too, and a phone the server was slow to answer
+        // was then disconnected as too slow to read.
+        let mut permit: Option<OwnedSemaphorePermit> = None;
         let ending: Option<Ending> = loop {
             tokio::select! {
                 biased;
@@ -166,7 +172,13 @@ impl Connection {
                     Outbound::Fatal(reason) => break Some(Ending::tell(reason)),
                     Outbound::Push(doc) => self.push(doc),
                 },
-                frame = stream.next() => {
+                p = self.permits.clone().acquire_owned(), if permit.is_none() => {
+                    permit = Some(p.expect("the semaphore is never closed"));
+                    // Time spent waiting on the server is not the peer's silence (a permit is
+                    // taken after each message read, so for a silent peer this never runs).
+                    last_heard = Instant::now();
+                }
+                frame = stream.next(), if permit.is_some() => {
                     last_heard = Instant::now();
                     match frame {
                         None | Some(Ok(WsMessage::Close(_))) => break None,
@@ -176,7 +188,7 @@ impl Connection {
                         }
                         Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
                         Some(Ok(WsMessage::Binary(bytes))) => {
-                            match self.receive(&bytes, &out_tx).await {
+                            match self.receive(&bytes, &out_tx, &mut permit).await {
                                 Ok(Some(reply)) => {
                                     if sink.send(WsMessage::Binary(reply.into())).await.is_err() {
                                         break None;
@@ -230,6 +242,7 @@ impl Connection {
         &mut self,
         bytes: &[u8],
         out: &mpsc::Sender<Outbound>,
+        permit: &mut Option<OwnedSemaphorePermit>,
     ) -> Result<Option<Vec<u8>>, Option<Ending>> {
         let session = self.session.as_mut().expect("session exists while serving");
         let inbound = session.receive(bytes).map_err(|e| Some(Ending::from(e)))?;
@@ -272,13 +285,19 @@ impl Connection {
             Inbound::Leave => Err(None),
             Inbound::Echo => Ok(None),
             Inbound::Message(message) => {
-                self.route(message).await.map_err(Some)?;
+                self.route(message, permit).map_err(Some)?;
                 Ok(None)
             }
         }
     }
 
-    async fn route(&mut self, message: Message) -> Result<(), Ending> {
+    /// Hands a message to its document's actor with `permit` (taken: the next message waits
+    /// for another), or leaves the permit for the next message if this one asks nothing.
+    fn route(
+        &mut self,
+        message: Message,
+        permit: &mut Option<OwnedSemaphorePermit>,
+    ) -> Result<(), Ending> {
         let link = self
             .link
             .clone()
@@ -297,12 +316,9 @@ impl Connection {
                 self.state.limits.max_docs_per_connection
             )));
         }
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
+        let permit = permit
+            .take()
+            .expect("a frame is read only with a permit in hand");
         let command = match message {
             Message::Sync(m) => Command::Sync {
                 link,
@@ -345,6 +361,10 @@ impl Connection {
         };
         if self.docs.contains(&doc) || self.docs.len() >= self.state.limits.max_docs_per_connection
         {
+            return;
+        }
+        // Offers queued before the peer fell behind are left out too.
+        if !crate::link::room_for_offer(&link.out) {
             return;
         }
         self.docs.insert(doc);

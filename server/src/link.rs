@@ -20,6 +20,15 @@ pub enum Outbound {
     Push(DocumentId),
 }
 
+/// Whether a peer's outbound queue has room for an offer (`crate::caseload`): less than half
+/// full. An offer's sync messages queue behind everything else for the peer, and a storm in
+/// a city offers its coordinator's phone thousands of documents at once; a peer that is
+/// behind is left to find them through its index, which lists them, rather than pushed
+/// towards the full queue that disconnects it.
+pub(crate) fn room_for_offer(out: &mpsc::Sender<Outbound>) -> bool {
+    out.capacity() * 2 > out.max_capacity()
+}
+
 /// How a document actor reaches one connected peer.
 #[derive(Debug, Clone)]
 pub struct PeerLink {
@@ -108,5 +117,20 @@ pub(crate) struct WaitSlot(Arc<Waits>);
 impl Drop for WaitSlot {
     fn drop(&mut self) {
         self.0.count.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offers_stop_at_half_the_queue() {
+        let (out, _rx) = mpsc::channel(4);
+        assert!(room_for_offer(&out));
+        out.try_send(Outbound::Fatal(String::new())).unwrap();
+        assert!(room_for_offer(&out), "a quarter full");
+        out.try_send(Outbound::Fatal(String::new())).unwrap();
+        assert!(!room_for_offer(&out), "half full");
     }
 }

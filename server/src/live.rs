@@ -92,9 +92,8 @@ impl Registry {
             .filter(|l| l.user == user)
             .filter_map(|l| l.out.as_ref())
         {
-            // A full queue means the peer is too slow; it finds the document through its
-            // index instead.
-            if out.try_send(Outbound::Push(doc)).is_ok() {
+            // A peer that is behind finds the document through its index instead.
+            if crate::link::room_for_offer(out) && out.try_send(Outbound::Push(doc)).is_ok() {
                 n += 1;
             }
         }
