@@ -118,7 +118,9 @@ macro_rules! caseload_impl {
                         };
                         let mut sql =
                             $crate::storage::query::Sql::new("SELECT document_id, area FROM ");
-                        sql.push(table).push(" WHERE ").in_scope("area", areas);
+                        sql.push(table)
+                            .push(" WHERE ")
+                            .in_scope_indexed("area", areas);
                         let rows: Vec<(String, String)> = $crate::storage::query::bind_args!(
                             sqlx::query_as(sqlx::AssertSqlSafe(sql.text.clone())),
                             &sql.args
