@@ -16,6 +16,7 @@ use clap::Parser;
 use fieldsync_client::{ConnectOptions, Replica};
 use fieldsync_core::schema::RegionCode;
 
+mod office;
 mod seed;
 mod watch;
 
@@ -99,6 +100,21 @@ struct Args {
     /// entries at a time, when its user's phone first connects)
     #[arg(long, default_value_t = 1, requires = "watch_index")]
     watch_entries: usize,
+    /// With --enroll-in: the percentage of each phone's documents that are referrals
+    /// (submitted, for the supervisors' queue) rather than visits
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100), requires = "enroll_in")]
+    referral_share: u8,
+    /// With --enroll-in: coordinators of the kota at work through the storm, each with the
+    /// activity feed's live stream open and its first page read every --office-every-ms
+    #[arg(long, default_value_t = 0, requires = "enroll_in")]
+    coordinators: usize,
+    /// With --enroll-in: supervisors of the kota at work through the storm, each reading the
+    /// review queue and approving one waiting referral every --office-every-ms
+    #[arg(long, default_value_t = 0, requires = "enroll_in")]
+    supervisors: usize,
+    /// How often each coordinator and supervisor takes a step, in milliseconds
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
+    office_every_ms: u64,
 }
 
 #[tokio::main]
@@ -118,13 +134,36 @@ async fn main() -> anyhow::Result<()> {
         bail!("--area must be a region code such as 32.77.01.1001");
     }
 
+    let office_urls = if args.coordinators + args.supervisors > 0 {
+        args.urls
+            .iter()
+            .map(|u| office::http_authority(u))
+            .collect::<anyhow::Result<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
+    let mut office_users = Vec::new();
     let workers = match &args.enroll_in {
         Some(url) => {
             let kota = RegionCode::parse_prefix(&args.kota)
                 .ok()
                 .filter(|k| k.to_string().len() == 5)
                 .context("--kota must be a kota code such as 32.77")?;
-            enroll(url, &kota, args.phones, args.workers_per_kelurahan.max(1)).await?
+            let storage = fieldsync_server::storage::open(url)
+                .await
+                .with_context(|| format!("cannot open {}", fieldsync_server::redact(url)))?;
+            let workers = enroll(
+                storage.as_ref(),
+                &kota,
+                args.phones,
+                args.workers_per_kelurahan.max(1),
+            )
+            .await?;
+            office_users =
+                office::enroll(storage.as_ref(), &kota, args.coordinators, args.supervisors)
+                    .await?;
+            storage.close().await?;
+            workers
         }
         None => vec![
             Worker {
@@ -142,13 +181,30 @@ async fn main() -> anyhow::Result<()> {
         let replica = Replica::in_memory().await;
         let mut ids = Vec::with_capacity(args.docs);
         for d in 0..args.docs {
+            // Spread evenly: the n-th document of the run is a referral when the running
+            // count of referrals goes up at n.
+            let n = p * args.docs + d;
+            let share = usize::from(args.referral_share);
+            let is_referral = (n + 1) * share / 100 > n * share / 100;
             let id = replica
-                .create(|tx| visit(tx, worker, p, d))
+                .create(|tx| {
+                    if is_referral {
+                        referral(tx, worker, p, d)
+                    } else {
+                        visit(tx, worker, p, d)
+                    }
+                })
                 .await
                 .context("creating a document")?;
             for e in 0..args.edits {
                 replica
                     .change(id, |tx| {
+                        if is_referral {
+                            // The reason, written a few words at a time.
+                            let reason = tx.get(ROOT, "reason")?.expect("created above").1;
+                            let end = tx.length(&reason);
+                            return tx.splice_text(&reason, end, 0, &format!(" Catatan {e}."));
+                        }
                         let actions = tx.get(ROOT, "actions")?.expect("created above").1;
                         tx.insert(&actions, e, format!("tindakan {e}"))
                     })
@@ -180,6 +236,14 @@ async fn main() -> anyhow::Result<()> {
     let cpu_before: Vec<Option<f64>> = args.server_pids.iter().map(|p| cpu_seconds(*p)).collect();
     let database_before = args.database_process.as_deref().map(cpu_of_named);
     let own_before = cpu_seconds(std::process::id());
+
+    // The office is at work before the phones come back, and until the last one is done.
+    let mix = if office_users.is_empty() {
+        None
+    } else {
+        let every = Duration::from_millis(args.office_every_ms);
+        Some(office::Mix::start(&office_users, &office_urls, every).await)
+    };
 
     // Everyone reconnects at once.
     let start = Instant::now();
@@ -217,6 +281,10 @@ async fn main() -> anyhow::Result<()> {
         failed += f;
     }
     let wall = start.elapsed();
+    let office = match mix {
+        Some(mix) => Some(mix.finish().await),
+        None => None,
+    };
     if let Some((watcher, created)) = watcher {
         match watcher.listed(&created, limit).await {
             Some(after) => println!(
@@ -278,6 +346,11 @@ async fn main() -> anyhow::Result<()> {
                 "ackP50Ms": pct(0.5), "ackP99Ms": pct(0.99),
                 "serverPeakRssMiB": peak_rss_mib, "serverCpuMsPerDoc": cpu_ms_per_doc,
                 "databaseCpuSeconds": database_cpu, "fieldsimCpuSeconds": own_cpu,
+                "referralShare": args.referral_share,
+                "office": office.as_ref().map(|o| serde_json::json!({
+                    "coordinators": args.coordinators, "supervisors": args.supervisors,
+                    "everyMs": args.office_every_ms, "tally": o.json(),
+                })),
                 "servers": servers.iter().map(|s| serde_json::json!({
                     "pid": s.pid, "peakRssMiB": s.peak_rss_mib,
                     "cpuSeconds": s.cpu_seconds, "cpuMsPerDoc": s.cpu_seconds.map(per_doc),
@@ -312,6 +385,12 @@ async fn main() -> anyhow::Result<()> {
                 100.0 * db / all
             );
         }
+        for line in office
+            .iter()
+            .flat_map(|o| o.lines(args.coordinators, args.supervisors))
+        {
+            println!("{line}");
+        }
         if servers.len() > 1 {
             for s in &servers {
                 if let (Some(rss), Some(cpu)) = (s.peak_rss_mib, s.cpu_seconds) {
@@ -328,6 +407,13 @@ async fn main() -> anyhow::Result<()> {
         bail!(
             "{failed} documents were not acknowledged within {} s",
             args.timeout_secs
+        );
+    }
+    if let Some(o) = office.as_ref().filter(|o| o.errors > 0) {
+        bail!(
+            "{} office calls failed; the first: {}",
+            o.errors,
+            o.first_error.as_deref().unwrap_or("?")
         );
     }
     Ok(())
@@ -353,15 +439,12 @@ struct Worker {
 /// One field worker per phone, `per_kelurahan` in each kelurahan (kelurahan 1001-1100 of
 /// kecamatan 01, 02, … of `kota`), each with a device token.
 async fn enroll(
-    url: &str,
+    storage: &dyn fieldsync_server::storage::Storage,
     kota: &RegionCode,
     phones: usize,
     per_kelurahan: usize,
 ) -> anyhow::Result<Vec<Worker>> {
     use fieldsync_core::schema::Role;
-    let storage = fieldsync_server::storage::open(url)
-        .await
-        .with_context(|| format!("cannot open {}", fieldsync_server::redact(url)))?;
     let mut workers = Vec::with_capacity(phones);
     for p in 0..phones {
         let k = p / per_kelurahan;
@@ -370,22 +453,20 @@ async fn enroll(
         let scope = RegionCode::parse(&area).context("a valid kelurahan code")?;
         // Already there from an earlier run: enroll another device.
         let _ = fieldsync_server::admin::add_user(
-            storage.as_ref(),
+            storage,
             Some(user.clone()),
             &user,
             Role::Peksos,
             vec![scope],
         )
         .await;
-        let (_, token) =
-            fieldsync_server::admin::enroll_device(storage.as_ref(), &user, None, None).await?;
+        let (_, token) = fieldsync_server::admin::enroll_device(storage, &user, None, None).await?;
         workers.push(Worker {
             user,
             area,
             token: Some(token),
         });
     }
-    storage.close().await?;
     Ok(workers)
 }
 
@@ -415,6 +496,21 @@ fn visit(
     tx.splice_text(&notes, 0, 0, "Keluarga membutuhkan rujukan KIS-PBI.")?;
     tx.put_object(ROOT, "actions", ObjType::List)?;
     Ok(())
+}
+
+/// A referral as a phone would write it: submitted, so it waits in the supervisors' queue.
+fn referral(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    worker: &Worker,
+    phone: usize,
+    doc: usize,
+) -> Result<(), automerge::AutomergeError> {
+    use fieldsync_core::schema::{Nik, examples};
+    let area = RegionCode::parse(&worker.area).expect("checked when enrolled");
+    let mut r = examples::referral(&area, &worker.user);
+    r.beneficiary.nik = Nik::parse(&format!("32770141079{:05}", (phone * 1000 + doc) % 100_000))
+        .expect("a valid NIK");
+    r.write(tx)
 }
 
 /// utime + stime of a process, in seconds (Linux /proc).
