@@ -337,6 +337,23 @@ async fn listen(
     tally
 }
 
+/// A TCP connection to `authority`. On loopback it comes from 127.0.0.2: the office is not
+/// behind the phones' address, whose connections the server caps (`--max-connections-per-address`).
+async fn connect(authority: &str) -> std::io::Result<TcpStream> {
+    let addr = tokio::net::lookup_host(authority)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::other("no address"))?;
+    if let std::net::SocketAddr::V4(v4) = addr
+        && v4.ip().is_loopback()
+    {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(std::net::SocketAddr::from(([127, 0, 0, 2], 0)))?;
+        return socket.connect(addr).await;
+    }
+    TcpStream::connect(addr).await
+}
+
 fn unexpected(what: &str, status: StatusCode, body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
     format!("{what}: HTTP {status}: {text}")
@@ -372,7 +389,7 @@ impl Http {
 
     async fn sender(&mut self) -> anyhow::Result<&mut http1::SendRequest<Full<Bytes>>> {
         if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
-            let stream = TcpStream::connect(&self.authority)
+            let stream = connect(&self.authority)
                 .await
                 .with_context(|| format!("cannot connect to {}", self.authority))?;
             stream.set_nodelay(true)?;
@@ -401,15 +418,24 @@ impl Http {
         request.expect("a valid request")
     }
 
-    /// A call and its whole answer.
+    /// A call and its whole answer. A read whose kept-alive connection turns out closed
+    /// (the server ends idle ones) is sent again on a new one, as a browser does.
     async fn call(
         &mut self,
         method: Method,
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<(StatusCode, Bytes)> {
-        let request = self.request(method, path, body);
-        let response = self.sender().await?.send_request(request).await?;
+        let reused = self.sender.as_ref().is_some_and(|s| !s.is_closed());
+        let request = self.request(method.clone(), path, body.clone());
+        let response = match self.sender().await?.send_request(request).await {
+            Err(e) if reused && method == Method::GET && (e.is_closed() || e.is_canceled()) => {
+                self.sender = None;
+                let request = self.request(method, path, body);
+                self.sender().await?.send_request(request).await?
+            }
+            sent => sent?,
+        };
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();
         Ok((status, body))
