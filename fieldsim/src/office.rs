@@ -1,7 +1,7 @@
 //! The office at work while the phones reconnect: coordinators with the activity feed open
 //! (its live stream held, the first page read again every `--office-every-ms`), and
-//! supervisors working through the review queue (read it, record an approval on one waiting
-//! referral, again and again). Each office user has an API token of their own and one HTTP/1.1
+//! supervisors working through the review queue (read it, open one waiting referral, record
+//! an approval on it, again and again). Each office user has an API token of their own and one HTTP/1.1
 //! connection for reads and decisions, plus one for a coordinator's live stream, as a browser
 //! tab keeps. The figures say what the storm costs the office and what the office costs the
 //! storm.
@@ -70,9 +70,11 @@ pub fn http_authority(sync_url: &str) -> anyhow::Result<String> {
 /// What the office did during the run.
 #[derive(Debug, Default)]
 pub struct Tally {
-    /// Latency of each read of the feed's first page, of the queue and of each decision.
+    /// Latency of each read of the feed's first page, of the queue, of a referral opened
+    /// (read through its document) and of each decision.
     pub feed: Vec<Duration>,
     pub queue: Vec<Duration>,
+    pub referrals: Vec<Duration>,
     pub decisions: Vec<Duration>,
     /// Decisions refused because the referral was no longer waiting (another supervisor
     /// decided it first): the office's normal race, not an error.
@@ -95,6 +97,7 @@ impl Tally {
     fn merge(&mut self, other: Tally) {
         self.feed.extend(other.feed);
         self.queue.extend(other.queue);
+        self.referrals.extend(other.referrals);
         self.decisions.extend(other.decisions);
         self.conflicts += other.conflicts;
         self.live_events += other.live_events;
@@ -127,6 +130,7 @@ impl Tally {
         };
         json!({
             "feed": part(&self.feed), "queue": part(&self.queue),
+            "referrals": part(&self.referrals),
             "decisions": part(&self.decisions), "conflicts": self.conflicts,
             "liveEvents": self.live_events, "liveReloads": self.live_reloads,
             "errors": self.errors, "firstError": self.first_error,
@@ -150,8 +154,9 @@ impl Tally {
         }
         if supervisors > 0 {
             lines.push(format!(
-                "office: {supervisors} supervisors: {}; {}; {} conflicts",
+                "office: {supervisors} supervisors: {}; {}; {}; {} conflicts",
                 part("queue reads", &self.queue),
+                part("referrals opened", &self.referrals),
                 part("decisions", &self.decisions),
                 self.conflicts
             ));
@@ -219,9 +224,9 @@ impl Mix {
     }
 }
 
-/// A user's steps: a coordinator reads the feed's first page, a supervisor reads the queue
-/// and approves one waiting referral (the `i`-th of the page, so that supervisors mostly
-/// pick different ones).
+/// A user's steps: a coordinator reads the feed's first page, a supervisor reads the queue,
+/// opens one waiting referral (the `i`-th of the page, so that supervisors mostly pick
+/// different ones) and approves it.
 async fn work(
     mut http: Http,
     role: Role,
@@ -271,6 +276,21 @@ async fn work(
         let Some(id) = ids.get(i % ids.len().max(1)) else {
             continue;
         };
+        let started = Instant::now();
+        match http
+            .call(Method::GET, &format!("/api/referrals/{id}"), None)
+            .await
+        {
+            Ok((StatusCode::OK, _)) => tally.referrals.push(started.elapsed()),
+            Ok((status, body)) => {
+                tally.error(unexpected("referral", status, &body));
+                continue;
+            }
+            Err(e) => {
+                tally.error(format!("referral: {e:#}"));
+                continue;
+            }
+        }
         let path = format!("/api/referrals/{id}/events");
         let started = Instant::now();
         let body = json!({"kind": "approved", "note": "Memenuhi syarat."});
@@ -537,6 +557,11 @@ mod tests {
         assert_eq!(tally.decisions.len(), 1);
         assert_eq!(tally.conflicts, 0);
         assert!(tally.queue.len() >= 2, "{} queue reads", tally.queue.len());
+        assert_eq!(
+            tally.referrals.len(),
+            1,
+            "the referral opened before its approval"
+        );
         assert!(tally.feed.len() >= 2, "{} feed reads", tally.feed.len());
         // The referral's arrival and its approval, at least.
         assert!(tally.live_events >= 2, "{} live events", tally.live_events);
