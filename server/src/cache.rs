@@ -5,11 +5,24 @@
 //! documents used longest ago are unloaded first (their actors persist sync states and keep only
 //! what connected peers need). The same order says which document to unload when another waits
 //! for a place among the `--max-loaded-docs` (`hub/residency.rs`), among the documents that
-//! hold one: caseload indexes hold none, and unloading one would free none.
+//! hold one of the same kind ([`Place`]): caseload indexes hold none, and unloading one
+//! would free none; a phone's document frees a shared place, and only the office's reads and
+//! edits may take a reserved one.
 
 use std::collections::{BTreeSet, HashMap};
 
 use fieldsync_protocol::DocumentId;
+
+/// Which of the `--max-loaded-docs` places a loaded document holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// None: a caseload index.
+    None,
+    /// One of the places every document may take.
+    Shared,
+    /// One of the few kept for the office's reads and edits (`Hub::reserved_places`).
+    Reserved,
+}
 
 /// Least-recently-used accounting of loaded documents' estimated memory.
 #[derive(Debug)]
@@ -17,8 +30,8 @@ pub(crate) struct Cache {
     budget: usize,
     pub(crate) used: usize,
     tick: u64,
-    /// Each document's last use, estimated size, and whether it holds a place.
-    entries: HashMap<DocumentId, (u64, usize, bool)>,
+    /// Each document's last use, estimated size, and the place it holds.
+    entries: HashMap<DocumentId, (u64, usize, Place)>,
     order: BTreeSet<(u64, DocumentId)>,
 }
 
@@ -38,10 +51,10 @@ impl Cache {
     }
 
     /// Records a use of `doc` at `size`; returns the documents to unload to stay in budget.
-    pub(crate) fn touch(&mut self, doc: DocumentId, size: usize, placed: bool) -> Vec<DocumentId> {
+    pub(crate) fn touch(&mut self, doc: DocumentId, size: usize, place: Place) -> Vec<DocumentId> {
         self.remove(doc);
         self.tick += 1;
-        self.entries.insert(doc, (self.tick, size, placed));
+        self.entries.insert(doc, (self.tick, size, place));
         self.order.insert((self.tick, doc));
         self.used += size;
         let mut victims = Vec::new();
@@ -62,13 +75,13 @@ impl Cache {
         Some(oldest)
     }
 
-    /// Takes out the document used longest ago among those holding a place.
-    pub(crate) fn evict_oldest_placed(&mut self) -> Option<DocumentId> {
+    /// Takes out the document used longest ago among those holding a place of this kind.
+    pub(crate) fn evict_oldest_in(&mut self, place: Place) -> Option<DocumentId> {
         let oldest = self
             .order
             .iter()
             .map(|&(_, doc)| doc)
-            .find(|doc| self.entries.get(doc).is_some_and(|e| e.2))?;
+            .find(|doc| self.entries.get(doc).is_some_and(|e| e.2 == place))?;
         self.remove(oldest);
         Some(oldest)
     }
@@ -89,12 +102,12 @@ mod tests {
     fn cache_evicts_least_recently_used_first() {
         let d = |n| DocumentId::from_bytes([n; 16]);
         let mut cache = Cache::new(100);
-        assert!(cache.touch(d(1), 40, true).is_empty());
-        assert!(cache.touch(d(2), 40, true).is_empty());
-        assert!(cache.touch(d(1), 40, true).is_empty()); // d(1) is now the most recent
-        assert_eq!(cache.touch(d(3), 40, true), vec![d(2)]);
+        assert!(cache.touch(d(1), 40, Place::Shared).is_empty());
+        assert!(cache.touch(d(2), 40, Place::Shared).is_empty());
+        assert!(cache.touch(d(1), 40, Place::Shared).is_empty()); // d(1) is now the most recent
+        assert_eq!(cache.touch(d(3), 40, Place::Shared), vec![d(2)]);
         assert_eq!(cache.used, 80);
-        assert_eq!(cache.touch(d(4), 500, true), vec![d(1), d(3)]);
+        assert_eq!(cache.touch(d(4), 500, Place::Shared), vec![d(1), d(3)]);
         assert_eq!(cache.used, 500);
     }
 
@@ -103,9 +116,9 @@ mod tests {
         let d = |n| DocumentId::from_bytes([n; 16]);
         let mut cache = Cache::new(1000);
         assert_eq!(cache.evict_oldest(), None);
-        cache.touch(d(1), 10, true);
-        cache.touch(d(2), 20, true);
-        cache.touch(d(1), 10, true);
+        cache.touch(d(1), 10, Place::Shared);
+        cache.touch(d(2), 20, Place::Shared);
+        cache.touch(d(1), 10, Place::Shared);
         assert_eq!(cache.evict_oldest(), Some(d(2)));
         assert_eq!((cache.entries.len(), cache.used), (1, 10));
         assert_eq!(cache.evict_oldest(), Some(d(1)));
@@ -116,12 +129,14 @@ mod tests {
     fn a_place_is_freed_by_the_oldest_document_holding_one() {
         let d = |n| DocumentId::from_bytes([n; 16]);
         let mut cache = Cache::new(1000);
-        cache.touch(d(1), 10, false); // an index: oldest, but it holds no place
-        cache.touch(d(2), 20, true);
-        cache.touch(d(3), 30, true);
-        assert_eq!(cache.evict_oldest_placed(), Some(d(2)));
-        assert_eq!(cache.evict_oldest_placed(), Some(d(3)));
-        assert_eq!(cache.evict_oldest_placed(), None);
+        cache.touch(d(1), 10, Place::None); // an index: oldest, but it holds no place
+        cache.touch(d(2), 20, Place::Shared);
+        cache.touch(d(3), 30, Place::Shared);
+        cache.touch(d(4), 40, Place::Reserved); // the office's: frees no shared place
+        assert_eq!(cache.evict_oldest_in(Place::Shared), Some(d(2)));
+        assert_eq!(cache.evict_oldest_in(Place::Shared), Some(d(3)));
+        assert_eq!(cache.evict_oldest_in(Place::Shared), None);
+        assert_eq!(cache.evict_oldest_in(Place::Reserved), Some(d(4)));
         assert_eq!((cache.entries.len(), cache.used), (1, 10));
     }
 }

@@ -45,7 +45,8 @@ pub struct HubConfig {
     /// A loaded document nobody touched for this long is unloaded.
     pub idle_unload: Duration,
     /// Most documents loaded at once, whatever their size: a document that must load beyond
-    /// it waits while the one used longest ago unloads (`hub/residency.rs`).
+    /// it waits while the one used longest ago unloads (`hub/residency.rs`). A thirty-second
+    /// of the places is kept for the office's reads and edits ([`Hub::reserved_places`]).
     pub max_loaded: usize,
     /// The largest change and document a peer may make us apply.
     pub document_limits: fieldsync_core::Limits,
@@ -105,9 +106,12 @@ struct Inner {
     storage: Arc<dyn Storage>,
     writer: Writer,
     cache: Mutex<Cache>,
-    /// One permit per loaded document, `config.max_loaded` in all: held from the load until
-    /// the document leaves memory.
+    /// One permit per loaded document, `config.max_loaded` in all with `reserve`: held from
+    /// the load until the document leaves memory.
     slots: Arc<Semaphore>,
+    /// The places only a read or edit of the office may take (a supervisor's decision, a
+    /// referral's page), so that it does not queue behind a storm's phones for a place.
+    reserve: Arc<Semaphore>,
     config: HubConfig,
     server_peer: PeerId,
     idle: Notify,
@@ -141,7 +145,10 @@ impl Hub {
             storage,
             writer,
             cache: Mutex::new(Cache::new(config.cache_bytes)),
-            slots: Arc::new(Semaphore::new(config.max_loaded)),
+            slots: Arc::new(Semaphore::new(
+                config.max_loaded - Self::reserved_places(config.max_loaded),
+            )),
+            reserve: Arc::new(Semaphore::new(Self::reserved_places(config.max_loaded))),
             config,
             server_peer,
             idle: Notify::new(),
@@ -234,7 +241,17 @@ impl Hub {
 
     /// How many documents hold a place in memory (loaded or loading), of `max_loaded`.
     pub fn loaded_places(&self) -> usize {
-        self.0.config.max_loaded - self.0.slots.available_permits()
+        self.0.config.max_loaded
+            - self.0.slots.available_permits()
+            - self.0.reserve.available_permits()
+    }
+
+    /// Of `max_loaded` places, those kept for the office's reads and edits: a thirty-second
+    /// (62 of the default 2,000), none below 32. In a storm larger than the places a phone's
+    /// document waits in line for one, and a supervisor's decision queued behind them took
+    /// up to 7.6 s (docs/benchmarks.md).
+    pub fn reserved_places(max_loaded: usize) -> usize {
+        max_loaded / 32
     }
 
     /// The budget the loaded documents' memory is held to.

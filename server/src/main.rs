@@ -317,7 +317,8 @@ struct ServeArgs {
     cache_mb: usize,
     /// Most documents loaded in memory at once, whatever their size. In a storm larger than
     /// this, a document waits for the one used longest ago to unload, and its phone's
-    /// connection is read more slowly meanwhile
+    /// connection is read more slowly meanwhile. A thirty-second of them is kept for the
+    /// office's reads and edits (a supervisor's decision), which then do not wait
     #[arg(long, env = "FIELDSYNC_MAX_LOADED_DOCS", default_value_t = 2_000, value_parser = count)]
     max_loaded_docs: usize,
     /// Unload a document after this many idle seconds

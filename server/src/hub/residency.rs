@@ -2,7 +2,7 @@
 //! ([`Effect::Load`](fieldsync_core::actor::Effect::Load)), on a blocking thread when it is
 //! large, within the document limits, once the document has a place among the loaded ones
 //! (`HubConfig::max_loaded`; it waits for one, asking the document used longest ago to
-//! unload); the cache budget the core's estimates are held to; and forgetting a document the
+//! unload; the office's reads and edits may take a reserved one); the cache budget the core's estimates are held to; and forgetting a document the
 //! core unloaded or dropped. Part of the document actor task.
 
 use std::sync::atomic::Ordering;
@@ -10,8 +10,9 @@ use std::sync::atomic::Ordering;
 use fieldsync_core::actor::{Event, LoadFailure};
 use fieldsync_core::{DocumentSync, SyncError};
 
-use super::Command;
 use super::task::{Actor, HEAVY_BYTES};
+use super::{Command, Hub};
+use crate::cache::Place;
 
 /// While a document waits for a place among the loaded ones: how often another is asked to
 /// unload.
@@ -46,31 +47,48 @@ impl Actor {
     /// longest ago is asked to unload, and another every `EVICT_EVERY` while none has:
     /// one asked may still be busy, or be used again before it unloads. Meanwhile this
     /// actor's commands queue up and hold their connections' permits, so a storm larger
-    /// than the limit slows its phones' reading instead of growing memory.
+    /// than the limit slows its phones' reading instead of growing memory. A load for the
+    /// office's read or edit may also take a reserved place (and unloads the office's
+    /// oldest document for one), so it does not queue behind the storm.
     async fn take_place(&mut self) {
+        let office = std::mem::take(&mut self.office);
         if self.place.is_some() {
             return;
         }
         let slots = self.hub.0.slots.clone();
+        let reserve = self.hub.0.reserve.clone();
+        let has_reserve = office && Hub::reserved_places(self.hub.0.config.max_loaded) > 0;
         if let Ok(place) = slots.clone().try_acquire_owned() {
-            self.place = Some(place);
+            self.place = Some((place, Place::Shared));
+            return;
+        }
+        if has_reserve && let Ok(place) = reserve.clone().try_acquire_owned() {
+            self.place = Some((place, Place::Reserved));
             return;
         }
         crate::metrics::document_load_waited();
         loop {
-            let victim = self
-                .hub
-                .0
-                .cache
-                .lock()
-                .expect("cache lock poisoned")
-                .evict_oldest_placed();
+            let victim = {
+                let mut cache = self.hub.0.cache.lock().expect("cache lock poisoned");
+                match has_reserve {
+                    true => cache
+                        .evict_oldest_in(Place::Reserved)
+                        .or_else(|| cache.evict_oldest_in(Place::Shared)),
+                    false => cache.evict_oldest_in(Place::Shared),
+                }
+            };
             if let Some(victim) = victim {
                 self.hub.send_existing(victim, Command::Unload);
             }
-            let acquired = tokio::time::timeout(EVICT_EVERY, slots.clone().acquire_owned()).await;
-            if let Ok(place) = acquired {
-                self.place = Some(place.expect("the semaphore is never closed"));
+            let acquired = tokio::time::timeout(EVICT_EVERY, async {
+                tokio::select! {
+                    place = slots.clone().acquire_owned() => (place, Place::Shared),
+                    place = reserve.clone().acquire_owned(), if has_reserve => (place, Place::Reserved),
+                }
+            })
+            .await;
+            if let Ok((place, kind)) = acquired {
+                self.place = Some((place.expect("the semaphore is never closed"), kind));
                 return;
             }
         }
@@ -151,11 +169,14 @@ impl Actor {
         if self.core.document().is_none() {
             return;
         }
-        let victims = self.hub.0.cache.lock().expect("cache lock poisoned").touch(
-            self.id,
-            size,
-            self.place.is_some(),
-        );
+        let place = self.place.as_ref().map_or(Place::None, |p| p.1);
+        let victims = self
+            .hub
+            .0
+            .cache
+            .lock()
+            .expect("cache lock poisoned")
+            .touch(self.id, size, place);
         for victim in victims {
             self.hub.send_existing(victim, Command::Unload);
         }

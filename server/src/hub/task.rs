@@ -18,6 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use super::edit::{Op, Request};
 use super::{Command, Hub, PeerLink, waiting};
+use crate::cache::Place;
 
 const MAX_DRAIN: usize = 64;
 /// How long after a failed commit the document's peers are asked to send its changes again.
@@ -51,8 +52,11 @@ pub(super) struct Actor {
     /// The memory the core last said the loaded document takes, for the cache budget.
     pub(super) resident: Option<usize>,
     /// The document's place among those loaded (`HubConfig::max_loaded`), held from its load
-    /// until it leaves memory.
-    pub(super) place: Option<OwnedSemaphorePermit>,
+    /// until it leaves memory, and which kind it is.
+    pub(super) place: Option<(OwnedSemaphorePermit, Place)>,
+    /// A read or edit of the office arrived since the last load: the next load may take a
+    /// reserved place.
+    pub(super) office: bool,
 }
 
 impl std::fmt::Debug for Actor {
@@ -83,6 +87,7 @@ impl Actor {
             received: None,
             resident: None,
             place: None,
+            office: false,
         }
     }
 
@@ -201,6 +206,8 @@ impl Actor {
             }
         }
         self.drive(events, permits, heavy).await;
+        // Its load, if it needed one, is done: a later load is not the office's.
+        self.office = false;
         self.received = None;
         if external {
             self.drive(vec![Event::StoredElsewhere], Vec::new(), false)
@@ -318,6 +325,7 @@ impl Actor {
         self.next_ticket += 1;
         let ticket = self.next_ticket;
         let Request { editor, op } = request;
+        self.office |= matches!(op, Op::Read(_) | Op::Edit { .. });
         match op {
             Op::Read(reply) => {
                 self.replies.insert(ticket, Reply::Read(reply));

@@ -336,3 +336,75 @@ async fn one_decision_on(server: TestServer) {
     let empty = sri.get("/referrals?empty=1").await.text();
     assert!(empty.contains("Tidak ada rujukan lain yang menunggu keputusan"));
 }
+
+/// Phones hold every shared place among the `--max-loaded-docs`: a supervisor's decision
+/// takes one of the places kept for the office instead of waiting in line and unloading a
+/// phone's document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_does_not_wait_behind_the_phones_for_a_place() {
+    // 32 places: 31 for everyone, one kept for the office.
+    let server = TestServer::start_with(|c| c.max_loaded_docs = 32).await;
+    assert_eq!(
+        fieldsync_server::hub::Hub::reserved_places(32),
+        1,
+        "the test's premise"
+    );
+    person(&server, "sri", Role::Supervisor, &["32.77"]).await;
+    let gauge = |name: &'static str| {
+        let metrics = Client::anonymous(&server);
+        async move {
+            let text = metrics.clone().get("/metrics").await.text();
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+                .unwrap_or(0.0) as usize
+        }
+    };
+    // A referral stored; its phone leaves, and the document leaves memory with it.
+    let id = {
+        let (ani, sync) = server.phone_as(ANI).await;
+        let id = create(
+            &ani,
+            referral(ANI_AREA, ANI, Program::KisPbi, Some(&ago(1))),
+        )
+        .await;
+        sync.stop().await;
+        id
+    };
+    // A field worker of another kelurahan keeps 31 visits open: every shared place.
+    server
+        .add_user("peksos-budi", Role::Peksos, &["32.77.02.1002"])
+        .await;
+    let (budi, _sync) = server.phone_as("peksos-budi").await;
+    for _ in 0..31 {
+        let doc = budi
+            .create(crate::common::visit_in("32.77.02.1002", "peksos-budi"))
+            .await
+            .unwrap();
+        budi.wait_acknowledged(doc, WAIT).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while gauge("fieldsync_documents_loaded").await != 31 {
+        assert!(tokio::time::Instant::now() < deadline, "31 places taken");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let open = gauge("fieldsync_documents_open").await;
+
+    let mut sri = Client::script(&server, "sri").await;
+    let reply = sri
+        .post_json(
+            &format!("/api/referrals/{id}/events"),
+            &json!({"kind": "approved", "note": "Memenuhi syarat"}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    // The referral's actor ends (nobody has it open) and its place is free again; waiting
+    // for a shared one would have unloaded one of Budi's visits, leaving 30 loaded.
+    while gauge("fieldsync_documents_open").await != open {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the referral's actor ends"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(gauge("fieldsync_documents_loaded").await, 31);
+}
