@@ -350,31 +350,32 @@ async fn a_decision_does_not_wait_behind_the_phones_for_a_place() {
         "the test's premise"
     );
     person(&server, "sri", Role::Supervisor, &["32.77"]).await;
-    let gauge = |name: &'static str| {
+    let loaded = || {
         let metrics = Client::anonymous(&server);
         async move {
             let text = metrics.clone().get("/metrics").await.text();
             text.lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+                .find_map(|l| {
+                    l.strip_prefix("fieldsync_documents_loaded ")?
+                        .parse::<f64>()
+                        .ok()
+                })
                 .unwrap_or(0.0) as usize
         }
     };
-    // A referral stored; its phone leaves, and the document leaves memory with it.
-    let id = {
-        let (ani, sync) = server.phone_as(ANI).await;
-        let id = create(
-            &ani,
-            referral(ANI_AREA, ANI, Program::KisPbi, Some(&ago(1))),
-        )
-        .await;
-        sync.stop().await;
-        id
-    };
-    // A field worker of another kelurahan keeps 31 visits open: every shared place.
+    // Ani's referral, her phone still connected.
+    let (ani, _ani_sync) = server.phone_as(ANI).await;
+    let id = create(
+        &ani,
+        referral(ANI_AREA, ANI, Program::KisPbi, Some(&ago(1))),
+    )
+    .await;
+    // A field worker of another kelurahan writes 31 visits and keeps them open: they take
+    // every shared place, the last one by unloading the referral, the oldest.
     server
         .add_user("peksos-budi", Role::Peksos, &["32.77.02.1002"])
         .await;
-    let (budi, _sync) = server.phone_as("peksos-budi").await;
+    let (budi, _budi_sync) = server.phone_as("peksos-budi").await;
     for _ in 0..31 {
         let doc = budi
             .create(crate::common::visit_in("32.77.02.1002", "peksos-budi"))
@@ -382,12 +383,7 @@ async fn a_decision_does_not_wait_behind_the_phones_for_a_place() {
             .unwrap();
         budi.wait_acknowledged(doc, WAIT).await.unwrap();
     }
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while gauge("fieldsync_documents_loaded").await != 31 {
-        assert!(tokio::time::Instant::now() < deadline, "31 places taken");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let open = gauge("fieldsync_documents_open").await;
+    assert_eq!(loaded().await, 31);
 
     let mut sri = Client::script(&server, "sri").await;
     let reply = sri
@@ -397,14 +393,15 @@ async fn a_decision_does_not_wait_behind_the_phones_for_a_place() {
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    // The referral's actor ends (nobody has it open) and its place is free again; waiting
-    // for a shared one would have unloaded one of Budi's visits, leaving 30 loaded.
-    while gauge("fieldsync_documents_open").await != open {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the referral's actor ends"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(gauge("fieldsync_documents_loaded").await, 31);
+    // The referral loaded into the reserved place and stays (Ani has it open); waiting for
+    // a shared place would have unloaded one of Budi's visits, leaving 31.
+    assert_eq!(loaded().await, 32);
+    let doc = DocumentId::parse(&id).unwrap();
+    ani.wait_doc(
+        doc,
+        WAIT,
+        |d| matches!(FieldDocument::read(d), Ok(FieldDocument::Referral(r)) if r.events.len() == 2),
+    )
+    .await
+    .expect("the decision reaches the phone");
 }
