@@ -2,8 +2,9 @@
 //! ([`Effect::Load`](fieldsync_core::actor::Effect::Load)), on a blocking thread when it is
 //! large, within the document limits, once the document has a place among the loaded ones
 //! (`HubConfig::max_loaded`; it waits for one, asking the document used longest ago to
-//! unload; the office's reads and edits may take a reserved one); the cache budget the core's estimates are held to; and forgetting a document the
-//! core unloaded or dropped. Part of the document actor task.
+//! unload; the office's reads and edits may take a reserved one); the cache budget the
+//! core's estimates are held to; and forgetting a document the core unloaded or dropped.
+//! Part of the document actor task.
 
 use std::sync::atomic::Ordering;
 
