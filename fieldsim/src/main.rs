@@ -324,14 +324,7 @@ async fn main() -> anyhow::Result<()> {
     let cpu = measured.then(|| servers.iter().filter_map(|s| s.cpu_seconds).sum::<f64>());
     let peak_rss_mib = measured.then(|| servers.iter().filter_map(|s| s.peak_rss_mib).sum::<f64>());
 
-    latencies.sort();
-    let pct = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
-        latencies[i].as_secs_f64() * 1000.0
-    };
+    let (ack_p50, ack_p99) = p50_p99(&latencies);
     let acked = latencies.len();
     let rate = acked as f64 / wall.as_secs_f64();
     let per_doc = |cpu: f64| cpu * 1000.0 / acked.max(1) as f64;
@@ -343,7 +336,7 @@ async fn main() -> anyhow::Result<()> {
                 "phones": args.phones, "docsPerPhone": args.docs, "editsPerDoc": args.edits,
                 "documents": total, "acknowledged": acked, "failed": failed,
                 "wallSeconds": wall.as_secs_f64(), "docsPerSecond": rate,
-                "ackP50Ms": pct(0.5), "ackP99Ms": pct(0.99),
+                "ackP50Ms": ack_p50, "ackP99Ms": ack_p99,
                 "serverPeakRssMiB": peak_rss_mib, "serverCpuMsPerDoc": cpu_ms_per_doc,
                 "databaseCpuSeconds": database_cpu, "fieldsimCpuSeconds": own_cpu,
                 "referralShare": args.referral_share,
@@ -367,11 +360,7 @@ async fn main() -> anyhow::Result<()> {
             wall.as_secs_f64()
         );
         println!("throughput {rate:.0} documents/s");
-        println!(
-            "time to durable ack: p50 {:.0} ms  p99 {:.0} ms",
-            pct(0.5),
-            pct(0.99)
-        );
+        println!("time to durable ack: p50 {ack_p50:.0} ms  p99 {ack_p99:.0} ms");
         match (peak_rss_mib, cpu_ms_per_doc) {
             (Some(rss), Some(cpu)) => {
                 println!("server: peak RSS {rss:.0} MiB  CPU {cpu:.2} ms per document")
@@ -484,11 +473,7 @@ fn visit(
     tx.put(ROOT, "createdAt", "2026-11-20T08:00:00Z")?;
     tx.put(ROOT, "visitedAt", "2026-11-20T09:30:00Z")?;
     let b = tx.put_object(ROOT, "beneficiary", ObjType::Map)?;
-    tx.put(
-        &b,
-        "nik",
-        format!("32770141079{:05}", (phone * 1000 + doc) % 100_000),
-    )?;
+    tx.put(&b, "nik", nik(phone, doc))?;
     tx.put(&b, "name", "Siti Aminah")?;
     let ppks = tx.put_object(&b, "ppks", ObjType::List)?;
     tx.insert(&ppks, 0, "fakir-miskin")?;
@@ -508,9 +493,27 @@ fn referral(
     use fieldsync_core::schema::{Nik, examples};
     let area = RegionCode::parse(&worker.area).expect("checked when enrolled");
     let mut r = examples::referral(&area, &worker.user);
-    r.beneficiary.nik = Nik::parse(&format!("32770141079{:05}", (phone * 1000 + doc) % 100_000))
-        .expect("a valid NIK");
+    r.beneficiary.nik = Nik::parse(&nik(phone, doc)).expect("a valid NIK");
     r.write(tx)
+}
+
+/// The beneficiary's NIK of a phone's document: one of 100,000.
+fn nik(phone: usize, doc: usize) -> String {
+    format!("32770141079{:05}", (phone * 1000 + doc) % 100_000)
+}
+
+/// The p50 and p99 of `samples`, in milliseconds (NaN when there are none).
+fn p50_p99(samples: &[Duration]) -> (f64, f64) {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let at = |p: f64| {
+        if sorted.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted[i].as_secs_f64() * 1000.0
+    };
+    (at(0.5), at(0.99))
 }
 
 /// utime + stime of a process, in seconds (Linux /proc).

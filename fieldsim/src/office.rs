@@ -108,24 +108,26 @@ impl Tally {
         }
     }
 
-    /// The p50 and p99 of `samples`, in milliseconds.
-    pub fn percentiles(samples: &[Duration]) -> (f64, f64) {
-        let mut sorted = samples.to_vec();
-        sorted.sort();
-        let at = |p: f64| {
-            if sorted.is_empty() {
-                return f64::NAN;
+    /// A GET that must answer 200: its latency and body, or the failure counted as `what`.
+    async fn get(&mut self, http: &mut Http, what: &str, path: &str) -> Option<(Duration, Bytes)> {
+        let started = Instant::now();
+        match http.call(Method::GET, path, None).await {
+            Ok((StatusCode::OK, body)) => Some((started.elapsed(), body)),
+            Ok((status, body)) => {
+                self.error(unexpected(what, status, &body));
+                None
             }
-            let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-            sorted[i].as_secs_f64() * 1000.0
-        };
-        (at(0.5), at(0.99))
+            Err(e) => {
+                self.error(format!("{what}: {e:#}"));
+                None
+            }
+        }
     }
 
     /// One JSON object of the figures.
     pub fn json(&self) -> Value {
         let part = |samples: &[Duration]| {
-            let (p50, p99) = Self::percentiles(samples);
+            let (p50, p99) = crate::p50_p99(samples);
             json!({"count": samples.len(), "p50Ms": p50, "p99Ms": p99})
         };
         json!({
@@ -140,7 +142,7 @@ impl Tally {
     /// The figures as lines of text.
     pub fn lines(&self, coordinators: usize, supervisors: usize) -> Vec<String> {
         let part = |name: &str, samples: &[Duration]| {
-            let (p50, p99) = Self::percentiles(samples);
+            let (p50, p99) = crate::p50_p99(samples);
             format!("{} {name} p50 {p50:.0} ms p99 {p99:.0} ms", samples.len())
         };
         let mut lines = Vec::new();
@@ -244,29 +246,16 @@ async fn work(
         }
         next += every;
         if role == Role::Coordinator {
-            let started = Instant::now();
-            match http.call(Method::GET, "/api/activity", None).await {
-                Ok((StatusCode::OK, _)) => tally.feed.push(started.elapsed()),
-                Ok((status, body)) => tally.error(unexpected("feed", status, &body)),
-                Err(e) => tally.error(format!("feed: {e:#}")),
+            if let Some((took, _)) = tally.get(&mut http, "feed", "/api/activity").await {
+                tally.feed.push(took);
             }
             continue;
         }
-        let started = Instant::now();
-        let page = match http.call(Method::GET, "/api/referrals", None).await {
-            Ok((StatusCode::OK, body)) => {
-                tally.queue.push(started.elapsed());
-                serde_json::from_slice::<Value>(&body).unwrap_or_default()
-            }
-            Ok((status, body)) => {
-                tally.error(unexpected("queue", status, &body));
-                continue;
-            }
-            Err(e) => {
-                tally.error(format!("queue: {e:#}"));
-                continue;
-            }
+        let Some((took, body)) = tally.get(&mut http, "queue", "/api/referrals").await else {
+            continue;
         };
+        tally.queue.push(took);
+        let page = serde_json::from_slice::<Value>(&body).unwrap_or_default();
         let ids: Vec<&str> = page["items"]
             .as_array()
             .into_iter()
@@ -276,21 +265,13 @@ async fn work(
         let Some(id) = ids.get(i % ids.len().max(1)) else {
             continue;
         };
-        let started = Instant::now();
-        match http
-            .call(Method::GET, &format!("/api/referrals/{id}"), None)
-            .await
-        {
-            Ok((StatusCode::OK, _)) => tally.referrals.push(started.elapsed()),
-            Ok((status, body)) => {
-                tally.error(unexpected("referral", status, &body));
-                continue;
-            }
-            Err(e) => {
-                tally.error(format!("referral: {e:#}"));
-                continue;
-            }
-        }
+        let opened = tally
+            .get(&mut http, "referral", &format!("/api/referrals/{id}"))
+            .await;
+        let Some((took, _)) = opened else {
+            continue;
+        };
+        tally.referrals.push(took);
         let path = format!("/api/referrals/{id}/events");
         let started = Instant::now();
         let body = json!({"kind": "approved", "note": "Memenuhi syarat."});

@@ -138,6 +138,7 @@ impl Hub {
         mut config: HubConfig,
     ) -> Self {
         config.max_loaded = config.max_loaded.max(1);
+        let reserved = Self::reserved_places(config.max_loaded);
         let changes_buffer = config.changes_buffer.max(1);
         Self(Arc::new(Inner {
             docs: Mutex::default(),
@@ -145,10 +146,8 @@ impl Hub {
             storage,
             writer,
             cache: Mutex::new(Cache::new(config.cache_bytes)),
-            slots: Arc::new(Semaphore::new(
-                config.max_loaded - Self::reserved_places(config.max_loaded),
-            )),
-            reserve: Arc::new(Semaphore::new(Self::reserved_places(config.max_loaded))),
+            slots: Arc::new(Semaphore::new(config.max_loaded - reserved)),
+            reserve: Arc::new(Semaphore::new(reserved)),
             config,
             server_peer,
             idle: Notify::new(),
@@ -247,9 +246,9 @@ impl Hub {
     }
 
     /// Of `max_loaded` places, those kept for the office's reads and edits: a thirty-second
-    /// (62 of the default 2,000), none below 32. In a storm larger than the places a phone's
-    /// document waits in line for one, and a supervisor's decision queued behind them took
-    /// up to 7.6 s (docs/benchmarks.md).
+    /// (62 of the default 2,000; none when `max_loaded` is under 32). In a storm larger than
+    /// the places a phone's document waits 20-27 s in line for one (docs/benchmarks.md), and
+    /// a supervisor's decision or referral page whose document must load would wait with it.
     pub fn reserved_places(max_loaded: usize) -> usize {
         max_loaded / 32
     }

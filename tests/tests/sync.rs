@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ROOT, ReadDoc};
-use common::{TestServer, WAIT, visit};
+use common::{TestServer, WAIT, metric, visit};
 use fieldsync_client::{ConnectOptions, DocStatus, Replica, Store};
 use proptest::prelude::*;
 
@@ -293,21 +293,6 @@ async fn documents_beyond_the_loaded_limit_wait_for_a_place_and_are_all_served()
     );
     let waits = metric(server.addr, "fieldsync_document_load_waits_total").await;
     assert!(waits > waits_before, "no load waited for a place");
-}
-
-/// One unlabelled series of `/metrics` (0 when absent), over a plain HTTP/1.0 request.
-async fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
-    socket
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .await
-        .unwrap();
-    let mut text = String::new();
-    socket.read_to_string(&mut text).await.unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[tokio::test]

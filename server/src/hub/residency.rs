@@ -11,8 +11,8 @@ use std::sync::atomic::Ordering;
 use fieldsync_core::actor::{Event, LoadFailure};
 use fieldsync_core::{DocumentSync, SyncError};
 
+use super::Command;
 use super::task::{Actor, HEAVY_BYTES};
-use super::{Command, Hub};
 use crate::cache::Place;
 
 /// While a document waits for a place among the loaded ones: how often another is asked to
@@ -52,18 +52,18 @@ impl Actor {
     /// office's read or edit may also take a reserved place (and unloads the office's
     /// oldest document for one), so it does not queue behind the storm.
     async fn take_place(&mut self) {
-        let office = std::mem::take(&mut self.office);
         if self.place.is_some() {
             return;
         }
+        // A reserve of no places (a small `max_loaded`) is simply never acquired.
+        let office = self.office;
         let slots = self.hub.0.slots.clone();
         let reserve = self.hub.0.reserve.clone();
-        let has_reserve = office && Hub::reserved_places(self.hub.0.config.max_loaded) > 0;
         if let Ok(place) = slots.clone().try_acquire_owned() {
             self.place = Some((place, Place::Shared));
             return;
         }
-        if has_reserve && let Ok(place) = reserve.clone().try_acquire_owned() {
+        if office && let Ok(place) = reserve.clone().try_acquire_owned() {
             self.place = Some((place, Place::Reserved));
             return;
         }
@@ -71,12 +71,12 @@ impl Actor {
         loop {
             let victim = {
                 let mut cache = self.hub.0.cache.lock().expect("cache lock poisoned");
-                match has_reserve {
-                    true => cache
-                        .evict_oldest_in(Place::Reserved)
-                        .or_else(|| cache.evict_oldest_in(Place::Shared)),
-                    false => cache.evict_oldest_in(Place::Shared),
-                }
+                let reserved = if office {
+                    cache.evict_oldest_in(Place::Reserved)
+                } else {
+                    None
+                };
+                reserved.or_else(|| cache.evict_oldest_in(Place::Shared))
             };
             if let Some(victim) = victim {
                 self.hub.send_existing(victim, Command::Unload);
@@ -84,7 +84,7 @@ impl Actor {
             let acquired = tokio::time::timeout(EVICT_EVERY, async {
                 tokio::select! {
                     place = slots.clone().acquire_owned() => (place, Place::Shared),
-                    place = reserve.clone().acquire_owned(), if has_reserve => (place, Place::Reserved),
+                    place = reserve.clone().acquire_owned(), if office => (place, Place::Reserved),
                 }
             })
             .await;

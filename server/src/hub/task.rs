@@ -54,8 +54,8 @@ pub(super) struct Actor {
     /// The document's place among those loaded (`HubConfig::max_loaded`), held from its load
     /// until it leaves memory, and which kind it is.
     pub(super) place: Option<(OwnedSemaphorePermit, Place)>,
-    /// A read or edit of the office arrived since the last load: the next load may take a
-    /// reserved place.
+    /// The batch being handled holds a read or edit of the office: a load it needs may take
+    /// a reserved place.
     pub(super) office: bool,
 }
 
@@ -206,7 +206,7 @@ impl Actor {
             }
         }
         self.drive(events, permits, heavy).await;
-        // Its load, if it needed one, is done: a later load is not the office's.
+        // Its load, if it needed one, is done: a later batch's is not the office's.
         self.office = false;
         self.received = None;
         if external {

@@ -219,6 +219,21 @@ pub fn visit(tx: &mut Transaction<'_>) -> Result<(), AutomergeError> {
     FieldDocument::Visit(examples::visit(&area(), "peksos-ani")).write(tx)
 }
 
+/// One unlabelled series of `/metrics` (0 when absent), over a plain HTTP/1.0 request.
+pub async fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    socket.read_to_string(&mut text).await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

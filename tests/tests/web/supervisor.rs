@@ -74,6 +74,23 @@ pub(super) fn ids(reply: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Waits until the phone holds `count` events of the referral (decisions arrived); an
+/// error when they did not within `WAIT`.
+pub(super) async fn wait_for_events(
+    phone: &Replica,
+    id: &str,
+    count: usize,
+) -> Result<(), fieldsync_client::ClientError> {
+    let id = DocumentId::parse(id).unwrap();
+    phone
+        .wait_doc(
+            id,
+            WAIT,
+            |d| matches!(FieldDocument::read(d), Ok(FieldDocument::Referral(r)) if r.events.len() == count),
+        )
+        .await
+}
+
 /// The referral's events as the phone holds them: (kind, by, note).
 pub(super) async fn phone_events(
     phone: &Replica,

@@ -1,12 +1,12 @@
 //! Decisions: written into the referral's document in the supervisor's name, reaching the
 //! field worker's phone; refused when they do not hold, and nothing changes then.
 
-use fieldsync_core::schema::{EventKind, FieldDocument, Program, Role};
+use fieldsync_core::schema::{EventKind, Program, Role};
 use fieldsync_protocol::DocumentId;
 use serde_json::json;
 
-use super::{ANI, ANI_AREA, ago, create, ids, phone_events, referral};
-use crate::common::{TestServer, WAIT};
+use super::{ANI, ANI_AREA, ago, create, ids, phone_events, referral, wait_for_events};
+use crate::common::{TestServer, WAIT, metric};
 use crate::support::{Client, between, on_postgres, person};
 
 #[tokio::test]
@@ -65,14 +65,9 @@ async fn an_approval_on_the_page_is_written_into_the_document_and_reaches_the_ph
     assert!(!page.contains("value=\"approved\""));
 
     // The phone has the document open: the decision arrives as a change to it.
-    let doc = DocumentId::parse(&id).unwrap();
-    ani.wait_doc(
-        doc,
-        WAIT,
-        |d| matches!(FieldDocument::read(d), Ok(FieldDocument::Referral(r)) if r.events.len() == 2),
-    )
-    .await
-    .expect("the decision reaches the phone");
+    wait_for_events(&ani, &id, 2)
+        .await
+        .expect("the decision reaches the phone");
     let events = phone_events(&ani, &id).await;
     assert_eq!(
         events[1],
@@ -186,14 +181,9 @@ async fn decisions_that_do_not_hold_change_nothing_and_the_api_guards_its_calls(
     let reply = script.post_json(&unknown, &json!({"kind": "closed"})).await;
     assert_eq!(reply.status, 404);
 
-    let doc = DocumentId::parse(&id).unwrap();
-    ani.wait_doc(
-        doc,
-        WAIT,
-        |d| matches!(FieldDocument::read(d), Ok(FieldDocument::Referral(r)) if r.events.len() == 4),
-    )
-    .await
-    .expect("the decisions reach the phone");
+    wait_for_events(&ani, &id, 4)
+        .await
+        .expect("the decisions reach the phone");
     let kinds: Vec<EventKind> = phone_events(&ani, &id)
         .await
         .into_iter()
@@ -350,19 +340,7 @@ async fn a_decision_does_not_wait_behind_the_phones_for_a_place() {
         "the test's premise"
     );
     person(&server, "sri", Role::Supervisor, &["32.77"]).await;
-    let loaded = || {
-        let metrics = Client::anonymous(&server);
-        async move {
-            let text = metrics.clone().get("/metrics").await.text();
-            text.lines()
-                .find_map(|l| {
-                    l.strip_prefix("fieldsync_documents_loaded ")?
-                        .parse::<f64>()
-                        .ok()
-                })
-                .unwrap_or(0.0) as usize
-        }
-    };
+    const LOADED: &str = "fieldsync_documents_loaded";
     // Ani's referral, her phone still connected.
     let (ani, _ani_sync) = server.phone_as(ANI).await;
     let id = create(
@@ -383,7 +361,7 @@ async fn a_decision_does_not_wait_behind_the_phones_for_a_place() {
             .unwrap();
         budi.wait_acknowledged(doc, WAIT).await.unwrap();
     }
-    assert_eq!(loaded().await, 31);
+    assert_eq!(metric(server.addr, LOADED).await, 31.0);
 
     let mut sri = Client::script(&server, "sri").await;
     let reply = sri
@@ -395,13 +373,8 @@ async fn a_decision_does_not_wait_behind_the_phones_for_a_place() {
     assert_eq!(reply.status, 200, "{}", reply.text());
     // The referral loaded into the reserved place and stays (Ani has it open); waiting for
     // a shared place would have unloaded one of Budi's visits, leaving 31.
-    assert_eq!(loaded().await, 32);
-    let doc = DocumentId::parse(&id).unwrap();
-    ani.wait_doc(
-        doc,
-        WAIT,
-        |d| matches!(FieldDocument::read(d), Ok(FieldDocument::Referral(r)) if r.events.len() == 2),
-    )
-    .await
-    .expect("the decision reaches the phone");
+    assert_eq!(metric(server.addr, LOADED).await, 32.0);
+    wait_for_events(&ani, &id, 2)
+        .await
+        .expect("the decision reaches the phone");
 }
