@@ -502,31 +502,19 @@ mod tests {
             .unwrap();
 
         // The approval reaches the phone, which is still connected.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let events = || async {
-            phone
-                .read(id, |doc| {
-                    fieldsync_core::schema::FieldDocument::read_state(doc)
-                        .ok()
-                        .flatten()
-                })
-                .await
-                .flatten()
+        use fieldsync_core::schema::FieldDocument;
+        let two_events = |doc: &automerge::Automerge| matches!(FieldDocument::read_state(doc), Ok(Some(FieldDocument::Referral(r))) if r.events.len() == 2);
+        phone
+            .wait_doc(id, Duration::from_secs(10), two_events)
+            .await
+            .expect("the approval reaches the phone");
+        let Some(Ok(Some(FieldDocument::Referral(r)))) =
+            phone.read(id, FieldDocument::read_state).await
+        else {
+            panic!("the phone holds the referral");
         };
-        loop {
-            if let Some(fieldsync_core::schema::FieldDocument::Referral(r)) = events().await
-                && r.events.len() == 2
-            {
-                assert_eq!(r.events[1].kind.as_str(), "approved");
-                assert_eq!(r.events[1].by, "fieldsim-supervisor-0");
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the approval did not reach the phone"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        assert_eq!(r.events[1].kind.as_str(), "approved");
+        assert_eq!(r.events[1].by, "fieldsim-supervisor-0");
         // A few more steps with nothing left to decide.
         tokio::time::sleep(Duration::from_millis(100)).await;
         let tally = mix.finish().await;
