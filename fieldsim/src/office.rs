@@ -503,7 +503,10 @@ mod tests {
 
         // The approval reaches the phone, which is still connected.
         use fieldsync_core::schema::FieldDocument;
-        let two_events = |doc: &automerge::Automerge| matches!(FieldDocument::read_state(doc), Ok(Some(FieldDocument::Referral(r))) if r.events.len() == 2);
+        let two_events = |doc: &automerge::Automerge| match FieldDocument::read_state(doc) {
+            Ok(Some(FieldDocument::Referral(r))) => r.events.len() == 2,
+            _ => false,
+        };
         phone
             .wait_doc(id, Duration::from_secs(10), two_events)
             .await
