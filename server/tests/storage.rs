@@ -25,6 +25,8 @@ mod skip;
 
 #[path = "storage/areas.rs"]
 mod areas;
+#[path = "storage/batch.rs"]
+mod batch;
 #[path = "storage/beneficiaries.rs"]
 mod beneficiaries;
 #[path = "storage/blobs.rs"]

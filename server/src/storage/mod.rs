@@ -20,6 +20,7 @@ pub mod map;
 pub mod migrate;
 pub mod people;
 mod postgres;
+mod postgres_rows;
 mod projection;
 pub mod query;
 pub mod review;

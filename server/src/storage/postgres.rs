@@ -9,9 +9,10 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 use super::chunks::{DOCUMENT_LOCKS, Held, covered, lock_key};
+use super::postgres_rows as rows;
 use super::{
-    BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Elsewhere, Storage, StorageError, StorageResult,
-    StoredDocument, Write, Written, parse_document_ids, projection_rows_sql, stored_document,
+    BoxFuture, CHUNK_SNAPSHOT, Elsewhere, Storage, StorageError, StorageResult, StoredDocument,
+    Write, Written, parse_document_ids, projection_rows_sql, stored_document,
 };
 
 /// How long a start waits for PostgreSQL to answer before it says so and stops.
@@ -54,6 +55,32 @@ impl PostgresStorage {
             held: Arc::default(),
             origin: uuid::Uuid::new_v4().simple().to_string().into(),
         })
+    }
+
+    /// Stores the appends of `run` (and empties it), noting what this process will hold and
+    /// which documents lack another process's chunks.
+    async fn append_run(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        run: &mut Vec<rows::Append<'_>>,
+        advanced: &mut HashMap<DocumentId, i64>,
+        written: &mut Written,
+    ) -> Result<(), sqlx::Error> {
+        let held = |doc| {
+            advanced
+                .get(&doc)
+                .copied()
+                .unwrap_or_else(|| self.held.get(doc))
+        };
+        let (behind, now_held) = rows::append(conn, run, held).await?;
+        run.clear();
+        for doc in behind {
+            if !written.behind.contains(&doc) {
+                written.behind.push(doc);
+            }
+        }
+        advanced.extend(now_held);
+        Ok(())
     }
 
     async fn read_chunks(&self, doc: DocumentId) -> StorageResult<Option<StoredDocument>> {
@@ -212,7 +239,6 @@ async fn lock_documents(conn: &mut sqlx::PgConnection, batch: &[Write]) -> Resul
     Ok(())
 }
 
-super::projection::projection_writer!(write_projection, sqlx::PgConnection);
 super::directory::identity_writer!(write_identity, sqlx::PgConnection);
 
 /// The batch's sync states, the newest per (document, storage), 100 rows per statement.
@@ -321,54 +347,33 @@ impl Storage for PostgresStorage {
             let mut written = Written::default();
             // What this process will hold once the transaction commits.
             let mut advanced: HashMap<DocumentId, i64> = HashMap::new();
+            // Appends are stored a run at a time, in a fixed number of statements; a
+            // rebuild or a compaction ends a run, since it must see the run's chunks.
+            let mut run: Vec<rows::Append> = Vec::new();
             for w in batch {
                 match w {
                     Write::Append {
                         doc,
                         bytes,
                         projection,
-                    } => {
-                        let id = doc.to_string();
-                        let (chunk,): (i64,) = sqlx::query_as(
-                            "INSERT INTO chunks (document_id, kind, data) VALUES ($1, $2, $3) RETURNING id",
-                        )
-                        .bind(&id)
-                        .bind(CHUNK_CHANGES)
-                        .bind(bytes.as_slice())
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        let held = advanced
-                            .get(doc)
-                            .copied()
-                            .unwrap_or_else(|| self.held.get(*doc));
-                        let (unseen,): (bool,) = sqlx::query_as(
-                            "SELECT EXISTS (SELECT 1 FROM chunks \
-                             WHERE document_id = $1 AND id > $2 AND id <> $3)",
-                        )
-                        .bind(&id)
-                        .bind(held)
-                        .bind(chunk)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        if unseen {
-                            written.behind.push(*doc);
-                        } else {
-                            write_projection(&mut tx, &id, chunk, projection).await?;
-                            advanced.insert(*doc, chunk);
-                        }
-                    }
+                    } => run.push((*doc, bytes, projection)),
                     Write::Project {
                         doc,
                         source,
                         projection,
                     } => {
-                        write_projection(&mut tx, &doc.to_string(), *source, projection).await?;
+                        self.append_run(&mut tx, &mut run, &mut advanced, &mut written)
+                            .await?;
+                        let rows = rows::Rows::new(doc.to_string(), *source, projection);
+                        rows::write(&mut tx, &[rows]).await?;
                     }
                     Write::Compact {
                         doc,
                         snapshot,
                         covers,
                     } => {
+                        self.append_run(&mut tx, &mut run, &mut advanced, &mut written)
+                            .await?;
                         let id = doc.to_string();
                         let rows: Vec<(i64, Vec<u8>)> =
                             sqlx::query_as("SELECT id, data FROM chunks WHERE document_id = $1")
@@ -401,6 +406,8 @@ impl Storage for PostgresStorage {
                     Write::SyncState { .. } => {}
                 }
             }
+            self.append_run(&mut tx, &mut run, &mut advanced, &mut written)
+                .await?;
             write_identity(&mut tx, batch).await?;
             write_sync_states(&mut tx, batch).await?;
             notify_changes(&mut tx, &self.origin, batch).await?;
