@@ -25,6 +25,7 @@ mod projection;
 pub mod query;
 pub mod review;
 mod sqlite;
+mod sqlite_rows;
 pub mod web;
 pub mod workbench;
 

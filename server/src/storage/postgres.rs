@@ -10,6 +10,7 @@ use sqlx::postgres::PgPoolOptions;
 
 use super::chunks::{DOCUMENT_LOCKS, Held, covered, lock_key};
 use super::postgres_rows as rows;
+use super::projection::{Append, Rows, holding, settle};
 use super::{
     BoxFuture, CHUNK_SNAPSHOT, Elsewhere, Storage, StorageError, StorageResult, StoredDocument,
     Write, Written, parse_document_ids, projection_rows_sql, stored_document,
@@ -62,24 +63,13 @@ impl PostgresStorage {
     async fn append_run(
         &self,
         conn: &mut sqlx::PgConnection,
-        run: &mut Vec<rows::Append<'_>>,
+        run: &mut Vec<Append<'_>>,
         advanced: &mut HashMap<DocumentId, i64>,
         written: &mut Written,
     ) -> Result<(), sqlx::Error> {
-        let held = |doc| {
-            advanced
-                .get(&doc)
-                .copied()
-                .unwrap_or_else(|| self.held.get(doc))
-        };
-        let (behind, now_held) = rows::append(conn, run, held).await?;
+        let outcome = rows::append(conn, run, holding(advanced, &self.held)).await?;
         run.clear();
-        for doc in behind {
-            if !written.behind.contains(&doc) {
-                written.behind.push(doc);
-            }
-        }
-        advanced.extend(now_held);
+        settle(written, advanced, outcome);
         Ok(())
     }
 
@@ -349,7 +339,7 @@ impl Storage for PostgresStorage {
             let mut advanced: HashMap<DocumentId, i64> = HashMap::new();
             // Appends are stored a run at a time, in a fixed number of statements; a
             // rebuild or a compaction ends a run, since it must see the run's chunks.
-            let mut run: Vec<rows::Append> = Vec::new();
+            let mut run: Vec<Append> = Vec::new();
             for w in batch {
                 match w {
                     Write::Append {
@@ -364,7 +354,7 @@ impl Storage for PostgresStorage {
                     } => {
                         self.append_run(&mut tx, &mut run, &mut advanced, &mut written)
                             .await?;
-                        let rows = rows::Rows::new(doc.to_string(), *source, projection);
+                        let rows = Rows::new(doc.to_string(), *source, projection);
                         rows::write(&mut tx, &[rows]).await?;
                     }
                     Write::Compact {

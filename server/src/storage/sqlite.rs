@@ -10,10 +10,11 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::chunks::{Held, covered};
+use super::projection::{Append, Rows, holding, settle};
+use super::sqlite_rows as rows;
 use super::{
-    BoxFuture, CHUNK_CHANGES, CHUNK_SNAPSHOT, Elsewhere, Storage, StorageError, StorageResult,
-    StoredDocument, Write, Written, now_millis, parse_document_ids, projection_rows_sql,
-    stored_document,
+    BoxFuture, CHUNK_SNAPSHOT, Elsewhere, Storage, StorageError, StorageResult, StoredDocument,
+    Write, Written, now_millis, parse_document_ids, projection_rows_sql, stored_document,
 };
 
 #[derive(Debug, Clone)]
@@ -43,7 +44,10 @@ impl SqliteStorage {
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a commit survives power loss, not only a crash of the process.
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Room for the writer's statements of many rows (`sqlite_rows.rs`: about 60
+            // texts) besides those every read uses.
+            .statement_cache_capacity(256);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -53,6 +57,22 @@ impl SqliteStorage {
             pool,
             held: Arc::default(),
         })
+    }
+
+    /// Stores the appends of `run` (and empties it), noting what this process will hold and
+    /// which documents lack another process's chunks.
+    async fn append_run(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        run: &mut Vec<Append<'_>>,
+        advanced: &mut HashMap<DocumentId, i64>,
+        written: &mut Written,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        let outcome = rows::append(conn, run, holding(advanced, &self.held), now).await?;
+        run.clear();
+        settle(written, advanced, outcome);
+        Ok(())
     }
 
     async fn read_chunks(&self, doc: DocumentId) -> StorageResult<Option<StoredDocument>> {
@@ -74,7 +94,6 @@ impl SqliteStorage {
     }
 }
 
-super::projection::projection_writer!(write_projection, sqlx::SqliteConnection);
 super::directory::identity_writer!(write_identity, sqlx::SqliteConnection);
 
 /// The batch's sync states, the newest per (document, storage), 100 rows per statement.
@@ -182,55 +201,33 @@ impl Storage for SqliteStorage {
             let mut written = Written::default();
             // What this process will hold once the transaction commits.
             let mut advanced: HashMap<DocumentId, i64> = HashMap::new();
+            // Appends are stored a run at a time, in a few statements; a rebuild or a
+            // compaction ends a run, since it must see the run's chunks.
+            let mut run: Vec<Append> = Vec::new();
             for w in batch {
                 match w {
                     Write::Append {
                         doc,
                         bytes,
                         projection,
-                    } => {
-                        let id = doc.to_string();
-                        let (chunk,): (i64,) = sqlx::query_as(
-                            "INSERT INTO chunks (document_id, kind, data, created_at) VALUES (?, ?, ?, ?) RETURNING id",
-                        )
-                        .bind(&id)
-                        .bind(CHUNK_CHANGES)
-                        .bind(bytes.as_slice())
-                        .bind(now)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        let held = advanced
-                            .get(doc)
-                            .copied()
-                            .unwrap_or_else(|| self.held.get(*doc));
-                        let (unseen,): (bool,) = sqlx::query_as(
-                            "SELECT EXISTS (SELECT 1 FROM chunks \
-                             WHERE document_id = ? AND id > ? AND id <> ?)",
-                        )
-                        .bind(&id)
-                        .bind(held)
-                        .bind(chunk)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        if unseen {
-                            written.behind.push(*doc);
-                        } else {
-                            write_projection(&mut tx, &id, chunk, projection).await?;
-                            advanced.insert(*doc, chunk);
-                        }
-                    }
+                    } => run.push((*doc, bytes, projection)),
                     Write::Project {
                         doc,
                         source,
                         projection,
                     } => {
-                        write_projection(&mut tx, &doc.to_string(), *source, projection).await?;
+                        self.append_run(&mut tx, &mut run, &mut advanced, &mut written, now)
+                            .await?;
+                        let rows = Rows::new(doc.to_string(), *source, projection);
+                        rows::write(&mut tx, &[rows]).await?;
                     }
                     Write::Compact {
                         doc,
                         snapshot,
                         covers,
                     } => {
+                        self.append_run(&mut tx, &mut run, &mut advanced, &mut written, now)
+                            .await?;
                         let id = doc.to_string();
                         let rows: Vec<(i64, Vec<u8>)> =
                             sqlx::query_as("SELECT id, data FROM chunks WHERE document_id = ?")
@@ -268,6 +265,8 @@ impl Storage for SqliteStorage {
                     Write::SyncState { .. } => {}
                 }
             }
+            self.append_run(&mut tx, &mut run, &mut advanced, &mut written, now)
+                .await?;
             write_identity(&mut tx, batch).await?;
             write_sync_states(&mut tx, batch).await?;
             tx.commit().await?;
