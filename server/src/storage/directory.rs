@@ -479,16 +479,15 @@ pub(super) use directory_impl;
 /// Defines `async fn $name(conn, batch)` for the directory's writes inside a storage
 /// transaction: every audit line and actor binding of the batch, many rows per statement (a
 /// reconnect storm brings hundreds per transaction; one statement each was most of the
-/// writer's time).
+/// writer's time). `$placeholders(rows, columns)` writes a `VALUES` list in the backend's
+/// placeholders (`query::values_rows` or `query::anonymous_rows`).
 macro_rules! identity_writer {
-    ($name:ident, $conn:ty) => {
+    ($name:ident, $conn:ty, $placeholders:path) => {
         async fn $name(
             conn: &mut $conn,
             batch: &[$crate::storage::Write],
         ) -> Result<(), sqlx::Error> {
             use $crate::storage::Write;
-            /// Rows per statement: far below either backend's limit on bound values.
-            const ROWS: usize = 100;
             let audits: Vec<&$crate::storage::AuditEntry> = batch
                 .iter()
                 .filter_map(|w| match w {
@@ -496,11 +495,11 @@ macro_rules! identity_writer {
                     _ => None,
                 })
                 .collect();
-            for rows in audits.chunks(ROWS) {
+            for rows in $crate::storage::query::parts(&audits) {
                 let mut sql = String::from(
                     "INSERT INTO audit_log (at, device_id, user_id, document_id, action, detail) VALUES ",
                 );
-                sql.push_str(&$crate::storage::query::values_rows(rows.len(), 6));
+                sql.push_str(&$placeholders(rows.len(), 6));
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for entry in rows {
                     query = query
@@ -524,11 +523,11 @@ macro_rules! identity_writer {
                 })
                 .flatten()
                 .collect();
-            for rows in bindings.chunks(ROWS) {
+            for rows in $crate::storage::query::parts(&bindings) {
                 let mut sql = String::from(
                     "INSERT INTO device_actors (actor_id, device_id, first_seen_at) VALUES ",
                 );
-                sql.push_str(&$crate::storage::query::values_rows(rows.len(), 3));
+                sql.push_str(&$placeholders(rows.len(), 3));
                 sql.push_str(" ON CONFLICT (actor_id) DO NOTHING");
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for (actor, device) in rows {

@@ -229,7 +229,11 @@ async fn lock_documents(conn: &mut sqlx::PgConnection, batch: &[Write]) -> Resul
     Ok(())
 }
 
-super::directory::identity_writer!(write_identity, sqlx::PgConnection);
+super::directory::identity_writer!(
+    write_identity,
+    sqlx::PgConnection,
+    super::query::values_rows
+);
 
 /// The batch's sync states, the newest per (document, storage), 100 rows per statement.
 async fn write_sync_states(
@@ -248,7 +252,7 @@ async fn write_sync_states(
         }
     }
     let rows: Vec<_> = newest.into_iter().collect();
-    for chunk in rows.chunks(100) {
+    for chunk in super::query::parts(&rows) {
         let mut sql =
             String::from("INSERT INTO sync_states (document_id, storage_id, state) VALUES ");
         sql.push_str(&super::query::values_rows(chunk.len(), 3));

@@ -94,7 +94,11 @@ impl SqliteStorage {
     }
 }
 
-super::directory::identity_writer!(write_identity, sqlx::SqliteConnection);
+super::directory::identity_writer!(
+    write_identity,
+    sqlx::SqliteConnection,
+    super::query::anonymous_rows
+);
 
 /// The batch's sync states, the newest per (document, storage), 100 rows per statement.
 async fn write_sync_states(
@@ -114,11 +118,11 @@ async fn write_sync_states(
         }
     }
     let rows: Vec<_> = newest.into_iter().collect();
-    for chunk in rows.chunks(100) {
+    for chunk in super::query::parts(&rows) {
         let mut sql = String::from(
             "INSERT INTO sync_states (document_id, storage_id, state, updated_at) VALUES ",
         );
-        sql.push_str(&super::query::values_rows(chunk.len(), 4));
+        sql.push_str(&super::query::anonymous_rows(chunk.len(), 4));
         sql.push_str(" ON CONFLICT (document_id, storage_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for ((doc, storage), state) in chunk {

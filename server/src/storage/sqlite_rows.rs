@@ -1,7 +1,6 @@
 //! SQLite's SQL for a run of appends and its query rows (`super::projection`): each kind of
-//! row in a few statements of many `VALUES` rows each. A statement's text depends on its
-//! number of rows, so rows go in parts of a few fixed sizes ([`SIZES`]): preparing a new
-//! text for every count cost more than the hops to sqlx's worker thread it saved.
+//! row in a few statements of many `VALUES` rows each ([`parts`]), with anonymous
+//! placeholders ([`anonymous_rows`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -14,28 +13,11 @@ use super::projection::{
     Append, CLAIM, CLAIM_END, CLEARED, EVENT_COLUMNS, OUTREACH_COLUMNS, OUTREACH_UPSERT, Plan,
     REFERRAL_COLUMNS, REFERRAL_UPSERT, Rows, Stored, VISIT_COLUMNS, VISIT_UPSERT, documents,
 };
-use super::query::values_rows;
-
-/// Rows per statement: 22 columns × 100 is far below SQLite's 32,766 bound values.
-const ROWS: usize = 100;
+use super::query::{anonymous_rows, parts};
 
 type Query = sqlx::query::Query<'static, Sqlite, SqliteArguments>;
 
-/// `rows` in parts of the sizes of [`SIZES`], largest first: a few statement texts, each
-/// prepared once per connection and kept in sqlx's statement cache.
-fn parts<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
-    std::iter::from_fn(move || {
-        let size = SIZES.iter().copied().find(|s| *s <= rows.len())?;
-        let (part, rest) = rows.split_at(size);
-        rows = rest;
-        Some(part)
-    })
-}
-
-/// The sizes of the parts: a run of 128 documents takes five statements of a kind.
-const SIZES: [usize; 4] = [ROWS, 25, 5, 1];
-
-/// `head VALUES (…), (…) tail` for each of the [`parts`] of `rows`, `columns` values a row,
+/// `head VALUES (?, …), … tail` for each of the [`parts`] of `rows`, `columns` values a row,
 /// bound by `bind`; returns what the statements return, if `tail` returns anything.
 async fn each_rows<T>(
     conn: &mut SqliteConnection,
@@ -47,7 +29,10 @@ async fn each_rows<T>(
 ) -> Result<Vec<sqlx::sqlite::SqliteRow>, sqlx::Error> {
     let mut returned = Vec::new();
     for part in parts(rows) {
-        let sql = format!("{head} VALUES {} {tail}", values_rows(part.len(), columns));
+        let sql = format!(
+            "{head} VALUES {} {tail}",
+            anonymous_rows(part.len(), columns)
+        );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for row in part {
             query = bind(query, row);
@@ -273,19 +258,4 @@ pub(super) async fn write(
     )
     .await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rows_go_in_parts_of_a_few_sizes_largest_first() {
-        let rows: Vec<u32> = (0..233).collect();
-        let sizes: Vec<usize> = parts(&rows).map(<[u32]>::len).collect();
-        assert_eq!(sizes, [100, 100, 25, 5, 1, 1, 1]);
-        let again: Vec<u32> = parts(&rows).flatten().copied().collect();
-        assert_eq!(again, rows, "every row once, in order");
-        assert_eq!(parts::<u32>(&[]).count(), 0);
-    }
 }
