@@ -246,7 +246,7 @@ impl Hub {
     }
 
     /// Of `max_loaded` places, those kept for the office's reads and edits: a thirty-second
-    /// (62 of the default 2,000; none when `max_loaded` is under 32). In a storm larger than
+    /// (125 of the default 4,000; none when `max_loaded` is under 32). In a storm larger than
     /// the places a phone's document waits 20-27 s in line for one (docs/benchmarks.md), and
     /// a supervisor's decision or referral page whose document must load would wait with it.
     pub fn reserved_places(max_loaded: usize) -> usize {

@@ -136,7 +136,7 @@ impl Default for Config {
             database_url: "sqlite://./fieldsync-data/fieldsync.db".into(),
             cache_bytes: 256 * 1024 * 1024,
             idle_unload: Duration::from_secs(60),
-            max_loaded_docs: 2_000,
+            max_loaded_docs: 4_000,
             changes_buffer: 1_024,
             limits: Limits {
                 max_message_bytes: 16 * 1024 * 1024,

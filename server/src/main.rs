@@ -319,7 +319,7 @@ struct ServeArgs {
     /// this, a document waits for the one used longest ago to unload, and its phone's
     /// connection is read more slowly meanwhile. A thirty-second of them is kept for the
     /// office's reads and edits (a supervisor's decision), which then do not wait
-    #[arg(long, env = "FIELDSYNC_MAX_LOADED_DOCS", default_value_t = 2_000, value_parser = count)]
+    #[arg(long, env = "FIELDSYNC_MAX_LOADED_DOCS", default_value_t = 4_000, value_parser = count)]
     max_loaded_docs: usize,
     /// Unload a document after this many idle seconds
     #[arg(long, env = "FIELDSYNC_IDLE_UNLOAD_SECS", default_value_t = 60, value_parser = seconds)]
