@@ -73,21 +73,29 @@ impl PostgresStorage {
         Ok(())
     }
 
+    /// A document's chunks and sync states, in one round trip: a storm loads tens of
+    /// thousands of documents.
     async fn read_chunks(&self, doc: DocumentId) -> StorageResult<Option<StoredDocument>> {
-        let id = doc.to_string();
-        let chunks: Vec<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT id, data FROM chunks WHERE document_id = $1 ORDER BY id")
-                .bind(&id)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<(Option<i64>, Vec<u8>, Option<String>)> = sqlx::query_as(
+            "SELECT id, data, NULL AS storage_id FROM chunks WHERE document_id = $1 \
+             UNION ALL SELECT NULL, state, storage_id FROM sync_states WHERE document_id = $1 \
+             ORDER BY 1",
+        )
+        .bind(doc.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut chunks = Vec::new();
+        let mut states = Vec::new();
+        for (id, data, storage) in rows {
+            match (id, storage) {
+                (Some(id), _) => chunks.push((id, data)),
+                (None, Some(storage)) => states.push((storage, data)),
+                (None, None) => {}
+            }
+        }
         if chunks.is_empty() {
             return Ok(None);
         }
-        let states: Vec<(String, Vec<u8>)> =
-            sqlx::query_as("SELECT storage_id, state FROM sync_states WHERE document_id = $1")
-                .bind(&id)
-                .fetch_all(&self.pool)
-                .await?;
         Ok(Some(stored_document(chunks, states)))
     }
 }
