@@ -368,6 +368,40 @@ async fn accept_failed(e: io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
+/// How many connections the kernel holds for the accept loop (capped by
+/// `net.core.somaxconn`, 4096 on current Linux). The 128 that Rust's and tokio's `bind` ask
+/// for overflowed when 200 phones connected at once on loopback: the kernel dropped the rest
+/// and those phones tried again a second later (a TCP retransmission), so a storm reached the
+/// server spread out and its p99 gained a second.
+pub const BACKLOG: u32 = 4096;
+
+/// Listens on `addr` (`HOST:PORT`; a name is resolved and its addresses tried in turn) with
+/// [`BACKLOG`].
+pub async fn bind(addr: &str) -> io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        };
+        let listener = socket.and_then(|socket| {
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            socket.listen(BACKLOG)
+        });
+        match listener {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the address resolved to nothing",
+        )
+    }))
+}
+
 /// Raises the process's soft limit on open files to its hard limit, so that the connection
 /// caps, not the file limit, decide who is refused. Returns the limit now in force.
 pub fn raise_open_file_limit() -> io::Result<u64> {

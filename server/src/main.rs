@@ -522,7 +522,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Ok(files) => tracing::info!(files, "open-file limit"),
         Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
     }
-    let listener = tokio::net::TcpListener::bind(&args.listen)
+    let listener = fieldsync_server::listen::bind(&args.listen)
         .await
         .with_context(|| {
             if args
