@@ -55,7 +55,6 @@ impl Actor {
         if self.place.is_some() {
             return;
         }
-        // A reserve of no places (a small `max_loaded`) is simply never acquired.
         let office = self.office;
         let slots = self.hub.0.slots.clone();
         let reserve = self.hub.0.reserve.clone();
@@ -63,6 +62,7 @@ impl Actor {
             self.place = Some((place, Place::Shared));
             return;
         }
+        // A reserve of no places (a small `max_loaded`) is simply never acquired.
         if office && let Ok(place) = reserve.clone().try_acquire_owned() {
             self.place = Some((place, Place::Reserved));
             return;

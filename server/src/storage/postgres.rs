@@ -67,9 +67,9 @@ impl PostgresStorage {
         advanced: &mut HashMap<DocumentId, i64>,
         written: &mut Written,
     ) -> Result<(), sqlx::Error> {
-        let outcome = rows::append(conn, run, holding(advanced, &self.held)).await?;
+        let stored = rows::append(conn, run, holding(advanced, &self.held)).await?;
         run.clear();
-        settle(written, advanced, outcome);
+        settle(written, advanced, stored);
         Ok(())
     }
 
@@ -243,7 +243,8 @@ super::directory::identity_writer!(
     super::query::values_rows
 );
 
-/// The batch's sync states, the newest per (document, storage), 100 rows per statement.
+/// The batch's sync states, the newest per (document, storage), many rows per statement
+/// (`query::parts`).
 async fn write_sync_states(
     conn: &mut sqlx::PgConnection,
     batch: &[Write],
@@ -366,7 +367,7 @@ impl Storage for PostgresStorage {
                     } => {
                         self.append_run(&mut tx, &mut run, &mut advanced, &mut written)
                             .await?;
-                        let rows = Rows::new(doc.to_string(), *source, projection);
+                        let rows = Rows::new(*doc, *source, projection);
                         rows::write(&mut tx, &[rows]).await?;
                     }
                     Write::Compact {

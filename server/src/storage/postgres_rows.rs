@@ -2,7 +2,7 @@
 //! of row in one statement over arrays (`unnest`), whose text never changes, so each is
 //! prepared once per connection.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use fieldsync_protocol::DocumentId;
@@ -16,36 +16,28 @@ use super::projection::{
 
 /// Stores `run`'s chunks, in order, and writes the query rows of every document whose state
 /// includes each chunk stored so far; `held` says, per document, the last chunk this process
-/// holds. Returns the documents that lack another process's chunk (their rows are to be
-/// rebuilt) and, for the others, the last chunk of each, which this process will hold once
-/// the transaction commits. The caller holds every document's advisory lock, so every chunk
-/// another process stored of them is committed, and none is added until this transaction
-/// ends.
-pub(super) async fn append(
+/// holds. The caller holds every document's advisory lock, so every chunk another process
+/// stored of them is committed, and none is added until this transaction ends.
+pub(super) async fn append<'a>(
     conn: &mut PgConnection,
-    run: &[Append<'_>],
+    run: &[Append<'a>],
     held: impl Fn(DocumentId) -> i64,
-) -> Result<(Vec<DocumentId>, HashMap<DocumentId, i64>), sqlx::Error> {
+) -> Result<Stored<'a>, sqlx::Error> {
     if run.is_empty() {
-        return Ok(Default::default());
+        return Ok(Stored::default());
     }
-    let docs = documents(run);
-    let names: Vec<String> = docs.iter().map(ToString::to_string).collect();
+    let (docs, names): (Vec<DocumentId>, Vec<String>) = documents(run).into_iter().unzip();
     let helds: Vec<i64> = docs.iter().map(|doc| held(*doc)).collect();
-    let lacking: Vec<String> = sqlx::query_scalar(
+    let lacking: HashSet<String> = sqlx::query_scalar(
         "SELECT h.d FROM unnest($1::text[], $2::int8[]) AS h(d, held) \
          WHERE EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = h.d AND c.id > h.held)",
     )
     .bind(&names)
     .bind(&helds)
     .fetch_all(&mut *conn)
-    .await?;
-    let lacking: HashSet<DocumentId> = docs
-        .iter()
-        .zip(&names)
-        .filter(|(_, name)| lacking.contains(name))
-        .map(|(doc, _)| *doc)
-        .collect();
+    .await?
+    .into_iter()
+    .collect();
 
     // The ids are taken first and sorted, so that a document's later chunk gets the larger
     // id whatever order PostgreSQL inserts or returns rows in.
@@ -71,7 +63,7 @@ pub(super) async fn append(
 
     let stored = Stored::of(run, &ids, &lacking);
     write(conn, &stored.rows).await?;
-    Ok((stored.behind, stored.held))
+    Ok(stored)
 }
 
 /// `INSERT INTO table (columns) SELECT t.*, $n FROM unnest($1::type[], …) AS t`, then `end`:

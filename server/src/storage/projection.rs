@@ -30,6 +30,8 @@ pub(super) type Append<'a> = (DocumentId, &'a [u8], &'a Projection);
 
 /// The query rows a run leaves a document with.
 pub(super) struct Rows<'a> {
+    pub id: DocumentId,
+    /// `id` as the tables store it.
     pub doc: String,
     /// The chunk the rows are computed from: the document's last in the run.
     pub source: i64,
@@ -39,8 +41,13 @@ pub(super) struct Rows<'a> {
 }
 
 impl<'a> Rows<'a> {
-    pub fn new(doc: String, source: i64, projection: &'a Projection) -> Self {
+    pub fn new(id: DocumentId, source: i64, projection: &'a Projection) -> Self {
+        Self::named(id, id.to_string(), source, projection)
+    }
+
+    fn named(id: DocumentId, doc: String, source: i64, projection: &'a Projection) -> Self {
         Self {
+            id,
             doc,
             source,
             states: vec![projection],
@@ -52,53 +59,44 @@ impl<'a> Rows<'a> {
     }
 }
 
-/// The run's documents, each once, in the order they first appear.
-pub(super) fn documents(run: &[Append<'_>]) -> Vec<DocumentId> {
+/// The run's documents, each once, in the order they first appear, with their ids as the
+/// tables store them.
+pub(super) fn documents(run: &[Append<'_>]) -> Vec<(DocumentId, String)> {
     let mut seen = HashSet::new();
     run.iter()
-        .map(|(doc, ..)| *doc)
-        .filter(|doc| seen.insert(*doc))
+        .filter(|(doc, ..)| seen.insert(*doc))
+        .map(|(doc, ..)| (*doc, doc.to_string()))
         .collect()
 }
 
-/// What a stored run leaves to write. `ids` are the run's new chunk ids in increasing order,
-/// one per append: a document's later chunk has the larger id. A document in `lacking` (it
-/// has a chunk from another process that this one does not hold) is `behind`: its rows are
-/// left for a rebuild. For every other document: the last chunk this process will hold once
-/// the transaction commits (`held`), and its rows, one entry per document.
+/// What a stored run leaves to write. A document of `lacking` (it has a chunk from another
+/// process that this one does not hold) is `behind`: its rows are left for a rebuild. Every
+/// other document has its rows, computed from its last chunk, which is what this process
+/// holds of it once the transaction commits.
+#[derive(Default)]
 pub(super) struct Stored<'a> {
     pub behind: Vec<DocumentId>,
-    pub held: HashMap<DocumentId, i64>,
     pub rows: Vec<Rows<'a>>,
 }
 
 impl<'a> Stored<'a> {
-    pub fn of(run: &[Append<'a>], ids: &[i64], lacking: &HashSet<DocumentId>) -> Self {
-        let mut stored = Stored {
-            behind: Vec::new(),
-            held: HashMap::new(),
-            rows: Vec::new(),
-        };
+    /// `ids` are the run's new chunk ids in increasing order, one per append: a document's
+    /// later chunk has the larger id. `lacking` names documents as the tables do.
+    pub fn of(run: &[Append<'a>], ids: &[i64], lacking: &HashSet<String>) -> Self {
+        let mut stored = Stored::default();
         let mut index: HashMap<DocumentId, usize> = HashMap::new();
         for ((doc, _, projection), id) in run.iter().zip(ids) {
-            if lacking.contains(doc) {
-                if !stored.behind.contains(doc) {
-                    stored.behind.push(*doc);
-                }
+            if let Some(&i) = index.get(doc) {
+                stored.rows[i].source = *id;
+                stored.rows[i].states.push(projection);
                 continue;
             }
-            stored.held.insert(*doc, *id);
-            match index.get(doc) {
-                Some(&i) => {
-                    stored.rows[i].source = *id;
-                    stored.rows[i].states.push(projection);
-                }
-                None => {
-                    index.insert(*doc, stored.rows.len());
-                    stored
-                        .rows
-                        .push(Rows::new(doc.to_string(), *id, projection));
-                }
+            let name = doc.to_string();
+            if lacking.contains(&name) {
+                stored.behind.push(*doc);
+            } else {
+                index.insert(*doc, stored.rows.len());
+                stored.rows.push(Rows::named(*doc, name, *id, projection));
             }
         }
         stored
@@ -114,18 +112,19 @@ pub(super) fn holding<'a>(
     move |doc| advanced.get(&doc).copied().unwrap_or_else(|| held.get(doc))
 }
 
-/// Adds a stored run's outcome (documents behind, chunks now held) to its batch's.
+/// Adds a stored run's outcome to its batch's: the documents behind, each once, and the
+/// chunks this process will hold.
 pub(super) fn settle(
     written: &mut Written,
     advanced: &mut HashMap<DocumentId, i64>,
-    (behind, held): (Vec<DocumentId>, HashMap<DocumentId, i64>),
+    stored: Stored<'_>,
 ) {
-    for doc in behind {
+    for doc in stored.behind {
         if !written.behind.contains(&doc) {
             written.behind.push(doc);
         }
     }
-    advanced.extend(held);
+    advanced.extend(stored.rows.iter().map(|r| (r.id, r.source)));
 }
 
 /// The tables a document's old rows may be in, cleared before its new rows are written.

@@ -124,7 +124,7 @@ pub fn anonymous_rows(rows: usize, columns: usize) -> String {
 
 /// The most rows one multi-row statement takes: 22 columns × 100 is far below either
 /// backend's bound on values.
-pub const MAX_ROWS: usize = 100;
+const MAX_ROWS: usize = 100;
 
 /// The row counts of multi-row statements. A statement's text depends on its number of rows,
 /// and preparing a new text for every count cost more than the round trips it saved; rows go

@@ -69,9 +69,9 @@ impl SqliteStorage {
         written: &mut Written,
         now: i64,
     ) -> Result<(), sqlx::Error> {
-        let outcome = rows::append(conn, run, holding(advanced, &self.held), now).await?;
+        let stored = rows::append(conn, run, holding(advanced, &self.held), now).await?;
         run.clear();
-        settle(written, advanced, outcome);
+        settle(written, advanced, stored);
         Ok(())
     }
 
@@ -100,7 +100,8 @@ super::directory::identity_writer!(
     super::query::anonymous_rows
 );
 
-/// The batch's sync states, the newest per (document, storage), 100 rows per statement.
+/// The batch's sync states, the newest per (document, storage), many rows per statement
+/// (`query::parts`).
 async fn write_sync_states(
     conn: &mut sqlx::SqliteConnection,
     batch: &[Write],
@@ -222,7 +223,7 @@ impl Storage for SqliteStorage {
                     } => {
                         self.append_run(&mut tx, &mut run, &mut advanced, &mut written, now)
                             .await?;
-                        let rows = Rows::new(doc.to_string(), *source, projection);
+                        let rows = Rows::new(*doc, *source, projection);
                         rows::write(&mut tx, &[rows]).await?;
                     }
                     Write::Compact {

@@ -2,7 +2,7 @@
 //! row in a few statements of many `VALUES` rows each ([`parts`]), with anonymous
 //! placeholders ([`anonymous_rows`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use fieldsync_protocol::DocumentId;
 use sqlx::sqlite::SqliteArguments;
@@ -52,24 +52,19 @@ fn first<T: for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>>(
 
 /// Stores `run`'s chunks, in order, and writes the query rows of every document whose state
 /// includes each chunk stored so far; `held` says, per document, the last chunk this process
-/// holds. Returns the documents that lack another process's chunk (their rows are to be
-/// rebuilt) and, for the others, the last chunk of each, which this process will hold once
-/// the transaction commits. The caller's transaction holds SQLite's write lock, so no other
-/// process adds a chunk until it ends.
-pub(super) async fn append(
+/// holds. The caller's transaction holds SQLite's write lock, so no other process adds a
+/// chunk until it ends.
+pub(super) async fn append<'a>(
     conn: &mut SqliteConnection,
-    run: &[Append<'_>],
+    run: &[Append<'a>],
     held: impl Fn(DocumentId) -> i64,
     now: i64,
-) -> Result<(Vec<DocumentId>, HashMap<DocumentId, i64>), sqlx::Error> {
+) -> Result<Stored<'a>, sqlx::Error> {
     if run.is_empty() {
-        return Ok(Default::default());
+        return Ok(Stored::default());
     }
-    let docs: Vec<(DocumentId, String)> = documents(run)
-        .into_iter()
-        .map(|doc| (doc, doc.to_string()))
-        .collect();
-    let lacking: Vec<String> = first(
+    let docs = documents(run);
+    let lacking: HashSet<String> = first(
         each_rows(
             conn,
             "WITH h (d, held) AS (",
@@ -80,12 +75,9 @@ pub(super) async fn append(
             |q, (doc, name)| q.bind(name).bind(held(*doc)),
         )
         .await?,
-    )?;
-    let lacking: HashSet<DocumentId> = docs
-        .iter()
-        .filter(|(_, name)| lacking.contains(name))
-        .map(|(doc, _)| *doc)
-        .collect();
+    )?
+    .into_iter()
+    .collect();
 
     // Rows are inserted in order and `AUTOINCREMENT` gives each a larger id than the last,
     // so the sorted ids are the run's, in order, whatever order RETURNING yields them in.
@@ -109,7 +101,7 @@ pub(super) async fn append(
 
     let stored = Stored::of(run, &ids, &lacking);
     write(conn, &stored.rows).await?;
-    Ok((stored.behind, stored.held))
+    Ok(stored)
 }
 
 /// Replaces each document's query rows with those of its last state, unless rows computed
