@@ -65,6 +65,19 @@ impl Cache {
         victims
     }
 
+    /// Records a use of `doc` at the size last recorded, if it is accounted for: a message
+    /// handled without a change in size. A document in the middle of its phone's exchange is
+    /// then not the one used longest ago.
+    pub(crate) fn refresh(&mut self, doc: DocumentId) {
+        let Some(entry) = self.entries.get_mut(&doc) else {
+            return;
+        };
+        self.order.remove(&(entry.0, doc));
+        self.tick += 1;
+        entry.0 = self.tick;
+        self.order.insert((self.tick, doc));
+    }
+
     /// Takes the document used longest ago out of the accounting, to be asked to unload:
     /// room for a document waiting to load (`hub/residency.rs`).
     pub(crate) fn evict_oldest(&mut self) -> Option<DocumentId> {
@@ -106,6 +119,11 @@ mod tests {
         assert!(cache.touch(d(2), 40, Place::Shared).is_empty());
         assert!(cache.touch(d(1), 40, Place::Shared).is_empty()); // d(1) is now the most recent
         assert_eq!(cache.touch(d(3), 40, Place::Shared), vec![d(2)]);
+        cache.refresh(d(1)); // a use without a new size: d(3) is now the oldest
+        cache.refresh(d(9)); // not accounted for: nothing
+        assert_eq!(cache.evict_oldest_in(Place::Shared), Some(d(3)));
+        assert_eq!(cache.used, 40);
+        assert!(cache.touch(d(3), 40, Place::Shared).is_empty());
         assert_eq!(cache.used, 80);
         assert_eq!(cache.touch(d(4), 500, Place::Shared), vec![d(1), d(3)]);
         assert_eq!(cache.used, 500);

@@ -11,6 +11,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -27,8 +28,9 @@ use fieldsync_core::schema::Author;
 
 use crate::AppState;
 use crate::hub::Command;
-use crate::link::{Outbound, PeerLink, Waits};
+use crate::link::{Busy, Outbound, PeerLink, Waits};
 use crate::storage::directory::Identity;
+use crate::turns::{self, Turn};
 
 /// Frames a connection may have queued for sending before it counts as too slow.
 const OUT_QUEUE: usize = 1024;
@@ -100,6 +102,7 @@ pub(crate) async fn run(
         kill: Arc::new(Notify::new()),
         replaced: Arc::new(Notify::new()),
         waits,
+        busy: Arc::default(),
     };
     c.serve(socket, closed)
         .instrument(tracing::info_span!("sync", conn))
@@ -122,6 +125,7 @@ struct Connection {
     replaced: Arc<Notify>,
     /// Documents this connection waits for, bounded (`hub/waiting.rs`).
     waits: Arc<Waits>,
+    busy: Arc<Busy>,
 }
 
 impl Connection {
@@ -146,6 +150,13 @@ impl Connection {
         // read stopped the outbound queue too, and a phone the server was slow to answer
         // was then disconnected as too slow to read.
         let mut permit: Option<OwnedSemaphorePermit> = None;
+        // Turns at syncing (`turns.rs`): a message for a document waits in `pending` (and the
+        // socket is not read further) until the connection has a turn. The wait for one is
+        // kept across the loop's rounds so that frames going out do not lose its place.
+        let mut turn: Option<Turn> = None;
+        let mut pending: Option<Message> = None;
+        let mut taking: Option<Taking> = None;
+        let mut quiet_at = Instant::now();
         let ending: Option<Ending> = loop {
             tokio::select! {
                 biased;
@@ -178,8 +189,27 @@ impl Connection {
                     // taken after each message read, so for a silent peer this never runs).
                     last_heard = Instant::now();
                 }
-                frame = stream.next(), if permit.is_some() => {
+                t = wait_turn(&mut taking), if taking.is_some() => {
+                    taking = None;
+                    turn = Some(t);
+                    // Waiting for a turn is not the peer's silence.
                     last_heard = Instant::now();
+                    quiet_at = last_heard + turns::QUIET;
+                    let message = pending.take().expect("a turn is taken for a pending message");
+                    if let Err(ending) = self.route(message, &mut permit) {
+                        break Some(ending);
+                    }
+                }
+                _ = tokio::time::sleep_until(quiet_at), if turn.is_some() => {
+                    if self.in_flight(&permit) == 0 {
+                        turn = None;
+                    } else {
+                        quiet_at = Instant::now() + turns::QUIET;
+                    }
+                }
+                frame = stream.next(), if permit.is_some() && pending.is_none() => {
+                    last_heard = Instant::now();
+                    quiet_at = last_heard + turns::QUIET;
                     match frame {
                         None | Some(Ok(WsMessage::Close(_))) => break None,
                         Some(Err(e)) => break Some(ws_error_ending(&e, self.state.limits.max_message_bytes)),
@@ -188,20 +218,26 @@ impl Connection {
                         }
                         Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
                         Some(Ok(WsMessage::Binary(bytes))) => {
-                            match self.receive(&bytes, &out_tx, &mut permit).await {
-                                Ok(Some(reply)) => {
+                            match self.receive(&bytes, &out_tx, &mut permit, &mut turn) {
+                                Ok(Received::Reply(reply)) => {
                                     if sink.send(WsMessage::Binary(reply.into())).await.is_err() {
                                         break None;
                                     }
                                 }
-                                Ok(None) => {}
+                                Ok(Received::Handled) => {}
+                                Ok(Received::Waits(message)) => {
+                                    pending = Some(message);
+                                    let state = self.state.clone();
+                                    taking = Some(Box::pin(async move { state.turns.take().await }));
+                                }
                                 Err(ending) => break ending,
                             }
                         }
                     }
                 },
                 _ = ping.tick() => {
-                    if last_heard.elapsed() > SILENCE_LIMIT {
+                    // A connection waiting for its turn is not reading.
+                    if pending.is_none() && last_heard.elapsed() > SILENCE_LIMIT {
                         break Some(Ending::quiet(format!("no frame for {} s", SILENCE_LIMIT.as_secs())));
                     }
                     if sink.send(WsMessage::Ping(Default::default())).await.is_err() {
@@ -236,14 +272,22 @@ impl Connection {
         self.release(peer);
     }
 
-    /// Handles one binary frame. `Ok(Some(frame))` is a reply to send at once (the handshake
-    /// answer); `Err(None)` ends the connection without complaint (the peer said `leave`).
-    async fn receive(
+    /// Messages of this connection at document actors: queued, or worked on until answered.
+    fn in_flight(&self, permit: &Option<OwnedSemaphorePermit>) -> usize {
+        IN_FLIGHT - self.permits.available_permits() - usize::from(permit.is_some())
+            + self.busy.count()
+    }
+
+    /// Handles one binary frame. A message for a document is handed on while the connection
+    /// has a turn (given up here once overdue), else given back to wait for one.
+    /// `Err(None)` ends the connection without complaint (the peer said `leave`).
+    fn receive(
         &mut self,
         bytes: &[u8],
         out: &mpsc::Sender<Outbound>,
         permit: &mut Option<OwnedSemaphorePermit>,
-    ) -> Result<Option<Vec<u8>>, Option<Ending>> {
+        turn: &mut Option<Turn>,
+    ) -> Result<Received, Option<Ending>> {
         let session = self.session.as_mut().expect("session exists while serving");
         let inbound = session.receive(bytes).map_err(|e| Some(Ending::from(e)))?;
         crate::metrics::message_received(match &inbound {
@@ -275,18 +319,27 @@ impl Connection {
                     author: self.author.clone(),
                     device: self.device.clone(),
                     waits: self.waits.clone(),
+                    busy: self.busy.clone(),
                 }));
                 self.state
                     .register_peer(peer, self.conn, self.replaced.clone());
                 self.state.live.joined(self.conn, out.clone());
                 crate::metrics::message_sent(reply.kind());
-                Ok(Some(reply.encode()))
+                Ok(Received::Reply(reply.encode()))
             }
             Inbound::Leave => Err(None),
-            Inbound::Echo => Ok(None),
+            Inbound::Echo => Ok(Received::Handled),
             Inbound::Message(message) => {
+                if document_of(&message).is_some() {
+                    if turn.as_ref().is_some_and(|t| t.overdue(&self.state.turns)) {
+                        *turn = None;
+                    }
+                    if turn.is_none() {
+                        return Ok(Received::Waits(message));
+                    }
+                }
                 self.route(message, permit).map_err(Some)?;
-                Ok(None)
+                Ok(Received::Handled)
             }
         }
     }
@@ -302,12 +355,8 @@ impl Connection {
             .link
             .clone()
             .expect("messages arrive only after the handshake");
-        let doc = match &message {
-            Message::Sync(m) | Message::Request(m) => m.document_id,
-            Message::Ephemeral { document_id, .. } => *document_id,
-            // A peer telling us it lacks a document, or about other stores' heads, asks
-            // nothing of a server that never announces documents.
-            _ => return Ok(()),
+        let Some(doc) = document_of(&message) else {
+            return Ok(());
         };
         if !self.docs.contains(&doc) && self.docs.len() >= self.state.limits.max_docs_per_connection
         {
@@ -383,6 +432,35 @@ impl Connection {
             );
         }
         self.state.unregister_peer(&peer, self.conn);
+    }
+}
+
+/// What became of a frame read.
+enum Received {
+    /// A reply to send at once (the handshake answer).
+    Reply(Vec<u8>),
+    Handled,
+    /// A message for a document, read while the connection has no turn: it waits for one.
+    Waits(Message),
+}
+
+/// The wait for a turn, kept across the connection loop's rounds.
+type Taking = Pin<Box<dyn Future<Output = Turn> + Send>>;
+
+async fn wait_turn(taking: &mut Option<Taking>) -> Turn {
+    match taking {
+        Some(taking) => taking.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The document a message goes to. A peer telling us it lacks a document, or about other
+/// stores' heads, asks nothing of a server that never announces documents.
+fn document_of(message: &Message) -> Option<DocumentId> {
+    match message {
+        Message::Sync(m) | Message::Request(m) => Some(m.document_id),
+        Message::Ephemeral { document_id, .. } => Some(*document_id),
+        _ => None,
     }
 }
 

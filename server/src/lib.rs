@@ -27,6 +27,7 @@ pub mod reindex;
 mod requests;
 pub mod storage;
 pub mod tls;
+mod turns;
 pub mod web;
 pub mod writer;
 
@@ -113,6 +114,9 @@ pub struct Limits {
     pub max_connections_per_address: usize,
     /// Connections open at once in total; more are closed at once.
     pub max_connections: usize,
+    /// Sync connections whose messages are handled at once; the others wait their turn
+    /// (`turns.rs`).
+    pub max_syncing: usize,
     /// Largest attachment (one blob) an upload may announce; more is refused with 413 before
     /// any of it is read.
     pub max_attachment_bytes: u64,
@@ -146,6 +150,7 @@ impl Default for Config {
                 join_timeout: Duration::from_secs(10),
                 max_connections_per_address: 256,
                 max_connections: 10_000,
+                max_syncing: 64,
                 max_attachment_bytes: 20 * 1024 * 1024,
                 upload_expiry: Duration::from_secs(24 * 3600),
             },
@@ -169,6 +174,8 @@ pub struct AppState {
     server_peer: PeerId,
     limits: Limits,
     limiter: Limiter,
+    /// Turns at syncing (`--max-syncing`).
+    turns: turns::Turns,
     live: Arc<Registry>,
     caseloads: Arc<caseload::Caseloads>,
     /// Changes other processes sharing the database made, for live views.
@@ -505,6 +512,7 @@ pub async fn serve(
         server_peer,
         limits: config.limits.clone(),
         limiter: Limiter::new(config.rate_limits.clone()),
+        turns: turns::Turns::new(config.limits.max_syncing),
         live: live.clone(),
         caseloads,
         others,

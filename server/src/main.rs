@@ -372,6 +372,12 @@ struct ServeArgs {
     /// Connections open at once in total; more are closed at once
     #[arg(long, env = "FIELDSYNC_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = count)]
     max_connections: usize,
+    /// Sync connections whose messages are handled at once; the others stay connected and
+    /// wait their turn, first come first served. A turn is given back after half a second
+    /// without a message (or after 5 s while others wait). Their documents should fit in a
+    /// third of --max-loaded-docs, so that each phone's stay loaded through its exchange
+    #[arg(long, env = "FIELDSYNC_MAX_SYNCING", default_value_t = 64, value_parser = count)]
+    max_syncing: usize,
     /// Largest attachment (photo or scan) an upload may bring, in bytes
     #[arg(long, env = "FIELDSYNC_MAX_ATTACHMENT_BYTES", default_value_t = 20 * 1024 * 1024, value_parser = amount)]
     max_attachment_bytes: u64,
@@ -577,6 +583,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             join_timeout: Duration::from_secs(args.join_timeout_secs),
             max_connections_per_address: args.max_connections_per_address,
             max_connections: args.max_connections,
+            max_syncing: args.max_syncing,
             max_attachment_bytes: args.max_attachment_bytes,
             upload_expiry: Duration::from_secs(args.upload_expiry_hours * 3600),
         },

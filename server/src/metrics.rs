@@ -19,6 +19,9 @@ use metrics::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 const SYNC_CONNECTIONS: &str = "fieldsync_sync_connections";
+const TURNS_HELD: &str = "fieldsync_sync_turns_held";
+const TURNS_WAITING: &str = "fieldsync_sync_turns_waiting";
+const TURN_WAITS: &str = "fieldsync_sync_turn_waits_total";
 const TCP_CONNECTIONS: &str = "fieldsync_tcp_connections";
 const TCP_REFUSED: &str = "fieldsync_tcp_connections_refused_total";
 const MESSAGES_RECEIVED: &str = "fieldsync_sync_messages_received_total";
@@ -102,6 +105,18 @@ pub async fn upkeep(mut stop: tokio::sync::watch::Receiver<bool>) {
 
 fn describe() {
     describe_gauge!(SYNC_CONNECTIONS, "WebSocket sync connections open");
+    describe_gauge!(
+        TURNS_HELD,
+        "Sync connections whose messages are being handled (at most --max-syncing)"
+    );
+    describe_gauge!(
+        TURNS_WAITING,
+        "Sync connections waiting for a turn because --max-syncing others have one"
+    );
+    describe_counter!(
+        TURN_WAITS,
+        "Turns at syncing that had to wait for one given back"
+    );
     describe_gauge!(
         TCP_CONNECTIONS,
         "TCP connections open (HTTP, WebSocket, metrics)"
@@ -225,6 +240,21 @@ impl Drop for Open {
 /// A WebSocket sync connection, open while the value lives.
 pub fn sync_connection() -> Open {
     Open::new(SYNC_CONNECTIONS)
+}
+
+/// A sync connection's turn (`turns.rs`), held while the value lives.
+pub(crate) fn turn_held() -> Open {
+    Open::new(TURNS_HELD)
+}
+
+/// A sync connection waiting for a turn, while the value lives.
+pub(crate) fn turn_waiting() -> Open {
+    Open::new(TURNS_WAITING)
+}
+
+/// A turn had to wait.
+pub(crate) fn turn_waited() {
+    counter!(TURN_WAITS).increment(1);
 }
 
 /// A TCP connection admitted on the main listener, open while the value lives.

@@ -192,3 +192,66 @@ async fn an_index_larger_than_the_document_limits_still_loads_and_restores() {
         "the index is over the limit: {size} operations"
     );
 }
+
+/// Sends `request`s for documents that do not exist, one every 100 ms, until `stop`; each
+/// answered `doc-unavailable`. A connection that talks this steadily keeps its turn.
+async fn keep_talking(mut peer: RawPeer, stop: tokio::sync::oneshot::Receiver<()>) -> usize {
+    tokio::pin!(stop);
+    let mut sent = 0u8;
+    loop {
+        peer.request(DocumentId::from_bytes([sent; 16])).await;
+        sent += 1;
+        assert!(matches!(peer.next().await, Message::DocUnavailable { .. }));
+        tokio::select! {
+            _ = &mut stop => return usize::from(sent),
+            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+        }
+        assert!(sent < 150, "never told to stop");
+    }
+}
+
+#[tokio::test]
+async fn a_phone_past_max_syncing_is_joined_at_once_and_served_in_its_turn() {
+    let server = TestServer::start_with(|c| c.limits.max_syncing = 1).await;
+    let (_, talker_token) = server.enroll(common::DEFAULT_USER).await;
+    let (_, waiter_token) = server.enroll(common::DEFAULT_USER).await;
+    let talker = RawPeer::join(&server.url_for(&talker_token), "talker").await;
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let talking = tokio::spawn(keep_talking(talker, stopped));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    // The only turn is the talker's, but joining needs none.
+    let mut waiter = RawPeer::join(&server.url_for(&waiter_token), "waiter").await;
+    let asked = std::time::Instant::now();
+    waiter.request(DocumentId::from_bytes([200; 16])).await;
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(1500), waiter.next())
+            .await
+            .is_err(),
+        "answered while another connection had the only turn"
+    );
+    // The talker never falls quiet, so it gives its turn up after 5 s because one waits.
+    let answer = tokio::time::timeout(WAIT, waiter.next())
+        .await
+        .expect("served in its turn");
+    assert!(matches!(answer, Message::DocUnavailable { .. }));
+    let waited = asked.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(4),
+        "served after {waited:?}, before the talker's turn was over"
+    );
+    let _ = stop.send(());
+    let sent = talking.await.unwrap();
+    assert!(sent >= 20, "the talker was held up: {sent} requests");
+
+    // A connection that falls quiet gives its turn back within half a second.
+    let mut quiet = RawPeer::join(&server.url_for(&talker_token), "quiet").await;
+    quiet.request(DocumentId::from_bytes([201; 16])).await;
+    assert!(matches!(quiet.next().await, Message::DocUnavailable { .. }));
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    waiter.request(DocumentId::from_bytes([202; 16])).await;
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(2), waiter.next())
+        .await
+        .expect("the quiet connection gave its turn back");
+    assert!(matches!(answer, Message::DocUnavailable { .. }));
+}

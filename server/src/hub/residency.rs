@@ -164,12 +164,19 @@ impl Actor {
     /// Holds the loaded document to the cache budget, as the most recently used; the
     /// documents that no longer fit are asked to unload.
     pub(super) fn touch_cache(&mut self) {
-        let Some(size) = self.resident.take() else {
-            return;
-        };
         if self.core.document().is_none() {
+            self.resident = None;
             return;
         }
+        let Some(size) = self.resident.take() else {
+            self.hub
+                .0
+                .cache
+                .lock()
+                .expect("cache lock poisoned")
+                .refresh(self.id);
+            return;
+        };
         let place = self.place.as_ref().map_or(Place::None, |p| p.1);
         let victims = self
             .hub

@@ -155,6 +155,8 @@ impl Actor {
     async fn handle(&mut self, batch: Vec<Command>) {
         let mut events = Vec::with_capacity(batch.len());
         let mut permits = Vec::new();
+        // Held until the batch is done, its writes stored and its replies sent.
+        let mut working = Vec::new();
         let mut heavy = false;
         let mut external = false;
         for command in batch {
@@ -170,6 +172,7 @@ impl Actor {
                     self.received.get_or_insert(received);
                     heavy |= self.heavy(&data);
                     permits.push(permit);
+                    working.push(link.busy.hold());
                     let from = self.remember(link);
                     events.push(Event::Sync { from, kind, data });
                 }
@@ -181,6 +184,7 @@ impl Actor {
                     permit,
                 } => {
                     permits.push(permit);
+                    working.push(link.busy.hold());
                     let from = self.remember(link);
                     events.push(Event::Ephemeral {
                         from,
@@ -198,6 +202,7 @@ impl Actor {
                 Command::Unload => events.push(Event::Unload),
                 Command::Request(request) => events.push(self.request(*request)),
                 Command::Push { link } => {
+                    working.push(link.busy.hold());
                     let to = self.remember(link);
                     events.push(Event::Push { to });
                 }
@@ -206,6 +211,7 @@ impl Actor {
             }
         }
         self.drive(events, permits, heavy).await;
+        drop(working);
         // Its load, if it needed one, is done: a later batch's is not the office's.
         self.office = false;
         self.received = None;
