@@ -159,8 +159,9 @@ impl Replica {
                     break;
                 }
                 let url = urls.next().expect("a cycle of at least one URL");
+                let mut retry_after = None;
                 let outcome = replica
-                    .session(url, &options, &mut stop_rx, &connected_tx)
+                    .session(url, &options, &mut stop_rx, &connected_tx, &mut retry_after)
                     .await;
                 connected_tx.send_replace(false);
                 replica.after_disconnect().await;
@@ -187,7 +188,15 @@ impl Replica {
                     }
                 }
                 let jitter = rand::random_range(0.5..1.0);
-                let wait = backoff.mul_f64(jitter);
+                // A server that said when to come back (`Retry-After` on a refusal: too many
+                // attempts, or busy) is not asked again before then.
+                // Spread over half as long again, so that phones told together do not all
+                // come back in the same second.
+                let asked = retry_after
+                    .unwrap_or_default()
+                    .min(MAX_RETRY_AFTER)
+                    .mul_f64(rand::random_range(1.0..1.5));
+                let wait = backoff.mul_f64(jitter).max(asked);
                 backoff = (backoff * 2).min(options.max_backoff);
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
@@ -230,6 +239,7 @@ impl Replica {
         options: &ConnectOptions,
         stop: &mut watch::Receiver<bool>,
         connected: &watch::Sender<bool>,
+        retry_after: &mut Option<Duration>,
     ) -> Result<Ended, String> {
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .max_message_size(Some(options.max_message_bytes))
@@ -255,7 +265,10 @@ impl Replica {
         )
         .await
         .map_err(|_| "connect timed out".to_string())?
-        .map_err(describe_connect_error)?;
+        .map_err(|e| {
+            *retry_after = retry_after_of(&e);
+            describe_connect_error(e)
+        })?;
         let (mut sink, mut stream) = ws.split();
 
         let join = Message::Join {
@@ -472,6 +485,20 @@ impl Replica {
 }
 
 /// A refused upgrade says why in its JSON body (`{"error": code, "message": …}`).
+/// The longest wait a server's `Retry-After` is honoured for: a wrong or hostile value does not
+/// keep the phone offline for long.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+
+/// The wait a refusal's `Retry-After` asks for, in seconds (the HTTP-date form is not used by
+/// fieldsync and is ignored).
+fn retry_after_of(e: &tokio_tungstenite::tungstenite::Error) -> Option<Duration> {
+    let tokio_tungstenite::tungstenite::Error::Http(response) = e else {
+        return None;
+    };
+    let value = response.headers().get("retry-after")?.to_str().ok()?;
+    value.trim().parse().ok().map(Duration::from_secs)
+}
+
 fn describe_connect_error(e: tokio_tungstenite::tungstenite::Error) -> String {
     if let tokio_tungstenite::tungstenite::Error::Http(response) = &e {
         let body = response

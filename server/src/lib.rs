@@ -309,7 +309,12 @@ async fn sync_socket(
                 "too many failed sign-ins from this address; retry in a minute"
             }
         };
-        return refuse(StatusCode::TOO_MANY_REQUESTS, "rate-limited", message);
+        return refuse_until(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            message,
+            RETRY_RATE_LIMITED,
+        );
     }
     let token =
         auth::request_token(&headers, query.as_deref()).or_else(|| auth::device_cookie(&headers));
@@ -354,10 +359,11 @@ async fn sync_socket(
         }
         Err(e) => {
             tracing::error!("authentication: {e}");
-            return refuse(
+            return refuse_until(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "the server cannot check tokens now; try again later",
+                RETRY_UNAVAILABLE,
             );
         }
     };
@@ -377,6 +383,21 @@ async fn sync_socket(
 
 /// The read buffer each sync WebSocket starts with.
 const READ_BUFFER: usize = 8 * 1024;
+
+/// Seconds a phone refused for too many attempts is told to wait (`Retry-After`): the rate
+/// limits count per minute.
+const RETRY_RATE_LIMITED: u64 = 60;
+/// Seconds a phone is told to wait when the database cannot check its token.
+const RETRY_UNAVAILABLE: u64 = 10;
+
+/// [`refuse`] with `Retry-After: seconds`, which fieldsync's phones honour.
+fn refuse_until(status: StatusCode, code: &str, message: &str, seconds: u64) -> Response {
+    let mut response = refuse(status, code, message);
+    response
+        .headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, seconds.into());
+    response
+}
 
 /// A JSON error with a stable code and a message for people.
 fn refuse(status: StatusCode, code: &str, message: &str) -> Response {

@@ -346,3 +346,36 @@ async fn documents_per_connection_are_limited() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_throttled_phone_waits_as_long_as_the_server_says() {
+    let server = TestServer::start_with(|c| c.rate_limits.connects_per_minute = 1).await;
+    upgrade(&server.url(), None).await.unwrap();
+    // The refusal says when to come back.
+    let Err(tokio_tungstenite::tungstenite::Error::Http(refused)) =
+        tokio_tungstenite::connect_async(server.url()).await
+    else {
+        panic!("a second attempt within the minute is refused");
+    };
+    assert_eq!(refused.status().as_u16(), 429);
+    assert_eq!(refused.headers()["retry-after"], "60");
+
+    // A phone told so does not try again within the minute, however short its own back-off.
+    let proxy = common::proxy::Proxy::start(server.addr).await;
+    let phone = Replica::in_memory().await;
+    let mut options = ConnectOptions::new(proxy.sync_url()).with_token(server.token.clone());
+    options.min_backoff = Duration::from_millis(20);
+    options.max_backoff = Duration::from_millis(100);
+    let handle = phone.connect(options);
+    let deadline = Instant::now() + WAIT;
+    while !handle.last_error().is_some_and(|e| e.contains("429")) {
+        assert!(Instant::now() < deadline, "{:?}", handle.last_error());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        proxy.accepted(),
+        1,
+        "the phone came back before the minute was over"
+    );
+}
