@@ -108,7 +108,11 @@ impl RegionCode {
 
     /// Whether `self` (a scope prefix) covers `code`.
     pub fn covers(&self, code: &RegionCode) -> bool {
-        code.0 == self.0 || code.0.starts_with(&format!("{}.", self.0))
+        // Without building "scope." : the caseloads ask this of every connected user for
+        // every new document.
+        code.0
+            .strip_prefix(self.0.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
     }
 }
 
@@ -440,6 +444,10 @@ mod tests {
                 .unwrap()
                 .covers(&kelurahan)
         );
+        assert!(kelurahan.covers(&kelurahan), "a scope covers itself");
+        let next = RegionCode::parse("32.77.01.1002").unwrap();
+        assert!(!kelurahan.covers(&next) && !next.covers(&kelurahan));
+        assert!(!kelurahan.covers(&RegionCode::parse_prefix("32.77").unwrap()));
         // Segments have fixed widths, so "32.7" is no prefix of anything.
         assert!(RegionCode::parse_prefix("32.7").is_err());
     }
