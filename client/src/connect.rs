@@ -189,9 +189,8 @@ impl Replica {
                 }
                 let jitter = rand::random_range(0.5..1.0);
                 // A server that said when to come back (`Retry-After` on a refusal: too many
-                // attempts, or busy) is not asked again before then.
-                // Spread over half as long again, so that phones told together do not all
-                // come back in the same second.
+                // attempts, or busy) is not asked again before then, spread over half as long
+                // again so that phones told together do not all come back in the same second.
                 let asked = retry_after
                     .unwrap_or_default()
                     .min(MAX_RETRY_AFTER)
@@ -484,7 +483,6 @@ impl Replica {
     }
 }
 
-/// A refused upgrade says why in its JSON body (`{"error": code, "message": …}`).
 /// The longest wait a server's `Retry-After` is honoured for: a wrong or hostile value does not
 /// keep the phone offline for long.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
@@ -499,6 +497,7 @@ fn retry_after_of(e: &tokio_tungstenite::tungstenite::Error) -> Option<Duration>
     value.trim().parse().ok().map(Duration::from_secs)
 }
 
+/// A refused upgrade says why in its JSON body (`{"error": code, "message": …}`).
 fn describe_connect_error(e: tokio_tungstenite::tungstenite::Error) -> String {
     if let tokio_tungstenite::tungstenite::Error::Http(response) = &e {
         let body = response

@@ -28,9 +28,9 @@ use fieldsync_core::schema::Author;
 
 use crate::AppState;
 use crate::hub::Command;
-use crate::link::{Busy, Outbound, PeerLink, Waits};
+use crate::link::{Outbound, PeerLink, Waits};
 use crate::storage::directory::Identity;
-use crate::turns::{self, Turn};
+use crate::turns::{self, Count, Turn};
 
 /// Frames a connection may have queued for sending before it counts as too slow.
 const OUT_QUEUE: usize = 1024;
@@ -125,7 +125,7 @@ struct Connection {
     replaced: Arc<Notify>,
     /// Documents this connection waits for, bounded (`hub/waiting.rs`).
     waits: Arc<Waits>,
-    busy: Arc<Busy>,
+    busy: Arc<Count>,
 }
 
 impl Connection {

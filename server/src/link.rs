@@ -48,7 +48,7 @@ pub struct PeerLink {
     /// The documents this connection waits for (`hub/waiting.rs`).
     pub waits: Arc<Waits>,
     /// This connection's messages being worked on at document actors, until answered.
-    pub busy: Arc<Busy>,
+    pub busy: Arc<crate::turns::Count>,
 }
 
 impl PeerLink {
@@ -69,34 +69,6 @@ impl PeerLink {
         if self.out.try_send(Outbound::Fatal(reason)).is_err() {
             self.kill.notify_one();
         }
-    }
-}
-
-/// How many of a connection's messages document actors are working on, from when an actor
-/// takes one until everything it caused is done (stored, answered): while any is, the
-/// connection's exchange is not over and it keeps its turn (`crate::turns`).
-#[derive(Debug, Default)]
-pub struct Busy(AtomicUsize);
-
-impl Busy {
-    /// One message worked on while the value lives.
-    pub(crate) fn hold(self: &Arc<Self>) -> Working {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        Working(self.clone())
-    }
-
-    pub(crate) fn count(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// See [`Busy::hold`].
-#[derive(Debug)]
-pub(crate) struct Working(Arc<Busy>);
-
-impl Drop for Working {
-    fn drop(&mut self) {
-        self.0.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

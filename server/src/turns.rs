@@ -31,7 +31,7 @@ pub(crate) const TURN: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub(crate) struct Turns {
     slots: Arc<Semaphore>,
-    waiting: AtomicUsize,
+    waiting: Arc<Count>,
 }
 
 /// One connection's turn, held while the value lives.
@@ -46,7 +46,7 @@ impl Turns {
     pub(crate) fn new(max: usize) -> Self {
         Self {
             slots: Arc::new(Semaphore::new(max.max(1))),
-            waiting: AtomicUsize::new(0),
+            waiting: Arc::default(),
         }
     }
 
@@ -56,10 +56,9 @@ impl Turns {
             Ok(slot) => slot,
             Err(_) => {
                 crate::metrics::turn_waited();
-                let _waiting = crate::metrics::turn_waiting();
-                let counted = Counted::new(&self.waiting);
+                // Counted also when the wait is cancelled: the connection closed.
+                let _waiting = (crate::metrics::turn_waiting(), self.waiting.hold());
                 let slot = self.slots.clone().acquire_owned().await;
-                drop(counted);
                 slot.expect("the semaphore is never closed")
             }
         };
@@ -72,7 +71,7 @@ impl Turns {
 
     /// Whether a connection waits for a turn.
     pub(crate) fn others_wait(&self) -> bool {
-        self.waiting.load(Ordering::Relaxed) > 0
+        self.waiting.count() > 0
     }
 }
 
@@ -83,19 +82,32 @@ impl Turn {
     }
 }
 
-/// One more waiting while it lives (also when the wait is cancelled: the connection closed).
-struct Counted<'a>(&'a AtomicUsize);
+/// A count of things in progress, each counted while its [`Held`] lives: the connections
+/// waiting for a turn, and a connection's messages at document actors from when an actor
+/// takes one until its writes are stored and its replies sent (`PeerLink::busy`: while any
+/// is, the connection's exchange is not over and it keeps its turn).
+#[derive(Debug, Default)]
+pub struct Count(AtomicUsize);
 
-impl<'a> Counted<'a> {
-    fn new(n: &'a AtomicUsize) -> Self {
-        n.fetch_add(1, Ordering::Relaxed);
-        Self(n)
+impl Count {
+    /// One more while the value lives.
+    pub(crate) fn hold(self: &Arc<Self>) -> Held {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Held(self.clone())
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
     }
 }
 
-impl Drop for Counted<'_> {
+/// See [`Count::hold`].
+#[derive(Debug)]
+pub(crate) struct Held(Arc<Count>);
+
+impl Drop for Held {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -194,14 +194,23 @@ async fn an_index_larger_than_the_document_limits_still_loads_and_restores() {
 }
 
 /// Sends `request`s for documents that do not exist, one every 100 ms, until `stop`; each
-/// answered `doc-unavailable`. A connection that talks this steadily keeps its turn.
-async fn keep_talking(mut peer: RawPeer, stop: tokio::sync::oneshot::Receiver<()>) -> usize {
+/// answered `doc-unavailable`. A connection that talks this steadily keeps its turn, which
+/// it has once `started` (its first answer) is told.
+async fn keep_talking(
+    mut peer: RawPeer,
+    started: tokio::sync::oneshot::Sender<()>,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> usize {
     tokio::pin!(stop);
+    let mut started = Some(started);
     let mut sent = 0u8;
     loop {
         peer.request(DocumentId::from_bytes([sent; 16])).await;
         sent += 1;
         assert!(matches!(peer.next().await, Message::DocUnavailable { .. }));
+        if let Some(started) = started.take() {
+            let _ = started.send(());
+        }
         tokio::select! {
             _ = &mut stop => return usize::from(sent),
             _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
@@ -216,9 +225,10 @@ async fn a_phone_past_max_syncing_is_joined_at_once_and_served_in_its_turn() {
     let (_, talker_token) = server.enroll(common::DEFAULT_USER).await;
     let (_, waiter_token) = server.enroll(common::DEFAULT_USER).await;
     let talker = RawPeer::join(&server.url_for(&talker_token), "talker").await;
+    let (started, has_turn) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel();
-    let talking = tokio::spawn(keep_talking(talker, stopped));
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let talking = tokio::spawn(keep_talking(talker, started, stopped));
+    has_turn.await.unwrap();
 
     // The only turn is the talker's, but joining needs none.
     let mut waiter = RawPeer::join(&server.url_for(&waiter_token), "waiter").await;
@@ -248,7 +258,6 @@ async fn a_phone_past_max_syncing_is_joined_at_once_and_served_in_its_turn() {
     let mut quiet = RawPeer::join(&server.url_for(&talker_token), "quiet").await;
     quiet.request(DocumentId::from_bytes([201; 16])).await;
     assert!(matches!(quiet.next().await, Message::DocUnavailable { .. }));
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     waiter.request(DocumentId::from_bytes([202; 16])).await;
     let answer = tokio::time::timeout(std::time::Duration::from_secs(2), waiter.next())
         .await
