@@ -1,6 +1,8 @@
-// The caseload: every document the user's index lists (the server keeps one index document
-// per user: `documents[id] = {url, type, area}`), plus the records made on this phone, which
-// the index lists only once the server has them. Follow-ups due or overdue come first.
+// The caseload: every document the user's index lists, plus the records made on this phone,
+// which the index lists only once the server has them. Follow-ups due or overdue come first.
+// The server keeps one index per user, in pages: its root (the URL the enrollment gives)
+// lists a page per kelurahan (`pages[area] = url`), and each page its documents
+// (`documents[id] = {url, type, area}`). An index of schema 1 had the documents in its root.
 //
 // The list is drawn from the summary store (summaries.js), not from the documents: loading
 // 500 documents through Automerge took 30 s on a slow phone. It is drawn before the repo
@@ -36,8 +38,12 @@ export const listDrawn = new Promise(resolve => (drawn = resolve))
 let drawnFrom = null
 let syncedOnline = false
 let indexHandle = null
-/** The urls the index lists, once it is loaded. */
+/** The index's pages by url: their handles, `null` while being found. */
+const pages = new Map()
+/** The urls the index lists, once it is loaded (from the pages loaded so far). */
 let listed = null
+/** Whether `listed` was read from every page the root lists. */
+let listedWhole = false
 let query = ""
 
 export const mine = () => {
@@ -161,9 +167,9 @@ function start(app) {
           indexHandle = handle
           const update = () => {
             if (!handle.isReady()) return
-            listed = new Set(Object.values(handle.doc()?.documents || {}).map(e => String(e.url)))
-            plan(app)
-            app.rerender()
+            keep(app, handle)
+            for (const url of pageUrls()) followPage(app, url)
+            relist(app)
           }
           handle.on("change", () => afterChange(update))
           // Its server heads say when it is current (prune).
@@ -178,6 +184,60 @@ function start(app) {
     if (!syncedOnline && app.replica.online) plan(app)
     else prune(app)
   })
+}
+
+/** The urls of the pages the index's root lists. */
+const pageUrls = () => Object.values((indexHandle?.isReady() && indexHandle.doc()?.pages) || {}).map(String)
+
+/** Finds a page of the index and follows its changes. */
+function followPage(app, url) {
+  if (pages.has(url)) return
+  pages.set(url, null)
+  app.replica.repo
+    .find(url, { allowableStates: ["ready", "unavailable"] })
+    .then(handle => {
+      pages.set(url, handle)
+      handle.on("change", () =>
+        afterChange(() => {
+          keep(app, handle)
+          relist(app)
+        }),
+      )
+      app.replica.watch(handle)
+      keep(app, handle)
+      relist(app)
+    })
+    .catch(() => pages.delete(url))
+}
+
+const kept = new Set()
+/** Saves a fetched part of the index at once, the first time it is ready: automerge-repo saves
+ * a fetched document only after a debounce, and an app closed sooner starts offline without
+ * the page, so without the records only it lists. */
+function keep(app, handle) {
+  if (!handle.isReady() || kept.has(handle.url)) return
+  kept.add(handle.url)
+  app.replica.repo.flush([handle.documentId]).catch(() => kept.delete(handle.url))
+}
+
+/** Reads what the index lists from its root and the pages loaded. */
+function relist(app) {
+  const root = indexHandle?.isReady() && indexHandle.doc()
+  if (!root) return
+  const all = new Set(Object.values(root.documents || {}).map(e => String(e.url)))
+  let whole = true
+  for (const url of pageUrls()) {
+    const page = pages.get(url)
+    if (!page?.isReady()) {
+      whole = false
+      continue
+    }
+    for (const entry of Object.values(page.doc()?.documents || {})) all.add(String(entry.url))
+  }
+  listed = all
+  listedWhole = whole
+  plan(app)
+  app.rerender()
 }
 
 function plan(app) {
@@ -197,11 +257,15 @@ function plan(app) {
 }
 
 /** Documents the server no longer lists (the user was moved elsewhere) leave the list; but
- * only by an index as new as the server's. A copy saved before the server's latest change
+ * only by an index, root and every page, as new as the server's. A copy saved before the server's latest change
  * (read offline, or just after a restart) lacks records the phone already lists, and would
  * drop them. */
 function prune(app) {
-  if (!listed || !indexHandle || !app.replica.current(indexHandle)) return
+  if (!listed || !listedWhole || !indexHandle || !app.replica.current(indexHandle)) return
+  for (const url of pageUrls()) {
+    const page = pages.get(url)
+    if (!page || !app.replica.current(page)) return
+  }
   const own = new Set(mine())
   const gone = [...rows.keys()].filter(url => !listed.has(url) && !own.has(url))
   if (!gone.length) return

@@ -15,7 +15,7 @@ mod connect;
 mod store;
 mod tls;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ use tokio::sync::{Mutex, Notify, watch};
 
 pub use connect::{ConnectOptions, SyncHandle};
 pub use fieldsync_core::automerge;
-pub use fieldsync_core::index::index_entries;
+pub use fieldsync_core::index::{self, index_entries};
 pub use store::Store;
 
 /// What can go wrong on the phone side.
@@ -386,26 +386,75 @@ impl Replica {
             .await
     }
 
-    /// Restores a caseload from the user's index document (its URL comes with the device's
-    /// enrollment): finds the index, then every document it lists. Returns how many it lists;
-    /// they arrive in the background like any found document.
+    /// Restores a caseload from the user's index (its URL comes with the device's
+    /// enrollment): finds the index and its pages, then every document they list. Returns how
+    /// many they list; the documents arrive in the background like any found document.
     pub async fn restore_from_index(
         &self,
         index: DocumentId,
         limit: Duration,
     ) -> Result<usize, ClientError> {
-        self.find(index).await;
-        self.wait_doc(index, limit, |doc| index_entries(doc).is_some())
-            .await?;
-        let listed = self
-            .read(index, index_entries)
-            .await
-            .flatten()
-            .unwrap_or_default();
+        let listed = self.wait_index(index, limit, |_| true).await?;
         for id in &listed {
             self.find(*id).await;
         }
         Ok(listed.len())
+    }
+
+    /// What the index `index` lists, from its root and pages as this replica holds them:
+    /// `None` until the root and every page it lists are here. Pages not here yet are asked
+    /// for. A schema 1 index (its entries in the root) is read as well.
+    pub async fn index_listing(&self, index: DocumentId) -> Option<Vec<DocumentId>> {
+        let (pages, own) = self
+            .read(index, |d| (index::pages(d), index_entries(d)))
+            .await?;
+        if pages.is_none() && own.is_none() {
+            return None;
+        }
+        let pages = pages.unwrap_or_default();
+        // Every page first, cheaply: a city's pages arrive one by one, and the list is read
+        // once they are all here.
+        let mut complete = true;
+        for page in pages.values() {
+            if self.read(*page, |_| ()).await.is_none() {
+                self.find(*page).await;
+                complete = false;
+            }
+        }
+        if !complete {
+            return None;
+        }
+        let mut listed: BTreeSet<DocumentId> = own.unwrap_or_default().into_iter().collect();
+        for page in pages.values() {
+            listed.extend(self.read(*page, index_entries).await.flatten()?);
+        }
+        Some(listed.into_iter().collect())
+    }
+
+    /// Asks for the index `index` and waits until what it lists ([`Self::index_listing`])
+    /// passes `check`; returns that list.
+    pub async fn wait_index(
+        &self,
+        index: DocumentId,
+        limit: Duration,
+        check: impl Fn(&[DocumentId]) -> bool,
+    ) -> Result<Vec<DocumentId>, ClientError> {
+        let mut version = self.0.version.subscribe();
+        self.find(index).await;
+        tokio::time::timeout(limit, async {
+            loop {
+                if let Some(listed) = self.index_listing(index).await
+                    && check(&listed)
+                {
+                    return listed;
+                }
+                if version.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        })
+        .await
+        .map_err(|_| ClientError::Timeout)
     }
 
     /// Waits until `check` holds for the document's contents.

@@ -1,9 +1,10 @@
 //! Each user's caseload: the documents in their areas that their role may read.
 //!
-//! Two things follow it. **Index documents**: every user with a phone has a read-only
-//! Automerge document, written only by the server, listing the URLs of the documents in their
-//! caseload, so that a replacement phone finds its whole caseload from one URL (printed by
-//! `fieldsync device enroll`). A user without a phone (a coordinator working on the web) has
+//! Two things follow it. **Index documents**: every user with a phone has a read-only index,
+//! written only by the server, listing the URLs of the documents in their caseload, so that a
+//! replacement phone finds its whole caseload from one URL (printed by `fieldsync device
+//! enroll`). The index is in pages, one per kelurahan of the caseload, listed by its root
+//! (`fieldsync_core::index`): an edit touches the pages of the documents that changed. A user without a phone (a coordinator working on the web) has
 //! none kept: a city's index would grow with every visit of the city, loaded and rewritten
 //! for nobody (docs/soak.md). It is built when their first phone is enrolled on the web, or
 //! else at its first connection. **Push**: when a document enters a user's caseload (a
@@ -16,26 +17,30 @@
 //! index entries it calls for; every process offers it to its own connected devices. Entries
 //! are keyed by document id, so an index never lists a document twice, even when two
 //! processes write one entry at once (a reconciliation racing a change): Automerge keeps
-//! one value per key. An index is also reconciled against the query tables the first time
+//! one value per key; and every page starts with the same first change wherever it is made,
+//! so two processes making it at once make one map of entries. An index is also reconciled against the query tables the first time
 //! its user connects to this server process (and after their areas change), which repairs
 //! anything missed while a server was down.
 //!
 //! Index edits never hold up the task that follows the changes: each user's entries wait in a
 //! queue of their own ([`Pending`]), written by one edit at a time, and those that arrive
-//! while an edit is in flight go together into the next. A city's index of 100,000 entries is
-//! slow to edit; before, every batch waited for it, the task fell behind the hub's changes,
+//! while an edit is in flight go together into the next. A city's index of 100,000 entries in
+//! one document was slow to edit; before, every batch waited for it, the task fell behind the hub's changes,
 //! and every connected phone missed entries and offers (docs/benchmarks.md, "A city's index").
 //! Should the task fall behind anyway, the indexes of the users connected here are reconciled
 //! at once rather than at their next connection.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fieldsync_core::automerge::AutomergeError;
 use fieldsync_core::automerge::transaction::Transaction;
-use fieldsync_core::index::{IndexEntry, ensure_index, entries, put_entries};
+use fieldsync_core::index::{
+    IndexEntry, drop_documents, entries, holds_documents, mark_schema, pages, put_entries,
+    put_pages, seed,
+};
 use fieldsync_core::schema::{Author, DocKind, RegionCode, Role, may_read_placed};
 use fieldsync_protocol::DocumentId;
 use sha2::{Digest, Sha256};
@@ -52,26 +57,44 @@ const USERS_FRESH: Duration = Duration::from_secs(5);
 const BATCH: usize = 512;
 /// Index reconciliations running at once: a reconnect storm must not become a query storm.
 const RECONCILING: usize = 2;
-/// How long a user's index writer rests after an edit, in multiples of the edit's time: at
-/// most a fifth of a core goes to keeping one large index current.
-const REST_PER_EDIT: u32 = 4;
+/// How long a user's index writer rests after a round of edits, in multiples of the round's
+/// time, so that the entries of a storm gather into fewer edits of each page. (Four times, up
+/// to 5 s, when the whole index was one document and an edit cost in proportion to all of
+/// it; with pages, a round costs in proportion to the pages it touches, and resting that
+/// long only made a city's index list a storm's records 13 s after it.)
+const REST_PER_EDIT: u32 = 1;
 /// How long a stopping server waits for the queued index entries to be written.
 const FLUSH_LIMIT: Duration = Duration::from_secs(5);
-/// The longest rest between two edits of one index.
-const MAX_REST: Duration = Duration::from_secs(5);
+/// The longest rest between two rounds of edits of one index.
+const MAX_REST: Duration = Duration::from_secs(1);
 /// Most entries a reconciliation writes in one change. Automerge's sync sends a peer the
 /// whole document instead of the changes it lacks when those are over a third of the
 /// document's changes: an index of 100,000 entries written in one change was sent whole (4.6
 /// MiB, saved and compressed anew) to its phone after each later edit.
 const ENTRIES_PER_CHANGE: usize = 1_000;
 
-/// The id of `user`'s index document: derived from a secret of this database, so it cannot
-/// be guessed (only its user may read it anyway).
+/// The id of `user`'s index document (its root): derived from a secret of this database, so
+/// it cannot be guessed (only its user may read it anyway).
 pub fn index_id(secret: &str, user: &str) -> DocumentId {
     let digest = Sha256::new()
         .chain_update(secret.as_bytes())
         .chain_update(b"\0fieldsync-index\0")
         .chain_update(user.as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    DocumentId::from_bytes(bytes)
+}
+
+/// The id of the page of `user`'s index for the kelurahan `area`: derived like
+/// [`index_id`], so every process finds the same page.
+pub fn page_id(secret: &str, user: &str, area: &str) -> DocumentId {
+    let digest = Sha256::new()
+        .chain_update(secret.as_bytes())
+        .chain_update(b"\0fieldsync-index-page\0")
+        .chain_update(user.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(area.as_bytes())
         .finalize();
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
@@ -99,17 +122,28 @@ pub(crate) struct Caseloads {
     reconciling: Semaphore,
     /// Index entries waiting to be written, per user id.
     pending: Mutex<HashMap<String, Pending>>,
+    /// The pages each user's root is known to list (written or read by this process): a
+    /// page's first entries list it in the root, later ones need not look.
+    listed: Mutex<HashMap<String, BTreeSet<String>>>,
     /// The server is stopping: the queued entries are written by `run`, not by their writers.
     stopped: AtomicBool,
 }
 
-/// One user's index entries waiting to be written: for each document, the entry it should
-/// have (`None`: none). A later change of a document replaces an earlier one's entry.
+/// One user's index entries waiting to be written: for each page (kelurahan) and document,
+/// the entry it should have (`None`: none). A later change of a document replaces an earlier
+/// one's entry.
 #[derive(Debug)]
 struct Pending {
     user: User,
-    entries: BTreeMap<String, Option<IndexEntry>>,
+    entries: BTreeMap<(String, String), Option<IndexEntry>>,
 }
+
+/// One page's entries to write (by document id) and to remove.
+type PageEdit = (Vec<(String, IndexEntry)>, Vec<String>);
+
+/// Entries for pages, in the order of the changes that call for them: by (area, document id),
+/// the entry to write, or `None` to remove it.
+type Entries = Vec<((String, String), Option<IndexEntry>)>;
 
 impl Caseloads {
     pub async fn new(
@@ -127,6 +161,7 @@ impl Caseloads {
             reconciled: Mutex::default(),
             reconciling: Semaphore::new(RECONCILING),
             pending: Mutex::default(),
+            listed: Mutex::default(),
             stopped: AtomicBool::new(false),
         }))
     }
@@ -271,6 +306,10 @@ impl Caseloads {
             .lock()
             .expect("caseload lock poisoned")
             .remove(user);
+        self.listed
+            .lock()
+            .expect("caseload lock poisoned")
+            .remove(user);
         self.users.lock().expect("caseload lock poisoned").1 = None;
     }
 
@@ -342,36 +381,35 @@ impl Caseloads {
                 p.as_ref()
                     .is_some_and(|(kind, area)| may_read_placed(&author, *kind, area))
             };
-            let (mut put, mut remove) = (Vec::new(), Vec::new());
+            let mut entries: Entries = Vec::new();
             for (change, after) in &moved {
                 let (had, has) = (sees(&change.before), sees(after));
+                let before_area = change.before.as_ref().map(|(_, area)| area.as_str());
                 if let (true, Some((kind, area))) = (has, after) {
                     let entry = IndexEntry {
                         url: change.doc.url().to_string(),
                         kind: kind.as_str().to_owned(),
                         area: area.to_string(),
                     };
-                    put.push((change.doc.to_string(), entry));
                     if !had {
                         self.live.offer(&user.id, change.doc);
+                    } else if let Some(old) = before_area.filter(|old| *old != area.as_str()) {
+                        // Moved between two of the user's kelurahan: off the old page.
+                        entries.push(((old.to_owned(), change.doc.to_string()), None));
                     }
-                } else if had {
-                    remove.push(change.doc.to_string());
+                    entries.push(((area.to_string(), change.doc.to_string()), Some(entry)));
+                } else if let (true, Some(old)) = (had, before_area) {
+                    entries.push(((old.to_owned(), change.doc.to_string()), None));
                 }
             }
-            if writes == Writes::Indexes && (!put.is_empty() || !remove.is_empty()) {
-                self.queue_entries(&user, put, remove);
+            if writes == Writes::Indexes && !entries.is_empty() {
+                self.queue_entries(&user, entries);
             }
         }
     }
 
     /// Queues index entries for `user`, and starts their writer unless one is running.
-    fn queue_entries(
-        self: &Arc<Self>,
-        user: &User,
-        put: Vec<(String, IndexEntry)>,
-        remove: Vec<String>,
-    ) {
+    fn queue_entries(self: &Arc<Self>, user: &User, entries: Entries) {
         let mut pending = self.pending.lock().expect("caseload lock poisoned");
         let start = !pending.contains_key(&user.id) && !self.stopped.load(Ordering::Relaxed);
         let queued = pending.entry(user.id.clone()).or_insert_with(|| Pending {
@@ -380,22 +418,17 @@ impl Caseloads {
         });
         // Their areas may have changed since the first entry was queued.
         queued.user = user.clone();
-        queued
-            .entries
-            .extend(put.into_iter().map(|(doc, entry)| (doc, Some(entry))));
-        queued
-            .entries
-            .extend(remove.into_iter().map(|doc| (doc, None)));
+        queued.entries.extend(entries);
         if start {
             tokio::spawn(self.clone().write_entries(user.id.clone()));
         }
     }
 
-    /// Writes `user`'s queued entries, one edit at a time, until none are left. The users'
-    /// writers run at once, so that the storage writer commits many indexes together. After
-    /// each edit the writer rests [`REST_PER_EDIT`] times as long as the edit took: an edit of
-    /// a large index costs in proportion to the whole index, and one written back to back
-    /// through a storm kept a core busy; a small index's entries still follow at once.
+    /// Writes `user`'s queued entries, one round of page edits at a time, until none are
+    /// left. The users' writers run at once, so that the storage writer commits many pages
+    /// together. After each round the writer rests [`REST_PER_EDIT`] times as long as it took
+    /// (at most [`MAX_REST`]), so that a storm's entries gather into fewer edits; a small
+    /// index's entries still follow at once.
     async fn write_entries(self: Arc<Self>, user: String) {
         loop {
             let taken = {
@@ -419,20 +452,47 @@ impl Caseloads {
         }
     }
 
-    /// Writes one user's queued entries into their index, in one edit.
+    /// Writes one user's queued entries into their index: one edit per page, the pages at
+    /// once; then lists the pages new to the root.
     async fn write_queued(&self, queued: Pending) {
-        let (mut put, mut remove) = (Vec::new(), Vec::new());
-        for (doc, entry) in queued.entries {
+        let user = queued.user;
+        let mut by_page: BTreeMap<String, PageEdit> = BTreeMap::new();
+        for ((area, doc), entry) in queued.entries {
+            let (put, remove) = by_page.entry(area).or_default();
             match entry {
                 Some(entry) => put.push((doc, entry)),
                 None => remove.push(doc),
             }
         }
-        self.edit_index(&queued.user, move |tx| put_entries(tx, &put, &remove))
-            .await;
+        let new_pages: Vec<String> = {
+            let listed = self.listed.lock().expect("caseload lock poisoned");
+            let known = listed.get(&user.id);
+            by_page
+                .iter()
+                .filter(|(area, (put, _))| {
+                    !put.is_empty() && !known.is_some_and(|k| k.contains(*area))
+                })
+                .map(|(area, _)| area.clone())
+                .collect()
+        };
+        let edits = by_page.into_iter().map(|(area, (put, remove))| {
+            // Only a page gaining entries is made; removals from a page not made are none.
+            let make = !put.is_empty();
+            self.edit_page(&user, area, make, move |tx| put_entries(tx, &put, &remove))
+        });
+        let written = futures_util::future::join_all(edits).await;
+        let new_pages: Vec<String> = new_pages
+            .into_iter()
+            .filter(|area| written.iter().any(|(a, ok)| a == area && *ok))
+            .collect();
+        if !new_pages.is_empty() {
+            self.list_pages(&user, &new_pages, &[], false).await;
+        }
     }
 
-    /// Makes the user's index list exactly their caseload as the query tables hold it.
+    /// Makes the user's index list exactly their caseload as the query tables hold it: each
+    /// page its kelurahan's documents, the root every page with documents (and none outside
+    /// the user's areas). A schema 1 index, all in its root, is moved into pages.
     ///
     /// Only entries listed *before* the query tables are read may be stale: one added
     /// meanwhile, for a change committed after that read, is not, and removing it would take
@@ -450,96 +510,206 @@ impl Caseloads {
         if kinds.is_empty() {
             return Ok(());
         }
-        // A read: an index not made yet stays unmade (its phone would sync it empty first).
-        // The whole index is read once and compared here, off the document's actor: compared
-        // entry by entry inside an edit, a city's 119,000 entries held the actor for seconds.
-        let before: Arc<Mutex<Option<HashMap<String, IndexEntry>>>> = Arc::default();
-        let seen = before.clone();
-        self.hub
-            .edit_index(
-                index_id(&self.secret, &user.id),
-                &user.id,
-                Box::new(move |tx| {
-                    *seen.lock().expect("caseload lock poisoned") = entries(tx);
-                    Ok(())
-                }),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+        // Reads first: an index not made yet stays unmade until it is written (its phone
+        // would sync it empty first). Each page is read whole once and compared here, off
+        // the document's actor.
+        let root = index_id(&self.secret, &user.id);
+        let (listed, old) = self
+            .read_index(root, user, |doc| (pages(doc), holds_documents(doc)))
+            .await?
+            .unwrap_or_default();
+        let made = listed.is_some() || old;
+        let listed = listed.unwrap_or_default();
         let placed = self
             .storage
             .placed_in(&user.areas, &kinds)
             .await
             .map_err(|e| e.to_string())?;
-        let wanted: BTreeMap<String, IndexEntry> = placed
-            .into_iter()
-            .filter_map(|p| {
-                let doc = DocumentId::parse(&p.document_id).ok()?;
-                Some((
-                    p.document_id,
-                    IndexEntry {
-                        url: doc.url().to_string(),
-                        kind: p.kind.as_str().to_owned(),
-                        area: p.area,
-                    },
-                ))
-            })
-            .collect();
-        let count = wanted.len();
-        let before = before.lock().expect("caseload lock poisoned").take();
-        let made = before.is_some();
-        let before = before.unwrap_or_default();
-        // Entries the writer adds meanwhile are not in `before`, so never taken for stale;
-        // `put_entries` writes nothing that is already so.
-        let stale: Vec<String> = before
+        let mut wanted: BTreeMap<String, BTreeMap<String, IndexEntry>> = BTreeMap::new();
+        let mut count = 0;
+        for p in placed {
+            let Ok(doc) = DocumentId::parse(&p.document_id) else {
+                continue;
+            };
+            count += 1;
+            let entry = IndexEntry {
+                url: doc.url().to_string(),
+                kind: p.kind.as_str().to_owned(),
+                area: p.area.clone(),
+            };
+            wanted
+                .entry(p.area)
+                .or_default()
+                .insert(p.document_id, entry);
+        }
+        // Pages outside the user's areas (they were moved) are emptied and unlisted.
+        let outside: Vec<String> = listed
             .keys()
-            .filter(|doc| !wanted.contains_key(*doc))
+            .filter(|area| !wanted.contains_key(*area) && !self.in_areas(user, area))
             .cloned()
             .collect();
-        let fresh: Vec<(String, IndexEntry)> = wanted
-            .into_iter()
-            .filter(|(doc, entry)| before.get(doc) != Some(entry))
+        let areas: BTreeSet<String> = wanted.keys().chain(listed.keys()).cloned().collect();
+        // What the root lists after: the pages listed and kept, and every one with documents.
+        let mut keep: BTreeSet<String> = listed
+            .keys()
+            .filter(|area| !outside.contains(*area))
+            .cloned()
             .collect();
-        drop(before);
-        if made && stale.is_empty() && fresh.is_empty() {
+        for area in areas {
+            let page = page_id(&self.secret, &user.id, &area);
+            let before = self
+                .read_index(page, user, |doc| entries(doc))
+                .await?
+                .flatten()
+                .unwrap_or_default();
+            let want = wanted.remove(&area).unwrap_or_default();
+            if !want.is_empty() {
+                keep.insert(area.clone());
+            }
+            // Entries the writer adds meanwhile are not in `before`, so never taken for
+            // stale; `put_entries` writes nothing that is already so.
+            let stale: Vec<String> = before
+                .keys()
+                .filter(|doc| !want.contains_key(*doc))
+                .cloned()
+                .collect();
+            let fresh: Vec<(String, IndexEntry)> = want
+                .into_iter()
+                .filter(|(doc, entry)| before.get(doc) != Some(entry))
+                .collect();
+            drop(before);
+            if stale.is_empty() && fresh.is_empty() {
+                continue;
+            }
+            let make = !fresh.is_empty();
+            let mut parts = fresh.chunks(ENTRIES_PER_CHANGE).map(<[_]>::to_vec);
+            // The first change also removes the stale entries.
+            let first = parts.next().unwrap_or_default();
+            self.edit_page(user, area.clone(), make, move |tx| {
+                put_entries(tx, &first, &stale)
+            })
+            .await;
+            for part in parts {
+                self.edit_page(user, area.clone(), true, move |tx| {
+                    put_entries(tx, &part, &[])
+                })
+                .await;
+            }
+        }
+        // Then the root: a phone sees a page listed once it is there. An empty caseload
+        // gets an empty index.
+        let keep: Vec<String> = keep.into_iter().collect();
+        let same = keep.len() == listed.len() && keep.iter().all(|a| listed.contains_key(a));
+        if made && !old && same {
             tracing::debug!(user = %user.id, documents = count, "index already reconciled");
+            self.listed
+                .lock()
+                .expect("caseload lock poisoned")
+                .insert(user.id.clone(), keep.into_iter().collect());
             return Ok(());
         }
-        let mut parts = fresh.chunks(ENTRIES_PER_CHANGE).map(<[_]>::to_vec);
-        // The first change also makes the index (an empty caseload gets an empty index) and
-        // removes the stale entries.
-        let first = parts.next().unwrap_or_default();
-        self.edit_index(user, move |tx| put_entries(tx, &first, &stale))
-            .await;
-        for part in parts {
-            self.edit_index(user, move |tx| put_entries(tx, &part, &[]))
-                .await;
-        }
+        self.list_pages(user, &keep, &outside, true).await;
         tracing::debug!(user = %user.id, documents = count, "index reconciled");
         Ok(())
     }
 
-    async fn edit_index(
+    fn in_areas(&self, user: &User, area: &str) -> bool {
+        RegionCode::parse(area).is_ok_and(|code| user.areas.iter().any(|scope| scope.covers(&code)))
+    }
+
+    /// Reads an index document (a root or a page) with `read`: `None` if it is not made.
+    async fn read_index<T: Send + 'static>(
+        &self,
+        doc: DocumentId,
+        user: &User,
+        read: impl FnOnce(&Transaction<'_>) -> T + Send + 'static,
+    ) -> Result<Option<T>, String> {
+        let seen: Arc<Mutex<Option<T>>> = Arc::default();
+        let into = seen.clone();
+        self.hub
+            .edit_index(
+                doc,
+                &user.id,
+                None,
+                Box::new(move |tx| {
+                    *into.lock().expect("caseload lock poisoned") = Some(read(tx));
+                    Ok(())
+                }),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let seen = seen.lock().expect("caseload lock poisoned").take();
+        Ok(seen)
+    }
+
+    /// Writes `change` into the user's page for `area`, making it if `make`; returns the
+    /// area, and whether the edit was stored.
+    async fn edit_page(
         &self,
         user: &User,
+        area: String,
+        make: bool,
         change: impl FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError> + Send + 'static,
-    ) {
+    ) -> (String, bool) {
+        let doc = page_id(&self.secret, &user.id, &area);
+        let seed = make.then(|| seed(doc, &user.id, Some(&area)));
+        let ok = self.edit(user, doc, seed, change).await;
+        (area, ok)
+    }
+
+    /// Lists the pages of `add` in the user's root and unlists those of `remove`; with
+    /// `whole`, `add` is every page the root lists after (a reconcile), which also moves a
+    /// schema 1 root's entries out.
+    async fn list_pages(&self, user: &User, add: &[String], remove: &[String], whole: bool) {
         let doc = index_id(&self.secret, &user.id);
-        let owner = user.id.clone();
+        let pages: Vec<(String, DocumentId)> = add
+            .iter()
+            .map(|area| (area.clone(), page_id(&self.secret, &user.id, area)))
+            .collect();
+        let remove = remove.to_vec();
+        let root_seed = seed(doc, &user.id, None);
+        let ok = self
+            .edit(user, doc, Some(root_seed), move |tx| {
+                if whole {
+                    drop_documents(tx)?;
+                }
+                put_pages(tx, &pages, &remove)
+            })
+            .await;
+        if ok {
+            let mut listed = self.listed.lock().expect("caseload lock poisoned");
+            let known = listed.entry(user.id.clone()).or_default();
+            if whole {
+                known.clear();
+            }
+            known.extend(add.iter().cloned());
+        }
+    }
+
+    /// One edit of an index document, in the format of this version; `true` once stored.
+    async fn edit(
+        &self,
+        user: &User,
+        doc: DocumentId,
+        seed: Option<Vec<u8>>,
+        change: impl FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError> + Send + 'static,
+    ) -> bool {
         let result = self
             .hub
             .edit_index(
                 doc,
                 &user.id,
+                seed,
                 Box::new(move |tx| {
-                    ensure_index(tx, &owner)?;
+                    mark_schema(tx)?;
                     change(tx)
                 }),
             )
             .await;
-        if let Err(e) = result {
+        if let Err(e) = &result {
             tracing::warn!(user = %user.id, "index not updated: {e}");
         }
+        result.is_ok()
     }
 }
 

@@ -407,6 +407,22 @@ impl DocumentSync {
         out
     }
 
+    /// Applies a change made elsewhere as if it were a local edit (the seed of an index,
+    /// [`crate::index::seed`]): uncommitted until the runtime stores it. A change the document
+    /// already has changes nothing.
+    pub fn merge_local(&mut self, change: &[u8]) -> Result<(), SyncError> {
+        let before = self.doc.get_heads();
+        self.doc
+            .load_incremental(change)
+            .map_err(|e| SyncError::Load(e.to_string()))?;
+        if self.doc.get_heads() != before {
+            self.size.bytes += change.len() as u64;
+            self.size.ops = self.doc.stats().num_ops;
+            self.dirty = true;
+        }
+        Ok(())
+    }
+
     /// Whether every change up to `heads` is durable.
     pub fn is_durable(&self, heads: &[ChangeHash]) -> bool {
         let pending = self.doc.get_changes(&self.durable_heads);

@@ -793,6 +793,14 @@ async fn a_field_worker_enrolls_works_offline_and_sees_records_stored_decided_re
     // (the supervisor's approval) came from the server: the status bar says so.
     phone.wait("#waiting[data-count='0']").await;
     phone.screenshot("app-ditolak").await;
+    // The colleague's visit left his caseload with the kelurahan: its page is no longer in his
+    // index, and the list drops it (his own records stay).
+    phone
+        .ok(json!({"cmd": "click", "selector": "button.brand"}))
+        .await;
+    let colleagues = format!("button.record[data-url='{}']", theirs.url());
+    phone.wait_count(&colleagues, 0).await;
+    phone.wait("button.record[data-type=outreach]").await;
 
     // Step 8: the phone is revoked: the app deletes its data and returns to enrollment.
     let held = phone.ok(json!({"cmd": "storage"})).await;

@@ -9,7 +9,7 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ROOT, ReadDoc};
 use common::raw::RawPeer;
 use common::{TestServer, WAIT, visit_in};
-use fieldsync_client::{ClientError, DocStatus, Replica, index_entries};
+use fieldsync_client::{ClientError, DocStatus, Replica, index};
 use fieldsync_core::schema::{RegionCode, Role};
 use fieldsync_protocol::{AutomergeUrl, DocumentId, Notice};
 
@@ -27,18 +27,24 @@ async fn index_of(server: &TestServer, user: &str) -> DocumentId {
     AutomergeUrl::parse(&url).unwrap().document_id()
 }
 
-/// Asks `phone` for the index and waits until the documents it lists pass `check`.
+/// Asks `phone` for the index and waits until the documents its pages list pass `check`.
 async fn wait_listed(
     phone: &Replica,
     index: DocumentId,
     check: impl Fn(&[DocumentId]) -> bool,
 ) -> Result<(), ClientError> {
-    phone.find(index).await;
+    phone.wait_index(index, WAIT, check).await.map(|_| ())
+}
+
+/// The pages `phone` holds of the index `index`, by kelurahan.
+async fn pages_of(phone: &Replica, index: DocumentId) -> Vec<(String, DocumentId)> {
     phone
-        .wait_doc(index, WAIT, |d| {
-            index_entries(d).is_some_and(|listed| check(&listed))
-        })
+        .read(index, index::pages)
         .await
+        .flatten()
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
 }
 
 #[tokio::test]
@@ -116,15 +122,20 @@ async fn a_replacement_phone_restores_the_whole_caseload_from_the_index() {
             .unwrap();
     }
     assert_eq!(listed, 3, "the index lists exactly Budi's caseload");
-    let in_index = budi.read(index, index_entries).await.flatten().unwrap();
+    let in_index = budi.index_listing(index).await.unwrap();
     assert!(!in_index.contains(&other));
+    let pages = pages_of(&budi, index).await;
+    assert_eq!(pages.len(), 1, "one page, for kelurahan A: {pages:?}");
+    assert_eq!(pages[0].0, KELURAHAN_A);
 
-    // Nobody else may read Budi's index: it is answered like a missing document.
-    citra.find(index).await;
-    citra
-        .wait_status(index, WAIT, |s| s == Some(DocStatus::Unavailable))
-        .await
-        .unwrap();
+    // Nobody else may read Budi's index or its pages: answered like missing documents.
+    for doc in [index, pages[0].1] {
+        citra.find(doc).await;
+        citra
+            .wait_status(doc, WAIT, |s| s == Some(DocStatus::Unavailable))
+            .await
+            .unwrap();
+    }
 }
 
 #[tokio::test]
@@ -210,32 +221,52 @@ async fn indexes_missed_in_a_burst_are_repaired_while_their_phones_stay_connecte
 #[tokio::test]
 async fn the_index_is_read_only_for_its_user() {
     let server = TestServer::start().await;
+    server.add_user("ani", Role::Peksos, &[KELURAHAN_A]).await;
     server.add_user("budi", Role::Peksos, &[KELURAHAN_A]).await;
+    let (ani, _ha) = server.phone_as("ani").await;
+    let visit = ani.create(visit_in(KELURAHAN_A, "ani")).await.unwrap();
+    ani.wait_acknowledged(visit, WAIT).await.unwrap();
     let index = index_of(&server, "budi").await;
     let (budi, _hb) = server.phone_as("budi").await;
     budi.restore_from_index(index, WAIT).await.unwrap();
-    let bytes = budi.read(index, |d| d.save()).await.unwrap();
+    let page = pages_of(&budi, index).await[0].1;
 
-    // His own device, over a raw socket without the phone-side rules, tries to edit it.
+    // His own device, over a raw socket without the phone-side rules, tries to edit the
+    // root (to take over the index) and the page (to list a document of someone else's).
     let (_, token) = server.enroll("budi").await;
     let mut raw = RawPeer::join(&server.url_for(&token), "budi-raw").await;
-    let mut doc = AutoCommit::load(&bytes).unwrap();
-    doc.put(ROOT, "user", "someone-else").unwrap();
-    let verdict = raw.sync_until_notice(index, &mut doc).await;
-    let Some(Notice::ChangeRefused { violations, .. }) = verdict else {
-        panic!("expected a refusal, got {verdict:?}");
-    };
-    assert!(
-        violations[0].message.contains("read-only"),
-        "{violations:?}"
-    );
+    type Edit = fn(&mut AutoCommit);
+    let edits: [(DocumentId, Edit); 2] = [
+        (index, |doc| doc.put(ROOT, "user", "someone-else").unwrap()),
+        (page, |doc| {
+            let (_, documents) = doc.get(ROOT, "documents").unwrap().unwrap();
+            let entry = doc
+                .put_object(
+                    &documents,
+                    "4XRc8kGzV9r2cZrL7YP4Rj6FDaQm",
+                    automerge::ObjType::Map,
+                )
+                .unwrap();
+            doc.put(&entry, "area", "32.77.02.1001").unwrap();
+        }),
+    ];
+    for (id, edit) in edits {
+        let bytes = budi.read(id, |d| d.save()).await.unwrap();
+        let mut doc = AutoCommit::load(&bytes).unwrap();
+        edit(&mut doc);
+        let verdict = raw.sync_until_notice(id, &mut doc).await;
+        let Some(Notice::ChangeRefused { violations, .. }) = verdict else {
+            panic!("expected a refusal, got {verdict:?}");
+        };
+        assert!(
+            violations[0].message.contains("read-only"),
+            "{violations:?}"
+        );
+    }
     // The index is unchanged for everyone.
-    let (again, _ha) = server.phone_as("budi").await;
-    again.find(index).await;
-    again
-        .wait_doc(index, WAIT, |d| index_entries(d).is_some())
-        .await
-        .unwrap();
+    let (again, _hg) = server.phone_as("budi").await;
+    let listed = again.wait_index(index, WAIT, |_| true).await.unwrap();
+    assert_eq!(listed, [visit]);
     let user = again
         .read(index, |d| {
             d.get(ROOT, "user").unwrap().unwrap().0.to_string()
@@ -284,4 +315,119 @@ async fn a_reassigned_worker_drops_what_left_their_areas() {
         .unwrap();
     let listed = fresh.restore_from_index(index, WAIT).await.unwrap();
     assert_eq!(listed, 0);
+    assert!(
+        pages_of(&fresh, index).await.is_empty(),
+        "kelurahan A's page is no longer listed"
+    );
+}
+
+/// A document moved from one kelurahan to another, both in a coordinator's areas, leaves the
+/// first one's page of the coordinator's index for the second's.
+#[tokio::test]
+async fn a_document_moved_between_kelurahan_moves_between_pages() {
+    let server = TestServer::start().await;
+    server.add_user("ani", Role::Peksos, &["32.77.01"]).await;
+    server
+        .add_user("kecamatan", Role::Coordinator, &["32.77.01"])
+        .await;
+    let (ani, _ha) = server.phone_as("ani").await;
+    let (koordinator, _hk) = server.phone_as("kecamatan").await;
+    let index = index_of(&server, "kecamatan").await;
+    let id = ani.create(visit_in(KELURAHAN_A, "ani")).await.unwrap();
+    ani.wait_acknowledged(id, WAIT).await.unwrap();
+    wait_listed(&koordinator, index, |listed| listed == [id])
+        .await
+        .unwrap();
+
+    ani.change(id, |tx| tx.put(ROOT, "area", KELURAHAN_B))
+        .await
+        .unwrap();
+    ani.wait_acknowledged(id, WAIT).await.unwrap();
+    let listed_on = |area: &'static str| {
+        let koordinator = &koordinator;
+        async move {
+            let pages = pages_of(koordinator, index).await;
+            let (_, page) = pages.iter().find(|(a, _)| a == area)?;
+            koordinator
+                .read(*page, index::index_entries)
+                .await
+                .flatten()
+        }
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (a, b) = (listed_on(KELURAHAN_A).await, listed_on(KELURAHAN_B).await);
+        if a.as_deref() == Some(&[]) && b.as_deref() == Some(&[id]) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "page A lists {a:?}, page B {b:?}"
+        );
+        koordinator.index_listing(index).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An index written before pages (schema 1: every entry in its root) is moved into pages
+/// when its user next connects, and keeps listing the caseload all along.
+#[tokio::test]
+async fn an_index_of_schema_1_is_moved_into_pages() {
+    let server = TestServer::start().await;
+    server.add_user("ani", Role::Peksos, &[KELURAHAN_A]).await;
+    server.add_user("budi", Role::Peksos, &[KELURAHAN_A]).await;
+    let (ani, ha) = server.phone_as("ani").await;
+    let visit = ani.create(visit_in(KELURAHAN_A, "ani")).await.unwrap();
+    ani.wait_acknowledged(visit, WAIT).await.unwrap();
+    ha.stop().await;
+    let index = index_of(&server, "budi").await;
+    let (dir, config) = server.stop().await;
+
+    // Budi's index as the previous version wrote it, listing the visit and a document
+    // that is gone since.
+    let gone = DocumentId::from_bytes([9; 16]);
+    let mut old = AutoCommit::new();
+    old.put(ROOT, "type", "index").unwrap();
+    old.put(ROOT, "schema", 1_i64).unwrap();
+    old.put(ROOT, "user", "budi").unwrap();
+    let documents = old
+        .put_object(ROOT, "documents", automerge::ObjType::Map)
+        .unwrap();
+    for id in [visit, gone] {
+        let entry = old
+            .put_object(&documents, id.to_string(), automerge::ObjType::Map)
+            .unwrap();
+        old.put(&entry, "url", id.url().to_string()).unwrap();
+        old.put(&entry, "type", "visit").unwrap();
+        old.put(&entry, "area", KELURAHAN_A).unwrap();
+    }
+    let storage = fieldsync_server::storage::open(&config.database_url)
+        .await
+        .unwrap();
+    storage
+        .write(&[fieldsync_server::storage::Write::Append {
+            doc: index,
+            bytes: old.save(),
+            projection: fieldsync_server::projection::Projection::Nothing,
+        }])
+        .await
+        .unwrap();
+    storage.close().await.unwrap();
+
+    let server = TestServer::start_in(dir, config).await;
+    let (budi, _hb) = server.phone_as("budi").await;
+    wait_listed(&budi, index, |listed| listed == [visit])
+        .await
+        .expect("the index lists the visit, and no longer the document gone");
+    let root = budi
+        .read(index, |d| {
+            (
+                index::holds_documents(d),
+                d.get(ROOT, "schema").unwrap().unwrap().0.as_i64(),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(root, (false, Some(2)), "the root holds pages only");
+    assert_eq!(pages_of(&budi, index).await.len(), 1);
 }

@@ -302,8 +302,8 @@ async fn the_js_client_is_offered_a_colleagues_new_visit_and_restores_from_its_i
     assert_eq!(offered["doc"]["createdBy"], json!("peksos-ani"));
     budi.quit().await;
 
-    // Step 3: Budi's replacement phone (a new JS client, empty storage) opens his index and
-    // finds every document listed there.
+    // Step 3: Budi's replacement phone (a new JS client, empty storage) opens his index, its
+    // page for his kelurahan, and every document listed there.
     let storage = fieldsync_server::storage::open(&server.config.database_url)
         .await
         .unwrap();
@@ -313,11 +313,20 @@ async fn the_js_client_is_offered_a_colleagues_new_visit_and_restores_from_its_i
     storage.close().await.unwrap();
     let (_, token) = server.enroll("peksos-budi").await;
     let mut fresh = JsClient::start(&server.url_for(&token)).await;
+    let root = fresh
+        .ok(json!({"cmd": "waitFor", "url": index, "path": ["schema"], "equals": 2}))
+        .await;
+    assert_eq!(root["value"], json!(2));
+    let root = fresh.ok(json!({"cmd": "get", "url": index})).await;
+    let page = root["doc"]["pages"]["32.77.01.1001"]
+        .as_str()
+        .expect("the root lists the page of Budi's kelurahan")
+        .to_owned();
     let found = fresh
-        .ok(json!({"cmd": "waitFor", "url": index, "path": ["documents", id.to_string(), "type"], "equals": "visit"}))
+        .ok(json!({"cmd": "waitFor", "url": page, "path": ["documents", id.to_string(), "type"], "equals": "visit"}))
         .await;
     assert_eq!(found["value"], json!("visit"));
-    let listed = fresh.ok(json!({"cmd": "get", "url": index})).await;
+    let listed = fresh.ok(json!({"cmd": "get", "url": page})).await;
     let url = listed["doc"]["documents"][id.to_string()]["url"]
         .as_str()
         .unwrap()

@@ -40,6 +40,7 @@ pub(super) enum Op {
     /// The server's own change to a user's index document (`crate::caseload`).
     Index {
         owner: String,
+        seed: Option<Vec<u8>>,
         change: EditFn,
         reply: oneshot::Sender<Result<(), EditError>>,
     },
@@ -96,7 +97,6 @@ impl Hub {
             .unwrap_or_else(|_| Err(EditError::Failed("the document actor ended".into())))
     }
 
-    /// Changes `owner`'s index document (creating it when empty); returns once durable.
     /// Marks `doc` as an index document: written only by the server and as large as its
     /// caseload, it is loaded without the document limits (what peers send it is still held
     /// to the change limits, then refused by the rules).
@@ -108,16 +108,21 @@ impl Hub {
             .insert(doc);
     }
 
+    /// Changes `owner`'s index document (a root or a page); returns once durable. A write
+    /// comes with the document's `seed` ([`fieldsync_core::index::seed`]); a read
+    /// without one creates nothing.
     pub async fn edit_index(
         &self,
         doc: DocumentId,
         owner: &str,
+        seed: Option<Vec<u8>>,
         change: EditFn,
     ) -> Result<(), EditError> {
         self.index_document(doc);
         let (reply, answer) = oneshot::channel();
         let op = Op::Index {
             owner: owner.to_owned(),
+            seed,
             change,
             reply,
         };

@@ -348,6 +348,7 @@ impl Actor {
             }
             Op::Index {
                 owner,
+                seed,
                 change,
                 reply,
             } => {
@@ -356,6 +357,7 @@ impl Actor {
                     ticket,
                     owner,
                     actor: ActorId::random(),
+                    seed,
                     change,
                 }
             }

@@ -100,6 +100,7 @@ impl DocumentActor {
         ticket: u64,
         owner: &str,
         actor: ActorId,
+        seed: Option<&[u8]>,
         change: EditFn,
         out: &mut Vec<Effect>,
     ) {
@@ -115,7 +116,13 @@ impl DocumentActor {
             .as_mut()
             .expect("index_edit needs a loaded document");
         let before = doc.heads();
+        if let Some(seed) = seed
+            && let Err(e) = doc.merge_local(seed)
+        {
+            return out.push(failed(e.to_string()));
+        }
         if let Err(e) = doc.change_by(actor, change) {
+            let _ = doc.undo(&before);
             return out.push(failed(e.to_string()));
         }
         if before.is_empty() && doc.heads().is_empty() {

@@ -91,11 +91,14 @@ pub enum Event {
         actor: ActorId,
         change: EditFn,
     },
-    /// The server's own change to `owner`'s index document (creating it when empty).
+    /// The server's own change to `owner`'s index document. A write comes with the
+    /// document's `seed` ([`crate::index::seed`]), applied first if it is not there yet; a
+    /// read comes without, and creates nothing.
     IndexEdit {
         ticket: u64,
         owner: String,
         actor: ActorId,
+        seed: Option<Vec<u8>>,
         change: EditFn,
     },
     /// A person reads the document on the server (a page of the web): answered

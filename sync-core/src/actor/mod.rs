@@ -295,8 +295,9 @@ impl DocumentActor {
                 ticket,
                 owner,
                 actor,
+                seed,
                 change,
-            } => self.index_edit(ticket, &owner, actor, change, out),
+            } => self.index_edit(ticket, &owner, actor, seed.as_deref(), change, out),
             Event::Read { ticket, editor } => self.read(now, ticket, &editor, out),
             Event::External { bytes, chunks } => self.external(&bytes, chunks, out),
             Event::StoredElsewhere

@@ -405,7 +405,12 @@ fn an_edit_that_changes_nothing_is_answered() {
         ticket,
         owner: "peksos-ani".into(),
         actor: ActorId::from(vec![9; 16]),
-        change: Box::new(|tx| fieldsync_core::index::ensure_index(tx, "peksos-ani")),
+        seed: Some(fieldsync_core::index::seed(
+            DocumentId::from_bytes([7; 16]),
+            "peksos-ani",
+            None,
+        )),
+        change: Box::new(fieldsync_core::index::mark_schema),
     };
     let effects = actor.handle(0, edit(1));
     let Some(Effect::Write { ticket, .. }) =
@@ -459,6 +464,7 @@ fn reading_an_index_that_does_not_exist_creates_nothing() {
             ticket: 1,
             owner: "peksos-ani".into(),
             actor: ActorId::from(vec![9; 16]),
+            seed: None,
             change: Box::new(|tx| {
                 assert!(fieldsync_core::index::listed(tx).is_empty());
                 Ok(())
