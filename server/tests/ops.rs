@@ -446,8 +446,8 @@ async fn restore_drill_backup_while_phones_sync_then_phones_bring_back_the_rest(
     })
     .await
     .unwrap();
-    // Six visits and Ani's caseload index.
-    assert_eq!(report["documents"], 7, "{report}");
+    // Six visits and Ani's caseload index: its root and the page of her kelurahan.
+    assert_eq!(report["documents"], 8, "{report}");
     // More changes, acknowledged by the old server only.
     let at_backup = acknowledged.lock().unwrap().clone();
     wait_acknowledged(&acknowledged, &docs, |id| at_backup[&id] + 3).await;
@@ -514,8 +514,9 @@ async fn restore_drill_backup_while_phones_sync_then_phones_bring_back_the_rest(
     let restored = format!("sqlite://{}", new_dir.path().join("fieldsync.db").display());
     let (out, report) = check(&restored);
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(report["documents"], 7, "{report}");
-    assert_eq!(report["indexes"], 1, "{report}");
+    // Six visits, and Ani's index: its root and her kelurahan's page.
+    assert_eq!(report["documents"], 8, "{report}");
+    assert_eq!(report["indexes"], 2, "{report}");
 }
 
 /// Runs `fieldsync serve` expecting it to refuse to start; returns its standard error.
@@ -659,9 +660,10 @@ async fn serves_what_v0_1_0_stored(db: &str) {
     // Every document and query row v0.1.0 wrote reads as this version computes it.
     let (out, report) = check(db);
     assert!(out.status.success(), "{db}: {out:?}");
-    // Its three documents, and the caseload index today's server made for Ani.
-    assert_eq!(report["documents"], 4, "{db}: {report}");
-    assert_eq!(report["indexes"], 1, "{db}: {report}");
+    // Its three documents, and the caseload index today's server made for Ani: its root and
+    // the page of her kelurahan.
+    assert_eq!(report["documents"], 5, "{db}: {report}");
+    assert_eq!(report["indexes"], 2, "{db}: {report}");
     assert_eq!(report["rows"], 3, "{db}: {report}");
 }
 
