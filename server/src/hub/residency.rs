@@ -153,6 +153,18 @@ impl Actor {
                 ..config
             });
             doc.set_memory_ratio(fieldsync_core::index::MEMORY_RATIO);
+            // A phone reads the root before it asks for the pages: they load as index
+            // documents too, even before this process's caseloads have touched them (a busy
+            // kelurahan's page grows past the limits like the whole index did).
+            if let Some(pages) = fieldsync_core::index::pages(doc.doc()) {
+                let mut unlimited = self
+                    .hub
+                    .0
+                    .unlimited
+                    .lock()
+                    .expect("unlimited lock poisoned");
+                unlimited.extend(pages.into_values());
+            }
         }
         crate::metrics::document_loaded();
         Event::Loaded {
