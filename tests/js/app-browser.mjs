@@ -151,27 +151,32 @@ const commands = {
     return { marks }
   },
   // Waits until the caseload's summary store (app/src/summaries.js) holds at least `count`
-  // rows: the app writes a row within 250 ms of a document's change.
+  // rows: the app writes a row within 250 ms of a document's change. Polled from here:
+  // page.waitForFunction takes the promise an async predicate returns for a truthy answer,
+  // so it never waited for the store (and a reload right after lost the row unnoticed).
   async summaries({ count }, timeout) {
-    await page.waitForFunction(
-      async n => {
-        if (!(await indexedDB.databases()).some(d => d.name === "fieldsync-summaries")) return false
+    const rows = () =>
+      page.evaluate(async () => {
+        if (!(await indexedDB.databases()).some(d => d.name === "fieldsync-summaries")) return 0
         return await new Promise(resolve => {
           const open = indexedDB.open("fieldsync-summaries")
-          open.onerror = () => resolve(false)
+          open.onerror = () => resolve(0)
           open.onsuccess = () => {
             const db = open.result
-            if (!db.objectStoreNames.contains("rows")) return db.close(), resolve(false)
+            if (!db.objectStoreNames.contains("rows")) return db.close(), resolve(0)
             const req = db.transaction("rows").objectStore("rows").count()
-            req.onsuccess = () => (db.close(), resolve(req.result >= n))
-            req.onerror = () => (db.close(), resolve(false))
+            req.onsuccess = () => (db.close(), resolve(req.result))
+            req.onerror = () => (db.close(), resolve(0))
           }
         })
-      },
-      count,
-      { timeout, polling: 200 },
-    )
-    return {}
+      })
+    const deadline = Date.now() + timeout
+    for (;;) {
+      const held = await rows()
+      if (held >= count) return { rows: held }
+      if (Date.now() > deadline) throw new Error(`the summary store holds ${held} rows, not ${count}, after ${timeout} ms`)
+      await new Promise(resolve => setTimeout(resolve, 200))
+    }
   },
   async screenshot({ path }) {
     await page.screenshot({ path })
