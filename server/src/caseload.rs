@@ -514,11 +514,11 @@ impl Caseloads {
         // would sync it empty first). Each page is read whole once and compared here, off
         // the document's actor.
         let root = index_id(&self.secret, &user.id);
-        let (listed, old) = self
+        let (listed, schema_1) = self
             .read_index(root, user, |doc| (pages(doc), holds_documents(doc)))
             .await?
             .unwrap_or_default();
-        let made = listed.is_some() || old;
+        let made = listed.is_some() || schema_1;
         let listed = listed.unwrap_or_default();
         let placed = self
             .storage
@@ -545,7 +545,7 @@ impl Caseloads {
         // Pages outside the user's areas (they were moved) are emptied and unlisted.
         let outside: Vec<String> = listed
             .keys()
-            .filter(|area| !wanted.contains_key(*area) && !self.in_areas(user, area))
+            .filter(|area| !wanted.contains_key(*area) && !in_areas(user, area))
             .cloned()
             .collect();
         let areas: BTreeSet<String> = wanted.keys().chain(listed.keys()).cloned().collect();
@@ -600,7 +600,7 @@ impl Caseloads {
         // gets an empty index.
         let keep: Vec<String> = keep.into_iter().collect();
         let same = keep.len() == listed.len() && keep.iter().all(|a| listed.contains_key(a));
-        if made && !old && same {
+        if made && !schema_1 && same {
             tracing::debug!(user = %user.id, documents = count, "index already reconciled");
             self.listed
                 .lock()
@@ -611,10 +611,6 @@ impl Caseloads {
         self.list_pages(user, &keep, &outside, true).await;
         tracing::debug!(user = %user.id, documents = count, "index reconciled");
         Ok(())
-    }
-
-    fn in_areas(&self, user: &User, area: &str) -> bool {
-        RegionCode::parse(area).is_ok_and(|code| user.areas.iter().any(|scope| scope.covers(&code)))
     }
 
     /// Reads an index document (a root or a page) with `read`: `None` if it is not made.
@@ -769,6 +765,11 @@ fn concerned<'u, 'm, 'c>(
         .into_iter()
         .map(|(user, changes)| (&users[user], changes))
         .collect()
+}
+
+/// Whether the kelurahan `area` lies in one of the user's areas.
+fn in_areas(user: &User, area: &str) -> bool {
+    RegionCode::parse(area).is_ok_and(|code| user.areas.iter().any(|scope| scope.covers(&code)))
 }
 
 fn author(user: &User) -> Author {
