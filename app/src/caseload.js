@@ -42,8 +42,6 @@ let indexHandle = null
 const pages = new Map()
 /** The urls the index lists, once it is loaded (from the pages loaded so far). */
 let listed = null
-/** Whether `listed` was read from every page the root lists. */
-let listedWhole = false
 let query = ""
 
 export const mine = () => {
@@ -225,17 +223,12 @@ function relist(app) {
   const root = indexHandle?.isReady() && indexHandle.doc()
   if (!root) return
   const all = new Set(Object.values(root.documents || {}).map(e => String(e.url)))
-  let whole = true
   for (const url of pageUrls()) {
     const page = pages.get(url)
-    if (!page?.isReady()) {
-      whole = false
-      continue
-    }
+    if (!page?.isReady()) continue
     for (const entry of Object.values(page.doc()?.documents || {})) all.add(String(entry.url))
   }
   listed = all
-  listedWhole = whole
   plan(app)
   app.rerender()
 }
@@ -257,11 +250,11 @@ function plan(app) {
 }
 
 /** Documents the server no longer lists (the user was moved elsewhere) leave the list; but
- * only by an index, root and every page, as new as the server's. A copy saved before the server's latest change
- * (read offline, or just after a restart) lacks records the phone already lists, and would
- * drop them. */
+ * only by an index, root and every page, as new as the server's (`listed` is read again at
+ * every change of either). A copy saved before the server's latest change (read offline, or
+ * just after a restart) lacks records the phone already lists, and would drop them. */
 function prune(app) {
-  if (!listed || !listedWhole || !indexHandle || !app.replica.current(indexHandle)) return
+  if (!listed || !indexHandle || !app.replica.current(indexHandle)) return
   for (const url of pageUrls()) {
     const page = pages.get(url)
     if (!page || !app.replica.current(page)) return

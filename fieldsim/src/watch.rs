@@ -4,11 +4,10 @@
 //! arrive and how large it is, then how long after the storm's last acknowledgement it listed
 //! every new document.
 
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use std::collections::{HashMap, HashSet};
-
 use fieldsync_client::{ConnectOptions, Replica, SyncHandle, index};
 use fieldsync_protocol::{AutomergeUrl, DocumentId};
 

@@ -4,9 +4,9 @@
 //! written only by the server, listing the URLs of the documents in their caseload, so that a
 //! replacement phone finds its whole caseload from one URL (printed by `fieldsync device
 //! enroll`). The index is in pages, one per kelurahan of the caseload, listed by its root
-//! (`fieldsync_core::index`): an edit touches the pages of the documents that changed. A user without a phone (a coordinator working on the web) has
-//! none kept: a city's index would grow with every visit of the city, loaded and rewritten
-//! for nobody (docs/soak.md). It is built when their first phone is enrolled on the web, or
+//! (`fieldsync_core::index`): an edit touches the pages of the documents that changed. A
+//! user without a phone (a coordinator working on the web) has none kept: a city's index
+//! would grow with every visit of the city, loaded and rewritten for nobody (docs/soak.md). It is built when their first phone is enrolled on the web, or
 //! else at its first connection. **Push**: when a document enters a user's caseload (a
 //! colleague's new visit in the same kelurahan, a referral moved into their area), it is
 //! offered at once to that user's connected devices, which sync it as if they had asked for it.
@@ -18,15 +18,16 @@
 //! are keyed by document id, so an index never lists a document twice, even when two
 //! processes write one entry at once (a reconciliation racing a change): Automerge keeps
 //! one value per key; and every page starts with the same first change wherever it is made,
-//! so two processes making it at once make one map of entries. An index is also reconciled against the query tables the first time
-//! its user connects to this server process (and after their areas change), which repairs
-//! anything missed while a server was down.
+//! so two processes making it at once make one map of entries. An index is also reconciled
+//! against the query tables the first time its user connects to this server process (and
+//! after their areas change), which repairs anything missed while a server was down.
 //!
 //! Index edits never hold up the task that follows the changes: each user's entries wait in a
 //! queue of their own ([`Pending`]), written by one edit at a time, and those that arrive
 //! while an edit is in flight go together into the next. A city's index of 100,000 entries in
-//! one document was slow to edit; before, every batch waited for it, the task fell behind the hub's changes,
-//! and every connected phone missed entries and offers (docs/benchmarks.md, "A city's index").
+//! one document was slow to edit; before, every batch waited for it, the task fell behind the
+//! hub's changes, and every connected phone missed entries and offers (docs/benchmarks.md,
+//! "A city's index").
 //! Should the task fall behind anyway, the indexes of the users connected here are reconciled
 //! at once rather than at their next connection.
 
@@ -76,28 +77,28 @@ const ENTRIES_PER_CHANGE: usize = 1_000;
 /// The id of `user`'s index document (its root): derived from a secret of this database, so
 /// it cannot be guessed (only its user may read it anyway).
 pub fn index_id(secret: &str, user: &str) -> DocumentId {
-    let digest = Sha256::new()
-        .chain_update(secret.as_bytes())
-        .chain_update(b"\0fieldsync-index\0")
-        .chain_update(user.as_bytes())
-        .finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    DocumentId::from_bytes(bytes)
+    derived_id(secret, b"\0fieldsync-index\0", &[user])
 }
 
 /// The id of the page of `user`'s index for the kelurahan `area`: derived like
 /// [`index_id`], so every process finds the same page.
 pub fn page_id(secret: &str, user: &str, area: &str) -> DocumentId {
-    let digest = Sha256::new()
+    derived_id(secret, b"\0fieldsync-index-page\0", &[user, area])
+}
+
+/// A document id from the database's secret, what it is for, and its `parts` (separated).
+fn derived_id(secret: &str, purpose: &[u8], parts: &[&str]) -> DocumentId {
+    let mut hash = Sha256::new()
         .chain_update(secret.as_bytes())
-        .chain_update(b"\0fieldsync-index-page\0")
-        .chain_update(user.as_bytes())
-        .chain_update(b"\0")
-        .chain_update(area.as_bytes())
-        .finalize();
+        .chain_update(purpose);
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            hash.update(b"\0");
+        }
+        hash.update(part.as_bytes());
+    }
     let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
+    bytes.copy_from_slice(&hash.finalize()[..16]);
     DocumentId::from_bytes(bytes)
 }
 
@@ -124,7 +125,7 @@ pub(crate) struct Caseloads {
     pending: Mutex<HashMap<String, Pending>>,
     /// The pages each user's root is known to list (written or read by this process): a
     /// page's first entries list it in the root, later ones need not look.
-    listed: Mutex<HashMap<String, BTreeSet<String>>>,
+    known_pages: Mutex<HashMap<String, BTreeSet<String>>>,
     /// The server is stopping: the queued entries are written by `run`, not by their writers.
     stopped: AtomicBool,
 }
@@ -161,7 +162,7 @@ impl Caseloads {
             reconciled: Mutex::default(),
             reconciling: Semaphore::new(RECONCILING),
             pending: Mutex::default(),
-            listed: Mutex::default(),
+            known_pages: Mutex::default(),
             stopped: AtomicBool::new(false),
         }))
     }
@@ -306,7 +307,7 @@ impl Caseloads {
             .lock()
             .expect("caseload lock poisoned")
             .remove(user);
-        self.listed
+        self.known_pages
             .lock()
             .expect("caseload lock poisoned")
             .remove(user);
@@ -464,27 +465,24 @@ impl Caseloads {
                 None => remove.push(doc),
             }
         }
-        let new_pages: Vec<String> = {
-            let listed = self.listed.lock().expect("caseload lock poisoned");
-            let known = listed.get(&user.id);
-            by_page
-                .iter()
-                .filter(|(area, (put, _))| {
-                    !put.is_empty() && !known.is_some_and(|k| k.contains(*area))
-                })
-                .map(|(area, _)| area.clone())
-                .collect()
-        };
-        let edits = by_page.into_iter().map(|(area, (put, remove))| {
+        let edits = by_page.into_iter().map(|(area, (put, remove))| async {
             // Only a page gaining entries is made; removals from a page not made are none.
             let make = !put.is_empty();
-            self.edit_page(&user, area, make, move |tx| put_entries(tx, &put, &remove))
+            let stored = self
+                .edit_page(&user, &area, make, move |tx| put_entries(tx, &put, &remove))
+                .await;
+            (area, make && stored)
         });
         let written = futures_util::future::join_all(edits).await;
-        let new_pages: Vec<String> = new_pages
-            .into_iter()
-            .filter(|area| written.iter().any(|(a, ok)| a == area && *ok))
-            .collect();
+        let new_pages: Vec<String> = {
+            let known = self.known_pages.lock().expect("caseload lock poisoned");
+            let known = known.get(&user.id);
+            written
+                .into_iter()
+                .filter(|(area, made)| *made && !known.is_some_and(|k| k.contains(area)))
+                .map(|(area, _)| area)
+                .collect()
+        };
         if !new_pages.is_empty() {
             self.list_pages(&user, &new_pages, &[], false).await;
         }
@@ -545,7 +543,10 @@ impl Caseloads {
         // Pages outside the user's areas (they were moved) are emptied and unlisted.
         let outside: Vec<String> = listed
             .keys()
-            .filter(|area| !wanted.contains_key(*area) && !in_areas(user, area))
+            .filter(|area| {
+                !wanted.contains_key(*area)
+                    && !RegionCode::parse(area).is_ok_and(|code| author.in_scope(&code))
+            })
             .cloned()
             .collect();
         let areas: BTreeSet<String> = wanted.keys().chain(listed.keys()).cloned().collect();
@@ -585,29 +586,24 @@ impl Caseloads {
             let mut parts = fresh.chunks(ENTRIES_PER_CHANGE).map(<[_]>::to_vec);
             // The first change also removes the stale entries.
             let first = parts.next().unwrap_or_default();
-            self.edit_page(user, area.clone(), make, move |tx| {
-                put_entries(tx, &first, &stale)
-            })
-            .await;
-            for part in parts {
-                self.edit_page(user, area.clone(), true, move |tx| {
-                    put_entries(tx, &part, &[])
-                })
+            self.edit_page(user, &area, make, move |tx| put_entries(tx, &first, &stale))
                 .await;
+            for part in parts {
+                self.edit_page(user, &area, true, move |tx| put_entries(tx, &part, &[]))
+                    .await;
             }
         }
         // Then the root: a phone sees a page listed once it is there. An empty caseload
         // gets an empty index.
-        let keep: Vec<String> = keep.into_iter().collect();
-        let same = keep.len() == listed.len() && keep.iter().all(|a| listed.contains_key(a));
-        if made && !schema_1 && same {
+        if made && !schema_1 && keep.iter().eq(listed.keys()) {
             tracing::debug!(user = %user.id, documents = count, "index already reconciled");
-            self.listed
+            self.known_pages
                 .lock()
                 .expect("caseload lock poisoned")
-                .insert(user.id.clone(), keep.into_iter().collect());
+                .insert(user.id.clone(), keep);
             return Ok(());
         }
+        let keep: Vec<String> = keep.into_iter().collect();
         self.list_pages(user, &keep, &outside, true).await;
         tracing::debug!(user = %user.id, documents = count, "index reconciled");
         Ok(())
@@ -638,19 +634,18 @@ impl Caseloads {
         Ok(seen)
     }
 
-    /// Writes `change` into the user's page for `area`, making it if `make`; returns the
-    /// area, and whether the edit was stored.
+    /// Writes `change` into the user's page for `area`, making it if `make`; `true` once
+    /// stored.
     async fn edit_page(
         &self,
         user: &User,
-        area: String,
+        area: &str,
         make: bool,
         change: impl FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError> + Send + 'static,
-    ) -> (String, bool) {
-        let doc = page_id(&self.secret, &user.id, &area);
-        let seed = make.then(|| seed(doc, &user.id, Some(&area)));
-        let ok = self.edit(user, doc, seed, change).await;
-        (area, ok)
+    ) -> bool {
+        let doc = page_id(&self.secret, &user.id, area);
+        let seed = make.then(|| seed(doc, &user.id, Some(area)));
+        self.edit(user, doc, seed, change).await
     }
 
     /// Lists the pages of `add` in the user's root and unlists those of `remove`; with
@@ -673,8 +668,8 @@ impl Caseloads {
             })
             .await;
         if ok {
-            let mut listed = self.listed.lock().expect("caseload lock poisoned");
-            let known = listed.entry(user.id.clone()).or_default();
+            let mut known_pages = self.known_pages.lock().expect("caseload lock poisoned");
+            let known = known_pages.entry(user.id.clone()).or_default();
             if whole {
                 known.clear();
             }
@@ -722,10 +717,9 @@ enum Writes {
 type Moved<'a> = (&'a Changed, Option<(DocKind, RegionCode)>);
 
 /// The users whose areas cover a moved document's place before or after the change, each
-/// with those changes in batch order. A scope is a region code or a prefix of one ending
-/// before a dot, so a place's users are those listed under one of its four prefixes: found
-/// by looking them up, not by asking every user with a device about every document (a
-/// storm's batches asked 1,000 users about 512 documents each).
+/// with those changes in batch order: those listed under one of the place's
+/// [`RegionCode::scopes`], looked up rather than asking every user with a device about every
+/// document (a storm's batches asked 1,000 users about 512 documents each).
 fn concerned<'u, 'm, 'c>(
     users: &'u [User],
     moved: &'m [Moved<'c>],
@@ -740,20 +734,10 @@ fn concerned<'u, 'm, 'c>(
     let mut found = Vec::new();
     for m in moved {
         let (change, after) = m;
-        let places = change
-            .before
-            .iter()
-            .chain(after)
-            .map(|(_, area)| area.as_str());
+        let places = change.before.iter().chain(after).map(|(_, area)| area);
         found.clear();
-        for place in places {
-            let prefixes = place
-                .match_indices('.')
-                .map(|(at, _)| &place[..at])
-                .chain(std::iter::once(place));
-            for prefix in prefixes {
-                found.extend(by_scope.get(prefix).into_iter().flatten().copied());
-            }
+        for scope in places.flat_map(RegionCode::scopes) {
+            found.extend(by_scope.get(scope).into_iter().flatten().copied());
         }
         found.sort_unstable();
         found.dedup();
@@ -765,11 +749,6 @@ fn concerned<'u, 'm, 'c>(
         .into_iter()
         .map(|(user, changes)| (&users[user], changes))
         .collect()
-}
-
-/// Whether the kelurahan `area` lies in one of the user's areas.
-fn in_areas(user: &User, area: &str) -> bool {
-    RegionCode::parse(area).is_ok_and(|code| user.areas.iter().any(|scope| scope.covers(&code)))
 }
 
 fn author(user: &User) -> Author {

@@ -9,7 +9,7 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ROOT, ReadDoc};
 use common::raw::RawPeer;
 use common::{TestServer, WAIT, visit_in};
-use fieldsync_client::{ClientError, DocStatus, Replica, index};
+use fieldsync_client::{ClientError, DocStatus, Replica, SyncHandle, index};
 use fieldsync_core::schema::{RegionCode, Role};
 use fieldsync_protocol::{AutomergeUrl, DocumentId, Notice};
 
@@ -34,6 +34,16 @@ async fn wait_listed(
     check: impl Fn(&[DocumentId]) -> bool,
 ) -> Result<(), ClientError> {
     phone.wait_index(index, WAIT, check).await.map(|_| ())
+}
+
+/// Ani and Budi, field workers of kelurahan A; Ani's phone has recorded a visit, stored.
+async fn colleagues_with_a_visit(server: &TestServer) -> (Replica, SyncHandle, DocumentId) {
+    server.add_user("ani", Role::Peksos, &[KELURAHAN_A]).await;
+    server.add_user("budi", Role::Peksos, &[KELURAHAN_A]).await;
+    let (ani, handle) = server.phone_as("ani").await;
+    let visit = ani.create(visit_in(KELURAHAN_A, "ani")).await.unwrap();
+    ani.wait_acknowledged(visit, WAIT).await.unwrap();
+    (ani, handle, visit)
 }
 
 /// The pages `phone` holds of the index `index`, by kelurahan.
@@ -221,11 +231,7 @@ async fn indexes_missed_in_a_burst_are_repaired_while_their_phones_stay_connecte
 #[tokio::test]
 async fn the_index_is_read_only_for_its_user() {
     let server = TestServer::start().await;
-    server.add_user("ani", Role::Peksos, &[KELURAHAN_A]).await;
-    server.add_user("budi", Role::Peksos, &[KELURAHAN_A]).await;
-    let (ani, _ha) = server.phone_as("ani").await;
-    let visit = ani.create(visit_in(KELURAHAN_A, "ani")).await.unwrap();
-    ani.wait_acknowledged(visit, WAIT).await.unwrap();
+    let (_ani, _ha, visit) = colleagues_with_a_visit(&server).await;
     let index = index_of(&server, "budi").await;
     let (budi, _hb) = server.phone_as("budi").await;
     budi.restore_from_index(index, WAIT).await.unwrap();
@@ -279,11 +285,7 @@ async fn the_index_is_read_only_for_its_user() {
 #[tokio::test]
 async fn a_reassigned_worker_drops_what_left_their_areas() {
     let server = TestServer::start().await;
-    server.add_user("ani", Role::Peksos, &[KELURAHAN_A]).await;
-    server.add_user("budi", Role::Peksos, &[KELURAHAN_A]).await;
-    let (ani, _ha) = server.phone_as("ani").await;
-    let id = ani.create(visit_in(KELURAHAN_A, "ani")).await.unwrap();
-    ani.wait_acknowledged(id, WAIT).await.unwrap();
+    let (_ani, _ha, id) = colleagues_with_a_visit(&server).await;
     let (budi, _hb) = server.phone_as("budi").await;
     budi.find(id).await;
     budi.wait_doc(id, WAIT, |d| d.get(ROOT, "beneficiary").unwrap().is_some())
@@ -343,29 +345,24 @@ async fn a_document_moved_between_kelurahan_moves_between_pages() {
         .await
         .unwrap();
     ani.wait_acknowledged(id, WAIT).await.unwrap();
-    let listed_on = |area: &'static str| {
-        let koordinator = &koordinator;
-        async move {
-            let pages = pages_of(koordinator, index).await;
-            let (_, page) = pages.iter().find(|(a, _)| a == area)?;
-            koordinator
-                .read(*page, index::index_entries)
-                .await
-                .flatten()
-        }
-    };
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let (a, b) = (listed_on(KELURAHAN_A).await, listed_on(KELURAHAN_B).await);
-        if a.as_deref() == Some(&[]) && b.as_deref() == Some(&[id]) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "page A lists {a:?}, page B {b:?}"
-        );
-        koordinator.index_listing(index).await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    // Page B is listed in the root; then page A lists nothing and page B the visit.
+    koordinator
+        .wait_doc(index, WAIT, |d| {
+            index::pages(d).is_some_and(|p| p.contains_key(KELURAHAN_B))
+        })
+        .await
+        .expect("the root lists kelurahan B's page");
+    let pages: std::collections::BTreeMap<_, _> =
+        pages_of(&koordinator, index).await.into_iter().collect();
+    for (area, listed) in [(KELURAHAN_A, vec![]), (KELURAHAN_B, vec![id])] {
+        let page = pages[area];
+        koordinator.find(page).await;
+        koordinator
+            .wait_doc(page, WAIT, |d| {
+                index::index_entries(d) == Some(listed.clone())
+            })
+            .await
+            .unwrap_or_else(|_| panic!("the page of {area} lists {listed:?}"));
     }
 }
 
@@ -374,11 +371,7 @@ async fn a_document_moved_between_kelurahan_moves_between_pages() {
 #[tokio::test]
 async fn an_index_of_schema_1_is_moved_into_pages() {
     let server = TestServer::start().await;
-    server.add_user("ani", Role::Peksos, &[KELURAHAN_A]).await;
-    server.add_user("budi", Role::Peksos, &[KELURAHAN_A]).await;
-    let (ani, ha) = server.phone_as("ani").await;
-    let visit = ani.create(visit_in(KELURAHAN_A, "ani")).await.unwrap();
-    ani.wait_acknowledged(visit, WAIT).await.unwrap();
+    let (_ani, ha, visit) = colleagues_with_a_visit(&server).await;
     ha.stop().await;
     let index = index_of(&server, "budi").await;
     let (dir, config) = server.stop().await;

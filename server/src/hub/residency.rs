@@ -156,14 +156,9 @@ impl Actor {
             // A phone reads the root before it asks for the pages: they load as index
             // documents too, even before this process's caseloads have touched them (a busy
             // kelurahan's page grows past the limits like the whole index did).
-            if let Some(pages) = fieldsync_core::index::pages(doc.doc()) {
-                let mut unlimited = self
-                    .hub
-                    .0
-                    .unlimited
-                    .lock()
-                    .expect("unlimited lock poisoned");
-                unlimited.extend(pages.into_values());
+            let pages = fieldsync_core::index::pages(doc.doc()).unwrap_or_default();
+            for page in pages.into_values() {
+                self.hub.index_document(page);
             }
         }
         crate::metrics::document_loaded();

@@ -106,13 +106,22 @@ impl RegionCode {
         &self.0
     }
 
-    /// Whether `self` (a scope prefix) covers `code`.
+    /// Whether `self` (a scope prefix) covers `code`: it is one of `code`'s [`Self::scopes`].
     pub fn covers(&self, code: &RegionCode) -> bool {
-        // Without building "scope." : the caseloads ask this of every connected user for
-        // every new document.
+        // Without building "scope.": the rules and the office's pages ask this of every
+        // document they check.
         code.0
             .strip_prefix(self.0.as_str())
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    }
+
+    /// Every scope that covers this code, widest first: `32`, `32.77`, `32.77.01`,
+    /// `32.77.01.1001` (the code itself). The users of a place are found by looking these up.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        let code = self.0.as_str();
+        code.match_indices('.')
+            .map(move |(at, _)| &code[..at])
+            .chain(std::iter::once(code))
     }
 }
 
@@ -445,6 +454,11 @@ mod tests {
                 .covers(&kelurahan)
         );
         assert!(kelurahan.covers(&kelurahan), "a scope covers itself");
+        let scopes: Vec<&str> = kelurahan.scopes().collect();
+        assert_eq!(scopes, ["32", "32.77", "32.77.01", "32.77.01.1001"]);
+        for scope in scopes {
+            assert!(RegionCode::parse_prefix(scope).unwrap().covers(&kelurahan));
+        }
         let next = RegionCode::parse("32.77.01.1002").unwrap();
         assert!(!kelurahan.covers(&next) && !next.covers(&kelurahan));
         assert!(!kelurahan.covers(&RegionCode::parse_prefix("32.77").unwrap()));
