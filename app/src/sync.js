@@ -27,13 +27,55 @@ const load = key => {
 }
 const save = (key, value) => localStorage.setItem(key, JSON.stringify(value))
 
+/** How long a socket may take to open before a retry replaces it: a TLS handshake over 2G
+ * takes seconds, and the adapter's own 5 s retry would otherwise never let one finish. */
+const HANDSHAKE_MS = 20_000
+
 /**
- * automerge-repo 2.5.6 throws when it sends on a socket that is not open (fixed upstream
- * after that release, #627): on a flaky link that would surface as an uncaught error. A
- * message that cannot go now is dropped; the sync protocol sends what is missing again after
- * the reconnect.
+ * The WebSocket adapter of automerge-repo 2.5.6, made safe for a flaky link.
+ *
+ * - It throws when it sends on a socket that is not open (fixed upstream after that release,
+ *   #627). A message that cannot go now is dropped; the next connection syncs from scratch.
+ * - Its reconnects (its retry interval, the timer its `close` handler starts, ours) replace the
+ *   socket without telling the repo the server is gone, and a stray one replaces a socket that
+ *   works. The repo then keeps the old connection's sync state: it believes the server has
+ *   what was sent into the dead socket and never sends it again, and the record waits for ever.
+ *   Here every new socket first ends the old connection for the repo (`peer-disconnected`, so
+ *   the next `peer` begins the sync again), an open socket is kept, one still opening is given
+ *   HANDSHAKE_MS, and the replaced socket is closed instead of left open on the server.
  */
 class SafeWebSocketAdapter extends WebSocketClientAdapter {
+  #openedAt = 0
+
+  connect(peerId, peerMetadata) {
+    const old = this.socket
+    if (old?.readyState === WebSocket.OPEN) {
+      // Only the adapter's own timers get here (#reconnect checks first): a stray retry.
+      console.debug("fieldsync: a retry left the open socket alone")
+      return
+    }
+    if (old?.readyState === WebSocket.CONNECTING && Date.now() - this.#openedAt < HANDSHAKE_MS) return
+    this.#forget()
+    super.connect(peerId, peerMetadata)
+    this.#openedAt = Date.now()
+    // connect() removed its listeners: closing it has no effect here, and frees the server's end.
+    if (old && old.readyState !== WebSocket.CLOSED) old.close()
+  }
+
+  /** The phone says it is offline: believe it. A socket outlives the signal for a long time
+   * before TCP notices, and closing it without a network does not end it until TCP gives up
+   * (its close frame cannot be sent), so the repo is told now that the server is gone. */
+  drop() {
+    this.socket?.close()
+    this.#forget()
+  }
+
+  #forget() {
+    const peerId = this.remotePeerId
+    this.remotePeerId = undefined
+    if (peerId) this.emit("peer-disconnected", { peerId })
+  }
+
   send(message) {
     try {
       super.send(message)
@@ -91,15 +133,11 @@ export class Replica extends EventTarget {
       this.#changed()
     })
     // The adapter's own retry loop was seen to stop after the network came back (its timers
-    // are known to misbehave in 2.5.6, #690): when the signal returns, and every 10 s while
-    // there is no socket, open a new one.
+    // are known to misbehave in 2.5.6, #690): when the signal returns, and every 10 s, make
+    // sure there is a socket (SafeWebSocketAdapter keeps one that is open or still opening).
     addEventListener("online", () => this.#reconnect())
-    // A socket outlives the signal for a long time before TCP notices: when the phone says
-    // it is offline, believe it, so the app says so too and reconnects cleanly later. Closing
-    // an open socket without a network does not end it until TCP gives up (its close frame
-    // cannot be sent), so the server is forgotten here, not when the socket's close arrives.
     addEventListener("offline", () => {
-      this.network.socket?.close()
+      this.network.drop()
       if (this.serverPeer !== null) {
         this.serverPeer = null
         this.heard.clear()
@@ -113,21 +151,8 @@ export class Replica extends EventTarget {
 
   #reconnect() {
     const network = this.network
-    if (!navigator.onLine || !network.peerId) return
-    // The socket says whether there is a connection: one still closing after the signal
-    // went (see above) is no connection, whatever was last heard on it.
-    const old = network.socket
-    if (old && old.readyState === WebSocket.OPEN) return
-    // connect() drops the old socket's listeners, so its close would never tell the repo the
-    // server is gone: the repo would keep that connection's sync state, believe the server
-    // has what was sent into the dead socket, and never send it again. Tell it now, so that
-    // the new connection syncs from scratch (a second such notice is harmless).
-    if (old && network.remotePeerId) {
-      network.emit("peer-disconnected", { peerId: network.remotePeerId })
-    }
+    if (!navigator.onLine || !network.peerId || network.socket?.readyState === WebSocket.OPEN) return
     network.connect(network.peerId, network.peerMetadata)
-    // Its listeners are gone (connect removed them): closing it has no other effect.
-    if (old && old.readyState !== WebSocket.CLOSED) old.close()
   }
 
   get online() {

@@ -928,6 +928,10 @@ async fn a_ktp_photographed_offline_reaches_the_server_and_the_supervisor() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     phone.ok(json!({"cmd": "offline", "offline": true})).await;
+    // A real gap, long enough for the socket's close to arrive: the adapter then starts a
+    // retry of its own, which once replaced the next working socket behind the repo's back and
+    // left the record waiting for ever.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         phone
             .ok(json!({"cmd": "attr", "selector": "li.attachment[data-kind=ktp] .attachment-state", "name": "data-state"}))
@@ -954,7 +958,8 @@ async fn a_ktp_photographed_offline_reaches_the_server_and_the_supervisor() {
             .ok(json!({"cmd": "attr", "selector": "#record-status", "name": "data-status"}))
             .await;
         let storage = phone.ok(json!({"cmd": "storage"})).await;
-        panic!("the record was not stored: online {online}, status {status}, {storage}");
+        let log = phone.0.logged().join("\n");
+        panic!("the record was not stored: online {online}, status {status}, {storage}\n{log}");
     }
     let stored = phone.ok(json!({"cmd": "storage"})).await;
     assert_eq!(stored["uploads"], json!(0), "finished: {stored}");
