@@ -28,6 +28,7 @@ use crate::writer::Writer;
 mod edit;
 mod effects;
 mod external;
+mod owners;
 mod residency;
 mod task;
 mod waiting;
@@ -105,6 +106,8 @@ struct Inner {
     waiting: Mutex<waiting::Parked>,
     storage: Arc<dyn Storage>,
     writer: Writer,
+    /// The actor-id owner lookups of every document, asked together; started at first use.
+    owners: std::sync::OnceLock<owners::Owners>,
     cache: Mutex<Cache>,
     /// One permit per loaded document, `config.max_loaded` in all with `reserve`: held from
     /// the load until the document leaves memory.
@@ -145,6 +148,7 @@ impl Hub {
             waiting: Mutex::default(),
             storage,
             writer,
+            owners: std::sync::OnceLock::new(),
             cache: Mutex::new(Cache::new(config.cache_bytes)),
             slots: Arc::new(Semaphore::new(config.max_loaded - reserved)),
             reserve: Arc::new(Semaphore::new(reserved)),

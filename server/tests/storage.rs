@@ -148,6 +148,48 @@ async fn unknown_documents_load_as_none() {
 }
 
 #[tokio::test]
+async fn actor_owners_answer_for_many_actor_ids_in_one_call() {
+    let backends = backends().await;
+    for b in &backends {
+        let bound: Vec<String> = (0..131).map(|i| format!("{i:032x}")).collect();
+        b.storage
+            .write(&[
+                Write::BindActors {
+                    device: "phone-a".into(),
+                    actors: bound[..70].to_vec(),
+                },
+                Write::BindActors {
+                    device: "phone-b".into(),
+                    actors: bound[70..].to_vec(),
+                },
+            ])
+            .await
+            .unwrap();
+        // A later claim of a bound actor id changes nothing.
+        b.storage
+            .write(&[Write::BindActors {
+                device: "phone-c".into(),
+                actors: vec![bound[0].clone()],
+            }])
+            .await
+            .unwrap();
+        // 138 ids: parts of 100, 25, 5, 5, 1, 1 and 1.
+        let mut asked = bound.clone();
+        asked.extend((0..7).map(|i| format!("unbound{i}")));
+        let mut found = b.storage.actor_owners(&asked).await.unwrap();
+        found.sort();
+        let want: Vec<(String, String)> = bound
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.clone(), if i < 70 { "phone-a" } else { "phone-b" }.into()))
+            .collect();
+        assert_eq!(found, want, "{}", b.name);
+        assert!(b.storage.actor_owners(&[]).await.unwrap().is_empty());
+    }
+    finish(backends).await;
+}
+
+#[tokio::test]
 async fn appended_chunks_load_back_as_the_same_document() {
     let backends = backends().await;
     for b in &backends {

@@ -384,16 +384,20 @@ macro_rules! directory_impl {
                 actors: &'a [String],
             ) -> $crate::storage::BoxFuture<'a, Vec<(String, String)>> {
                 Box::pin(async move {
+                    // A few statements for many documents' actor ids (the hub gathers the
+                    // lookups of every document that waits for one, `hub/owners.rs`).
                     let mut out = Vec::new();
-                    for actor in actors {
-                        let row: Option<(String,)> =
-                            sqlx::query_as("SELECT device_id FROM device_actors WHERE actor_id = $1")
-                                .bind(actor)
-                                .fetch_optional(&self.pool)
-                                .await?;
-                        if let Some((device,)) = row {
-                            out.push((actor.clone(), device));
+                    for part in $crate::storage::query::parts(actors) {
+                        let mut sql = String::from(
+                            "SELECT actor_id, device_id FROM device_actors WHERE actor_id IN ",
+                        );
+                        sql.push_str(&$crate::storage::query::values_rows(1, part.len()));
+                        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+                        for actor in part {
+                            query = query.bind(actor);
                         }
+                        let rows: Vec<(String, String)> = query.fetch_all(&self.pool).await?;
+                        out.extend(rows);
                     }
                     Ok(out)
                 })
