@@ -28,8 +28,8 @@ use crate::writer::Writer;
 mod edit;
 mod effects;
 mod external;
-mod owners;
 mod residency;
+mod rounds;
 mod task;
 mod waiting;
 pub use crate::link::{Outbound, PeerLink, Waits};
@@ -106,8 +106,10 @@ struct Inner {
     waiting: Mutex<waiting::Parked>,
     storage: Arc<dyn Storage>,
     writer: Writer,
-    /// The actor-id owner lookups of every document, asked together; started at first use.
-    owners: std::sync::OnceLock<owners::Owners>,
+    /// The actor-id owner lookups and the loads of every document, each kind asked together
+    /// (`hub/rounds.rs`); started at first use.
+    owners: std::sync::OnceLock<rounds::Rounds<rounds::Owners>>,
+    loads: std::sync::OnceLock<rounds::Rounds<rounds::Loads>>,
     cache: Mutex<Cache>,
     /// One permit per loaded document, `config.max_loaded` in all with `reserve`: held from
     /// the load until the document leaves memory.
@@ -149,6 +151,7 @@ impl Hub {
             storage,
             writer,
             owners: std::sync::OnceLock::new(),
+            loads: std::sync::OnceLock::new(),
             cache: Mutex::new(Cache::new(config.cache_bytes)),
             slots: Arc::new(Semaphore::new(config.max_loaded - reserved)),
             reserve: Arc::new(Semaphore::new(reserved)),
@@ -183,6 +186,20 @@ impl Hub {
             work()
         })
         .await
+    }
+
+    fn owners(&self) -> &rounds::Rounds<rounds::Owners> {
+        let storage = || self.0.storage.clone();
+        self.0
+            .owners
+            .get_or_init(|| rounds::Rounds::start(storage()))
+    }
+
+    fn loads(&self) -> &rounds::Rounds<rounds::Loads> {
+        let storage = || self.0.storage.clone();
+        self.0
+            .loads
+            .get_or_init(|| rounds::Rounds::start(storage()))
     }
 
     /// Whether the last attempt to store changes failed.

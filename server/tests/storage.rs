@@ -292,6 +292,66 @@ async fn sync_states_are_kept_per_document_and_storage_id() {
 }
 
 #[tokio::test]
+async fn many_documents_load_at_once_as_each_loads_alone() {
+    let backends = backends().await;
+    let phone = StorageId::parse("phone-store-1").unwrap();
+    for b in &backends {
+        // 127 documents of one to three chunk rows, every third with a sync state, written
+        // interleaved so that their chunk ids are not in document order.
+        let stored: Vec<DocumentId> = (0..127u8).map(|n| did(n.wrapping_add(100))).collect();
+        let mut docs: Vec<AutoCommit> = stored.iter().map(|_| AutoCommit::new()).collect();
+        for round in 0..3 {
+            let mut batch = Vec::new();
+            for (i, doc) in docs.iter_mut().enumerate() {
+                if round > i % 3 {
+                    continue;
+                }
+                batch.push(Write::Append {
+                    doc: stored[i],
+                    bytes: edit(doc, &format!("r{round}-"), 2),
+                    projection: Projection::Nothing,
+                });
+                if i % 3 == 0 && round == 0 {
+                    batch.push(Write::SyncState {
+                        doc: stored[i],
+                        storage: phone.clone(),
+                        state: vec![i as u8],
+                    });
+                }
+            }
+            b.storage.write(&batch).await.unwrap();
+        }
+        // Asked with documents never stored among them, one of them twice.
+        let mut asked = stored.clone();
+        asked.insert(5, did(1));
+        asked.insert(50, did(2));
+        asked.push(did(1));
+        let loaded = b.storage.load_many(&asked).await.unwrap();
+        assert_eq!(loaded.len(), asked.len(), "{}", b.name);
+        for (doc, many) in asked.iter().zip(&loaded) {
+            let alone = b.storage.load(*doc).await.unwrap();
+            match (many, alone) {
+                (None, None) => assert!(!stored.contains(doc), "{}: {doc} lost", b.name),
+                (Some(many), Some(alone)) => {
+                    assert_eq!(many.bytes, alone.bytes, "{}: {doc}", b.name);
+                    assert_eq!(many.chunks, alone.chunks, "{}: {doc}", b.name);
+                    assert_eq!(many.last_chunk, alone.last_chunk, "{}: {doc}", b.name);
+                    assert_eq!(many.sync_states, alone.sync_states, "{}: {doc}", b.name);
+                }
+                (many, alone) => panic!("{}: {doc}: {many:?} against {alone:?}", b.name),
+            }
+        }
+        let with_state = loaded
+            .iter()
+            .flatten()
+            .filter(|s| !s.sync_states.is_empty());
+        assert_eq!(with_state.count(), 43, "{}", b.name);
+        assert!(b.storage.load_many(&[]).await.unwrap().is_empty());
+    }
+    finish(backends).await;
+}
+
+#[tokio::test]
 async fn server_meta_is_created_once_and_stays() {
     let backends = backends().await;
     for b in &backends {

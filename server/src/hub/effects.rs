@@ -12,7 +12,6 @@ use fieldsync_core::actor::{
 use fieldsync_protocol::{DocMessage, Message, PeerId};
 
 use super::Changed;
-use super::owners;
 use super::task::{Actor, Reply};
 use crate::metrics::Refusal as Counted;
 use crate::projection::Projection;
@@ -109,11 +108,7 @@ impl Actor {
                 Effect::Load => answers.push(self.load().await),
                 Effect::CatchUp => answers.extend(self.catch_up().await),
                 Effect::LookupOwners(actors) => {
-                    let inner = &self.hub.0;
-                    let owners = inner
-                        .owners
-                        .get_or_init(|| owners::Owners::start(inner.storage.clone()));
-                    let found = owners.of(actors).await;
+                    let found = self.hub.owners().of(actors).await;
                     answers.push(Event::Owners(found.map_err(|e| {
                         tracing::error!(doc = %self.id, "cannot check actor ids: {e}");
                     })));

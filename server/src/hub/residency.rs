@@ -101,8 +101,8 @@ impl Actor {
         } else {
             self.hub.0.config.document_limits
         };
-        let stored = match self.hub.0.storage.load(self.id).await {
-            Ok(stored) => stored,
+        let stored = match self.hub.loads().of(vec![self.id]).await {
+            Ok(mut found) => found.pop().map(|(_, stored)| stored),
             Err(e) => {
                 tracing::error!(doc = %self.id, "cannot load document: {e}");
                 return Event::LoadFailed(LoadFailure::Failed);

@@ -385,20 +385,13 @@ macro_rules! directory_impl {
             ) -> $crate::storage::BoxFuture<'a, Vec<(String, String)>> {
                 Box::pin(async move {
                     // A few statements for many documents' actor ids (the hub gathers the
-                    // lookups of every document that waits for one, `hub/owners.rs`).
-                    let mut out = Vec::new();
-                    for part in $crate::storage::query::parts(actors) {
-                        let mut sql = String::from(
-                            "SELECT actor_id, device_id FROM device_actors WHERE actor_id IN ",
-                        );
-                        sql.push_str(&$crate::storage::query::values_rows(1, part.len()));
-                        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-                        for actor in part {
-                            query = query.bind(actor);
-                        }
-                        let rows: Vec<(String, String)> = query.fetch_all(&self.pool).await?;
-                        out.extend(rows);
-                    }
+                    // lookups of every document that waits for one, `hub/rounds.rs`).
+                    let out: Vec<(String, String)> = $crate::storage::rows_in!(
+                        &self.pool,
+                        "SELECT actor_id, device_id FROM device_actors WHERE actor_id",
+                        actors,
+                        $crate::storage::query::values_rows
+                    );
                     Ok(out)
                 })
             }

@@ -190,6 +190,12 @@ pub trait Storage:
     /// whether its later appends may write query rows ([`Write::Append`]).
     fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>>;
 
+    /// [`Storage::load`] of many documents in a few statements, in the order asked.
+    fn load_many<'a>(
+        &'a self,
+        docs: &'a [DocumentId],
+    ) -> BoxFuture<'a, Vec<Option<StoredDocument>>>;
+
     /// What is stored of the document, without the actor's bookkeeping of [`Storage::load`]:
     /// for reading it elsewhere (`fieldsync reindex`).
     fn read(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>>;
@@ -313,6 +319,84 @@ fn stored_document(
         sync_states: sync_state_map(sync_states),
     }
 }
+
+/// What [`Storage::load_many`] read (chunk rows and sync states, each with its document's id)
+/// as one stored document per document asked, in the order asked.
+fn stored_documents(
+    docs: &[DocumentId],
+    chunks: Vec<(String, i64, Vec<u8>)>,
+    states: Vec<(String, String, Vec<u8>)>,
+) -> Vec<Option<StoredDocument>> {
+    type Rows = (Vec<(i64, Vec<u8>)>, Vec<(String, Vec<u8>)>);
+    let mut by_doc: HashMap<String, Rows> = HashMap::new();
+    for (doc, id, data) in chunks {
+        by_doc.entry(doc).or_default().0.push((id, data));
+    }
+    for (doc, storage, state) in states {
+        by_doc.entry(doc).or_default().1.push((storage, state));
+    }
+    docs.iter()
+        .map(|doc| {
+            let (mut chunks, states) = by_doc.remove(&doc.to_string())?;
+            if chunks.is_empty() {
+                return None;
+            }
+            chunks.sort_unstable_by_key(|c| c.0);
+            Some(stored_document(chunks, states))
+        })
+        .collect()
+}
+
+/// The rows of `$select … IN (…)` for every one of `$ids`, in parts of a few sizes
+/// (`query::parts`), each statement's text prepared once per connection; `$placeholders(1, n)`
+/// writes the backend's list of n placeholders.
+macro_rules! rows_in {
+    ($pool:expr, $select:literal, $ids:expr, $placeholders:path) => {{
+        let mut rows = Vec::new();
+        for part in $crate::storage::query::parts($ids) {
+            let sql = format!(concat!($select, " IN {}"), $placeholders(1, part.len()));
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for id in part {
+                query = query.bind(id);
+            }
+            rows.extend(query.fetch_all($pool).await?);
+        }
+        rows
+    }};
+}
+pub(crate) use rows_in;
+
+/// The body of [`Storage::load_many`]: the chunks of every document asked, then the sync
+/// states of those found; each document is then held as of its newest chunk, as
+/// [`Storage::load`] does.
+macro_rules! load_many_impl {
+    ($self:ident, $docs:ident, $placeholders:path) => {{
+        let ids: Vec<String> = $docs.iter().map(|d| d.to_string()).collect();
+        let chunks: Vec<(String, i64, Vec<u8>)> = $crate::storage::rows_in!(
+            &$self.pool,
+            "SELECT document_id, id, data FROM chunks WHERE document_id",
+            &ids,
+            $placeholders
+        );
+        let mut stored: Vec<String> = chunks.iter().map(|c| c.0.clone()).collect();
+        stored.sort_unstable();
+        stored.dedup();
+        let states: Vec<(String, String, Vec<u8>)> = $crate::storage::rows_in!(
+            &$self.pool,
+            "SELECT document_id, storage_id, state FROM sync_states WHERE document_id",
+            &stored,
+            $placeholders
+        );
+        let loaded = $crate::storage::stored_documents($docs, chunks, states);
+        for (doc, stored) in $docs.iter().zip(&loaded) {
+            $self
+                .held
+                .loaded(*doc, stored.as_ref().map_or(0, |s| s.last_chunk));
+        }
+        Ok(loaded)
+    }};
+}
+pub(crate) use load_many_impl;
 
 fn parse_document_ids(rows: Vec<String>) -> Vec<DocumentId> {
     // Ids were validated before they were stored; a row that no longer parses is skipped

@@ -162,6 +162,13 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn load_many<'a>(
+        &'a self,
+        docs: &'a [DocumentId],
+    ) -> BoxFuture<'a, Vec<Option<StoredDocument>>> {
+        Box::pin(async move { super::load_many_impl!(self, docs, super::query::anonymous_rows) })
+    }
+
     fn read(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
         Box::pin(self.read_chunks(doc))
     }
