@@ -729,7 +729,7 @@ async fn caseloads_list_users_move_them_and_find_documents_by_area() {
         assert!(found.iter().all(|p| p.kind == DocKind::Outreach));
         let city = RegionCode::parse_prefix("32.77").unwrap();
         assert_eq!(
-            s.placed_in(&[city], &[DocKind::Outreach])
+            s.placed_in(std::slice::from_ref(&city), &[DocKind::Outreach])
                 .await
                 .unwrap()
                 .len(),
@@ -741,6 +741,19 @@ async fn caseloads_list_users_move_them_and_find_documents_by_area() {
                 .unwrap()
                 .is_empty()
         );
+        // Every kind at once, in one statement: each row keeps its own kind.
+        let all = [DocKind::Visit, DocKind::Referral, DocKind::Outreach];
+        let found = s
+            .placed_in(std::slice::from_ref(&city), &all)
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 3, "{}", b.name);
+        assert!(
+            found.iter().all(|p| p.kind == DocKind::Outreach),
+            "{}",
+            b.name
+        );
+        assert!(s.placed_in(&[city], &[]).await.unwrap().is_empty());
     }
     finish(backends).await;
 }

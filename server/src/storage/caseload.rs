@@ -109,32 +109,42 @@ macro_rules! caseload_impl {
             ) -> $crate::storage::BoxFuture<'a, Vec<$crate::storage::caseload::Placed>> {
                 use fieldsync_core::schema::DocKind;
                 Box::pin(async move {
-                    let mut out = Vec::new();
-                    for kind in kinds {
+                    if kinds.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    // One statement for every kind: it runs at each phone's first connection.
+                    let mut sql = $crate::storage::query::Sql::default();
+                    for (i, kind) in kinds.iter().enumerate() {
                         let table = match kind {
                             DocKind::Visit => "visits",
                             DocKind::Referral => "referrals",
                             DocKind::Outreach => "outreach",
                         };
-                        let mut sql =
-                            $crate::storage::query::Sql::new("SELECT document_id, area FROM ");
-                        sql.push(table)
-                            .push(" WHERE ")
-                            .in_scope_indexed("area", areas);
-                        let rows: Vec<(String, String)> = $crate::storage::query::bind_args!(
-                            sqlx::query_as(sqlx::AssertSqlSafe(sql.text.clone())),
-                            &sql.args
-                        )
-                        .fetch_all(&self.pool)
-                        .await?;
-                        out.extend(rows.into_iter().map(|(document_id, area)| {
-                            $crate::storage::caseload::Placed {
-                                document_id,
-                                kind: *kind,
-                                area,
-                            }
-                        }));
+                        if i > 0 {
+                            sql.push(" UNION ALL ");
+                        }
+                        sql.push(&format!(
+                            "SELECT document_id, area, {i} FROM {table} WHERE "
+                        ))
+                        .in_scope_indexed("area", areas);
                     }
+                    let rows: Vec<(String, String, i32)> = $crate::storage::query::bind_args!(
+                        sqlx::query_as(sqlx::AssertSqlSafe(sql.text.clone())),
+                        &sql.args
+                    )
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let out = rows
+                        .into_iter()
+                        .filter_map(|(document_id, area, i)| {
+                            let kind = *kinds.get(usize::try_from(i).ok()?)?;
+                            Some($crate::storage::caseload::Placed {
+                                document_id,
+                                kind,
+                                area,
+                            })
+                        })
+                        .collect();
                     Ok(out)
                 })
             }

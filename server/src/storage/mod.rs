@@ -347,17 +347,21 @@ fn stored_documents(
         .collect()
 }
 
-/// The rows of `$select … IN (…)` for every one of `$ids`, in parts of a few sizes
-/// (`query::parts`), each statement's text prepared once per connection; `$placeholders(1, n)`
-/// writes the backend's list of n placeholders.
+/// The rows of `$select … IN (…)` for every one of `$ids`, a statement per 100 ids, its list
+/// padded to one of a few sizes (`query::padded_lists`) so that each text is prepared once
+/// per connection; `$placeholders(1, n)` writes the backend's list of n placeholders.
 macro_rules! rows_in {
     ($pool:expr, $select:literal, $ids:expr, $placeholders:path) => {{
         let mut rows = Vec::new();
-        for part in $crate::storage::query::parts($ids) {
-            let sql = format!(concat!($select, " IN {}"), $placeholders(1, part.len()));
+        for (list, size) in $crate::storage::query::padded_lists($ids) {
+            let sql = format!(concat!($select, " IN {}"), $placeholders(1, size));
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-            for id in part {
+            for id in list {
                 query = query.bind(id);
+            }
+            let last = list.last().expect("lists are never empty");
+            for _ in list.len()..size {
+                query = query.bind(last);
             }
             rows.extend(query.fetch_all($pool).await?);
         }

@@ -142,6 +142,22 @@ pub fn parts<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
+/// `keys` as the value lists of `IN (…)` statements: at most [`MAX_ROWS`] keys each, padded
+/// with copies of their last key to the next of [`PART_SIZES`]. A repeated value changes
+/// nothing in an `IN` list, and so a list of any length up to 100 is one statement of one of
+/// four texts, where [`parts`] would split 99 keys into 11.
+pub fn padded_lists<T>(keys: &[T]) -> impl Iterator<Item = (&[T], usize)> {
+    keys.chunks(MAX_ROWS).map(|list| {
+        let size = PART_SIZES
+            .iter()
+            .rev()
+            .copied()
+            .find(|s| *s >= list.len())
+            .unwrap_or(MAX_ROWS);
+        (list, size)
+    })
+}
+
 /// Binds an [`Sql`]'s values, in order, to a `sqlx::query`/`query_as` of either backend.
 #[allow(unused_macros)]
 macro_rules! bind_args {
@@ -200,6 +216,25 @@ mod tests {
         let again: Vec<u32> = parts(&rows).flatten().copied().collect();
         assert_eq!(again, rows, "every row once, in order");
         assert_eq!(parts::<u32>(&[]).count(), 0);
+    }
+
+    #[test]
+    fn in_lists_are_padded_to_a_few_sizes() {
+        let keys: Vec<u32> = (0..233).collect();
+        let lists: Vec<(usize, usize)> = padded_lists(&keys).map(|(l, n)| (l.len(), n)).collect();
+        assert_eq!(lists, [(100, 100), (100, 100), (33, 100)]);
+        let again: Vec<u32> = padded_lists(&keys).flat_map(|(l, _)| l).copied().collect();
+        assert_eq!(again, keys, "every key once, in order");
+        let sizes = |n: u32| -> Vec<usize> {
+            let keys: Vec<u32> = (0..n).collect();
+            padded_lists(&keys).map(|(_, size)| size).collect()
+        };
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(2), [5]);
+        assert_eq!(sizes(5), [5]);
+        assert_eq!(sizes(24), [25]);
+        assert_eq!(sizes(26), [100]);
+        assert_eq!(padded_lists::<u32>(&[]).count(), 0);
     }
 
     #[test]
