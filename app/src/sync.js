@@ -136,14 +136,8 @@ export class Replica extends EventTarget {
     // are known to misbehave in 2.5.6, #690): when the signal returns, and every 10 s, make
     // sure there is a socket (SafeWebSocketAdapter keeps one that is open or still opening).
     addEventListener("online", () => this.#reconnect())
-    addEventListener("offline", () => {
-      this.network.drop()
-      if (this.serverPeer !== null) {
-        this.serverPeer = null
-        this.heard.clear()
-        this.#changed()
-      }
-    })
+    // Forgets the server at once: its `peer-disconnected` reaches the listener above.
+    addEventListener("offline", () => this.network.drop())
     setInterval(() => this.#reconnect(), 10_000)
     performance.mark("fieldsync:repo-started")
     this.#started()

@@ -189,17 +189,11 @@ impl Hub {
     }
 
     fn owners(&self) -> &rounds::Rounds<rounds::Owners> {
-        let storage = || self.0.storage.clone();
-        self.0
-            .owners
-            .get_or_init(|| rounds::Rounds::start(storage()))
+        (self.0.owners).get_or_init(|| rounds::Rounds::start(self.0.storage.clone()))
     }
 
     fn loads(&self) -> &rounds::Rounds<rounds::Loads> {
-        let storage = || self.0.storage.clone();
-        self.0
-            .loads
-            .get_or_init(|| rounds::Rounds::start(storage()))
+        (self.0.loads).get_or_init(|| rounds::Rounds::start(self.0.storage.clone()))
     }
 
     /// Whether the last attempt to store changes failed.

@@ -26,7 +26,7 @@ type Fetched<'a, K, V> = Pin<Box<dyn Future<Output = StorageResult<Vec<(K, V)>>>
 
 /// Reads the values of many keys from storage; keys without a value are left out.
 pub(super) trait Fetch: Send + 'static {
-    type Key: Clone + Eq + Hash + Ord + Send + 'static;
+    type Key: Clone + Eq + Hash + Send + 'static;
     type Value: Clone + Send + 'static;
     fn fetch<'a>(
         storage: &'a dyn Storage,
@@ -114,8 +114,7 @@ async fn rounds<F: Fetch>(storage: Arc<dyn Storage>, mut asks: mpsc::UnboundedRe
         for key in round.iter().flat_map(|a| &a.keys) {
             *wanted.entry(key.clone()).or_default() += 1;
         }
-        let mut keys: Vec<F::Key> = wanted.keys().cloned().collect();
-        keys.sort_unstable();
+        let keys: Vec<F::Key> = wanted.keys().cloned().collect();
         let (mut found, failed): (HashMap<F::Key, F::Value>, _) =
             match F::fetch(&*storage, &keys).await {
                 Ok(rows) => (rows.into_iter().collect(), None),

@@ -188,7 +188,9 @@ pub trait Storage:
     /// The document's chunks and sync states for its actor; `None` if nothing was ever
     /// stored. This process then holds the document as of its newest chunk, which decides
     /// whether its later appends may write query rows ([`Write::Append`]).
-    fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>>;
+    fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
+        Box::pin(async move { Ok(self.load_many(&[doc]).await?.pop().flatten()) })
+    }
 
     /// [`Storage::load`] of many documents in a few statements, in the order asked.
     fn load_many<'a>(
@@ -321,9 +323,9 @@ fn stored_document(
 }
 
 /// What [`Storage::load_many`] read (chunk rows and sync states, each with its document's id)
-/// as one stored document per document asked, in the order asked.
+/// as one stored document per document asked (`ids`, as stored), in the order asked.
 fn stored_documents(
-    docs: &[DocumentId],
+    ids: &[String],
     chunks: Vec<(String, i64, Vec<u8>)>,
     states: Vec<(String, String, Vec<u8>)>,
 ) -> Vec<Option<StoredDocument>> {
@@ -335,9 +337,9 @@ fn stored_documents(
     for (doc, storage, state) in states {
         by_doc.entry(doc).or_default().1.push((storage, state));
     }
-    docs.iter()
-        .map(|doc| {
-            let (mut chunks, states) = by_doc.remove(&doc.to_string())?;
+    ids.iter()
+        .map(|id| {
+            let (mut chunks, states) = by_doc.remove(id)?;
             if chunks.is_empty() {
                 return None;
             }
@@ -391,7 +393,7 @@ macro_rules! load_many_impl {
             &stored,
             $placeholders
         );
-        let loaded = $crate::storage::stored_documents($docs, chunks, states);
+        let loaded = $crate::storage::stored_documents(&ids, chunks, states);
         for (doc, stored) in $docs.iter().zip(&loaded) {
             $self
                 .held

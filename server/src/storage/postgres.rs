@@ -293,15 +293,6 @@ super::people::people_impl!(PostgresStorage, postgres);
 super::blobs::blobs_impl!(PostgresStorage, postgres);
 
 impl Storage for PostgresStorage {
-    fn load(&self, doc: DocumentId) -> BoxFuture<'_, Option<StoredDocument>> {
-        Box::pin(async move {
-            let stored = self.read_chunks(doc).await?;
-            self.held
-                .loaded(doc, stored.as_ref().map_or(0, |s| s.last_chunk));
-            Ok(stored)
-        })
-    }
-
     fn load_many<'a>(
         &'a self,
         docs: &'a [DocumentId],
